@@ -1,0 +1,1 @@
+//! careflow-forecasters (placeholder, being written)

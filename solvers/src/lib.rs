@@ -1,0 +1,1 @@
+//! careflow-solvers (placeholder, being written)
