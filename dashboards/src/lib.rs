@@ -1,1 +1,31 @@
-//! careflow-dashboards
+//! careflow-dashboards: the HTTP API (and, later, web pages) over careflow.
+//!
+//! `app(state)` builds the router; `careflow serve` binds it. Every call needs a
+//! bearer token; each route names the roles allowed to use it (least privilege).
+//! Responses never carry patient identifiers except the admission endpoint's echo to
+//! the clerk who registered it.
+#![warn(missing_docs)]
+
+mod api;
+pub mod error;
+
+use axum::Router;
+use temporalio_client::Client;
+
+use careflow_activities::Db;
+
+pub use error::AppError;
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// Domain database.
+    pub db: Db,
+    /// Temporal client (namespace-bound).
+    pub client: Client,
+}
+
+/// The API router.
+pub fn app(state: AppState) -> Router {
+    api::router().with_state(state)
+}

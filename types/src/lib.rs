@@ -1,1 +1,110 @@
-//! careflow-types
+//! careflow-types: the plain data that crosses careflow's boundaries.
+//!
+//! Workflow inputs and outputs, approval decisions, audit entries and the JSON bodies
+//! of the HTTP API live here so that the workflows, the activities, the HTTP API and
+//! the CLI agree on one shape. No I/O, no async, no database or engine types.
+//!
+//! ```
+//! use careflow_types::{AdmissionRequest, AdmissionKind, Sex, AgeGroup};
+//! let req = AdmissionRequest {
+//!     patient_ref: "MRN-0001".into(),
+//!     kind: AdmissionKind::Emergency,
+//!     sex: Sex::Female,
+//!     age_group: AgeGroup::Adult,
+//!     specialty: "cardiology".into(),
+//!     isolation: false,
+//!     expected_los_days: 3,
+//!     requested_by: "clerk.ana".into(),
+//! };
+//! assert!(req.validate().is_ok());
+//! ```
+#![warn(missing_docs)]
+
+mod admission;
+mod audit;
+mod tasks;
+
+pub use admission::*;
+pub use audit::*;
+pub use tasks::*;
+
+/// Temporal task queue every careflow worker polls.
+pub const TASK_QUEUE: &str = "careflow";
+
+/// A problem with one field of an input, located by its JSON path.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// Where the problem is, as a JSON path (`specialty`, `expected_los_days`).
+    pub field: String,
+    /// What is wrong, in words a clerk understands.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A problem at `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Roles of careflow's users. Each API call names the roles allowed to make it, so a
+/// user sees and does only what their job needs (least privilege).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Registers admission requests.
+    AdmissionsClerk,
+    /// Works the bed approval queue.
+    BedManager,
+    /// Receives escalated approvals when a bed manager does not answer in time.
+    SiteManager,
+    /// Reads and verifies the audit trail; sees no patient identifiers.
+    Auditor,
+    /// Administers users.
+    Admin,
+}
+
+impl Role {
+    /// All roles, for help texts and validation.
+    pub const ALL: [Role; 5] = [
+        Role::AdmissionsClerk,
+        Role::BedManager,
+        Role::SiteManager,
+        Role::Auditor,
+        Role::Admin,
+    ];
+
+    /// The stable name stored in the database and used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::AdmissionsClerk => "admissions_clerk",
+            Role::BedManager => "bed_manager",
+            Role::SiteManager => "site_manager",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role '{s}' (expected one of: {})", names.join(", "))
+            })
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,328 @@
+//! The append-only, hash-chained audit trail.
+//!
+//! Each entry's hash is SHA-256(previous hash || canonical entry), where the canonical
+//! entry is the JSON of every field but the hash, in a fixed order. Entries are only
+//! ever inserted (the database refuses UPDATE and DELETE by trigger), under the
+//! writer lock of [`Db::begin_write`], so concurrent writers build one chain. A
+//! retried step passes the same idempotency key and gets the entry written the first
+//! time instead of a second one.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{AnyConnection, Row};
+
+use careflow_types::{AuditBreak, AuditBreakKind, AuditEntry, AuditVerification, NewAuditEntry};
+
+use crate::db::{now, Db};
+use crate::error::{Error, Result};
+
+/// `prev_hash` of the first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The hashed part of an entry, field order fixed by this declaration.
+#[derive(Serialize)]
+struct Canonical<'a> {
+    seq: i64,
+    recorded_at: &'a str,
+    actor: &'a str,
+    role: &'a str,
+    action: &'a str,
+    meaning: Option<&'a str>,
+    reason: Option<&'a str>,
+    workflow_id: Option<&'a str>,
+    step: Option<&'a str>,
+    input_digest: Option<&'a str>,
+    output_digest: Option<&'a str>,
+    idempotency_key: &'a str,
+    prev_hash: &'a str,
+}
+
+/// The hash an entry must carry, computed from its content and `prev_hash`.
+pub fn entry_hash(e: &AuditEntry) -> String {
+    let canonical = Canonical {
+        seq: e.seq,
+        recorded_at: &e.recorded_at,
+        actor: &e.actor,
+        role: &e.role,
+        action: &e.action,
+        meaning: e.meaning.as_deref(),
+        reason: e.reason.as_deref(),
+        workflow_id: e.workflow_id.as_deref(),
+        step: e.step.as_deref(),
+        input_digest: e.input_digest.as_deref(),
+        output_digest: e.output_digest.as_deref(),
+        idempotency_key: &e.idempotency_key,
+        prev_hash: &e.prev_hash,
+    };
+    let mut h = Sha256::new();
+    h.update(e.prev_hash.as_bytes());
+    h.update(serde_json::to_vec(&canonical).expect("canonical entry serialises"));
+    hex::encode(h.finalize())
+}
+
+/// SHA-256 of a value's JSON, hex: what the trail records of a step's input or output
+/// (the digest proves what was used without copying patient data into the trail).
+pub fn digest<T: Serialize + ?Sized>(value: &T) -> String {
+    let bytes = serde_json::to_vec(value).expect("value serialises");
+    hex::encode(Sha256::digest(bytes))
+}
+
+const COLUMNS: &str = "seq, recorded_at, actor, role, action, meaning, reason, workflow_id, step, \
+                       input_digest, output_digest, idempotency_key, prev_hash, hash";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: row.try_get("seq")?,
+        recorded_at: row.try_get("recorded_at")?,
+        actor: row.try_get("actor")?,
+        role: row.try_get("role")?,
+        action: row.try_get("action")?,
+        meaning: row.try_get("meaning")?,
+        reason: row.try_get("reason")?,
+        workflow_id: row.try_get("workflow_id")?,
+        step: row.try_get("step")?,
+        input_digest: row.try_get("input_digest")?,
+        output_digest: row.try_get("output_digest")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// Appends an entry inside a write transaction from [`Db::begin_write`]. If an entry
+/// with the same idempotency key exists, returns it and writes nothing.
+pub async fn append(conn: &mut AnyConnection, new: NewAuditEntry) -> Result<AuditEntry> {
+    let existing = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE idempotency_key = $1"
+    ))
+    .bind(&new.idempotency_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = existing {
+        return from_row(&row);
+    }
+    let last = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (prev_seq, prev_hash) = match last {
+        Some(row) => (
+            row.try_get::<i64, _>("seq")?,
+            row.try_get::<String, _>("hash")?,
+        ),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    let mut entry = AuditEntry {
+        seq: prev_seq + 1,
+        recorded_at: now(),
+        actor: new.actor,
+        role: new.role,
+        action: new.action,
+        meaning: new.meaning,
+        reason: new.reason,
+        workflow_id: new.workflow_id,
+        step: new.step,
+        input_digest: new.input_digest,
+        output_digest: new.output_digest,
+        idempotency_key: new.idempotency_key,
+        prev_hash,
+        hash: String::new(),
+    };
+    entry.hash = entry_hash(&entry);
+    sqlx::query(&format!(
+        "INSERT INTO audit_log ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"
+    ))
+    .bind(entry.seq)
+    .bind(&entry.recorded_at)
+    .bind(&entry.actor)
+    .bind(&entry.role)
+    .bind(&entry.action)
+    .bind(&entry.meaning)
+    .bind(&entry.reason)
+    .bind(&entry.workflow_id)
+    .bind(&entry.step)
+    .bind(&entry.input_digest)
+    .bind(&entry.output_digest)
+    .bind(&entry.idempotency_key)
+    .bind(&entry.prev_hash)
+    .bind(&entry.hash)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    )
+    .bind(entry.seq)
+    .bind(&entry.hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(entry)
+}
+
+/// Appends one entry in a transaction of its own.
+pub async fn append_one(db: &Db, new: NewAuditEntry) -> Result<AuditEntry> {
+    let mut tx = db.begin_write().await?;
+    let entry = append(&mut tx, new).await?;
+    tx.commit().await?;
+    Ok(entry)
+}
+
+/// All entries in chain order.
+pub async fn entries(db: &Db) -> Result<Vec<AuditEntry>> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Entries of one workflow, in chain order.
+pub async fn entries_for_workflow(db: &Db, workflow_id: &str) -> Result<Vec<AuditEntry>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE workflow_id = $1 ORDER BY seq"
+    ))
+    .bind(workflow_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Walks the whole chain and reports the first break, naming the entry.
+pub async fn verify(db: &Db) -> Result<AuditVerification> {
+    let all = entries(db).await?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_optional(db.pool())
+        .await?
+        .map(|r| -> Result<(i64, String)> { Ok((r.try_get("seq")?, r.try_get("hash")?)) })
+        .transpose()?;
+    Ok(verify_entries(
+        &all,
+        head.as_ref().map(|(s, h)| (*s, h.as_str())),
+    ))
+}
+
+/// The chain check itself, on entries in stored order and the recorded head.
+pub fn verify_entries(all: &[AuditEntry], head: Option<(i64, &str)>) -> AuditVerification {
+    let count = all.len() as i64;
+    let brk = |seq, kind, detail: String| AuditVerification {
+        entries: count,
+        first_break: Some(AuditBreak { seq, kind, detail }),
+    };
+    // Where each stored hash sits, to tell a reordered entry from a fabricated one.
+    let position: HashMap<&str, usize> = all
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.hash.as_str(), i))
+        .collect();
+    let mut expected_seq = 1;
+    let mut prev_hash = GENESIS_HASH;
+    for (i, e) in all.iter().enumerate() {
+        if entry_hash(e) != e.hash {
+            return brk(
+                e.seq,
+                AuditBreakKind::Edited,
+                format!(
+                    "entry {} ({} by {}) was altered: its content no longer matches its hash",
+                    e.seq, e.action, e.actor
+                ),
+            );
+        }
+        if e.seq != expected_seq {
+            if e.seq > expected_seq {
+                return brk(
+                    expected_seq,
+                    AuditBreakKind::Deleted,
+                    format!(
+                        "entries {}..{} are missing: entry {} follows entry {}",
+                        expected_seq,
+                        e.seq - 1,
+                        e.seq,
+                        expected_seq - 1
+                    ),
+                );
+            }
+            return brk(
+                e.seq,
+                AuditBreakKind::Inserted,
+                format!("entry {} repeats a sequence number already used", e.seq),
+            );
+        }
+        if e.prev_hash != prev_hash {
+            let two_back = i
+                .checked_sub(2)
+                .map(|j| all[j].hash.as_str())
+                .unwrap_or(GENESIS_HASH);
+            return match position.get(e.prev_hash.as_str()) {
+                _ if i >= 1 && e.prev_hash == two_back => brk(
+                    e.seq - 1,
+                    AuditBreakKind::Inserted,
+                    format!(
+                        "entry {} ({} by {}) was inserted: entry {} chains to entry {}",
+                        e.seq - 1,
+                        all[i - 1].action,
+                        all[i - 1].actor,
+                        e.seq,
+                        e.seq - 2
+                    ),
+                ),
+                Some(&j) => brk(
+                    e.seq,
+                    AuditBreakKind::Reordered,
+                    format!(
+                        "entry {} ({} by {}) is out of order: it chains to the entry now at {}",
+                        e.seq, e.action, e.actor, all[j].seq
+                    ),
+                ),
+                None => brk(
+                    e.seq,
+                    AuditBreakKind::Inserted,
+                    format!(
+                        "entry {} ({} by {}) was inserted: it chains to no entry of the trail",
+                        e.seq, e.action, e.actor
+                    ),
+                ),
+            };
+        }
+        prev_hash = &e.hash;
+        expected_seq += 1;
+    }
+    let last_seq = expected_seq - 1;
+    match head {
+        Some((head_seq, _)) if head_seq > last_seq => brk(
+            last_seq + 1,
+            AuditBreakKind::Truncated,
+            format!("entries {}..{head_seq} were cut off the end of the trail", last_seq + 1),
+        ),
+        Some((head_seq, _)) if head_seq < last_seq => brk(
+            head_seq + 1,
+            AuditBreakKind::Inserted,
+            format!(
+                "entries {}..{last_seq} were appended outside careflow (the recorded head is entry {head_seq})",
+                head_seq + 1
+            ),
+        ),
+        Some((_, head_hash)) if head_hash != prev_hash => brk(
+            last_seq,
+            AuditBreakKind::Edited,
+            format!("entry {last_seq} differs from the recorded head of the trail"),
+        ),
+        None if last_seq > 0 => brk(
+            1,
+            AuditBreakKind::Inserted,
+            "the trail has entries but no recorded head".to_owned(),
+        ),
+        _ => AuditVerification {
+            entries: count,
+            first_break: None,
+        },
+    }
+}
+
+/// Helper for tests and tools: fails unless the chain is intact.
+pub async fn ensure_intact(db: &Db) -> Result<i64> {
+    let v = verify(db).await?;
+    match v.first_break {
+        None => Ok(v.entries),
+        Some(b) => Err(Error::Corrupt(b.detail)),
+    }
+}

@@ -1,0 +1,260 @@
+//! Routes: admissions, tasks, beds, audit.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::json;
+use temporalio_client::{
+    WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowQueryOptions, WorkflowStartOptions,
+};
+
+use careflow_activities::users::{self, User};
+use careflow_activities::{audit, hospital, tasks};
+use careflow_types::{
+    AdmissionInput, AdmissionRequest, Decision, DecisionRequest, Role, TASK_QUEUE,
+};
+use careflow_workflows::AdmissionWorkflow;
+
+use crate::error::{parse_json, AppError};
+use crate::AppState;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/admissions", post(create_admission))
+        .route("/api/admissions/{workflow_id}", get(admission_status))
+        .route(
+            "/api/admissions/{workflow_id}/cancel",
+            post(cancel_admission),
+        )
+        .route("/api/tasks", get(list_tasks))
+        .route("/api/tasks/{task_id}", get(get_task))
+        .route("/api/tasks/{task_id}/claim", post(claim_task))
+        .route("/api/tasks/{task_id}/decision", post(decide_task))
+        .route("/api/beds", get(beds))
+        .route("/api/audit/verify", get(audit_verify))
+}
+
+/// The signed-in user, from `Authorization: Bearer TOKEN`.
+pub(crate) struct Caller(User);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(AppError::Unauthenticated)?;
+        users::authenticate(&state.db, token.trim())
+            .await?
+            .map(Caller)
+            .ok_or(AppError::Unauthenticated)
+    }
+}
+
+impl Caller {
+    fn require(&self, allowed: &[Role]) -> Result<&User, AppError> {
+        if allowed.contains(&self.0.role) {
+            Ok(&self.0)
+        } else {
+            Err(AppError::Forbidden(format!(
+                "role {} may not do this (allowed: {})",
+                self.0.role,
+                allowed
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+#[derive(Serialize)]
+struct Created {
+    admission_id: String,
+    workflow_id: String,
+}
+
+async fn create_admission(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Created>), AppError> {
+    let user = caller.require(&[Role::AdmissionsClerk, Role::Admin])?;
+    let mut request: AdmissionRequest = parse_json(&body)?;
+    // The request is made by whoever is signed in, whatever the body claims.
+    request.requested_by = user.name.clone();
+    request.validate().map_err(AppError::Invalid)?;
+    let admission_id = uuid::Uuid::new_v4().simple().to_string();
+    let workflow_id = format!("admission-{admission_id}");
+    state
+        .client
+        .start_workflow(
+            AdmissionWorkflow::run,
+            AdmissionInput {
+                admission_id: admission_id.clone(),
+                request,
+            },
+            WorkflowStartOptions::new(TASK_QUEUE, workflow_id.clone()).build(),
+        )
+        .await
+        .map_err(|e| AppError::Internal(format!("starting admission workflow: {e}")))?;
+    tracing::debug!(%workflow_id, "admission started");
+    Ok((
+        StatusCode::CREATED,
+        Json(Created {
+            admission_id,
+            workflow_id,
+        }),
+    ))
+}
+
+async fn admission_status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(workflow_id): Path<String>,
+) -> Result<Json<careflow_types::AdmissionStatus>, AppError> {
+    caller.require(&[
+        Role::AdmissionsClerk,
+        Role::BedManager,
+        Role::SiteManager,
+        Role::Admin,
+    ])?;
+    let handle = state
+        .client
+        .get_workflow_handle::<AdmissionWorkflow>(workflow_id.clone());
+    let status = handle
+        .query(
+            AdmissionWorkflow::status,
+            (),
+            WorkflowQueryOptions::default(),
+        )
+        .await
+        .map_err(|e| AppError::NotFound(format!("admission {workflow_id} ({e})")))?;
+    Ok(Json(status))
+}
+
+async fn cancel_admission(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(workflow_id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let user = caller.require(&[Role::AdmissionsClerk, Role::BedManager, Role::Admin])?;
+    let handle = state
+        .client
+        .get_workflow_handle::<AdmissionWorkflow>(workflow_id.clone());
+    handle
+        .cancel(
+            WorkflowCancelOptions::builder()
+                .reason(format!("cancelled by {}", user.name))
+                .build(),
+        )
+        .await
+        .map_err(|e| {
+            AppError::Conflict(format!("admission {workflow_id} cannot be cancelled: {e}"))
+        })?;
+    Ok(Json(
+        json!({"workflow_id": workflow_id, "cancel_requested_by": user.name}),
+    ))
+}
+
+async fn list_tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<careflow_types::TaskView>>, AppError> {
+    let user = caller.require(&[Role::BedManager, Role::SiteManager, Role::Admin])?;
+    let list = if user.role == Role::Admin {
+        tasks::all(&state.db, 500).await?
+    } else {
+        tasks::open_for_role(&state.db, user.role).await?
+    };
+    Ok(Json(list))
+}
+
+async fn get_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+) -> Result<Json<careflow_types::TaskView>, AppError> {
+    caller.require(&[Role::BedManager, Role::SiteManager, Role::Admin])?;
+    Ok(Json(tasks::get(&state.db, &task_id).await?))
+}
+
+async fn claim_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+) -> Result<Json<careflow_types::TaskView>, AppError> {
+    let user = caller.require(&[Role::BedManager, Role::SiteManager])?;
+    Ok(Json(
+        tasks::claim(&state.db, &task_id, &user.name, user.role).await?,
+    ))
+}
+
+async fn decide_task(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(task_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let user = caller.require(&[Role::BedManager, Role::SiteManager])?;
+    let req: DecisionRequest = parse_json(&body)?;
+    req.validate().map_err(AppError::Invalid)?;
+    let task = tasks::get(&state.db, &task_id).await?;
+    tasks::check_may_decide(&task, &user.name, user.role)?;
+    let decision = Decision {
+        task_id: task_id.clone(),
+        approve: req.approve,
+        actor: user.name.clone(),
+        role: user.role,
+        reason: req.reason,
+        bed_id: req.bed_id,
+    };
+    let handle = state
+        .client
+        .get_workflow_handle::<AdmissionWorkflow>(task.workflow_id.clone());
+    // The workflow's validator is the arbiter: it accepts exactly one decision per task.
+    let answer = handle
+        .execute_update(
+            AdmissionWorkflow::decide,
+            decision,
+            WorkflowExecuteUpdateOptions::default(),
+        )
+        .await
+        .map_err(|e| AppError::Conflict(format!("decision refused: {e}")))?;
+    Ok(Json(
+        json!({"task_id": task_id, "result": answer, "decided_by": user.name}),
+    ))
+}
+
+async fn beds(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<hospital::WardOccupancy>>, AppError> {
+    caller.require(&[
+        Role::BedManager,
+        Role::SiteManager,
+        Role::AdmissionsClerk,
+        Role::Admin,
+    ])?;
+    Ok(Json(hospital::occupancy(&state.db).await?))
+}
+
+async fn audit_verify(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<careflow_types::AuditVerification>, AppError> {
+    caller.require(&[Role::Auditor, Role::Admin])?;
+    Ok(Json(audit::verify(&state.db).await?))
+}

@@ -1,0 +1,334 @@
+//! `careflow demo`: a realistic small hospital and a day of admissions.
+//!
+//! Seeds ~200 beds on nine wards (same-sex bays and side rooms), users for each role,
+//! an overnight census of about 80% occupancy, then a day of admissions with the case
+//! mix of a UK acute trust (about two thirds emergencies; general medicine, elderly
+//! care and cardiology the largest streams), discharges through the day, and a bed
+//! manager who works the approval queue. Everything goes through the real API,
+//! workflows and audit trail.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use careflow_activities::{audit, hospital, users, Db};
+use careflow_types::{
+    AdmissionKind, AdmissionRequest, AdmissionStatus, AgeGroup, Role, Sex, TaskView,
+};
+
+use crate::client::{save_token, Api};
+use crate::serve::{serve, Driver, ServeArgs};
+use crate::Global;
+
+/// Options of `demo`.
+#[derive(Args, Clone, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Return when the day is done instead of serving on.
+    #[arg(long)]
+    exit: bool,
+    /// Admissions during the day.
+    #[arg(long, default_value_t = 60)]
+    admissions: u32,
+    /// Seed of the demo's random choices.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+}
+
+const USERS: [(&str, Role); 4] = [
+    ("clerk.ana", Role::AdmissionsClerk),
+    ("beds.ben", Role::BedManager),
+    ("site.sam", Role::SiteManager),
+    ("audit.ada", Role::Auditor),
+];
+
+/// Seeds the hospital and users, then serves while the day runs.
+pub async fn run(g: &Global, args: DemoArgs) -> Result<()> {
+    let db = g.open_db().await?;
+    let beds = hospital::seed_layout(&db, &hospital::demo_layout()).await?;
+    let mut tokens = BTreeMap::new();
+    for (name, role) in USERS {
+        let path = g.data_dir.join("tokens").join(name);
+        let token = match std::fs::read_to_string(&path) {
+            Ok(t) => t.trim().to_owned(),
+            Err(_) => {
+                let t = users::upsert(&db, name, role, "demo").await?;
+                save_token(&g.data_dir, name, &t)?;
+                t
+            }
+        };
+        tokens.insert(name, token);
+    }
+    eprintln!(
+        "demo: hospital with {beds} beds on {} wards; users: {}",
+        hospital::demo_layout().len(),
+        USERS
+            .iter()
+            .map(|(n, r)| format!("{n} ({r})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let exit = args.exit;
+    let driver_db = db.clone();
+    let data_dir = g.data_dir.clone();
+    let driver = Driver {
+        start: Box::new(move |base| {
+            Box::pin(async move {
+                let day = Day {
+                    clerk: Api::with(base.clone(), tokens["clerk.ana"].clone()),
+                    bed_manager: Api::with(base.clone(), tokens["beds.ben"].clone()),
+                    site_manager: Api::with(base.clone(), tokens["site.sam"].clone()),
+                    db: driver_db,
+                    rng: StdRng::seed_from_u64(args.seed),
+                    census_target: beds as usize * 8 / 10,
+                    admissions: args.admissions,
+                    leave_open: !exit,
+                };
+                day.run().await?;
+                eprintln!(
+                    "demo: day done. Look around: `careflow tasks --as beds.ben`, `careflow audit verify`, \
+                     API {base}, Temporal UI http://127.0.0.1:8233, tokens in {}",
+                    data_dir.join("tokens").display()
+                );
+                Ok(())
+            })
+        }),
+        exit_when_done: exit,
+    };
+    serve(g, args.serve, Some(driver)).await
+}
+
+struct Day {
+    clerk: Api,
+    bed_manager: Api,
+    site_manager: Api,
+    db: Db,
+    rng: StdRng,
+    census_target: usize,
+    admissions: u32,
+    leave_open: bool,
+}
+
+impl Day {
+    async fn run(mut self) -> Result<()> {
+        // Overnight census: patients already in beds when the day starts.
+        let mut occupied: Vec<(String, String)> = Vec::new(); // (workflow id, admission id)
+        let mut n = 0;
+        let already = hospital::occupancy(&self.db)
+            .await?
+            .iter()
+            .map(|w| w.occupied)
+            .sum::<i64>() as usize;
+        let mut census = Vec::new();
+        while already + census.len() < self.census_target {
+            n += 1;
+            let req = self.patient(n, AdmissionKind::Elective);
+            census.push(self.admit(&req).await?);
+        }
+        let settled = self.settle(&census).await?;
+        occupied.extend(settled.admitted);
+        eprintln!(
+            "demo: overnight census of {} patients in beds",
+            occupied.len()
+        );
+
+        let mut day = Vec::new();
+        let mut totals = Totals::default();
+        for i in 0..self.admissions {
+            n += 1;
+            let kind = if self.rng.random_bool(0.65) {
+                AdmissionKind::Emergency
+            } else {
+                AdmissionKind::Elective
+            };
+            let req = self.patient(n, kind);
+            day.push(self.admit(&req).await?);
+            // Discharges through the day keep the hospital near its usual occupancy.
+            if i % 2 == 1 && !occupied.is_empty() {
+                let idx = self.rng.random_range(0..occupied.len());
+                let (_, admission_id) = occupied.swap_remove(idx);
+                hospital::discharge(
+                    &self.db,
+                    &admission_id,
+                    "beds.ben",
+                    Role::BedManager.as_str(),
+                )
+                .await?;
+                totals.discharged += 1;
+            }
+            if i % 10 == 9 {
+                totals.decided += self.work_queue(false).await?;
+            }
+        }
+        let settled = self.settle(&day).await?;
+        totals.decided += settled.decided;
+        totals.admitted = settled.admitted.len();
+        totals.declined = settled.declined;
+        if self.leave_open {
+            // A few late arrivals wait in the queue for a person to look at.
+            for _ in 0..3 {
+                n += 1;
+                let mut req = self.patient(n, AdmissionKind::Emergency);
+                req.specialty = "cardiology".into();
+                req.age_group = AgeGroup::Adult;
+                req.isolation = true;
+                self.admit(&req).await?;
+            }
+        }
+        let v = audit::verify(&self.db).await?;
+        eprintln!(
+            "demo: day of {} admissions: {} admitted, {} declined, {} discharged, {} decisions by people; \
+             audit trail {} ({} entries)",
+            self.admissions,
+            totals.admitted,
+            totals.declined,
+            totals.discharged,
+            totals.decided,
+            if v.first_break.is_none() { "intact" } else { "BROKEN" },
+            v.entries
+        );
+        for w in hospital::occupancy(&self.db).await? {
+            eprintln!(
+                "  {:<8} {:<18} {:>3}/{:<3} beds occupied",
+                w.ward_id, w.specialty, w.occupied, w.beds
+            );
+        }
+        Ok(())
+    }
+
+    fn patient(&mut self, n: u32, kind: AdmissionKind) -> AdmissionRequest {
+        const MIX: [(&str, u32); 7] = [
+            ("general_medicine", 30),
+            ("elderly_care", 15),
+            ("cardiology", 15),
+            ("respiratory", 12),
+            ("general_surgery", 12),
+            ("orthopaedics", 8),
+            ("paediatrics", 8),
+        ];
+        let total: u32 = MIX.iter().map(|m| m.1).sum();
+        let mut pick = self.rng.random_range(0..total);
+        let specialty = MIX
+            .iter()
+            .find(|(_, w)| {
+                if pick < *w {
+                    true
+                } else {
+                    pick -= w;
+                    false
+                }
+            })
+            .map(|m| m.0)
+            .unwrap_or("general_medicine");
+        let age_group = match specialty {
+            "paediatrics" => AgeGroup::Child,
+            "elderly_care" => AgeGroup::Elderly,
+            _ if self.rng.random_bool(0.3) => AgeGroup::Elderly,
+            _ => AgeGroup::Adult,
+        };
+        // Length of stay: right-skewed, mean about 5 days (NHS acute average 4-6).
+        let los = 1 + (-(1.0 - self.rng.random::<f64>()).ln() * 4.0) as u32;
+        AdmissionRequest {
+            patient_ref: format!("DEMO-{:06}", 100_000 + n),
+            kind,
+            sex: if self.rng.random_bool(0.5) {
+                Sex::Female
+            } else {
+                Sex::Male
+            },
+            age_group,
+            specialty: specialty.into(),
+            isolation: self.rng.random_bool(0.06),
+            expected_los_days: los.min(60),
+            requested_by: "clerk.ana".into(),
+        }
+    }
+
+    async fn admit(&self, req: &AdmissionRequest) -> Result<(String, String)> {
+        let created: serde_json::Value = self.clerk.post("/api/admissions", req).await?;
+        Ok((
+            created["workflow_id"]
+                .as_str()
+                .context("workflow_id")?
+                .to_owned(),
+            created["admission_id"]
+                .as_str()
+                .context("admission_id")?
+                .to_owned(),
+        ))
+    }
+
+    /// Decides open tasks as the bed and site managers would: outliers accepted with
+    /// the home team reviewing, no-bed cases diverted. Returns decisions made.
+    async fn work_queue(&self, _final: bool) -> Result<usize> {
+        let mut decided = 0;
+        for api in [&self.bed_manager, &self.site_manager] {
+            let tasks: Vec<TaskView> = api.get("/api/tasks").await?;
+            for t in tasks {
+                let body = if t.kind == "outlier_bed" {
+                    serde_json::json!({"approve": true, "reason": "Outlier accepted: home specialty team to review daily and repatriate when a bed frees"})
+                } else {
+                    serde_json::json!({"approve": false, "reason": "No suitable bed: divert to partner hospital under the regional escalation plan"})
+                };
+                let r: Result<serde_json::Value> = api
+                    .post(&format!("/api/tasks/{}/decision", t.task_id), &body)
+                    .await;
+                if r.is_ok() {
+                    decided += 1;
+                }
+            }
+        }
+        Ok(decided)
+    }
+
+    /// Waits until every admission of `batch` has ended, working the queue meanwhile.
+    async fn settle(&self, batch: &[(String, String)]) -> Result<Settled> {
+        let mut out = Settled::default();
+        let mut pending: Vec<&(String, String)> = batch.iter().collect();
+        let started = std::time::Instant::now();
+        while !pending.is_empty() {
+            out.decided += self.work_queue(true).await?;
+            let mut still = Vec::new();
+            for item in pending {
+                let status: AdmissionStatus = self
+                    .clerk
+                    .get(&format!("/api/admissions/{}", item.0))
+                    .await?;
+                match status.stage {
+                    careflow_types::AdmissionStage::Admitted => out.admitted.push(item.clone()),
+                    s if s.is_final() => out.declined += 1,
+                    _ => still.push(item),
+                }
+            }
+            pending = still;
+            if !pending.is_empty() {
+                anyhow::ensure!(
+                    started.elapsed() < Duration::from_secs(600),
+                    "demo admissions did not settle in 10 minutes"
+                );
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Default)]
+struct Settled {
+    admitted: Vec<(String, String)>,
+    declined: usize,
+    decided: usize,
+}
+
+#[derive(Default)]
+struct Totals {
+    admitted: usize,
+    declined: usize,
+    discharged: usize,
+    decided: usize,
+}

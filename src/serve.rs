@@ -1,0 +1,155 @@
+//! `careflow serve` and `careflow worker`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use temporalio_client::Client;
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+
+use careflow_activities::{users, Db};
+use careflow_dashboards::AppState;
+use careflow_types::{Role, TASK_QUEUE};
+
+use crate::client::{api_file, save_token};
+use crate::temporal::{connect, EmbeddedTemporal};
+use crate::Global;
+
+/// Options of `serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+/// Work to run beside the server once it listens (the demo's day of admissions). It
+/// gets the API's base URL; `exit_when_done` stops the server when it finishes.
+pub struct Driver {
+    /// Builds the work from the API base URL.
+    pub start: Box<dyn FnOnce(String) -> Pin<Box<dyn Future<Output = Result<()>>>>>,
+    /// Stop serving when the work is done.
+    pub exit_when_done: bool,
+}
+
+/// Runs Temporal (embedded unless `--temporal`), a worker and the HTTP API.
+pub async fn serve(g: &Global, args: ServeArgs, driver: Option<Driver>) -> Result<()> {
+    let db = g.open_db().await?;
+    ensure_admin(&db, g).await?;
+    let embedded = match &g.temporal {
+        None => Some(
+            EmbeddedTemporal::start(&g.data_dir, g.temporal_port, g.temporal_port + 1000).await?,
+        ),
+        Some(_) => None,
+    };
+    let address = g.temporal.clone().unwrap_or_else(|| {
+        embedded
+            .as_ref()
+            .map(|e| e.address.clone())
+            .unwrap_or_default()
+    });
+    let client = connect(&address, Duration::from_secs(60)).await?;
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let mut worker = build_worker(&runtime, client.clone(), db.clone())?;
+    let stop_worker = worker.shutdown_handle();
+
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding the HTTP API to {}", args.listen))?;
+    let base = format!("http://{}", listener.local_addr()?);
+    std::fs::write(api_file(&g.data_dir), &base)?;
+    let app = careflow_dashboards::app(AppState {
+        db: db.clone(),
+        client,
+    });
+    let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+    let http = axum::serve(listener, app).with_graceful_shutdown(async {
+        let _ = stop_http_rx.await;
+    });
+    tracing::info!(api = %base, temporal = %address, "careflow serving");
+    eprintln!("careflow: API at {base}, Temporal at {address} (Ctrl-C to stop)");
+
+    let worker_run = worker.run();
+    tokio::pin!(worker_run);
+    let http = std::future::IntoFuture::into_future(http);
+    tokio::pin!(http);
+    let (driver_fut, exit_when_done) = match driver {
+        Some(d) => ((d.start)(base.clone()), d.exit_when_done),
+        None => (
+            Box::pin(std::future::pending::<Result<()>>())
+                as Pin<Box<dyn Future<Output = Result<()>>>>,
+            false,
+        ),
+    };
+    tokio::pin!(driver_fut);
+    let mut driver_done = false;
+    let outcome: Result<()> = loop {
+        tokio::select! {
+            r = &mut worker_run => break r.context("worker stopped"),
+            r = &mut http => break r.context("HTTP server stopped"),
+            r = &mut driver_fut, if !driver_done => {
+                driver_done = true;
+                if let Err(e) = r { break Err(e) }
+                if exit_when_done { break Ok(()) }
+            }
+            _ = tokio::signal::ctrl_c() => break Ok(()),
+        }
+    };
+    eprintln!("careflow: shutting down");
+    stop_worker();
+    let _ = stop_http_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(10), &mut worker_run).await;
+    let _ = std::fs::remove_file(api_file(&g.data_dir));
+    if let Some(e) = embedded {
+        e.stop().await;
+    }
+    db.close().await;
+    outcome
+}
+
+/// Runs a worker only, against `--temporal` (or the embedded server another careflow
+/// on this machine runs).
+pub async fn worker_only(g: &Global) -> Result<()> {
+    let db = g.open_db().await?;
+    let address = g
+        .temporal
+        .clone()
+        .unwrap_or_else(|| format!("127.0.0.1:{}", g.temporal_port));
+    let client = connect(&address, Duration::from_secs(60)).await?;
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let mut worker = build_worker(&runtime, client, db)?;
+    let stop = worker.shutdown_handle();
+    eprintln!("careflow worker polling task queue '{TASK_QUEUE}' at {address} (Ctrl-C to stop)");
+    let run = worker.run();
+    tokio::pin!(run);
+    tokio::select! {
+        r = &mut run => return r.context("worker stopped"),
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    stop();
+    let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
+    Ok(())
+}
+
+fn build_worker(runtime: &Runtime, client: Client, db: Db) -> Result<Worker> {
+    let mut opts = WorkerOptions::new(TASK_QUEUE).build();
+    careflow_workflows::register(&mut opts, db)?;
+    Worker::new(runtime, client, opts).context("creating the Temporal worker")
+}
+
+/// First start: create the `admin` user and save its token in the data directory.
+async fn ensure_admin(db: &Db, g: &Global) -> Result<()> {
+    let token_file = g.data_dir.join("tokens").join("admin");
+    if token_file.exists() {
+        return Ok(());
+    }
+    let token = users::upsert(db, "admin", Role::Admin, "careflow").await?;
+    let path = save_token(&g.data_dir, "admin", &token)?;
+    eprintln!(
+        "careflow: created user 'admin'; token saved to {}",
+        path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Reaching Temporal: attach to a server given on the command line, or supervise the
+//! embedded single-node dev server (`temporal server start-dev`, SQLite file in the
+//! data directory) and restart it if it dies.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+/// Connects a namespace-bound client to `addr` (`host:port` or a URL), retrying for up
+/// to `patience` (the server may still be starting).
+pub async fn connect(addr: &str, patience: Duration) -> Result<Client> {
+    let url = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    };
+    let target = Url::from_str(&url).with_context(|| format!("Temporal address '{addr}'"))?;
+    let start = std::time::Instant::now();
+    loop {
+        let opts = ConnectionOptions::new(target.clone())
+            .identity(format!("careflow@{}", std::process::id()))
+            .build();
+        match Connection::connect(opts).await {
+            Ok(conn) => {
+                return Client::new(conn, ClientOptions::new("default").build())
+                    .context("creating Temporal client");
+            }
+            Err(e) if start.elapsed() < patience => {
+                tracing::debug!(error = %e, "Temporal not reachable yet");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => bail!("cannot reach Temporal at {addr}: {e}"),
+        }
+    }
+}
+
+/// Finds the `temporal` CLI: `CAREFLOW_TEMPORAL_BIN`, the project's `.tools/venv/bin`
+/// (searched upwards from the executable and from the working directory), then PATH.
+pub fn find_tool(name: &str, env_var: &str) -> Result<PathBuf> {
+    if let Ok(p) = std::env::var(env_var) {
+        return Ok(PathBuf::from(p));
+    }
+    let mut starts = vec![];
+    if let Ok(exe) = std::env::current_exe() {
+        starts.push(exe);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        starts.push(cwd);
+    }
+    for start in starts {
+        for dir in start.ancestors() {
+            let candidate = dir.join(".tools/venv/bin").join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    bail!("cannot find the '{name}' program: run scripts/setup (it installs it into .tools/venv), or set {env_var}")
+}
+
+/// The embedded Temporal dev server, supervised.
+pub struct EmbeddedTemporal {
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    shutdown: watch::Sender<bool>,
+    supervisor: tokio::task::JoinHandle<()>,
+}
+
+impl EmbeddedTemporal {
+    /// Starts (or attaches to an already running) dev server whose database lives in
+    /// `data_dir/temporal.db`, and keeps it running.
+    pub async fn start(data_dir: &Path, port: u16, ui_port: u16) -> Result<Self> {
+        let address = format!("127.0.0.1:{port}");
+        let (shutdown, mut stop) = watch::channel(false);
+        // A careflow killed with SIGKILL leaves its dev server running; reuse it.
+        let attached = tokio::net::TcpStream::connect(&address).await.is_ok();
+        let mut child = if attached {
+            tracing::info!(%address, "attached to the running embedded Temporal server");
+            None
+        } else {
+            Some(spawn_dev_server(data_dir, port, ui_port).await?)
+        };
+        let data_dir = data_dir.to_owned();
+        let supervisor = tokio::spawn(async move {
+            loop {
+                match child.as_mut() {
+                    Some(c) => {
+                        tokio::select! {
+                            status = c.wait() => {
+                                tracing::warn!(?status, "embedded Temporal server exited; restarting it");
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                                child = spawn_dev_server(&data_dir, port, ui_port).await.ok();
+                            }
+                            _ = stop.changed() => {
+                                let _ = c.start_kill();
+                                let _ = c.wait().await;
+                                return;
+                            }
+                        }
+                    }
+                    None => {
+                        // Attached to a server another careflow started: watch the port
+                        // and take over if it goes away.
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                                if tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.is_err() {
+                                    tracing::warn!("embedded Temporal server went away; starting it");
+                                    child = spawn_dev_server(&data_dir, port, ui_port).await.ok();
+                                }
+                            }
+                            _ = stop.changed() => return,
+                        }
+                    }
+                }
+            }
+        });
+        let me = Self {
+            address,
+            shutdown,
+            supervisor,
+        };
+        wait_for_port(&me.address, Duration::from_secs(60)).await?;
+        Ok(me)
+    }
+
+    /// Stops the server this process started (an attached one is left running).
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.supervisor.await;
+    }
+}
+
+async fn spawn_dev_server(data_dir: &Path, port: u16, ui_port: u16) -> Result<Child> {
+    let bin = find_tool("temporal", "CAREFLOW_TEMPORAL_BIN")?;
+    let db_file = data_dir.join("temporal.db");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("temporal.log"))
+        .context("opening temporal.log")?;
+    let child = Command::new(&bin)
+        .args(["server", "start-dev"])
+        .arg("--db-filename")
+        .arg(&db_file)
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--ui-port", &ui_port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    if let Some(pid) = child.id() {
+        std::fs::write(data_dir.join("temporal.pid"), pid.to_string())?;
+    }
+    tracing::info!(port, db = %db_file.display(), "started embedded Temporal server");
+    Ok(child)
+}
+
+async fn wait_for_port(address: &str, patience: Duration) -> Result<()> {
+    let start = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(address).await.is_err() {
+        if start.elapsed() > patience {
+            bail!("embedded Temporal server did not open {address} within {patience:?}; see temporal.log in the data directory");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}

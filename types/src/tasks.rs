@@ -1,0 +1,139 @@
+//! Human approval tasks and the decisions people make on them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{FieldError, Role};
+
+/// Why a workflow waits for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// The proposed bed breaks a soft rule (outlier ward, mixed ages...).
+    OutlierBed,
+    /// No bed satisfies the hard rules; the approver may name a bed or decline.
+    NoBed,
+}
+
+impl TaskKind {
+    /// The stable name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::OutlierBed => "outlier_bed",
+            TaskKind::NoBed => "no_bed",
+        }
+    }
+}
+
+/// What the workflow asks the task queue to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// Task id, derived from the workflow id and step (idempotent creation).
+    pub task_id: String,
+    /// Workflow waiting on it.
+    pub workflow_id: String,
+    /// Why.
+    pub kind: TaskKind,
+    /// Queue (role) that must decide.
+    pub role: Role,
+    /// What the approver is asked, in words (no patient identifiers).
+    pub summary: String,
+    /// Bed proposed, if any.
+    pub proposed_bed: Option<String>,
+    /// When the task escalates if nobody decides (RFC 3339, UTC).
+    pub due_at: String,
+}
+
+/// A person's decision on a task, as it reaches the workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The task decided.
+    pub task_id: String,
+    /// Approve or reject.
+    pub approve: bool,
+    /// Who decided (user name).
+    pub actor: String,
+    /// In which role.
+    pub role: Role,
+    /// Why (required: the audit trail must say).
+    pub reason: String,
+    /// For `no_bed` tasks: the bed the approver names.
+    pub bed_id: Option<String>,
+}
+
+impl Decision {
+    /// The meaning of this signature, recorded in the audit trail.
+    pub fn meaning(&self, kind: TaskKind) -> &'static str {
+        match (kind, self.approve) {
+            (TaskKind::OutlierBed, true) => "approved outlier bed assignment",
+            (TaskKind::NoBed, true) => "approved bed assignment without a matching free bed",
+            (_, false) => "declined admission",
+        }
+    }
+}
+
+/// Body of `POST /api/tasks/{id}/decision`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// Approve or reject.
+    pub approve: bool,
+    /// Why; at least a few words.
+    pub reason: String,
+    /// Bed the approver names (for `no_bed` tasks).
+    #[serde(default)]
+    pub bed_id: Option<String>,
+}
+
+impl DecisionRequest {
+    /// Checks the fields, each problem located.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.reason.trim().len() < 3 {
+            errors.push(FieldError::new(
+                "reason",
+                "a decision must say why (at least 3 characters)",
+            ));
+        }
+        if let Some(bed) = &self.bed_id {
+            if bed.trim().is_empty() {
+                errors.push(FieldError::new("bed_id", "must not be empty when given"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// A task as the queue shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskView {
+    /// Task id.
+    pub task_id: String,
+    /// Workflow waiting on it.
+    pub workflow_id: String,
+    /// Why.
+    pub kind: String,
+    /// Queue (role).
+    pub role: String,
+    /// `open`, `claimed`, `approved`, `rejected`, `cancelled`.
+    pub status: String,
+    /// What is asked.
+    pub summary: String,
+    /// Proposed bed.
+    pub proposed_bed: Option<String>,
+    /// Who claimed it.
+    pub claimed_by: Option<String>,
+    /// When it escalates.
+    pub due_at: String,
+    /// Times escalated.
+    pub escalations: i64,
+    /// When created.
+    pub created_at: String,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// Why.
+    pub decision_reason: Option<String>,
+}

@@ -1,0 +1,380 @@
+//! Admitting a patient to a bed.
+//!
+//! The clerk's request is registered, bed availability is checked and a bed is chosen
+//! by the allocation rule. If the choice breaks a soft rule (an outlier ward, say) or
+//! no bed satisfies the hard rules, a bed manager is asked to approve; if nobody
+//! decides before the deadline the task escalates to the site manager. An approved or
+//! rule-abiding bed is then assigned; a bed taken meanwhile sends the process back to
+//! the search. A rejection ends the admission as declined; cancellation ends it at
+//! any point, closing open tasks and freeing a held bed.
+//!
+//! States: requested -> checking beds -> (awaiting approval ->) assigning bed ->
+//! admitted | declined | cancelled.
+
+// The workflow macros generate undocumented items.
+#![allow(missing_docs)]
+
+use std::time::{Duration, SystemTime};
+
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityOptions, SyncWorkflowContext, WorkflowCancellationToken, WorkflowContext,
+    WorkflowContextView, WorkflowResult,
+};
+
+use careflow_activities::admission::{
+    AdmissionActivities, AssignBedInput, AssignOutcome, CloseInput, EscalateInput, FindBedInput,
+    RecordDecisionInput,
+};
+use careflow_types::{
+    AdmissionInput, AdmissionKind, AdmissionOutcome, AdmissionStage, AdmissionStatus, BedProposal,
+    Decision, NewTask, Role, TaskKind,
+};
+
+/// How long a bed manager has before an approval escalates.
+pub fn approval_deadline(kind: AdmissionKind) -> Duration {
+    match kind {
+        AdmissionKind::Emergency => Duration::from_secs(15 * 60),
+        AdmissionKind::Elective => Duration::from_secs(2 * 60 * 60),
+    }
+}
+
+/// A bed taken between search and assignment sends the process back to search; after
+/// this many rounds it asks a person instead of looping.
+const MAX_AUTOMATIC_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Clone)]
+struct PendingTask {
+    task_id: String,
+    kind: TaskKind,
+}
+
+/// One admission's state.
+#[workflow]
+pub struct AdmissionWorkflow {
+    input: AdmissionInput,
+    stage: AdmissionStage,
+    bed: Option<BedProposal>,
+    pending: Option<PendingTask>,
+    decision: Option<Decision>,
+    escalations: u32,
+}
+
+#[workflow_methods]
+impl AdmissionWorkflow {
+    /// Starts an admission for `input`.
+    #[init]
+    pub fn new(_ctx: &WorkflowContextView, input: AdmissionInput) -> Self {
+        Self {
+            input,
+            stage: AdmissionStage::Requested,
+            bed: None,
+            pending: None,
+            decision: None,
+            escalations: 0,
+        }
+    }
+
+    /// Runs the admission to its end.
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<AdmissionOutcome> {
+        let result = Self::admit(ctx).await;
+        if ctx.cancellation_token().is_cancelled() {
+            return Self::finish_cancelled(ctx).await;
+        }
+        result
+    }
+
+    /// Where the admission stands (dashboards, CLI).
+    #[query]
+    pub fn status(&self, _ctx: &WorkflowContextView) -> AdmissionStatus {
+        AdmissionStatus {
+            stage: self.stage,
+            bed: self.bed.clone(),
+            task_id: self.pending.as_ref().map(|p| p.task_id.clone()),
+            escalations: self.escalations,
+        }
+    }
+
+    /// Refuses a decision that is not for the pending task, or comes second.
+    #[update_validator(decide)]
+    fn validate_decide(
+        &self,
+        _ctx: &WorkflowContextView,
+        decision: &Decision,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(done) = &self.decision {
+            if done.task_id == decision.task_id {
+                return Err(format!(
+                    "task {} was already decided by {}; a second decision is refused",
+                    decision.task_id, done.actor
+                )
+                .into());
+            }
+        }
+        match &self.pending {
+            None => Err(format!("task {} is not awaiting a decision", decision.task_id).into()),
+            Some(p) if p.task_id != decision.task_id => Err(format!(
+                "task {} is not the task this admission waits on ({})",
+                decision.task_id, p.task_id
+            )
+            .into()),
+            Some(_) if decision.reason.trim().len() < 3 => {
+                Err("a decision must say why".to_owned().into())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// A person's decision on the pending task; reaches the workflow exactly once.
+    #[update]
+    pub fn decide(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: Decision) -> String {
+        let answer = format!(
+            "task {} {}",
+            decision.task_id,
+            if decision.approve {
+                "approved"
+            } else {
+                "rejected"
+            }
+        );
+        self.decision = Some(decision);
+        answer
+    }
+}
+
+impl AdmissionWorkflow {
+    async fn admit(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<AdmissionOutcome> {
+        let input = ctx.state(|s| s.input.clone());
+        let workflow_id = ctx.workflow_id().to_owned();
+        ctx.execute_activity(
+            AdmissionActivities::register_admission,
+            input.clone(),
+            activity_opts(),
+        )
+        .await?;
+
+        let mut attempt = 0;
+        let mut approved_by = None;
+        loop {
+            attempt += 1;
+            ctx.state_mut(|s| s.stage = AdmissionStage::CheckingBeds);
+            let search = ctx
+                .execute_activity(
+                    AdmissionActivities::find_bed,
+                    FindBedInput {
+                        workflow_id: workflow_id.clone(),
+                        admission: input.clone(),
+                        attempt,
+                    },
+                    activity_opts(),
+                )
+                .await?;
+            let needs_person = match &search.proposal {
+                None => Some(TaskKind::NoBed),
+                Some(p) if !p.soft_breaks.is_empty() => Some(TaskKind::OutlierBed),
+                Some(_) if attempt > MAX_AUTOMATIC_ATTEMPTS => Some(TaskKind::NoBed),
+                Some(_) => None,
+            };
+            ctx.state_mut(|s| s.bed = search.proposal.clone());
+            let mut bed_id = search.proposal.as_ref().map(|p| p.bed_id.clone());
+            if let Some(kind) = needs_person {
+                let summary = match (&search.proposal, kind) {
+                    (Some(p), TaskKind::OutlierBed) => format!(
+                        "{:?} {} admission: proposed bed {} breaks: {}. {}",
+                        input.request.kind,
+                        input.request.specialty,
+                        p.bed_id,
+                        p.soft_breaks.join("; "),
+                        search.summary
+                    ),
+                    _ => format!(
+                        "{:?} {} admission: no bed satisfies the hard rules. {}",
+                        input.request.kind, input.request.specialty, search.summary
+                    ),
+                };
+                let decision = Self::ask_person(
+                    ctx,
+                    &workflow_id,
+                    attempt,
+                    kind,
+                    search.proposal.clone(),
+                    summary,
+                )
+                .await?;
+                if !decision.approve {
+                    ctx.execute_activity(
+                        AdmissionActivities::close_admission,
+                        CloseInput {
+                            workflow_id: workflow_id.clone(),
+                            admission_id: input.admission_id.clone(),
+                            stage: AdmissionStage::Declined,
+                            reason: Some(decision.reason.clone()),
+                            actor: decision.actor.clone(),
+                        },
+                        activity_opts(),
+                    )
+                    .await?;
+                    ctx.state_mut(|s| s.stage = AdmissionStage::Declined);
+                    return Ok(AdmissionOutcome {
+                        stage: AdmissionStage::Declined,
+                        bed_id: None,
+                        reason: Some(decision.reason),
+                    });
+                }
+                approved_by = Some(decision.actor.clone());
+                if decision.bed_id.is_some() {
+                    bed_id = decision.bed_id.clone();
+                }
+            }
+            let Some(bed_id) = bed_id else {
+                // Approved without a bed to use: look again (a discharge may have freed one).
+                continue;
+            };
+            ctx.state_mut(|s| s.stage = AdmissionStage::AssigningBed);
+            let outcome = ctx
+                .execute_activity(
+                    AdmissionActivities::assign_bed,
+                    AssignBedInput {
+                        workflow_id: workflow_id.clone(),
+                        admission: input.clone(),
+                        bed_id,
+                        attempt,
+                        approved_by: approved_by.clone(),
+                    },
+                    activity_opts(),
+                )
+                .await?;
+            if let AssignOutcome::Assigned { bed_id } = outcome {
+                ctx.state_mut(|s| s.stage = AdmissionStage::Admitted);
+                return Ok(AdmissionOutcome {
+                    stage: AdmissionStage::Admitted,
+                    bed_id: Some(bed_id),
+                    reason: None,
+                });
+            }
+        }
+    }
+
+    /// Opens an approval task and waits for its decision, escalating at each deadline.
+    async fn ask_person(
+        ctx: &mut WorkflowContext<Self>,
+        workflow_id: &str,
+        attempt: u32,
+        kind: TaskKind,
+        proposal: Option<BedProposal>,
+        summary: String,
+    ) -> WorkflowResult<Decision> {
+        let admission_kind = ctx.state(|s| s.input.request.kind);
+        let deadline = approval_deadline(admission_kind);
+        let task_id = format!("{workflow_id}-t{attempt}");
+        ctx.state_mut(|s| {
+            s.stage = AdmissionStage::AwaitingApproval;
+            s.pending = Some(PendingTask {
+                task_id: task_id.clone(),
+                kind,
+            });
+        });
+        ctx.execute_activity(
+            AdmissionActivities::open_task,
+            NewTask {
+                task_id: task_id.clone(),
+                workflow_id: workflow_id.to_owned(),
+                kind,
+                role: Role::BedManager,
+                summary,
+                proposed_bed: proposal.as_ref().map(|p| p.bed_id.clone()),
+                due_at: rfc3339(workflow_now(ctx) + deadline),
+            },
+            activity_opts(),
+        )
+        .await?;
+        loop {
+            let decided = temporalio_sdk::workflows::select! {
+                r = ctx.wait_condition(|s: &Self| s.decision.as_ref().is_some_and(|d| s.pending.as_ref().is_some_and(|p| p.task_id == d.task_id))) => { r?; true }
+                _ = ctx.timer(deadline) => false
+            };
+            if decided {
+                break;
+            }
+            let escalation = ctx.state_mut(|s| {
+                s.escalations += 1;
+                s.escalations
+            });
+            ctx.execute_activity(
+                AdmissionActivities::escalate_task,
+                EscalateInput {
+                    task_id: task_id.clone(),
+                    workflow_id: workflow_id.to_owned(),
+                    to_role: Role::SiteManager,
+                    due_at: rfc3339(workflow_now(ctx) + deadline),
+                    escalation,
+                },
+                activity_opts(),
+            )
+            .await?;
+        }
+        let decision = ctx
+            .state(|s| s.decision.clone())
+            .expect("waited for it above");
+        let pending = ctx.state(|s| s.pending.clone()).expect("set above");
+        ctx.execute_activity(
+            AdmissionActivities::record_decision,
+            RecordDecisionInput {
+                workflow_id: workflow_id.to_owned(),
+                kind: pending.kind,
+                decision: decision.clone(),
+            },
+            activity_opts(),
+        )
+        .await?;
+        ctx.state_mut(|s| s.pending = None);
+        Ok(decision)
+    }
+
+    async fn finish_cancelled(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<AdmissionOutcome> {
+        let admission_id = ctx.state(|s| s.input.admission_id.clone());
+        let reason = ctx
+            .cancellation_token()
+            .reason()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "cancelled".to_owned());
+        // The clean-up must run although the workflow's own token is cancelled.
+        let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+            .cancellation_token(WorkflowCancellationToken::new())
+            .build();
+        ctx.execute_activity(
+            AdmissionActivities::close_admission,
+            CloseInput {
+                workflow_id: ctx.workflow_id().to_owned(),
+                admission_id,
+                stage: AdmissionStage::Cancelled,
+                reason: Some(reason.clone()),
+                actor: "careflow".into(),
+            },
+            opts,
+        )
+        .await?;
+        ctx.state_mut(|s| {
+            s.stage = AdmissionStage::Cancelled;
+            s.pending = None;
+        });
+        Ok(AdmissionOutcome {
+            stage: AdmissionStage::Cancelled,
+            bed_id: None,
+            reason: Some(reason),
+        })
+    }
+}
+
+fn workflow_now(ctx: &WorkflowContext<AdmissionWorkflow>) -> SystemTime {
+    ctx.workflow_time().unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn activity_opts() -> ActivityOptions {
+    ActivityOptions::start_to_close_timeout(Duration::from_secs(30))
+}
