@@ -218,14 +218,54 @@ pub fn verify_entries(all: &[AuditEntry], head: Option<(i64, &str)>) -> AuditVer
     let mut prev_hash = GENESIS_HASH;
     for (i, e) in all.iter().enumerate() {
         if entry_hash(e) != e.hash {
-            return brk(
-                e.seq,
-                AuditBreakKind::Edited,
-                format!(
-                    "entry {} ({} by {}) was altered: its content no longer matches its hash",
-                    e.seq, e.action, e.actor
+            // Each hash covers the entry's own seq: an entry whose hash holds under
+            // another seq was moved, which tells renumbering apart from editing.
+            let max_seq = all.iter().map(|x| x.seq).max().unwrap_or(0) + count;
+            let hash_at = |x: &AuditEntry, seq: i64| entry_hash(&AuditEntry { seq, ..x.clone() });
+            let original = (1..=max_seq).find(|&s| s != e.seq && hash_at(e, s) == e.hash);
+            return match original {
+                None => brk(
+                    e.seq,
+                    AuditBreakKind::Edited,
+                    format!(
+                        "entry {} ({} by {}) was altered: its content no longer matches its hash",
+                        e.seq, e.action, e.actor
+                    ),
                 ),
-            );
+                Some(orig) if orig < e.seq => brk(
+                    orig,
+                    AuditBreakKind::Inserted,
+                    format!(
+                        "entries {orig}..{} were inserted: the entry now at {} was entry {orig} and was pushed back",
+                        e.seq - 1,
+                        e.seq
+                    ),
+                ),
+                Some(orig) => {
+                    let swapped = all
+                        .iter()
+                        .find(|x| x.seq == orig)
+                        .is_some_and(|x| hash_at(x, e.seq) == x.hash);
+                    if swapped {
+                        brk(
+                            e.seq,
+                            AuditBreakKind::Reordered,
+                            format!("entries {} and {orig} were swapped", e.seq),
+                        )
+                    } else {
+                        brk(
+                            e.seq,
+                            AuditBreakKind::Deleted,
+                            format!(
+                                "entries {}..{} were deleted and the rest renumbered: the entry now at {} was entry {orig}",
+                                e.seq,
+                                orig - 1,
+                                e.seq
+                            ),
+                        )
+                    }
+                }
+            };
         }
         if e.seq != expected_seq {
             if e.seq > expected_seq {
