@@ -1,0 +1,196 @@
+//! `ed-arrivals`: hourly emergency-department arrivals for the next hours
+//! (168 by default) with p10/p50/p90.
+//!
+//! The ONNX model is a Poisson GLM: rate = exp(w . x + b), where x holds
+//! calendar features of the target hour only (hour-of-week, annual Fourier
+//! terms, holidays, a holiday x hour-of-day profile and a linear trend). The
+//! quantiles are Poisson quantiles of the rate. Because nothing observed at or
+//! after the origin enters x, a forecast cannot leak the future. The layout
+//! below must equal `features()` in `training/ed_arrivals.py`; a fixture
+//! written by that script is compared in `tests/ed_arrivals.rs`.
+
+use std::f64::consts::PI;
+use std::path::Path;
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike};
+
+use crate::bundle::ModelBundle;
+use crate::calendar::holiday_flags;
+use crate::error::{Error, Result};
+use crate::quantile::poisson_quantiles;
+use crate::runtime::{OnnxModel, RuntimeOptions};
+use crate::{Forecast, ForecastMetadata, ForecastRow, Forecaster};
+
+/// Registry and directory name of the model.
+pub const MODEL_NAME: &str = "ed-arrivals";
+/// Quantile levels of every forecast row.
+pub const LEVELS: [f64; 3] = [0.1, 0.5, 0.9];
+/// Number of features per target hour.
+pub const N_FEATURES: usize = 208;
+const N_FOURIER: usize = 4;
+const FOURIER_AT: usize = 168;
+const HOLIDAY_AT: usize = FOURIER_AT + 2 * N_FOURIER;
+const HOLIDAY_HOUR_AT: usize = HOLIDAY_AT + 7;
+const TREND_AT: usize = HOLIDAY_HOUR_AT + 24;
+const HOURS_PER_YEAR: f64 = 24.0 * 365.25;
+/// Hours are counted from here for the trend feature.
+fn trend_epoch() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2013, 7, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("valid date")
+}
+
+/// Timestamp format used in files and forecast keys: `YYYY-MM-DDTHH`.
+pub const HOUR_FORMAT: &str = "%Y-%m-%dT%H";
+
+/// One forecast: `horizon` hours starting at `origin` (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdArrivalsRequest {
+    /// First forecast hour; only information before it may be used.
+    pub origin: NaiveDateTime,
+    /// Number of hours to forecast.
+    pub horizon: usize,
+}
+
+/// Writes the features of target hour `ts` into `out` (length [`N_FEATURES`]).
+pub fn features(ts: NaiveDateTime, out: &mut [f32]) {
+    let day = ts.date();
+    out.fill(0.0);
+    let how = day.weekday().num_days_from_monday() as usize * 24 + ts.hour() as usize;
+    out[how] = 1.0;
+    day_features(day, &mut out[FOURIER_AT..HOLIDAY_HOUR_AT]);
+    if out[HOLIDAY_AT..HOLIDAY_HOUR_AT].iter().any(|&f| f != 0.0) {
+        out[HOLIDAY_HOUR_AT + ts.hour() as usize] = 1.0;
+    }
+    out[TREND_AT] = ((ts - trend_epoch()).num_hours() as f64 / HOURS_PER_YEAR) as f32;
+}
+
+/// Fourier and holiday features, which change once a day (computed once per day for speed).
+fn day_features(day: NaiveDate, out: &mut [f32]) {
+    let doy = day.ordinal0() as f64 / 365.25;
+    for k in 1..=N_FOURIER {
+        let a = 2.0 * PI * k as f64 * doy;
+        out[2 * (k - 1)] = a.sin() as f32;
+        out[2 * (k - 1) + 1] = a.cos() as f32;
+    }
+    for (o, f) in out[2 * N_FOURIER..].iter_mut().zip(holiday_flags(day)) {
+        *o = f as u8 as f32;
+    }
+}
+
+/// Features of `horizon` consecutive hours from `origin`, appended to `out`.
+fn request_features(req: &EdArrivalsRequest, out: &mut Vec<f32>) {
+    let start = out.len();
+    out.resize(start + req.horizon * N_FEATURES, 0.0);
+    let mut day_block = [0.0f32; 2 * N_FOURIER + 7];
+    let mut current_day = None;
+    let base_trend = (req.origin - trend_epoch()).num_hours();
+    for h in 0..req.horizon {
+        let ts = req.origin + TimeDelta::hours(h as i64);
+        let row = &mut out[start + h * N_FEATURES..start + (h + 1) * N_FEATURES];
+        let day = ts.date();
+        if current_day != Some(day) {
+            day_features(day, &mut day_block);
+            current_day = Some(day);
+        }
+        row[day.weekday().num_days_from_monday() as usize * 24 + ts.hour() as usize] = 1.0;
+        row[FOURIER_AT..HOLIDAY_HOUR_AT].copy_from_slice(&day_block);
+        if day_block[2 * N_FOURIER..].iter().any(|&f| f != 0.0) {
+            row[HOLIDAY_HOUR_AT + ts.hour() as usize] = 1.0;
+        }
+        row[TREND_AT] = ((base_trend + h as i64) as f64 / HOURS_PER_YEAR) as f32;
+    }
+}
+
+/// The ED arrivals forecaster.
+#[derive(Debug)]
+pub struct EdArrivals {
+    model: OnnxModel,
+    metadata: ForecastMetadata,
+}
+
+/// Series per ONNX call in a batch: bounds the feature buffer (~35 kB per series).
+const BATCH_CHUNK: usize = 64;
+
+impl EdArrivals {
+    /// Loads the model in `dir` (containing `model.onnx` and `card.json`).
+    pub fn load(dir: &Path, opts: &RuntimeOptions) -> Result<Self> {
+        Self::from_bundle(&ModelBundle::open(dir)?, opts)
+    }
+
+    /// Loads the newest committed version from `forecasters/models/ed-arrivals`.
+    pub fn load_default(opts: &RuntimeOptions) -> Result<Self> {
+        let dir = crate::bundle::latest_version_dir(&crate::bundle::models_dir()?, MODEL_NAME)?;
+        Self::load(&dir, opts)
+    }
+
+    /// Loads an already verified bundle.
+    pub fn from_bundle(bundle: &ModelBundle, opts: &RuntimeOptions) -> Result<Self> {
+        if bundle.header.name != MODEL_NAME {
+            return Err(Error::Model {
+                path: bundle.onnx_path.clone(),
+                message: format!("is model {:?}, expected {MODEL_NAME:?}", bundle.header.name),
+            });
+        }
+        let model = OnnxModel::load(&bundle.onnx_path, opts)?;
+        if model.n_features() != N_FEATURES || model.n_outputs() != 1 {
+            return Err(Error::Model {
+                path: bundle.onnx_path.clone(),
+                message: format!(
+                    "takes {} features and gives {} outputs; this code builds {N_FEATURES} and expects 1",
+                    model.n_features(),
+                    model.n_outputs()
+                ),
+            });
+        }
+        let metadata = ForecastMetadata::new(&bundle.header, model.provider());
+        Ok(EdArrivals { model, metadata })
+    }
+}
+
+impl Forecaster<EdArrivalsRequest> for EdArrivals {
+    fn metadata(&self) -> &ForecastMetadata {
+        &self.metadata
+    }
+
+    fn forecast_batch(&self, requests: &[EdArrivalsRequest]) -> Result<Vec<Forecast>> {
+        if let Some(r) = requests.iter().find(|r| r.horizon == 0) {
+            return Err(Error::InvalidRequest(format!(
+                "horizon 0 at origin {}",
+                r.origin.format(HOUR_FORMAT)
+            )));
+        }
+        let mut out = Vec::with_capacity(requests.len());
+        let mut buf = Vec::new();
+        for chunk in requests.chunks(BATCH_CHUNK) {
+            buf.clear();
+            for r in chunk {
+                request_features(r, &mut buf);
+            }
+            let rows: usize = chunk.iter().map(|r| r.horizon).sum();
+            let rates = self.model.run(&buf, rows)?;
+            let mut at = 0;
+            for r in chunk {
+                let mut rows = Vec::with_capacity(r.horizon);
+                for h in 0..r.horizon {
+                    let rate = rates[at + h] as f64;
+                    let mut q = vec![0.0; LEVELS.len()];
+                    poisson_quantiles(rate, &LEVELS, &mut q);
+                    let ts = r.origin + TimeDelta::hours(h as i64);
+                    rows.push(ForecastRow {
+                        key: ts.format(HOUR_FORMAT).to_string(),
+                        mean: rate,
+                        quantiles: q,
+                    });
+                }
+                at += r.horizon;
+                out.push(Forecast {
+                    metadata: self.metadata.clone(),
+                    levels: LEVELS.to_vec(),
+                    rows,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
