@@ -38,6 +38,56 @@ pub struct ModelBundle {
     pub onnx_path: PathBuf,
 }
 
+impl ModelBundle {
+    /// `features.names` from the card: the model's input layout, checked by each forecaster.
+    pub fn feature_names(&self) -> Result<Vec<String>> {
+        let card: serde_json::Value =
+            serde_json::from_str(&self.card_json).map_err(|e| Error::Model {
+                path: self.onnx_path.clone(),
+                message: format!("bad card: {e}"),
+            })?;
+        card.pointer("/features/names")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|n| n.as_str().map(String::from))
+                    .collect()
+            })
+            .ok_or_else(|| Error::Model {
+                path: self.onnx_path.clone(),
+                message: "card has no features.names".into(),
+            })
+    }
+
+    /// Checks the card's name and that the loaded model matches the feature layout.
+    pub(crate) fn check(
+        &self,
+        name: &str,
+        model: &crate::runtime::OnnxModel,
+        n_outputs: usize,
+    ) -> Result<Vec<String>> {
+        if self.header.name != name {
+            return Err(Error::Model {
+                path: self.onnx_path.clone(),
+                message: format!("is model {:?}, expected {name:?}", self.header.name),
+            });
+        }
+        let names = self.feature_names()?;
+        if model.n_features() != names.len() || model.n_outputs() != n_outputs {
+            return Err(Error::Model {
+                path: self.onnx_path.clone(),
+                message: format!(
+                    "takes {} features and gives {} outputs; the card lists {} features and this code expects {n_outputs} outputs",
+                    model.n_features(),
+                    model.n_outputs(),
+                    names.len()
+                ),
+            });
+        }
+        Ok(names)
+    }
+}
+
 /// sha256 of a file as lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {

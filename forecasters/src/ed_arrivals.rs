@@ -52,6 +52,19 @@ pub struct EdArrivalsRequest {
     pub horizon: usize,
 }
 
+/// Feature names in model order (as in the card).
+pub fn feature_names() -> Vec<String> {
+    let mut v: Vec<String> = (0..168).map(|i| format!("how_{i}")).collect();
+    for k in 1..=N_FOURIER {
+        v.push(format!("sin{k}_doy"));
+        v.push(format!("cos{k}_doy"));
+    }
+    v.extend(crate::calendar::HOLIDAY_NAMES.map(String::from));
+    v.extend((0..24).map(|h| format!("holiday_x_hour_{h}")));
+    v.push("trend_years".into());
+    v
+}
+
 /// Writes the features of target hour `ts` into `out` (length [`N_FEATURES`]).
 pub fn features(ts: NaiveDateTime, out: &mut [f32]) {
     let day = ts.date();
@@ -126,20 +139,12 @@ impl EdArrivals {
 
     /// Loads an already verified bundle.
     pub fn from_bundle(bundle: &ModelBundle, opts: &RuntimeOptions) -> Result<Self> {
-        if bundle.header.name != MODEL_NAME {
-            return Err(Error::Model {
-                path: bundle.onnx_path.clone(),
-                message: format!("is model {:?}, expected {MODEL_NAME:?}", bundle.header.name),
-            });
-        }
         let model = OnnxModel::load(&bundle.onnx_path, opts)?;
-        if model.n_features() != N_FEATURES || model.n_outputs() != 1 {
+        if bundle.check(MODEL_NAME, &model, 1)? != feature_names() {
             return Err(Error::Model {
                 path: bundle.onnx_path.clone(),
                 message: format!(
-                    "takes {} features and gives {} outputs; this code builds {N_FEATURES} and expects 1",
-                    model.n_features(),
-                    model.n_outputs()
+                    "feature layout differs from this code's {N_FEATURES} ed-arrivals features"
                 ),
             });
         }

@@ -33,6 +33,75 @@ pub fn poisson_quantiles(rate: f64, levels: &[f64], out: &mut [f64]) {
     }
 }
 
+/// Quantiles of Binomial(`c0`, `surv`) + Poisson(`m`): the census of a ward
+/// whose `c0` current patients each stay with probability `surv`, plus the
+/// patients admitted meanwhile who are still there (Poisson by thinning).
+/// Exact convolution up to 400 current patients and m <= 600, normal
+/// approximation above; mirrors `census_quantiles` in training/bed_demand.py.
+pub fn census_quantiles(c0: u32, surv: f64, m: f64, levels: &[f64], out: &mut [f64]) {
+    let surv = surv.clamp(0.0, 1.0);
+    let m = m.max(0.0);
+    if c0 > 400 || m > 600.0 {
+        let mean = c0 as f64 * surv + m;
+        let sd = (c0 as f64 * surv * (1.0 - surv) + m).sqrt();
+        for (o, &l) in out.iter_mut().zip(levels) {
+            *o = (mean + normal_quantile(l) * sd).round().max(0.0);
+        }
+        return;
+    }
+    let n = c0 as usize;
+    // Build each pmf from its mode outwards and normalise: no underflow of (1-s)^n or e^-m.
+    let binom = pmf_from_mode(n + 1, ((n as f64 + 1.0) * surv).floor() as usize, |k| {
+        // P(k+1)/P(k)
+        (n - k) as f64 / (k + 1) as f64 * surv / (1.0 - surv)
+    });
+    let kmax = (m + 12.0 * m.sqrt() + 20.0).ceil() as usize;
+    let pois = pmf_from_mode(kmax + 1, m.floor() as usize, |k| m / (k + 1) as f64);
+    let mut conv = vec![0.0; binom.len() + pois.len() - 1];
+    for (i, &a) in binom.iter().enumerate() {
+        if a == 0.0 {
+            continue;
+        }
+        for (j, &b) in pois.iter().enumerate() {
+            conv[i + j] += a * b;
+        }
+    }
+    let mut cdf = 0.0;
+    let mut li = 0;
+    for (k, &p) in conv.iter().enumerate() {
+        cdf += p;
+        while li < levels.len() && cdf >= levels[li] {
+            out[li] = k as f64;
+            li += 1;
+        }
+    }
+    for o in out.iter_mut().skip(li) {
+        *o = (conv.len() - 1) as f64;
+    }
+}
+
+/// pmf over 0..len given the mode and the ratio P(k+1)/P(k), normalised to sum 1.
+fn pmf_from_mode(len: usize, mode: usize, ratio: impl Fn(usize) -> f64) -> Vec<f64> {
+    let mode = mode.min(len - 1);
+    let mut p = vec![0.0; len];
+    p[mode] = 1.0;
+    for k in mode..len - 1 {
+        let r = ratio(k);
+        p[k + 1] = if r.is_finite() { p[k] * r } else { 0.0 };
+    }
+    for k in (0..mode).rev() {
+        let r = ratio(k);
+        p[k] = if r > 0.0 && r.is_finite() {
+            p[k + 1] / r
+        } else {
+            0.0
+        };
+    }
+    let total: f64 = p.iter().sum();
+    p.iter_mut().for_each(|v| *v /= total);
+    p
+}
+
 /// Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).
 pub fn normal_quantile(p: f64) -> f64 {
     const A: [f64; 6] = [
@@ -99,6 +168,13 @@ mod tests {
         assert_eq!(out, [0.0, 0.0, 1.0]);
         poisson_quantiles(0.0, &[0.1, 0.5, 0.9], &mut out);
         assert_eq!(out, [0.0, 0.0, 0.0]);
+        // scipy: Binomial(20, 0.5) + Poisson(3) -> [9, 13, 17] (checked with np.convolve of the pmfs).
+        census_quantiles(20, 0.5, 3.0, &[0.1, 0.5, 0.9], &mut out);
+        assert_eq!(out, [9.0, 13.0, 17.0]);
+        census_quantiles(0, 0.3, 0.0, &[0.1, 0.5, 0.9], &mut out);
+        assert_eq!(out, [0.0, 0.0, 0.0]);
+        census_quantiles(10, 1.0, 0.0, &[0.1, 0.5, 0.9], &mut out);
+        assert_eq!(out, [10.0, 10.0, 10.0]);
         assert!((normal_quantile(0.9) - 1.2815515655).abs() < 1e-8);
         assert!((normal_quantile(0.1) + 1.2815515655).abs() < 1e-8);
     }
