@@ -1,0 +1,177 @@
+//! `careflow solve ...`: run a benchmark solver on one instance file. Data (the cost table)
+//! goes to stdout, progress and errors to stderr.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::ihtc;
+use crate::solve::{Progress, SolveOptions};
+
+/// The solvers the CLI can run on a benchmark file.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SolveCommand {
+    /// IHTC-2024 integrated admission, room, theatre and nurse planning.
+    Ihtc {
+        /// Instance JSON file (competition format).
+        instance: PathBuf,
+        /// Wall-clock limit in seconds.
+        #[arg(long, default_value_t = 60.0)]
+        time_limit: f64,
+        /// Where to write the solution JSON.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of every random choice.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// A previous solution to re-plan from; changes against it are penalised.
+        #[arg(long)]
+        warm_start: Option<PathBuf>,
+    },
+    /// Nurse rostering (Curtois & Qu benchmark).
+    Nrp {
+        /// Instance file.
+        instance: PathBuf,
+        /// Wall-clock limit in seconds.
+        #[arg(long, default_value_t = 60.0)]
+        time_limit: f64,
+        /// Where to write the roster.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of every random choice.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+/// Runs one `careflow solve` subcommand.
+pub fn run(cmd: SolveCommand) -> anyhow::Result<()> {
+    match cmd {
+        SolveCommand::Ihtc {
+            instance,
+            time_limit,
+            out,
+            seed,
+            warm_start,
+        } => run_ihtc(
+            &instance,
+            time_limit,
+            out.as_deref(),
+            seed,
+            warm_start.as_deref(),
+        ),
+        SolveCommand::Nrp {
+            instance,
+            time_limit,
+            out,
+            seed,
+        } => run_nrp(&instance, time_limit, out.as_deref(), seed),
+    }
+}
+
+// The NRP solver lives in `crate::nrp`, written separately; until it lands this says so.
+fn run_nrp(
+    _instance: &Path,
+    _time_limit_s: f64,
+    _out: Option<&Path>,
+    _seed: u64,
+) -> anyhow::Result<()> {
+    anyhow::bail!("nrp solver not built yet")
+}
+
+fn run_ihtc(
+    instance_path: &Path,
+    time_limit: f64,
+    out: Option<&Path>,
+    seed: u64,
+    warm: Option<&Path>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        time_limit.is_finite() && time_limit > 0.0,
+        "--time-limit must be positive"
+    );
+    let instance = ihtc::Instance::from_file(instance_path)?;
+    let warm = warm.map(ihtc::Solution::from_file).transpose()?;
+    let opts = SolveOptions {
+        time_limit: Duration::from_secs_f64(time_limit),
+        seed,
+        ..SolveOptions::default()
+    };
+    let mut bar = |p: Progress| draw_progress(p, time_limit);
+    let outcome = ihtc::solve(&instance, &opts, warm.as_ref(), &mut bar)?;
+    eprintln!();
+    if let Some(path) = out {
+        std::fs::write(path, outcome.solution.to_json())
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("solution written to {}", path.display());
+    }
+    print!("{}", cost_table(&instance, &outcome));
+    Ok(())
+}
+
+/// One status line on stderr, redrawn in place.
+fn draw_progress(p: Progress, time_limit: f64) {
+    const WIDTH: usize = 30;
+    let done = ((p.elapsed_s / time_limit).clamp(0.0, 1.0) * WIDTH as f64) as usize;
+    let cost = p.incumbent.map_or("no feasible plan yet".to_string(), |c| {
+        format!("best {c:.0}")
+    });
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r[{}{}] {:>6.1}s  {cost:<24}",
+        "#".repeat(done),
+        ".".repeat(WIDTH - done),
+        p.elapsed_s
+    );
+    let _ = err.flush();
+}
+
+/// The cost breakdown as a plain-text table.
+pub fn cost_table(instance: &ihtc::Instance, outcome: &ihtc::SolveOutcome) -> String {
+    use std::fmt::Write as _;
+    let e = &outcome.evaluation;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<26} {:>8} {:>8} {:>10}",
+        "term", "count", "weight", "cost"
+    );
+    let weights = [
+        instance.weights.room_mixed_age,
+        instance.weights.room_nurse_skill,
+        instance.weights.continuity_of_care,
+        instance.weights.nurse_eccessive_workload,
+        instance.weights.open_operating_theater,
+        instance.weights.surgeon_transfer,
+        instance.weights.patient_delay,
+        instance.weights.unscheduled_optional,
+    ];
+    for (((name, count), (_, cost)), weight) in
+        e.counts.terms().iter().zip(e.costs.terms()).zip(weights)
+    {
+        let _ = writeln!(s, "{name:<26} {count:>8} {weight:>8} {cost:>10}");
+    }
+    let _ = writeln!(
+        s,
+        "{:<26} {:>8} {:>8} {:>10}",
+        "total", "", "", e.total_cost
+    );
+    for (name, v) in e.hard.terms() {
+        if v > 0 {
+            let _ = writeln!(s, "hard violation: {name} = {v}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "status: {:?}, hard violations: {}",
+        outcome.status,
+        e.hard.total()
+    );
+    if outcome.changes > 0 {
+        let _ = writeln!(s, "changed decisions vs warm start: {}", outcome.changes);
+    }
+    s
+}
