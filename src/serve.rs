@@ -25,11 +25,14 @@ pub struct ServeArgs {
     pub listen: String,
 }
 
+/// A future on the serving task (not Send: it runs beside the worker).
+pub type LocalFuture = Pin<Box<dyn Future<Output = Result<()>>>>;
+
 /// Work to run beside the server once it listens (the demo's day of admissions). It
 /// gets the API's base URL; `exit_when_done` stops the server when it finishes.
 pub struct Driver {
     /// Builds the work from the API base URL.
-    pub start: Box<dyn FnOnce(String) -> Pin<Box<dyn Future<Output = Result<()>>>>>,
+    pub start: Box<dyn FnOnce(String) -> LocalFuture>,
     /// Stop serving when the work is done.
     pub exit_when_done: bool,
 }

@@ -270,6 +270,7 @@ impl AdmissionWorkflow {
         let task_id = format!("{workflow_id}-t{attempt}");
         ctx.state_mut(|s| {
             s.stage = AdmissionStage::AwaitingApproval;
+            s.decision = None;
             s.pending = Some(PendingTask {
                 task_id: task_id.clone(),
                 kind,
@@ -291,7 +292,8 @@ impl AdmissionWorkflow {
         .await?;
         loop {
             let decided = temporalio_sdk::workflows::select! {
-                r = ctx.wait_condition(|s: &Self| s.decision.as_ref().is_some_and(|d| s.pending.as_ref().is_some_and(|p| p.task_id == d.task_id))) => { r?; true }
+                // Only a decision for the pending task passes the validator.
+                r = ctx.wait_condition(|s: &Self| s.decision.is_some()) => { r?; true }
                 _ = ctx.timer(deadline) => false
             };
             if decided {
