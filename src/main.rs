@@ -125,6 +125,12 @@ enum Command {
     /// Users and their roles.
     #[command(subcommand)]
     User(UserCommand),
+    /// Solve a planning problem (IHTC-2024 integrated planning, nurse rostering).
+    #[command(subcommand)]
+    Solve(careflow_solvers::cli::SolveCommand),
+    /// Forecast demand with the ONNX models (backtest, predict).
+    #[command(subcommand)]
+    Forecast(careflow_forecasters::cli::ForecastCommand),
 }
 
 #[derive(Args)]
@@ -310,6 +316,13 @@ async fn run(cli: Cli) -> Result<()> {
                 None => print!("{text}"),
             }
             Ok(())
+        }
+        // Solvers and forecasters block their thread while they compute.
+        Command::Solve(cmd) => {
+            tokio::task::spawn_blocking(move || careflow_solvers::cli::run(cmd)).await?
+        }
+        Command::Forecast(cmd) => {
+            tokio::task::spawn_blocking(move || careflow_forecasters::cli::run(cmd)).await?
         }
         Command::User(UserCommand::Add { name, role }) => {
             let db = g.open_db().await?;
