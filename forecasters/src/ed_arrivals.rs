@@ -9,6 +9,7 @@
 //! below must equal `features()` in `training/ed_arrivals.py`; a fixture
 //! written by that script is compared in `tests/ed_arrivals.rs`.
 
+use std::cell::RefCell;
 use std::f64::consts::PI;
 use std::path::Path;
 
@@ -115,6 +116,24 @@ fn request_features(req: &EdArrivalsRequest, out: &mut Vec<f32>) {
     }
 }
 
+/// `YYYY-MM-DDTHH` without chrono's formatter, which dominated a 168-hour forecast.
+fn hour_key(ts: NaiveDateTime) -> String {
+    fn push(s: &mut String, v: u32, width: u32) {
+        for p in (0..width).rev() {
+            s.push(char::from(b'0' + (v / 10u32.pow(p) % 10) as u8));
+        }
+    }
+    let mut s = String::with_capacity(13);
+    push(&mut s, ts.year().clamp(0, 9999) as u32, 4);
+    s.push('-');
+    push(&mut s, ts.month(), 2);
+    s.push('-');
+    push(&mut s, ts.day(), 2);
+    s.push('T');
+    push(&mut s, ts.hour(), 2);
+    s
+}
+
 /// The ED arrivals forecaster.
 #[derive(Debug)]
 pub struct EdArrivals {
@@ -166,7 +185,9 @@ impl Forecaster<EdArrivalsRequest> for EdArrivals {
             )));
         }
         let mut out = Vec::with_capacity(requests.len());
-        let mut buf = Vec::new();
+        // A week of features is 140 kB, above glibc's mmap threshold: reusing the buffer
+        // per thread avoids an mmap/munmap and page faults on every forecast.
+        let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         for chunk in requests.chunks(BATCH_CHUNK) {
             buf.clear();
             for r in chunk {
@@ -183,7 +204,7 @@ impl Forecaster<EdArrivalsRequest> for EdArrivals {
                     poisson_quantiles(rate, &LEVELS, &mut q);
                     let ts = r.origin + TimeDelta::hours(h as i64);
                     rows.push(ForecastRow {
-                        key: ts.format(HOUR_FORMAT).to_string(),
+                        key: hour_key(ts),
                         mean: rate,
                         quantiles: q,
                     });
@@ -196,6 +217,25 @@ impl Forecaster<EdArrivalsRequest> for EdArrivals {
                 });
             }
         }
+        SCRATCH.with(|s| *s.borrow_mut() = buf);
         Ok(out)
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hour_key_matches_chrono_format() {
+        for s in ["2017-04-01T00", "0999-12-31T23", "2016-02-29T09"] {
+            let ts = NaiveDateTime::parse_from_str(&format!("{s}:00"), "%Y-%m-%dT%H:%M").unwrap();
+            assert_eq!(hour_key(ts), ts.format(HOUR_FORMAT).to_string());
+            assert_eq!(hour_key(ts), s);
+        }
     }
 }

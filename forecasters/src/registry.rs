@@ -6,6 +6,10 @@
 //! (runs alongside, not used for decisions) and promoted to `production`.
 //! Promoting to production retires the previous production model of the same
 //! name in the same transaction, so at most one is in production at a time.
+//! Two promotions racing on PostgreSQL under READ COMMITTED could both commit
+//! when no production row exists yet; the migration can close that with
+//! `CREATE UNIQUE INDEX model_registry_one_production ON model_registry (name)
+//! WHERE status = 'production'` (also valid on SQLite).
 
 use std::fmt;
 use std::path::Path;

@@ -62,8 +62,8 @@ def glm_onnx(name, coef, intercept, link, doc):
     return model
 
 
-def save_model(model, name, version, card):
-    out_dir = os.path.join(MODELS, name, version)
+def save_model(model, name, version, card, out_dir=None):
+    out_dir = out_dir or os.path.join(MODELS, name, version)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "model.onnx")
     data = model.SerializeToString()

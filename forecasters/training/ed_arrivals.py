@@ -155,6 +155,14 @@ def main():
     print("validation 2016-04-01..2017-03-31:", overall)
     if args.dry_run:
         return
+    # The validation model is kept (not served) so `forecast-bench` can rerun this protocol in Rust.
+    common.save_model(
+        common.glm_onnx("ed_arrivals", m.coef_, [m.intercept_], ["exp"], "ed-arrivals validation model (trained to 2016-03-31)"),
+        "ed-arrivals", VERSION + "-validation",
+        {"purpose": "validation only: trained on %sT00..2016-03-31T23 for the rolling-origin check; not for serving" % args.train_start,
+         "features": {"names": FEATURE_NAMES}, "validation": {"overall": overall}},
+        out_dir=os.path.join(common.ROOT, "forecasters", "training", "validation-models", "ed-arrivals"),
+    )
 
     # Served model: same recipe on all of the training file.
     final = PoissonRegressor(alpha=ALPHA, max_iter=5000, tol=1e-8).fit(X[start:], y[start:], sample_weight=weights(start, len(ts)))
