@@ -151,3 +151,87 @@ fn bad_input_is_reported_with_file_row_and_column() {
     assert!(e.contains("no data before"), "{e}");
     assert!(predict(&good_path, "2017-01-05T07", &out).is_ok());
 }
+
+#[test]
+fn registry_commands_and_predict_from_the_production_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("registry.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    // The project's migrations own the table; here the test creates it with the same DDL.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let reg = careflow_forecasters::registry::Registry::connect(&url)
+                .await
+                .unwrap();
+            sqlx::query(careflow_forecasters::registry::DDL)
+                .execute(reg.pool())
+                .await
+                .unwrap();
+            reg.pool().close().await;
+        });
+    let data = common::write(
+        dir.path(),
+        "d.csv",
+        &common::benchmark_csv(NaiveDate::from_ymd_opt(2017, 1, 1).unwrap(), 10),
+    );
+    let with_registry = ModelArgs {
+        registry: Some(url.clone()),
+        ..model_args()
+    };
+    let out = dir.path().join("p.csv");
+    let predict_reg = || {
+        run(ForecastCommand::Predict {
+            model: with_registry.clone(),
+            data: data.clone(),
+            origin: "2017-01-05".into(),
+            horizon: 24,
+            out: Some(out.clone()),
+        })
+    };
+    let e = format!("{:#}", predict_reg().unwrap_err());
+    assert!(e.contains("no production model"), "{e}");
+
+    run(ForecastCommand::Register {
+        dir: common::committed_model_dir("ed-arrivals"),
+        registry: url.clone(),
+    })
+    .unwrap();
+    run(ForecastCommand::Promote {
+        name: "ed-arrivals".into(),
+        version: "1.0.0".into(),
+        status: "production".into(),
+        by: "test".into(),
+        reason: "registry CLI test".into(),
+        registry: url.clone(),
+    })
+    .unwrap();
+    run(ForecastCommand::List {
+        name: None,
+        registry: url.clone(),
+    })
+    .unwrap();
+    predict_reg().unwrap();
+    let from_registry = std::fs::read_to_string(&out).unwrap();
+    run(ForecastCommand::Predict {
+        model: model_args(),
+        data: data.clone(),
+        origin: "2017-01-05".into(),
+        horizon: 24,
+        out: Some(out.clone()),
+    })
+    .unwrap();
+    assert_eq!(from_registry, std::fs::read_to_string(&out).unwrap());
+    assert_eq!(from_registry.lines().count(), 25);
+    let bad_status = run(ForecastCommand::Promote {
+        name: "ed-arrivals".into(),
+        version: "1.0.0".into(),
+        status: "live".into(),
+        by: "x".into(),
+        reason: "y".into(),
+        registry: url,
+    });
+    assert!(format!("{:#}", bad_status.unwrap_err()).contains("unknown status"));
+}
