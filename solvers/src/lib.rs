@@ -1,1 +1,3 @@
 //! careflow-solvers (placeholder, being written)
+
+pub mod highs;
