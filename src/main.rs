@@ -112,6 +112,20 @@ enum Command {
     Approve(DecideArgs),
     /// Reject a task (the reason is recorded in the audit trail).
     Reject(DecideArgs),
+    /// Claim a task so colleagues see you are deciding it.
+    Claim {
+        /// Task id.
+        task_id: String,
+        #[command(flatten)]
+        auth: client::AuthArgs,
+    },
+    /// Discharge an admitted patient (frees the bed; audited).
+    Discharge {
+        /// Workflow id of the admission.
+        workflow_id: String,
+        #[command(flatten)]
+        auth: client::AuthArgs,
+    },
     /// Cancel an admission.
     Cancel {
         /// Workflow id.
@@ -216,7 +230,12 @@ fn main() -> Result<()> {
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(run(cli))
+    if let Err(e) = runtime.block_on(run(cli)) {
+        // The chain of causes says what failed and where; a backtrace helps nobody here.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -271,6 +290,32 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Approve(d) => decide(&g, d, true).await,
         Command::Reject(d) => decide(&g, d, false).await,
+        Command::Claim { task_id, auth } => {
+            let api = client::Api::new(&g, &auth)?;
+            let t: careflow_types::TaskView = api
+                .post(
+                    &format!("/api/tasks/{task_id}/claim"),
+                    &serde_json::json!({}),
+                )
+                .await?;
+            println!(
+                "{} claimed by {}",
+                t.task_id,
+                t.claimed_by.unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Discharge { workflow_id, auth } => {
+            let api = client::Api::new(&g, &auth)?;
+            let r: serde_json::Value = api
+                .post(
+                    &format!("/api/admissions/{workflow_id}/discharge"),
+                    &serde_json::json!({}),
+                )
+                .await?;
+            println!("{}", r["bed_released"].as_str().unwrap_or_default());
+            Ok(())
+        }
         Command::Cancel { workflow_id, auth } => {
             let api = client::Api::new(&g, &auth)?;
             let r: serde_json::Value = api

@@ -41,6 +41,10 @@ pub struct Driver {
 pub async fn serve(g: &Global, args: ServeArgs, driver: Option<Driver>) -> Result<()> {
     let db = g.open_db().await?;
     ensure_admin(&db, g).await?;
+    // Bind first: a taken port fails before anything is started.
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding the HTTP API to {}", args.listen))?;
     let embedded = match &g.temporal {
         None => Some(
             EmbeddedTemporal::start(&g.data_dir, g.temporal_port, g.temporal_port + 1000).await?,
@@ -58,9 +62,6 @@ pub async fn serve(g: &Global, args: ServeArgs, driver: Option<Driver>) -> Resul
     let mut worker = build_worker(&runtime, client.clone(), db.clone())?;
     let stop_worker = worker.shutdown_handle();
 
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("binding the HTTP API to {}", args.listen))?;
     let base = format!("http://{}", listener.local_addr()?);
     std::fs::write(api_file(&g.data_dir), &base)?;
     let app = careflow_dashboards::app(AppState {

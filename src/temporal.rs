@@ -92,17 +92,29 @@ impl EmbeddedTemporal {
             tracing::info!(%address, "attached to the running embedded Temporal server");
             None
         } else {
-            Some(spawn_dev_server(data_dir, port, ui_port).await?)
+            let mut c = spawn_dev_server(data_dir, port, ui_port).await?;
+            wait_until_serving(&mut c, data_dir, &address).await?;
+            Some(c)
         };
         let data_dir = data_dir.to_owned();
         let supervisor = tokio::spawn(async move {
+            // A server that keeps dying at once (port taken, disk full) is retried
+            // with growing pauses instead of in a tight loop.
+            let mut backoff = Duration::from_millis(500);
+            let mut started = std::time::Instant::now();
             loop {
                 match child.as_mut() {
                     Some(c) => {
                         tokio::select! {
                             status = c.wait() => {
-                                tracing::warn!(?status, "embedded Temporal server exited; restarting it");
-                                tokio::time::sleep(Duration::from_millis(500)).await;
+                                backoff = if started.elapsed() < Duration::from_secs(10) {
+                                    (backoff * 2).min(Duration::from_secs(30))
+                                } else {
+                                    Duration::from_millis(500)
+                                };
+                                tracing::warn!(?status, retry_in = ?backoff, "embedded Temporal server exited (see temporal.log); restarting it");
+                                tokio::time::sleep(backoff).await;
+                                started = std::time::Instant::now();
                                 child = spawn_dev_server(&data_dir, port, ui_port).await.ok();
                             }
                             _ = stop.changed() => {
@@ -128,13 +140,11 @@ impl EmbeddedTemporal {
                 }
             }
         });
-        let me = Self {
+        Ok(Self {
             address,
             shutdown,
             supervisor,
-        };
-        wait_for_port(&me.address, Duration::from_secs(60)).await?;
-        Ok(me)
+        })
     }
 
     /// Stops the server this process started (an attached one is left running).
@@ -159,6 +169,9 @@ async fn spawn_dev_server(data_dir: &Path, port: u16, ui_port: u16) -> Result<Ch
         .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
         .args(["--ui-port", &ui_port.to_string()])
         .stdin(Stdio::null())
+        // Stopped with careflow when careflow exits normally; a SIGKILLed careflow
+        // leaves it running and the restarted careflow attaches to it.
+        .kill_on_drop(true)
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()
@@ -170,9 +183,22 @@ async fn spawn_dev_server(data_dir: &Path, port: u16, ui_port: u16) -> Result<Ch
     Ok(child)
 }
 
-async fn wait_for_port(address: &str, patience: Duration) -> Result<()> {
+/// Waits until the freshly started server accepts connections, or says why it died.
+async fn wait_until_serving(child: &mut Child, data_dir: &Path, address: &str) -> Result<()> {
+    let patience = Duration::from_secs(60);
     let start = std::time::Instant::now();
     while tokio::net::TcpStream::connect(address).await.is_err() {
+        if let Some(status) = child.try_wait()? {
+            let log = std::fs::read_to_string(data_dir.join("temporal.log")).unwrap_or_default();
+            let last = log
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("(empty log)");
+            bail!(
+                "the embedded Temporal server exited ({status}) before serving {address}: {last}"
+            );
+        }
         if start.elapsed() > patience {
             bail!("embedded Temporal server did not open {address} within {patience:?}; see temporal.log in the data directory");
         }

@@ -340,6 +340,16 @@ pub async fn occupancy(db: &Db) -> Result<Vec<WardOccupancy>> {
     Ok(out)
 }
 
+/// The admission a workflow runs.
+pub async fn admission_id_of(db: &Db, workflow_id: &str) -> Result<String> {
+    let row = sqlx::query("SELECT admission_id FROM admissions WHERE workflow_id = $1")
+        .bind(workflow_id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("admission {workflow_id}")))?;
+    Ok(row.try_get("admission_id")?)
+}
+
 /// Discharges the patient of an admission: frees the bed, audited.
 pub async fn discharge(db: &Db, admission_id: &str, actor: &str, role: &str) -> Result<String> {
     let mut tx = db.begin_write().await?;

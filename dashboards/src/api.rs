@@ -31,6 +31,7 @@ pub(crate) fn router() -> Router<AppState> {
             "/api/admissions/{workflow_id}/cancel",
             post(cancel_admission),
         )
+        .route("/api/admissions/{workflow_id}/discharge", post(discharge))
         .route("/api/tasks", get(list_tasks))
         .route("/api/tasks/{task_id}", get(get_task))
         .route("/api/tasks/{task_id}/claim", post(claim_task))
@@ -166,6 +167,19 @@ async fn cancel_admission(
         })?;
     Ok(Json(
         json!({"workflow_id": workflow_id, "cancel_requested_by": user.name}),
+    ))
+}
+
+async fn discharge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(workflow_id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let user = caller.require(&[Role::BedManager, Role::SiteManager])?;
+    let admission_id = hospital::admission_id_of(&state.db, &workflow_id).await?;
+    let bed = hospital::discharge(&state.db, &admission_id, &user.name, user.role.as_str()).await?;
+    Ok(Json(
+        json!({"workflow_id": workflow_id, "bed_released": bed}),
     ))
 }
 

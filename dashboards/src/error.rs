@@ -102,9 +102,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppE
         let path = e.path().to_string();
         let inner = e.into_inner();
         let field = if path == "." { "body".to_owned() } else { path };
-        AppError::Invalid(vec![FieldError::new(
-            field,
-            format!("{inner} (line {}, column {})", inner.line(), inner.column()),
-        )])
+        // serde_json's message already ends with "at line L column C".
+        AppError::Invalid(vec![FieldError::new(field, inner.to_string())])
     })
 }

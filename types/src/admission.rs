@@ -77,7 +77,8 @@ pub struct AdmissionRequest {
     pub isolation: bool,
     /// Expected length of stay in days (1 to 365).
     pub expected_los_days: u32,
-    /// User who registered the request.
+    /// User who registered the request (the API fills in the signed-in user).
+    #[serde(default)]
     pub requested_by: String,
 }
 
