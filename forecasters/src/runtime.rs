@@ -60,8 +60,9 @@ impl Default for RuntimeOptions {
 
 const ENV_VAR: &str = "ORT_DYLIB_PATH";
 
-/// Finds `libonnxruntime.so*`: `ORT_DYLIB_PATH`, then `.tools/venv` found by
-/// walking up from the executable's directory and from the current directory.
+/// Finds `libonnxruntime.so*`: `ORT_DYLIB_PATH` if set (and then only it), else
+/// `.tools/venv` found by walking up from the executable's directory, the
+/// current directory and this crate's source directory.
 pub fn find_onnxruntime() -> Result<PathBuf> {
     let mut searched = Vec::new();
     if let Some(p) = std::env::var_os(ENV_VAR) {
@@ -69,7 +70,10 @@ pub fn find_onnxruntime() -> Result<PathBuf> {
         if p.is_file() {
             return Ok(p);
         }
-        searched.push(format!("{ENV_VAR}={}", p.display()));
+        // An explicit setting that is wrong must not be papered over by another library.
+        return Err(Error::RuntimeNotFound {
+            searched: format!("{ENV_VAR}={} (not a file)", p.display()),
+        });
     }
     let mut starts = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
