@@ -161,8 +161,8 @@ impl AdmissionActivities {
         let ts = now();
         let mut tx = self.db.begin_write().await?;
         sqlx::query(
-            "INSERT INTO patients (patient_ref, sex, age_group, created_at) VALUES ($1,$2,$3,$4) \
-             ON CONFLICT (patient_ref) DO NOTHING",
+            "INSERT INTO patients (patient_key, sex, age_group, created_at) VALUES ($1,$2,$3,$4) \
+             ON CONFLICT (patient_key) DO NOTHING",
         )
         .bind(&req.patient_ref)
         .bind(req.sex.as_str())
@@ -171,7 +171,7 @@ impl AdmissionActivities {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO admissions (admission_id, workflow_id, patient_ref, kind, sex, age_group, specialty, \
+            "INSERT INTO admissions (admission_id, workflow_id, patient_key, kind, sex, age_group, specialty, \
              isolation, expected_los_days, requested_by, status, created_at, updated_at) \
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,'requested',$11,$11) ON CONFLICT (admission_id) DO NOTHING",
         )

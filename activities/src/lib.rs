@@ -12,6 +12,7 @@ pub mod audit;
 pub mod db;
 pub mod error;
 pub mod hospital;
+pub mod patients;
 pub mod tasks;
 pub mod users;
 

@@ -13,7 +13,7 @@ use temporalio_client::{
 };
 
 use careflow_activities::users::{self, User};
-use careflow_activities::{audit, hospital, tasks};
+use careflow_activities::{audit, hospital, patients, tasks};
 use careflow_types::{
     AdmissionInput, AdmissionRequest, Decision, DecisionRequest, Role, TASK_QUEUE,
 };
@@ -97,6 +97,15 @@ async fn create_admission(
     // The request is made by whoever is signed in, whatever the body claims.
     request.requested_by = user.name.clone();
     request.validate().map_err(AppError::Invalid)?;
+    // From here on the patient is known by a pseudonym only (workflow history, tasks,
+    // logs, audit trail).
+    request.patient_ref = patients::pseudonymise(
+        &state.db,
+        &request.patient_ref,
+        request.sex,
+        request.age_group,
+    )
+    .await?;
     let admission_id = uuid::Uuid::new_v4().simple().to_string();
     let workflow_id = format!("admission-{admission_id}");
     state

@@ -62,8 +62,10 @@ impl AgeGroup {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdmissionRequest {
-    /// The hospital's patient identifier (MRN). Sensitive: stored in the domain
-    /// database only, never logged, never in workflow ids or audit entries.
+    /// The hospital's patient identifier (MRN) as the clerk gives it. Sensitive: the
+    /// API stores it in the domain database and replaces it with the patient's
+    /// pseudonymous key before the request reaches a workflow, so Temporal's history,
+    /// tasks, logs and the audit trail never hold it.
     pub patient_ref: String,
     /// Elective or emergency.
     pub kind: AdmissionKind,

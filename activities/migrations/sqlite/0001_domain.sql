@@ -17,8 +17,11 @@ CREATE TABLE beds (
     equipment   TEXT NOT NULL DEFAULT '',
     in_service  INTEGER NOT NULL DEFAULT 1
 );
+-- patient_key is a random pseudonym: workflows, Temporal's history, tasks and the audit
+-- trail only ever see it. patient_ref (the MRN) stays in this table.
 CREATE TABLE patients (
-    patient_ref TEXT PRIMARY KEY,
+    patient_key TEXT PRIMARY KEY,
+    patient_ref TEXT UNIQUE,
     sex         TEXT NOT NULL,
     age_group   TEXT NOT NULL,
     created_at  TEXT NOT NULL
@@ -26,7 +29,7 @@ CREATE TABLE patients (
 CREATE TABLE admissions (
     admission_id       TEXT PRIMARY KEY,
     workflow_id        TEXT NOT NULL UNIQUE,
-    patient_ref        TEXT NOT NULL REFERENCES patients(patient_ref),
+    patient_key        TEXT NOT NULL REFERENCES patients(patient_key),
     kind               TEXT NOT NULL,
     sex                TEXT NOT NULL,
     age_group          TEXT NOT NULL,
