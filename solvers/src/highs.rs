@@ -98,6 +98,14 @@ impl HighsSettings {
             ..self.clone()
         }
     }
+
+    /// The same settings with another seed (each call of a search its own).
+    pub fn with_seed(&self, seed: u64) -> Self {
+        Self {
+            seed,
+            ..self.clone()
+        }
+    }
 }
 
 /// A minimisation MILP under construction: variables, constraints, objective.

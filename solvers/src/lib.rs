@@ -1,3 +1,4 @@
 //! careflow-solvers (placeholder, being written)
 
 pub mod highs;
+pub mod nrp;
