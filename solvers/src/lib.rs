@@ -1,4 +1,5 @@
 //! careflow-solvers (placeholder, being written)
 
+pub mod bed_allocation;
 pub mod highs;
 pub mod nrp;
