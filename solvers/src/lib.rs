@@ -3,3 +3,4 @@
 pub mod bed_allocation;
 pub mod highs;
 pub mod nrp;
+pub mod theatre_booking;
