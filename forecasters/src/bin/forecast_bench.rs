@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     };
     let mut feats = vec![0.0f32; ed_arrivals::N_FEATURES];
     report(
-        "ed-arrivals features only, 168 h",
+        "ed-arrivals features() per hour, no day cache, 168 h",
         time_it(5000, || {
             for h in 0..168 {
                 ed_arrivals::features(origin + TimeDelta::hours(h), &mut feats);
