@@ -85,3 +85,5 @@ CREATE TABLE model_registry (
     registered_at TEXT NOT NULL, promoted_by TEXT, promoted_at TEXT, promotion_reason TEXT,
     PRIMARY KEY (name, version)
 );
+-- At most one production version per model, even under concurrent promotions.
+CREATE UNIQUE INDEX model_registry_one_production ON model_registry (name) WHERE status = 'production';
