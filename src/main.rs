@@ -366,8 +366,63 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Solve(cmd) => {
             tokio::task::spawn_blocking(move || careflow_solvers::cli::run(cmd)).await?
         }
-        Command::Forecast(cmd) => {
-            tokio::task::spawn_blocking(move || careflow_forecasters::cli::run(cmd)).await?
+        Command::Forecast(mut cmd) => {
+            use careflow_forecasters::cli::ForecastCommand as F;
+            let mut promotion = None;
+            if let F::Register { registry, .. }
+            | F::Promote { registry, .. }
+            | F::List { registry, .. } = &mut cmd
+            {
+                // The registry lives in careflow's domain database unless told otherwise.
+                if registry.is_empty() {
+                    g.open_db().await?.close().await;
+                    *registry = g.database_url();
+                }
+            }
+            if let F::Promote {
+                name,
+                version,
+                status,
+                by,
+                reason,
+                registry,
+            } = &cmd
+            {
+                promotion = Some((
+                    name.clone(),
+                    version.clone(),
+                    status.clone(),
+                    by.clone(),
+                    reason.clone(),
+                    registry.clone(),
+                ));
+            }
+            tokio::task::spawn_blocking(move || careflow_forecasters::cli::run(cmd)).await??;
+            if let Some((name, version, status, by, reason, registry)) = promotion {
+                // A release decision is a human decision: it goes into the audit trail of
+                // the database that holds the registry.
+                let db = Db::connect(&registry).await?;
+                audit::append_one(
+                    &db,
+                    careflow_types::NewAuditEntry {
+                        actor: by,
+                        role: "model_owner".into(),
+                        action: "model.status_changed".into(),
+                        meaning: Some(format!("approved {name} {version} as {status}")),
+                        reason: Some(reason),
+                        workflow_id: None,
+                        step: None,
+                        input_digest: None,
+                        output_digest: None,
+                        idempotency_key: format!(
+                            "model/{name}/{version}/{status}/{}",
+                            chrono::Utc::now().to_rfc3339()
+                        ),
+                    },
+                )
+                .await?;
+            }
+            Ok(())
         }
         Command::User(UserCommand::Add { name, role }) => {
             let db = g.open_db().await?;

@@ -84,8 +84,9 @@ pub enum ForecastCommand {
     Register {
         /// Model directory with card.json and the .onnx.
         dir: PathBuf,
-        /// Registry database URL.
-        #[arg(long)]
+        /// Registry database URL (`careflow forecast` fills in careflow's domain
+        /// database when this is left out).
+        #[arg(long, default_value = "")]
         registry: String,
     },
     /// Change a registered model's status (production retires the previous one).
@@ -103,22 +104,30 @@ pub enum ForecastCommand {
         /// Why.
         #[arg(long)]
         reason: String,
-        /// Registry database URL.
-        #[arg(long)]
+        /// Registry database URL (`careflow forecast` fills in careflow's domain
+        /// database when this is left out).
+        #[arg(long, default_value = "")]
         registry: String,
     },
     /// List registered models as JSON lines.
     List {
         /// Only this model name.
         name: Option<String>,
-        /// Registry database URL.
-        #[arg(long)]
+        /// Registry database URL (`careflow forecast` fills in careflow's domain
+        /// database when this is left out).
+        #[arg(long, default_value = "")]
         registry: String,
     },
 }
 
 /// Runs one forecasting command.
 pub fn run(cmd: ForecastCommand) -> anyhow::Result<()> {
+    if let ForecastCommand::Register { registry, .. }
+    | ForecastCommand::Promote { registry, .. }
+    | ForecastCommand::List { registry, .. } = &cmd
+    {
+        anyhow::ensure!(!registry.is_empty(), "--registry URL is required");
+    }
     match cmd {
         ForecastCommand::Backtest {
             model,
