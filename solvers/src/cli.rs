@@ -67,18 +67,8 @@ pub fn run(cmd: SolveCommand) -> anyhow::Result<()> {
             time_limit,
             out,
             seed,
-        } => run_nrp(&instance, time_limit, out.as_deref(), seed),
+        } => crate::nrp::run_cli(&instance, time_limit, out.as_deref(), seed),
     }
-}
-
-// The NRP solver lives in `crate::nrp`, written separately; until it lands this says so.
-fn run_nrp(
-    _instance: &Path,
-    _time_limit_s: f64,
-    _out: Option<&Path>,
-    _seed: u64,
-) -> anyhow::Result<()> {
-    anyhow::bail!("nrp solver not built yet")
 }
 
 fn run_ihtc(

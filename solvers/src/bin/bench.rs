@@ -41,15 +41,9 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.family.as_str() {
         "ihtc" => bench_ihtc(&args),
-        "nrp" => bench_nrp(&args.dir, args.time_limit),
+        "nrp" => careflow_solvers::nrp::bench(&args.dir, args.time_limit),
         other => anyhow::bail!("unknown family `{other}` (expected ihtc or nrp)"),
     }
-}
-
-// The NRP bench lives in `careflow_solvers::nrp`, written separately; until it lands this
-// says so.
-fn bench_nrp(_dir: &Path, _time_limit_s: f64) -> anyhow::Result<()> {
-    anyhow::bail!("nrp solver not built yet")
 }
 
 /// `reference/costs.csv`: instance -> total cost of the reference solution.
@@ -128,6 +122,12 @@ fn bench_ihtc(args: &Args) -> anyhow::Result<()> {
             ratio.map_or("-".into(), |r| format!("{r:.3}")),
         );
         let ref_sol = args.dir.join(format!("reference/sol_{name}.json"));
+        if args.compare {
+            eprintln!(
+                "{name}: {} moves, last MIP gap {:?}",
+                outcome.moves, outcome.mip_gap
+            );
+        }
         if args.compare && ref_sol.is_file() {
             let r = ihtc::evaluate(&instance, &ihtc::Solution::from_file(&ref_sol)?)?;
             for ((term, ours), (_, theirs)) in e.costs.terms().iter().zip(r.costs.terms()) {

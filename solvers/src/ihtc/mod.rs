@@ -22,7 +22,6 @@
 //! whose errors name the file and the JSON path, the evaluator, and the solver ([`solve`]).
 
 mod evaluate;
-mod milp;
 mod model;
 mod search;
 mod solve;

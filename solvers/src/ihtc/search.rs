@@ -10,9 +10,10 @@
 use super::evaluate::{Adm, Plan};
 use super::model::{Model, Person};
 
-/// Search weight of one unit of hard violation. Large enough that no soft saving pays for
-/// a violation, small enough that sums stay far from `i64` limits.
-pub(crate) const HARD: i64 = 1_000_000;
+/// Search weight of one unit of hard violation: far above any soft sum, so that a cost
+/// splits exactly into hard units (`cost / HARD`, rounded) and soft cost, and small enough
+/// for millions of units to fit an `i64`.
+pub(crate) const HARD: i64 = 1 << 40;
 
 const NONE: u32 = u32::MAX;
 
@@ -347,6 +348,23 @@ impl<'m> State<'m> {
             self.surgeon_used[sd] -= 1;
         }
         self.surgery_cost(s, t, d) - before
+    }
+
+    /// The change of the surgery terms (surgeon, theatre) if patient `p` were operated as in
+    /// `a`; the state is left as it was.
+    pub fn surgery_probe(&mut self, p: usize, a: Adm) -> i64 {
+        let delta = self.surgery(p, a, 1);
+        self.surgery(p, a, -1);
+        delta
+    }
+
+    /// Whether putting patient `p` in room `r` on day `d` breaks a room rule that day
+    /// (incompatible, full, or the other gender present).
+    pub fn room_blocked(&self, p: usize, r: usize, d: usize) -> bool {
+        let m = self.m;
+        let pat = &m.patients[p];
+        let g = self.gender[r * m.days + d];
+        pat.incompatible[r] || g[0] + g[1] >= m.room_capacity[r] || g[1 - pat.person.gender] > 0
     }
 
     /// Sets patient `p`'s admission (or none); returns the change of the search objective.

@@ -18,15 +18,15 @@
 
 use std::time::Instant;
 
-use good_lp::{variable, Expression, ProblemVariables, Variable};
+use good_lp::{Expression, Variable};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::evaluate::{evaluate_plan, Adm, Evaluation, Plan};
-use super::milp::{minimise, MilpOptions};
 use super::model::Model;
 use super::search::{State, HARD};
 use super::{Error, Instance, Result, Solution};
+use crate::highs::{HighsSettings, Milp};
 use crate::solve::{Progress, ProgressSink, SolveOptions, SolveStatus};
 
 /// Knobs of the IHTC search beyond the shared [`SolveOptions`].
@@ -116,10 +116,12 @@ pub fn solve_with(
     }
     construct(&mut state, None);
     let mut mip_gap = None;
-    if state.cost >= HARD {
-        // The greedy could not place every mandatory patient without a violation: let an
-        // admission-day MILP spread them over surgeon, theatre and bed capacity, and rebuild.
-        let budget = 0.3 * opts.time_limit.as_secs_f64() - start.elapsed().as_secs_f64();
+    if state.cost >= HARD || warm.is_none() {
+        // A day plan with a global view of surgeon, theatre and bed capacity: needed when the
+        // greedy could not place every mandatory patient without a violation, and often a
+        // better start when beds are tight. Not used to re-plan a feasible warm start.
+        let share = if state.cost >= HARD { 0.3 } else { 0.15 };
+        let budget = share * opts.time_limit.as_secs_f64() - start.elapsed().as_secs_f64();
         if budget > 0.1 {
             if let Some((days, gap)) = admission_milp(&m, opts, params, budget)? {
                 mip_gap = gap;
@@ -256,42 +258,45 @@ fn best_insertion(
     p: usize,
     days: std::ops::RangeInclusive<usize>,
 ) -> Option<(i64, Adm)> {
-    let m = state.m;
-    {
-        let mut best: Option<(i64, Adm)> = None;
-        for day in days {
-            // The theatre only interacts with the day, so pick it first.
-            let mut best_t = None;
-            for t in 0..m.theaters() {
-                let a = Adm {
-                    day,
-                    room: compatible_room_or_any(m, p),
-                    theater: t,
-                };
-                let delta = state.assign(p, Some(a));
-                state.assign(p, None);
-                if best_t.is_none_or(|(bd, _)| delta < bd) {
-                    best_t = Some((delta, t));
-                }
-            }
-            let Some((_, theater)) = best_t else { continue };
-            for room in 0..m.rooms() {
-                let a = Adm { day, room, theater };
-                let delta = state.assign(p, Some(a));
-                state.assign(p, None);
-                if best.is_none_or(|(bd, _)| delta < bd) {
-                    best = Some((delta, a));
-                }
-            }
-        }
-        best
-    }
+    // Rooms that are full, hold the other gender or are incompatible on the admission day
+    // are skipped unless no other room is left anywhere.
+    best_insertion_in(state, p, days.clone(), true)
+        .or_else(|| best_insertion_in(state, p, days, false))
 }
 
-fn compatible_room_or_any(m: &Model, p: usize) -> usize {
-    (0..m.rooms())
-        .find(|&r| !m.patients[p].incompatible[r])
-        .unwrap_or(0)
+fn best_insertion_in(
+    state: &mut State,
+    p: usize,
+    days: std::ops::RangeInclusive<usize>,
+    skip_blocked: bool,
+) -> Option<(i64, Adm)> {
+    let m = state.m;
+    let mut best: Option<(i64, Adm)> = None;
+    for day in days {
+        // The theatre only interacts with the day: pick it on the surgery terms alone.
+        let Some(theater) = (0..m.theaters()).min_by_key(|&t| {
+            let a = Adm {
+                day,
+                room: 0,
+                theater: t,
+            };
+            (state.surgery_probe(p, a), t)
+        }) else {
+            continue;
+        };
+        for room in 0..m.rooms() {
+            if skip_blocked && state.room_blocked(p, room, day) {
+                continue;
+            }
+            let a = Adm { day, room, theater };
+            let delta = state.assign(p, Some(a));
+            state.assign(p, None);
+            if best.is_none_or(|(bd, _)| delta < bd) {
+                best = Some((delta, a));
+            }
+        }
+    }
+    best
 }
 
 type Snapshot = (Vec<Option<Adm>>, Vec<u32>, u64);
@@ -311,14 +316,19 @@ fn anneal(
     let mut best_cost = state.cost;
     let mut best = (state.adm.clone(), state.nurse.clone());
     let mut last_report = 0.0;
+    let mut last_reported = None;
 
     // Start hot enough to accept typical worsening moves: the mean cost of a few random
-    // moves that make things worse (hard violations excluded).
+    // moves that make things worse (hard violations excluded), all accepted.
     let mut sum = 0i64;
     let mut cnt = 0i64;
+    let probe = Heat {
+        t: f64::INFINITY,
+        hw: f64::INFINITY,
+    };
     for _ in 0..200 {
         let before = state.cost;
-        if random_move(state, rng, &rooms, 0.0) {
+        if random_move(state, rng, &rooms, probe) {
             let d = state.cost - before;
             if d > 0 && d < HARD {
                 sum += d;
@@ -327,7 +337,7 @@ fn anneal(
         }
     }
     let t0 = if cnt > 0 {
-        (sum as f64 / cnt as f64).max(2.0)
+        (T0_SHARE * sum as f64 / cnt as f64).max(2.0)
     } else {
         10.0
     };
@@ -338,7 +348,10 @@ fn anneal(
     }
 
     let mut moves = 0u64;
-    let mut temp = t0;
+    // Hard violations cost `hw` each during the search, adapted so the search can cross
+    // infeasible plans but keeps coming back (strategic oscillation); only feasible plans
+    // become the best.
+    let mut heat = Heat { t: t0, hw: t0 };
     loop {
         if moves % 256 == 0 {
             let el = start.elapsed().as_secs_f64();
@@ -352,22 +365,31 @@ fn anneal(
             if frac >= 1.0 {
                 break;
             }
-            temp = t0 * (t1 / t0).powf(frac);
-            if state.cost < best_cost {
-                best_cost = state.cost;
-                best = (state.adm.clone(), state.nurse.clone());
-                if el - last_report > 0.25 {
-                    last_report = el;
-                    progress(Progress {
-                        elapsed_s: el,
-                        incumbent: (best_cost < HARD).then_some(best_cost as f64),
-                        bound: None,
-                    });
-                }
+            heat.t = t0 * (t1 / t0).powf(frac);
+            if state.cost >= HARD {
+                heat.hw = (heat.hw * if frac > 0.9 { 1.2 } else { 1.02 }).min(1e12);
+            } else {
+                heat.hw = (heat.hw / 1.01).max(t0);
+            }
+            if best_cost < HARD
+                && el - last_report > 0.25
+                && Some(best_cost as f64) != last_reported
+            {
+                last_report = el;
+                last_reported = Some(best_cost as f64);
+                progress(Progress {
+                    elapsed_s: el,
+                    incumbent: Some(best_cost as f64),
+                    bound: None,
+                });
             }
         }
         moves += 1;
-        random_move(state, rng, &rooms, temp);
+        if random_move(state, rng, &rooms, heat) && state.cost < best_cost {
+            best_cost = state.cost;
+            best.0.clone_from(&state.adm);
+            best.1.clone_from(&state.nurse);
+        }
     }
     if state.cost < best_cost {
         best = (state.adm.clone(), state.nurse.clone());
@@ -375,21 +397,39 @@ fn anneal(
     (best.0, best.1, moves)
 }
 
-fn accept(delta: i64, temp: f64, rng: &mut StdRng) -> bool {
-    delta <= 0
-        || (temp > 0.0 && delta < HARD && rng.random::<f64>() < (-(delta as f64) / temp).exp())
+/// Temperature and the current price of one unit of hard violation.
+#[derive(Debug, Clone, Copy)]
+struct Heat {
+    t: f64,
+    hw: f64,
+}
+
+/// Share of the mean worsening move taken as the starting temperature.
+const T0_SHARE: f64 = 1.0;
+
+/// Metropolis rule on the soft change plus `hw` per unit of hard change (the search
+/// objective counts a unit as `HARD`, far above any soft sum, so the two split exactly).
+fn accept(delta: i64, heat: Heat, rng: &mut StdRng) -> bool {
+    let hard = (delta + HARD / 2).div_euclid(HARD);
+    let soft = delta - hard * HARD;
+    let eff = if hard == 0 {
+        soft as f64
+    } else {
+        soft as f64 + heat.hw * hard as f64
+    };
+    eff <= 0.0 || (heat.t > 0.0 && rng.random::<f64>() < (-eff / heat.t).exp())
 }
 
 /// Tries one random move and keeps it by the Metropolis rule; returns whether it was kept.
-fn random_move(state: &mut State, rng: &mut StdRng, rooms: &[Vec<usize>], temp: f64) -> bool {
+fn random_move(state: &mut State, rng: &mut StdRng, rooms: &[Vec<usize>], heat: Heat) -> bool {
     let m = state.m;
     let p_n = m.patients.len();
     let kind = rng.random_range(0..1000u32);
     if kind < 15 && p_n > 0 {
-        return reinsert(state, rng, temp);
+        return reinsert(state, rng, heat);
     }
     if kind < 30 && p_n > 1 {
-        return swap_in(state, rng, temp);
+        return swap_in(state, rng, heat);
     }
     let kind = kind / 10;
     if kind < 45 && p_n > 0 {
@@ -441,7 +481,7 @@ fn random_move(state: &mut State, rng: &mut StdRng, rooms: &[Vec<usize>], temp: 
             },
         };
         let delta = state.assign(p, to);
-        if accept(delta, temp, rng) {
+        if accept(delta, heat, rng) {
             return true;
         }
         state.assign(p, cur);
@@ -470,7 +510,7 @@ fn random_move(state: &mut State, rng: &mut StdRng, rooms: &[Vec<usize>], temp: 
                 ..a2
             }),
         );
-        if accept(delta, temp, rng) {
+        if accept(delta, heat, rng) {
             return true;
         }
         state.assign(p2, Some(a2));
@@ -501,7 +541,7 @@ fn random_move(state: &mut State, rng: &mut StdRng, rooms: &[Vec<usize>], temp: 
     if kind < 78 {
         let old = state.nurse_at(r, h);
         let delta = state.set_nurse(r, h, n);
-        if accept(delta, temp, rng) {
+        if accept(delta, heat, rng) {
             return true;
         }
         state.set_nurse(r, h, old);
@@ -530,7 +570,7 @@ fn random_move(state: &mut State, rng: &mut StdRng, rooms: &[Vec<usize>], temp: 
             changed.push((hh, state.nurse_at(r, hh)));
             delta += state.set_nurse(r, hh, n);
         }
-        if accept(delta, temp, rng) {
+        if accept(delta, heat, rng) {
             return true;
         }
         for &(hh, old) in changed.iter().rev() {
@@ -545,7 +585,7 @@ fn random_move(state: &mut State, rng: &mut StdRng, rooms: &[Vec<usize>], temp: 
             return false;
         }
         let delta = state.set_nurse(r, h, n2) + state.set_nurse(r2, h, n1);
-        if accept(delta, temp, rng) {
+        if accept(delta, heat, rng) {
             return true;
         }
         state.set_nurse(r2, h, n2);
@@ -568,13 +608,13 @@ fn best_move_out(state: &mut State, p: usize) -> (i64, Option<Adm>) {
 
 /// Takes a random patient out and puts it back at its cheapest place (or leaves an optional
 /// one out).
-fn reinsert(state: &mut State, rng: &mut StdRng, temp: f64) -> bool {
+fn reinsert(state: &mut State, rng: &mut StdRng, heat: Heat) -> bool {
     let p = rng.random_range(0..state.m.patients.len());
     let cur = state.adm[p];
     let mut delta = state.assign(p, None);
     let (_, to) = best_move_out(state, p);
     delta += state.assign(p, to);
-    if accept(delta, temp, rng) {
+    if accept(delta, heat, rng) {
         return true;
     }
     state.assign(p, cur);
@@ -583,7 +623,7 @@ fn reinsert(state: &mut State, rng: &mut StdRng, temp: f64) -> bool {
 
 /// Admits an unscheduled optional patient at its cheapest place after taking out an admitted
 /// one, which is then put back at its own cheapest place (or left out if optional).
-fn swap_in(state: &mut State, rng: &mut StdRng, temp: f64) -> bool {
+fn swap_in(state: &mut State, rng: &mut StdRng, heat: Heat) -> bool {
     let m = state.m;
     let p_n = m.patients.len();
     let pick = |state: &State, rng: &mut StdRng, admitted: bool| {
@@ -605,13 +645,21 @@ fn swap_in(state: &mut State, rng: &mut StdRng, temp: f64) -> bool {
     delta += state.assign(p_in, Some(a));
     let (_, to) = best_move_out(state, out);
     delta += state.assign(out, to);
-    if accept(delta, temp, rng) {
+    if accept(delta, heat, rng) {
         return true;
     }
     state.assign(out, None);
     state.assign(p_in, None);
     state.assign(out, cur);
     false
+}
+
+/// HiGHS settings for one subproblem call of `time_s` seconds.
+fn highs_settings(opts: &SolveOptions, params: &SearchParams, time_s: f64) -> HighsSettings {
+    HighsSettings {
+        verbose: params.verbose,
+        ..HighsSettings::new(opts).with_time_limit(time_s)
+    }
 }
 
 /// Solves day `d`'s theatre assignment exactly and applies it if it is cheaper. Returns the
@@ -637,15 +685,15 @@ fn theatre_milp(
         s.dedup();
         s
     };
-    let mut vars = ProblemVariables::new();
+    let mut milp = Milp::new();
     let x: Vec<Vec<_>> = pats
         .iter()
-        .map(|_| (0..t_n).map(|_| vars.add(variable().binary())).collect())
+        .map(|_| (0..t_n).map(|_| milp.binary()).collect())
         .collect();
-    let open: Vec<_> = (0..t_n).map(|_| vars.add(variable().binary())).collect();
+    let open: Vec<_> = (0..t_n).map(|_| milp.binary()).collect();
     let used: Vec<Vec<_>> = surgeons
         .iter()
-        .map(|_| (0..t_n).map(|_| vars.add(variable().binary())).collect())
+        .map(|_| (0..t_n).map(|_| milp.binary()).collect())
         .collect();
     let wt = &m.weights;
     let mut objective = Expression::from(0.0);
@@ -673,46 +721,41 @@ fn theatre_milp(
             .sum();
         cons.push((load - m.theater_avail[t][d] as f64 * open[t]).leq(0.0));
     }
+    // The current assignment as a starting point.
     let mut init = Vec::new();
-    for &p in &pats {
-        let a = state.adm[p].unwrap_or(Adm {
-            day: d,
-            room: 0,
-            theater: 0,
-        });
-        init.extend((0..t_n).map(|t| f64::from(u8::from(a.theater == t))));
+    for (i, &p) in pats.iter().enumerate() {
+        let cur = state.adm[p].map_or(usize::MAX, |a| a.theater);
+        init.extend((0..t_n).map(|t| (x[i][t], f64::from(u8::from(cur == t)))));
     }
-    for t in 0..t_n {
-        init.push(f64::from(u8::from(
-            pats.iter()
-                .any(|&p| state.adm[p].is_some_and(|a| a.theater == t)),
-        )));
+    for (t, &o) in open.iter().enumerate() {
+        let on = pats
+            .iter()
+            .any(|&p| state.adm[p].is_some_and(|a| a.theater == t));
+        init.push((o, f64::from(u8::from(on))));
     }
-    for &s in &surgeons {
-        for t in 0..t_n {
-            init.push(f64::from(u8::from(pats.iter().any(|&p| {
+    for (&s, row) in surgeons.iter().zip(&used) {
+        for (t, &u) in row.iter().enumerate() {
+            let on = pats.iter().any(|&p| {
                 m.patients[p].surgeon == s && state.adm[p].is_some_and(|a| a.theater == t)
-            }))));
+            });
+            init.push((u, f64::from(u8::from(on))));
         }
     }
-    let mopts = MilpOptions {
-        time_limit_s: time_s,
-        threads: opts.threads,
-        seed: opts.seed,
-        mip_gap: opts.mip_gap,
-        verbose: params.verbose,
-    };
-    let Some(res) = minimise(vars, objective, cons, &mopts, Some(&init))? else {
+    for c in cons {
+        milp.constrain(c);
+    }
+    milp.minimise(objective);
+    let settings = highs_settings(opts, params, time_s);
+    let res = milp
+        .solve(&settings, Some(&init), &mut |_| {})
+        .map_err(|e| Error::Highs(e.to_string()))?;
+    let Some(values) = res.values else {
         return Ok(None);
     };
     let old: Vec<(usize, Option<Adm>)> = pats.iter().map(|&p| (p, state.adm[p])).collect();
     let mut delta = 0;
     for (i, &p) in pats.iter().enumerate() {
-        // Columns follow creation order: x first, row by row.
-        let col = |t: usize| res.values[i * t_n + t];
-        let t = (0..t_n)
-            .max_by(|&a, &b| col(a).total_cmp(&col(b)))
-            .unwrap_or(0);
+        let t = (0..t_n).find(|&t| values.is_one(x[i][t])).unwrap_or(0);
         let a = state.adm[p].map(|a| Adm { theater: t, ..a });
         delta += state.assign(p, a);
     }
@@ -724,10 +767,11 @@ fn theatre_milp(
     Ok(res.mip_gap)
 }
 
-/// Admission days for the mandatory patients that respect surgeon limits, the day's total
+/// Admission days for all patients (mandatory ones surely) that respect surgeon limits, the day's total
 /// theatre time and the beds of each gender per day (each free room is given to one gender
 /// per day; rooms with occupants keep theirs). Rooms, incompatibilities and the packing
-/// into single theatres are left to the greedy. Minimises delay. Returns the day per
+/// into single theatres are left to the greedy. Minimises delay and unscheduled optional
+/// patients. Returns the day per
 /// patient (`None` for the others) and HiGHS's final gap.
 #[allow(clippy::type_complexity)]
 fn admission_milp(
@@ -737,23 +781,19 @@ fn admission_milp(
     time_s: f64,
 ) -> Result<Option<(Vec<Option<usize>>, Option<f64>)>> {
     let d_n = m.days;
-    let mandatory: Vec<usize> = (0..m.patients.len())
-        .filter(|&p| m.patients[p].mandatory && m.patients[p].release <= m.patients[p].last_day)
+    let planned: Vec<usize> = (0..m.patients.len())
+        .filter(|&p| m.patients[p].release <= m.patients[p].last_day)
         .collect();
-    if mandatory.is_empty() {
+    if planned.is_empty() {
         return Ok(None);
     }
-    let mut vars = ProblemVariables::new();
-    let mut columns = 0usize;
-    let mut y: Vec<Vec<(usize, Variable, usize)>> = Vec::with_capacity(mandatory.len());
-    for &p in &mandatory {
+    let mut milp = Milp::new();
+    let mut y: Vec<Vec<(usize, Variable)>> = Vec::with_capacity(planned.len());
+    for &p in &planned {
         let pat = &m.patients[p];
         y.push(
             (pat.release..=pat.last_day)
-                .map(|d| {
-                    columns += 1;
-                    (d, vars.add(variable().binary()), columns - 1)
-                })
+                .map(|d| (d, milp.binary()))
                 .collect(),
         );
     }
@@ -775,7 +815,7 @@ fn admission_milp(
                 Some(0) => beds_a[d] += free,
                 Some(_) => beds_b[d] += free,
                 None => {
-                    let g = vars.add(variable().binary());
+                    let g = milp.binary();
                     beds_a[d] += free * g;
                     beds_b[d] += free - free * g;
                 }
@@ -788,12 +828,17 @@ fn admission_milp(
     let mut theatre_day = vec![Expression::from(0.0); d_n];
     let mut present_a = vec![Expression::from(0.0); d_n];
     let mut present_b = vec![Expression::from(0.0); d_n];
-    for (k, &p) in mandatory.iter().enumerate() {
+    for (k, &p) in planned.iter().enumerate() {
         let pat = &m.patients[p];
-        let one: Expression = y[k].iter().map(|&(_, v, _)| v).sum();
-        cons.push(one.eq(1.0));
+        let one: Expression = y[k].iter().map(|&(_, v)| v).sum();
+        if pat.mandatory {
+            cons.push(one.eq(1.0));
+        } else {
+            objective -= m.weights.unscheduled_optional as f64 * one.clone();
+            cons.push(one.leq(1.0));
+        }
         let dur = f64::from(pat.duration);
-        for &(d, v, _) in &y[k] {
+        for &(d, v) in &y[k] {
             objective += (m.weights.patient_delay as f64 * (d - pat.release) as f64) * v;
             surgeon_day[pat.surgeon][d] += dur * v;
             theatre_day[d] += dur * v;
@@ -819,22 +864,23 @@ fn admission_milp(
         cons.push((present_a[d].clone() - beds_a[d].clone()).leq(0.0));
         cons.push((present_b[d].clone() - beds_b[d].clone()).leq(0.0));
     }
-    let mopts = MilpOptions {
-        time_limit_s: time_s,
-        threads: opts.threads,
-        seed: opts.seed,
-        mip_gap: opts.mip_gap,
-        verbose: params.verbose,
-    };
-    let Some(res) = minimise(vars, objective, cons, &mopts, None)? else {
+    for c in cons {
+        milp.constrain(c);
+    }
+    milp.minimise(objective);
+    let settings = highs_settings(opts, params, time_s);
+    let res = milp
+        .solve(&settings, None, &mut |_| {})
+        .map_err(|e| Error::Highs(e.to_string()))?;
+    let Some(values) = res.values else {
         return Ok(None);
     };
     let mut days = vec![None; m.patients.len()];
-    for (k, &p) in mandatory.iter().enumerate() {
+    for (k, &p) in planned.iter().enumerate() {
         days[p] = y[k]
             .iter()
-            .max_by(|a, b| res.values[a.2].total_cmp(&res.values[b.2]))
-            .map(|&(d, _, _)| d);
+            .find(|&&(_, v)| values.is_one(v))
+            .map(|&(d, _)| d);
     }
     Ok(Some((days, res.mip_gap)))
 }
