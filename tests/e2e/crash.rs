@@ -1,0 +1,386 @@
+//! Crash recovery: SIGKILL `careflow serve` repeatedly while a few hundred admissions
+//! run, restart it each time (it re-attaches to the dev server it left running), then
+//! kill the Temporal dev server itself and let careflow's supervisor bring it back.
+//! Every admission must still finish exactly once, and the audit chain must verify.
+//!
+//! Figures (run with `--nocapture`): for each restart, how long until the API answers,
+//! until an activity writes again, and until admissions that were in flight at the
+//! kill finish.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use careflow_activities::Db;
+use careflow_types::Role;
+
+use crate::common::*;
+
+/// Admissions launched; at least 200 must be accepted.
+const TOTAL: usize = 240;
+/// Concurrent clerks launching admissions.
+const LAUNCHERS: usize = 8;
+/// SIGKILLs of careflow.
+const KILLS: usize = 6;
+/// Share of requests for a specialty without a ward (outlier bed: needs approval).
+const APPROVAL_SHARE: f64 = 0.12;
+/// Admissions accepted but not finished that the clerks allow before launching more:
+/// keeps launches going through the whole run, so that kills hit requests arriving
+/// as well as work in flight (unbounded, all 240 are accepted within a second).
+const WINDOW: usize = 40;
+
+struct Restart {
+    in_flight: usize,
+    api_ready: Duration,
+    first_write: Duration,
+    first_in_flight_done: Option<Duration>,
+    all_in_flight_done: Arc<Mutex<Option<Duration>>>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admissions_survive_careflow_and_temporal_kills() {
+    let seed: u64 = std::env::var("CAREFLOW_E2E_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("crash: seed {seed} (set CAREFLOW_E2E_SEED to replay the kill schedule)");
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut node = Node::new(&tmp.path().join("data"), None);
+    let db = Db::connect(&node.database_url()).await.unwrap();
+    let tokens = seed_users(&db, &node).await;
+    node.spawn_serve();
+    let first_ready = node.wait_ready(Duration::from_secs(120)).await;
+    println!("crash: first start (dev server included) ready in {first_ready:?}");
+
+    let clerk = Api::new(&node.api(), &tokens["clerk.e2e"]);
+    let bed_manager = Api::new(&node.api(), &tokens["beds.e2e"]);
+    let accepted: Arc<Mutex<Vec<Accepted>>> = Arc::default();
+    let ambiguous: Arc<Mutex<HashSet<usize>>> = Arc::default();
+    let run_start = Instant::now();
+
+    // Progress: admissions in a final state, counted from the database.
+    let finished = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let monitor = {
+        let (db, finished, stop) = (db.clone(), finished.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let n = admission_statuses(&db)
+                    .await
+                    .values()
+                    .filter(|s| FINAL.contains(&s.as_str()))
+                    .count();
+                finished.store(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
+    // Clerks: launch TOTAL admissions, retrying through the outages.
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut launchers = Vec::new();
+    for _ in 0..LAUNCHERS {
+        let (next, clerk, accepted, ambiguous, finished) = (
+            next.clone(),
+            clerk.clone(),
+            accepted.clone(),
+            ambiguous.clone(),
+            finished.clone(),
+        );
+        launchers.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                if n >= TOTAL {
+                    return;
+                }
+                poll(
+                    "room in the launch window",
+                    Duration::from_secs(400),
+                    Duration::from_millis(50),
+                    || async {
+                        let open = accepted.lock().unwrap().len();
+                        (open < finished.load(Ordering::SeqCst) + WINDOW).then_some(())
+                    },
+                )
+                .await;
+                let req = request(
+                    n,
+                    APPROVAL_SHARE,
+                    &mut StdRng::seed_from_u64(seed ^ n as u64),
+                );
+                let l = launch(&clerk, n, &req, Duration::from_secs(300)).await;
+                if l.ambiguous {
+                    ambiguous.lock().unwrap().insert(n);
+                }
+                accepted.lock().unwrap().push(l.accepted);
+            }
+        }));
+    }
+
+    // Bed manager: works the approval queue as tasks appear.
+    let decisions = Arc::new(Mutex::new((0usize, 0usize)));
+    let approver = {
+        let (stop, decisions, bed_manager) = (stop.clone(), decisions.clone(), bed_manager.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let (a, d) = work_queue(&bed_manager).await;
+                {
+                    let mut t = decisions.lock().unwrap();
+                    t.0 += a;
+                    t.1 += d;
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+
+    // Kill schedule: at random points of the run (by finished admissions), plus a
+    // random delay, so kills land in every phase (start, search, approval wait,
+    // assignment) while requests keep arriving.
+    let mut thresholds: Vec<usize> = (0..KILLS).map(|_| rng.random_range(10..180)).collect();
+    thresholds.sort_unstable();
+    let accepted_len = || accepted.lock().unwrap().len();
+    let mut restarts = Vec::new();
+    let mut trackers = Vec::new();
+    for (k, threshold) in thresholds.iter().enumerate() {
+        poll(
+            "progress before a kill",
+            Duration::from_secs(300),
+            Duration::from_millis(50),
+            || async { (finished.load(Ordering::SeqCst) >= *threshold).then_some(()) },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1500))).await;
+
+        node.assert_alive();
+        node.kill();
+        // No activity writes while careflow (the only worker) is dead.
+        let seq_at_kill = activity_seq(&db).await;
+        let in_flight: Vec<String> = admission_statuses(&db)
+            .await
+            .into_iter()
+            .filter(|(_, s)| !FINAL.contains(&s.as_str()))
+            .map(|(id, _)| id)
+            .collect();
+        let restarted = Instant::now();
+        let pid = node.spawn_serve();
+        let api_ready = node.wait_ready(Duration::from_secs(120)).await;
+        let first_write = poll(
+            "an activity to write after the restart",
+            Duration::from_secs(180),
+            Duration::from_millis(20),
+            || async { (activity_seq(&db).await > seq_at_kill).then(|| restarted.elapsed()) },
+        )
+        .await;
+        let first_in_flight_done = if in_flight.is_empty() {
+            None
+        } else {
+            let ids = in_flight.clone();
+            Some(
+                poll(
+                    "an admission in flight at the kill to finish",
+                    Duration::from_secs(180),
+                    Duration::from_millis(20),
+                    || async {
+                        let now = admission_statuses(&db).await;
+                        ids.iter()
+                            .any(|id| FINAL.contains(&now[id].as_str()))
+                            .then(|| restarted.elapsed())
+                    },
+                )
+                .await,
+            )
+        };
+        // Finishing all of them can take an activity timeout (30 s) for activities the
+        // dead worker had started; tracked in the background so the next kill comes on time.
+        let all_done = Arc::new(Mutex::new(None));
+        {
+            let (db, ids, all_done) = (db.clone(), in_flight.clone(), all_done.clone());
+            trackers.push(tokio::spawn(async move {
+                loop {
+                    let now = admission_statuses(&db).await;
+                    if ids.iter().all(|id| FINAL.contains(&now[id].as_str())) {
+                        *all_done.lock().unwrap() = Some(restarted.elapsed());
+                        return;
+                    }
+                    if restarted.elapsed() > Duration::from_secs(400) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }));
+        }
+        println!(
+            "crash: kill {} after {} accepted, {} finished: new pid {pid}, {} in flight; API ready {:?}, first write {:?}, first in-flight done {:?}",
+            k + 1,
+            accepted_len(),
+            finished.load(Ordering::SeqCst),
+            in_flight.len(),
+            api_ready,
+            first_write,
+            first_in_flight_done
+        );
+        restarts.push(Restart {
+            in_flight: in_flight.len(),
+            api_ready,
+            first_write,
+            first_in_flight_done,
+            all_in_flight_done: all_done,
+        });
+    }
+
+    // Kill the Temporal dev server once; the running careflow only attached to it and
+    // must notice it is gone and start it again on the same database file.
+    let temporal_kill_at = rng.random_range(185..215);
+    poll(
+        "progress before the Temporal kill",
+        Duration::from_secs(300),
+        Duration::from_millis(50),
+        || async { (finished.load(Ordering::SeqCst) >= temporal_kill_at).then_some(()) },
+    )
+    .await;
+    let old_pid = node.temporal_pid().expect("temporal.pid");
+    let completed_before = node.workflow_count("ExecutionStatus=\"Completed\"").await;
+    kill_pid(old_pid);
+    let killed = Instant::now();
+    let address = node.temporal_address();
+    let new_pid = poll(
+        "careflow to restart the Temporal dev server",
+        Duration::from_secs(120),
+        Duration::from_millis(50),
+        || async {
+            node.assert_alive();
+            match node.temporal_pid() {
+                Some(p)
+                    if p != old_pid && tokio::net::TcpStream::connect(&address).await.is_ok() =>
+                {
+                    Some(p)
+                }
+                _ => None,
+            }
+        },
+    )
+    .await;
+    let temporal_back = killed.elapsed();
+    // A workflow completing needs the server to dispatch and accept its final task: the
+    // first one after the restart marks the service as working again.
+    let next_completion = poll(
+        "a workflow to complete after the Temporal restart",
+        Duration::from_secs(180),
+        Duration::from_millis(100),
+        || async {
+            (node.workflow_count("ExecutionStatus=\"Completed\"").await > completed_before)
+                .then(|| killed.elapsed())
+        },
+    )
+    .await;
+    println!(
+        "crash: Temporal dev server (pid {old_pid}) killed after {} finished; careflow restarted it \
+         as pid {new_pid} in {temporal_back:?}; next workflow completion {next_completion:?} after the kill",
+        finished.load(Ordering::SeqCst)
+    );
+
+    for l in launchers {
+        l.await.expect("launcher");
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), TOTAL, "every admission accepted");
+    let ids: Vec<String> = accepted.iter().map(|a| a.admission_id.clone()).collect();
+    poll(
+        "every admission to finish",
+        Duration::from_secs(300),
+        Duration::from_millis(200),
+        || async {
+            node.assert_alive();
+            let now = admission_statuses(&db).await;
+            ids.iter()
+                .all(|id| now.get(id).is_some_and(|s| FINAL.contains(&s.as_str())))
+                .then_some(())
+        },
+    )
+    .await;
+    // The row turns final one step before the workflow completes.
+    poll(
+        "every workflow to complete in Temporal",
+        Duration::from_secs(120),
+        Duration::from_millis(250),
+        || async { (node.workflow_count("ExecutionStatus=\"Running\"").await == 0).then_some(()) },
+    )
+    .await;
+    let elapsed = run_start.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    approver.await.unwrap();
+    monitor.await.unwrap();
+    for t in trackers {
+        t.await.unwrap();
+    }
+
+    let ambiguous = ambiguous.lock().unwrap().clone();
+    let outcome = check_invariants(&db, &accepted, &ambiguous).await;
+    let not_completed = node.workflow_count("ExecutionStatus!=\"Completed\"").await;
+    assert_eq!(
+        not_completed, 0,
+        "workflows failed, timed out or were terminated"
+    );
+    assert_api_agrees(&clerk, &db, &accepted).await;
+    let verify = assert_audit_verifies(&node).await;
+    println!("crash: {}", task_summary(&db).await);
+    let (no_bed, no_bed_with_free) = no_bed_tasks(&db).await;
+    println!(
+        "crash: {no_bed} no-bed approval tasks, {no_bed_with_free} of them opened while the search saw free beds"
+    );
+    let (approved, declined) = *decisions.lock().unwrap();
+    assert!(approved > 0, "the run must exercise the approval path");
+    assert!(
+        outcome.admitted >= TOTAL * 3 / 4,
+        "most admissions get a bed: {outcome:?}"
+    );
+
+    println!(
+        "crash: {TOTAL} admissions in {elapsed:?} through {KILLS} careflow kills and 1 Temporal kill: \
+         {} admitted ({approved} outliers approved), {} declined ({declined} no-bed declines), \
+         {} lost requests retried, {} duplicate admissions from them; {verify}",
+        outcome.admitted,
+        outcome.declined,
+        ambiguous.len(),
+        outcome.duplicate_patients.len()
+    );
+    println!("crash: restart  in-flight  api-ready  first-write  first-in-flight-done  all-in-flight-done");
+    for (i, r) in restarts.iter().enumerate() {
+        println!(
+            "crash: {:>7}  {:>9}  {:>9.2?}  {:>11.2?}  {:>20}  {:>18}",
+            i + 1,
+            r.in_flight,
+            r.api_ready,
+            r.first_write,
+            r.first_in_flight_done
+                .map(|d| format!("{d:.2?}"))
+                .unwrap_or_else(|| "-".into()),
+            r.all_in_flight_done
+                .lock()
+                .unwrap()
+                .map(|d| format!("{d:.2?}"))
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+    db.close().await;
+}
+
+async fn seed_users(db: &Db, node: &Node) -> std::collections::HashMap<String, String> {
+    seed(
+        db,
+        &node.dir,
+        &layout(2),
+        &[
+            ("clerk.e2e", Role::AdmissionsClerk),
+            ("beds.e2e", Role::BedManager),
+        ],
+    )
+    .await
+}
