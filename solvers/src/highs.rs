@@ -251,7 +251,10 @@ impl Milp {
         };
         let objective = values.as_ref().map(|_| solved.objective_value() + constant);
         let gap = solved.mip_gap();
+        let empty = matches!(model_status, Status::Empty);
         let mip_gap = match status {
+            // No columns: nothing to prove.
+            _ if empty => Some(0.0),
             // An LP (no integer columns) reports an infinite gap even when optimal.
             SolveStatus::Optimal => Some(if gap.is_finite() { gap } else { 0.0 }),
             _ => gap.is_finite().then_some(gap),
@@ -261,6 +264,7 @@ impl Milp {
             .ok()
             .filter(|b| b.is_finite());
         let bound = match status {
+            _ if empty => objective,
             SolveStatus::Infeasible => None,
             // Pure LPs have no MIP dual bound; the optimum is the bound.
             SolveStatus::Optimal => dual.map(|b| b + constant).or(objective),

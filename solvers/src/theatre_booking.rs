@@ -431,6 +431,36 @@ pub fn solve(
             previous[c] = Some((t, b.day));
         }
     }
+    // Urgent cases with no open list at all are named before any solve (a row with no
+    // variable would not reach HiGHS).
+    let stranded: Vec<String> = input
+        .cases
+        .iter()
+        .zip(&surgeon_of)
+        .filter(|(c, &g)| {
+            c.priority == Priority::Urgent
+                && !(c.release_day..input.days).any(|d| {
+                    input.surgeons[g].available_days.contains(&d)
+                        && input.theatres.iter().any(|t| {
+                            t.session_minutes.get(d as usize).copied().unwrap_or(0) > 0
+                        })
+                })
+        })
+        .map(|(c, _)| {
+            format!(
+                "urgent case {} cannot be booked: surgeon {} has no theatre list from day {} to day {}",
+                c.id,
+                c.surgeon,
+                c.release_day,
+                input.days.saturating_sub(1)
+            )
+        })
+        .collect();
+    if !stranded.is_empty() {
+        return Err(TheatreError::Infeasible {
+            conflicts: stranded,
+        });
+    }
     let settings = HighsSettings::new(opts);
     let built = build(input, &surgeon_of, &dur, &previous, false);
     let hint = (!input.previous.is_empty()).then(|| built.hint.clone());
