@@ -62,8 +62,8 @@ pub struct SolveOutcome {
     /// `TimeLimit` for a feasible plan (the search cannot prove optimality), `Infeasible`
     /// when no plan without hard violations was found (not a proof that none exists).
     pub status: SolveStatus,
-    /// Relative gap of the last HiGHS subproblem, when one ran (not a gap of the whole
-    /// problem, for which no bound is known).
+    /// Relative gap HiGHS reached on the admission-day MILP, when it ran (a subproblem's
+    /// gap, not the whole problem's, for which no bound is known).
     pub mip_gap: Option<f64>,
     /// Lower bound on the whole problem's cost, when one is known (currently never).
     pub best_bound: Option<f64>,
@@ -167,9 +167,7 @@ pub fn solve_with(
         if left <= 0.05 {
             break;
         }
-        if let Some(g) = theatre_milp(&mut best, d, opts, params, left.min(2.0))? {
-            mip_gap = Some(g);
-        }
+        theatre_milp(&mut best, d, opts, params, left.min(2.0))?;
     }
 
     let plan = best.plan();
@@ -540,6 +538,18 @@ fn random_move(state: &mut State, rng: &mut StdRng, rooms: &[Vec<usize>], heat: 
     let n = avail[rng.random_range(0..avail.len())] as u32;
     if kind < 78 {
         let old = state.nurse_at(r, h);
+        // Mostly a random nurse; sometimes the best one for this room-shift.
+        let n = if kind < 62 {
+            let mut best = (i64::MAX, n);
+            for &cand in avail {
+                let d = state.set_nurse(r, h, cand as u32);
+                best = best.min((d, cand as u32));
+                state.set_nurse(r, h, old);
+            }
+            best.1
+        } else {
+            n
+        };
         let delta = state.set_nurse(r, h, n);
         if accept(delta, heat, rng) {
             return true;
