@@ -243,13 +243,10 @@ pub(super) fn search(
     let mut rng = StdRng::seed_from_u64(settings.seed);
     let all = Free::all(inst);
     let built = build(inst, &all, None);
-    // The whole model alone solves the small instances; larger ones get a start point and
-    // a lower bound from it and leave the rest of the time to the neighbourhoods.
-    let first_limit = if built.milp.num_vars() <= 1500 {
-        budget
-    } else {
-        budget * 0.3
-    };
+    // The whole model proves the small instances optimal within this share of the time;
+    // larger ones get a start point and a lower bound from it and leave the rest of the
+    // time to the neighbourhoods.
+    let first_limit = budget * 0.3;
     let first = built
         .milp
         .solve(&settings.with_time_limit(first_limit), None, progress)
@@ -274,10 +271,15 @@ pub(super) fn search(
     let bound_u = bound.map(|b| b.ceil() as u64);
     let e_count = inst.staff.len();
     let h = inst.horizon;
-    // Neighbourhood size, in employees (for the employee-block kinds) and days.
-    let mut block = (e_count / 4).clamp(2, e_count);
-    let mut window = 7.min(h);
-    let sub_limit: f64 = 8.0;
+    // Neighbourhood sizes per kind: employees over the whole horizon, days over all
+    // employees, employees over a two-week window.
+    let mut size = [
+        (e_count / 3).clamp(2, e_count),
+        7.min(h),
+        (e_count / 2).clamp(2, e_count),
+    ];
+    let max_size = [e_count, h, e_count];
+    let sub_limit: f64 = 6.0;
     let mut round = 0u64;
     while settings.elapsed_s() + 0.5 < budget {
         if bound_u.is_some_and(|b| best_cost <= b) {
@@ -287,27 +289,27 @@ pub(super) fn search(
         let mut free = Free {
             cells: vec![vec![false; h]; e_count],
         };
-        let kind = round % 3;
+        let kind = (round % 3) as usize;
         let mut staff: Vec<usize> = (0..e_count).collect();
         staff.shuffle(&mut rng);
         match kind {
             0 => {
-                for &e in staff.iter().take(block) {
+                for &e in staff.iter().take(size[0]) {
                     free.cells[e].iter_mut().for_each(|c| *c = true);
                 }
             }
             1 => {
-                let start = rng.random_range(0..=h - window);
+                let start = rng.random_range(0..=h - size[1]);
                 for row in &mut free.cells {
-                    row[start..start + window]
+                    row[start..start + size[1]]
                         .iter_mut()
                         .for_each(|c| *c = true);
                 }
             }
             _ => {
-                let w2 = (2 * window).min(h);
+                let w2 = 14.min(h);
                 let start = rng.random_range(0..=h - w2);
-                for &e in staff.iter().take((2 * block).min(e_count)) {
+                for &e in staff.iter().take(size[2]) {
                     free.cells[e][start..start + w2]
                         .iter_mut()
                         .for_each(|c| *c = true);
@@ -316,16 +318,22 @@ pub(super) fn search(
         }
         let limit = sub_limit.min(budget - settings.elapsed_s()).max(0.0);
         let sub = build(inst, &free, Some(&best));
+        let nv = sub.milp.num_vars();
+        // The best roster is a feasible start for HiGHS, so a subproblem never returns
+        // worse than what it was given.
+        let sub_settings = settings
+            .with_time_limit(limit)
+            .with_seed(settings.seed.wrapping_add(round));
         let r = sub
             .milp
-            .solve(
-                &settings
-                    .with_time_limit(limit)
-                    .with_seed(settings.seed.wrapping_add(round)),
-                Some(&sub.hint),
-                &mut |_| {},
-            )
+            .solve(&sub_settings, Some(&sub.hint), &mut |_| {})
             .map_err(NrpError::Highs)?;
+        if std::env::var_os("NRP_DEBUG").is_some() {
+            eprintln!(
+                "round {round} kind {kind} size {:?} vars {nv} status {:?} obj {:?} t {:.1} best {best_cost}",
+                size, r.status, r.objective, r.elapsed_s
+            );
+        }
         if let Some(v) = &r.values {
             let cand = read_roster(inst, &free, Some(&best), &sub.x, v);
             let report = check::check(inst, &cand);
@@ -339,13 +347,13 @@ pub(super) fn search(
                 });
             }
         }
-        // Closed quickly: try bigger neighbourhoods; ran out of time: smaller ones.
-        let quick = r.status == SolveStatus::Optimal && r.elapsed_s < limit * 0.3;
-        match (kind, quick) {
-            (0 | 2, true) => block = (block + 1).min(e_count),
-            (0 | 2, false) => block = (block.saturating_sub(1)).max(1),
-            (_, true) => window = (window + 1).min(h),
-            (_, false) => window = (window.saturating_sub(1)).max(2),
+        // Closed quickly (solved or proven without improvement): try a bigger
+        // neighbourhood of this kind; ran out of time: a smaller one.
+        let closed = r.status != SolveStatus::TimeLimit;
+        if closed && r.elapsed_s < limit * 0.3 {
+            size[kind] = (size[kind] + 1).min(max_size[kind]);
+        } else if !closed {
+            size[kind] = size[kind].saturating_sub(1).max(1);
         }
     }
     let status = if bound_u.is_some_and(|b| best_cost <= b) {
