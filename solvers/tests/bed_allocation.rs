@@ -214,3 +214,25 @@ fn malformed_json_is_located() {
         other => panic!("expected a located parse error, got {other:?}"),
     }
 }
+
+/// A larger hospital (10 wards, ~300 patients): run by hand to see how the model scales.
+#[test]
+#[ignore = "scale check; run by hand with --release"]
+fn large_hospital_is_planned_within_the_rules() {
+    let input = bed_allocation::generate(7, 10);
+    let started = std::time::Instant::now();
+    let plan = bed_allocation::solve(&input, &opts(), &mut |p| eprintln!("{p:?}")).unwrap();
+    eprintln!(
+        "{} patients, {} rooms: {:?} cost {:?} gap {:?} in {:.1}s",
+        input.patients.len(),
+        input.rooms.len(),
+        plan.status,
+        plan.cost,
+        plan.mip_gap,
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        bed_allocation::violations(&input, &plan),
+        Vec::<String>::new()
+    );
+}

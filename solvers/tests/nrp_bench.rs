@@ -18,8 +18,10 @@ fn nrp_bench() -> anyhow::Result<()> {
     if let Ok(one) = std::env::var("NRP_INSTANCE") {
         return nrp::run_cli(Path::new(&one), time, None, 0);
     }
-    let dir = std::env::var("NRP_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/benchmarks/nrp-curtois")
-    });
+    let dir = std::env::var("NRP_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/benchmarks/nrp-curtois")
+        });
     nrp::bench(&dir, time)
 }
