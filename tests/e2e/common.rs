@@ -749,6 +749,8 @@ pub struct Outcome {
     pub other_final: usize,
     /// Patients with more than one admission (client retries of lost requests).
     pub duplicate_patients: Vec<usize>,
+    /// Patients holding two beds at once (through such duplicates).
+    pub patients_in_two_beds: usize,
 }
 
 /// The invariants every scenario ends with:
@@ -806,6 +808,23 @@ pub async fn check_invariants(
         }
     }
 
+    // POST /api/admissions has no idempotency key: a request lost in a crash and
+    // retried can admit the patient twice. Allowed only where that happened; reported.
+    out.patients_in_two_beds = sqlx::query(
+        "SELECT a.patient_key FROM bed_assignments b JOIN admissions a ON a.admission_id = b.admission_id \
+         WHERE b.released_at IS NULL GROUP BY a.patient_key HAVING COUNT(*) > 1",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+    .len();
+    assert!(out.patients_in_two_beds <= out.duplicate_patients.len());
+    if out.patients_in_two_beds > 0 {
+        println!(
+            "WARNING: {} patient(s) hold two beds after a retried lost request (no idempotency key on POST /api/admissions)",
+            out.patients_in_two_beds
+        );
+    }
     let double_beds = sqlx::query(
         "SELECT bed_id, COUNT(*) FROM bed_assignments WHERE released_at IS NULL \
          GROUP BY bed_id HAVING COUNT(*) > 1",
