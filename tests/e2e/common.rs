@@ -329,6 +329,12 @@ impl Node {
         String::from_utf8(out.stdout).expect("utf-8")
     }
 
+    /// [`Node::temporal`] with owned arguments (for futures run side by side).
+    pub async fn temporal_owned(&self, args: Vec<String>) -> String {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.temporal(&args).await
+    }
+
     /// Number of workflow executions matching a visibility query ("": all).
     pub async fn workflow_count(&self, query: &str) -> u64 {
         let mut args = vec!["workflow", "count", "-o", "json"];
@@ -990,10 +996,76 @@ pub async fn task_summary(db: &Db) -> String {
             )
         })
         .collect();
-    format!(
-        "{with_task} admissions needed a person; {}",
-        parts.join(", ")
+    // An approved bed is not held while the person decides: if it is gone by the
+    // assignment, the workflow searches again and asks again.
+    let unavailable = sqlx::query(
+        "SELECT COUNT(*), COUNT(DISTINCT workflow_id), \
+                SUM(CASE WHEN workflow_id IN (SELECT workflow_id FROM tasks) THEN 1 ELSE 0 END) \
+         FROM audit_log WHERE action = 'admission.bed_unavailable'",
     )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    format!(
+        "{with_task} admissions needed a person; {}; {} assignments found the chosen bed taken \
+         ({} admissions; {} of these in admissions that had an approval task)",
+        parts.join(", "),
+        unavailable.get::<i64, _>(0),
+        unavailable.get::<i64, _>(1),
+        unavailable.get::<Option<i64>, _>(2).unwrap_or(0)
+    )
+}
+
+/// What the Temporal histories of a run's workflows show.
+#[derive(Debug, Default)]
+pub struct Histories {
+    /// Started activities by worker identity (`careflow@PID`).
+    pub activities: BTreeMap<String, usize>,
+    /// Started workflow tasks by worker identity.
+    pub workflow_tasks: BTreeMap<String, usize>,
+    /// Activities that completed only on a later attempt (the earlier one was lost
+    /// with a killed worker, or failed): each ran at least twice.
+    pub retried_activities: usize,
+    /// Workflow tasks that timed out (sent to a worker that died).
+    pub workflow_task_timeouts: usize,
+}
+
+/// Reads every workflow's history with the Temporal CLI (8 at a time).
+pub async fn histories(node: &Node, accepted: &[Accepted]) -> Histories {
+    let mut h = Histories::default();
+    for chunk in accepted.chunks(8) {
+        let outs = futures::future::join_all(chunk.iter().map(|a| {
+            node.temporal_owned(vec![
+                "workflow".into(),
+                "show".into(),
+                "-w".into(),
+                a.workflow_id.clone(),
+                "--output".into(),
+                "json".into(),
+            ])
+        }))
+        .await;
+        for out in outs {
+            let history: serde_json::Value = serde_json::from_str(&out).expect("history JSON");
+            for e in history["events"].as_array().expect("events") {
+                if let Some(attrs) = e.get("activityTaskStartedEventAttributes") {
+                    let id = attrs["identity"].as_str().unwrap_or("?").to_owned();
+                    *h.activities.entry(id).or_default() += 1;
+                    if attrs["attempt"].as_i64().unwrap_or(1) > 1 {
+                        h.retried_activities += 1;
+                    }
+                }
+                if let Some(attrs) = e.get("workflowTaskStartedEventAttributes") {
+                    let id = attrs["identity"].as_str().unwrap_or("?").to_owned();
+                    *h.workflow_tasks.entry(id).or_default() += 1;
+                }
+                if e.get("workflowTaskTimedOutEventAttributes").is_some() {
+                    h.workflow_task_timeouts += 1;
+                }
+            }
+        }
+    }
+    h
 }
 
 /// Percentile of sorted durations.

@@ -318,6 +318,20 @@ async fn admissions_survive_careflow_and_temporal_kills() {
         "workflows failed, timed out or were terminated"
     );
     assert_api_agrees(&clerk, &db, &accepted).await;
+    // Work the killed workers had in hand was redone (activities retried, workflow tasks
+    // timed out and rescheduled), and the invariants above show it took effect once.
+    let h = histories(&node, &accepted).await;
+    println!(
+        "crash: histories: {} activities retried, {} workflow tasks timed out, {} worker identities",
+        h.retried_activities,
+        h.workflow_task_timeouts,
+        h.activities.len()
+    );
+    assert!(
+        h.activities.len() > 1,
+        "activities ran on the restarted processes: {:?}",
+        h.activities
+    );
     let verify = assert_audit_verifies(&node).await;
     println!("crash: {}", task_summary(&db).await);
     let (no_bed, no_bed_with_free) = no_bed_tasks(&db).await;

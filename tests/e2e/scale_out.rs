@@ -2,7 +2,7 @@
 //! database, two worker processes (the one inside `serve` and a `careflow worker`).
 //! Both must execute work, and nothing may run twice.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -128,29 +128,13 @@ async fn two_workers_share_the_work_on_postgres() {
     let approved = approver.await.unwrap();
 
     // Who did the work: the identity of every started activity and workflow task.
-    let mut activities: BTreeMap<String, usize> = BTreeMap::new();
-    let mut workflow_tasks: BTreeMap<String, usize> = BTreeMap::new();
-    let mut retried = 0;
-    for a in &accepted {
-        let out = node
-            .temporal(&["workflow", "show", "-w", &a.workflow_id, "--output", "json"])
-            .await;
-        let history: serde_json::Value = serde_json::from_str(&out).expect("history JSON");
-        for e in history["events"].as_array().expect("events") {
-            if let Some(attrs) = e.get("activityTaskStartedEventAttributes") {
-                let id = attrs["identity"].as_str().unwrap_or("?").to_owned();
-                *activities.entry(id).or_default() += 1;
-                if attrs["attempt"].as_i64().unwrap_or(1) > 1 {
-                    retried += 1;
-                }
-            }
-            if let Some(attrs) = e.get("workflowTaskStartedEventAttributes") {
-                let id = attrs["identity"].as_str().unwrap_or("?").to_owned();
-                *workflow_tasks.entry(id).or_default() += 1;
-            }
-        }
-    }
-    println!("scale_out: {TOTAL} admissions in {elapsed:?}; activities started by {activities:?}; workflow tasks by {workflow_tasks:?}; {retried} activity retries");
+    let h = histories(&node, &accepted).await;
+    let activities = &h.activities;
+    println!(
+        "scale_out: {TOTAL} admissions in {elapsed:?}; activities started by {activities:?}; \
+         workflow tasks by {:?}; {} activities retried",
+        h.workflow_tasks, h.retried_activities
+    );
     for id in &identities {
         assert!(
             activities.get(id).copied().unwrap_or(0) > 0,
