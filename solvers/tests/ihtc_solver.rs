@@ -160,3 +160,22 @@ fn replanning_keeps_decisions_when_changes_are_expensive() {
         .sum();
     assert_eq!(out.changes, moved);
 }
+
+#[test]
+fn cli_writes_a_solution_the_evaluator_accepts() {
+    let Some(dir) = bench_dir() else { return };
+    let out = std::env::temp_dir().join(format!("careflow-ihtc-cli-{}.json", std::process::id()));
+    let cmd = careflow_solvers::cli::SolveCommand::Ihtc {
+        instance: dir.join("instances/test01.json"),
+        time_limit: 1.0,
+        out: Some(out.clone()),
+        seed: 0,
+        warm_start: None,
+    };
+    careflow_solvers::cli::run(cmd).unwrap();
+    let instance = Instance::from_file(dir.join("instances/test01.json")).unwrap();
+    let solution = Solution::from_file(&out).unwrap();
+    std::fs::remove_file(&out).ok();
+    assert_eq!(solution.patients.len(), instance.patients.len());
+    assert!(evaluate(&instance, &solution).unwrap().is_feasible());
+}

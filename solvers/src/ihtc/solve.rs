@@ -1,20 +1,28 @@
-//! The IHTC solver: a greedy construction, simulated annealing over all decisions, and an
-//! exact HiGHS MILP for the theatre assignment of each day.
+//! The IHTC solver: a greedy construction, an admission-day MILP, simulated annealing over
+//! all decisions, and an exact HiGHS MILP for the theatre assignment of each day.
 //!
 //! 1. Construction: patients are inserted one at a time (mandatory first, tightest due day
 //!    first) at the (day, room, theatre) of least added cost, nurses by a rotation that keeps
 //!    a nurse on a room across days. A mandatory patient with no feasible place is still
 //!    placed at least violation; the search then repairs it.
-//! 2. Simulated annealing on the search objective (cost + a large weight per hard
-//!    violation + the re-planning penalty): move a patient's day, room or theatre, admit or
-//!    drop an optional patient, swap two patients' rooms, change the nurse of a room-shift,
-//!    give one nurse a room for a run of days, swap the nurses of two rooms. Every choice
-//!    comes from one RNG seeded by [`SolveOptions::seed`]; the temperature follows the elapsed
+//! 2. Admission-day MILP (HiGHS): days for all patients under surgeon limits, the day's
+//!    theatre time and beds per gender (rooms relaxed). Its days seed a second construction,
+//!    kept if cheaper. Skipped when re-planning from a feasible warm start.
+//! 3. Simulated annealing on the search objective (cost + the re-planning penalty + a price
+//!    per unit of hard violation that rises while the plan is infeasible and falls while it
+//!    is feasible, so the search can cross infeasible plans; only feasible plans become the
+//!    best): move a patient's day, room or theatre, admit or drop an optional patient,
+//!    re-insert a patient at its cheapest place, swap an admitted patient for an unscheduled
+//!    one, swap two patients' rooms, change the nurse of a room-shift (random or best), give
+//!    one nurse a room for a run of days, swap the nurses of two rooms. Every choice comes
+//!    from one RNG seeded by [`SolveOptions::seed`]; the temperature follows the elapsed
 //!    share of the time limit (or of `max_moves`, which makes a run fully reproducible).
-//! 3. Theatre MILP: the theatre decision only affects open theatres, surgeon transfers and
+//! 4. Theatre MILP: the theatre decision only affects open theatres, surgeon transfers and
 //!    theatre overtime, all of a single day, so each day's assignment is solved exactly.
 //!
-//! The figures returned are recomputed by [`super::evaluate`] from the final plan.
+//! The construction is not interrupted by the time limit, so a very short limit can be
+//! overrun on large instances. The figures returned are recomputed by [`super::evaluate`]
+//! from the final plan.
 
 use std::time::Instant;
 
