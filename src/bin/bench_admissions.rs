@@ -53,7 +53,8 @@ struct Args {
     /// Data directory (default: a fresh temporary one, removed at the end).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Domain database to observe (default: DATA_DIR/careflow.db).
+    /// Domain database (default: DATA_DIR/careflow.db); the careflow this bench starts
+    /// uses it too (e.g. an empty PostgreSQL database, to compare with SQLite).
     #[arg(long)]
     database: Option<String>,
     /// Admissions in the throughput phase.
@@ -141,7 +142,8 @@ async fn run(args: Args) -> Result<()> {
         let s = Server::start(&args, &data_dir)?;
         let base = s.wait_ready(Duration::from_secs(120)).await?;
         eprintln!(
-            "bench: careflow serve (embedded Temporal, SQLite) at {base}, hospital of {beds} beds"
+            "bench: careflow serve (embedded Temporal, {} domain database) at {base}, hospital of {beds} beds",
+            if args.database.is_some() { "given" } else { "SQLite" }
         );
         server = Some(s);
         (base, token)
@@ -454,6 +456,11 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--temporal-port", &port.to_string()])
+            .args(
+                args.database
+                    .iter()
+                    .flat_map(|d| ["--database", d.as_str()]),
+            )
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env_remove("CAREFLOW_DATABASE")
             .env_remove("CAREFLOW_TEMPORAL")
