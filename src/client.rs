@@ -105,11 +105,25 @@ impl Api {
 
     /// POST JSON, read JSON.
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        let resp = self
+        self.post_with_key(path, body, None).await
+    }
+
+    /// POST JSON with an `Idempotency-Key`, so a retry after a lost answer acts once.
+    pub async fn post_with_key<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        idempotency_key: Option<&str>,
+    ) -> Result<T> {
+        let mut req = self
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
-            .json(body)
+            .json(body);
+        if let Some(key) = idempotency_key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let resp = req
             .send()
             .await
             .with_context(|| format!("calling {}{path}", self.base))?;

@@ -171,6 +171,10 @@ struct AdmitArgs {
     /// Expected length of stay in days.
     #[arg(long)]
     los: u32,
+    /// Key that makes a repeated `admit` (after a lost answer) start no second
+    /// admission, e.g. the ED attendance number.
+    #[arg(long)]
+    idempotency_key: Option<String>,
     #[command(flatten)]
     auth: client::AuthArgs,
 }
@@ -256,7 +260,9 @@ async fn run(cli: Cli) -> Result<()> {
                 requested_by: String::new(),
             };
             let api = client::Api::new(&g, &a.auth)?;
-            let created: serde_json::Value = api.post("/api/admissions", &request).await?;
+            let created: serde_json::Value = api
+                .post_with_key("/api/admissions", &request, a.idempotency_key.as_deref())
+                .await?;
             println!("{}", created["workflow_id"].as_str().unwrap_or_default());
             Ok(())
         }

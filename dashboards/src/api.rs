@@ -3,19 +3,21 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
 use temporalio_client::{
-    WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowQueryOptions, WorkflowStartOptions,
+    errors::WorkflowStartError, WorkflowCancelOptions, WorkflowExecuteUpdateOptions,
+    WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowStartOptions,
 };
 
 use careflow_activities::users::{self, User};
 use careflow_activities::{audit, hospital, patients, tasks};
 use careflow_types::{
-    AdmissionInput, AdmissionRequest, Decision, DecisionRequest, Role, TASK_QUEUE,
+    AdmissionInput, AdmissionRequest, Decision, DecisionRequest, FieldError, Role, TASK_QUEUE,
 };
 use careflow_workflows::AdmissionWorkflow;
 
@@ -87,9 +89,14 @@ struct Created {
     workflow_id: String,
 }
 
+/// Header a client sets so that retrying a request whose answer it lost starts no
+/// second admission: the same user and key always name the same workflow.
+pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 async fn create_admission(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Created>), AppError> {
     let user = caller.require(&[Role::AdmissionsClerk, Role::Admin])?;
@@ -106,9 +113,24 @@ async fn create_admission(
         request.age_group,
     )
     .await?;
-    let admission_id = uuid::Uuid::new_v4().simple().to_string();
+    let idempotency_key = match headers.get(IDEMPOTENCY_KEY) {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.trim().is_empty() && k.len() <= 200 => Some(k.trim().to_owned()),
+            _ => {
+                return Err(AppError::Invalid(vec![FieldError::new(
+                    "Idempotency-Key header",
+                    "must be 1-200 visible ASCII characters",
+                )]));
+            }
+        },
+    };
+    let admission_id = match &idempotency_key {
+        Some(key) => audit::digest(&(user.name.as_str(), key.as_str()))[..32].to_owned(),
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    };
     let workflow_id = format!("admission-{admission_id}");
-    state
+    let started = state
         .client
         .start_workflow(
             AdmissionWorkflow::run,
@@ -116,10 +138,29 @@ async fn create_admission(
                 admission_id: admission_id.clone(),
                 request,
             },
-            WorkflowStartOptions::new(TASK_QUEUE, workflow_id.clone()).build(),
+            WorkflowStartOptions::new(TASK_QUEUE, workflow_id.clone())
+                .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+                .build(),
         )
-        .await
-        .map_err(|e| AppError::Internal(format!("starting admission workflow: {e}")))?;
+        .await;
+    match started {
+        Ok(_) => {}
+        // A retry of a request that already started its admission: same answer again.
+        Err(WorkflowStartError::AlreadyStarted { .. }) if idempotency_key.is_some() => {
+            return Ok((
+                StatusCode::OK,
+                Json(Created {
+                    admission_id,
+                    workflow_id,
+                }),
+            ));
+        }
+        Err(e) => {
+            return Err(AppError::Internal(format!(
+                "starting admission workflow: {e}"
+            )))
+        }
+    }
     tracing::debug!(%workflow_id, "admission started");
     Ok((
         StatusCode::CREATED,
