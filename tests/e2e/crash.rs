@@ -348,7 +348,7 @@ async fn admissions_survive_careflow_and_temporal_kills() {
     println!(
         "crash: {TOTAL} admissions in {elapsed:?} through {KILLS} careflow kills and 1 Temporal kill: \
          {} admitted ({approved} outliers approved), {} declined ({declined} no-bed declines), \
-         {} lost requests retried, {} duplicate admissions from them ({} patients in two beds); {verify}",
+         {} lost requests retried with their Idempotency-Key, {} duplicate admissions, {} patients in two beds; {verify}",
         outcome.admitted,
         outcome.declined,
         ambiguous.len(),
