@@ -212,8 +212,18 @@ impl AdmissionActivities {
         input: FindBedInput,
     ) -> Result<BedSearch, ActivityError> {
         let mut tx = self.db.begin_write().await?;
-        let beds = hospital::bed_states(&mut *tx).await?;
+        let beds = hospital::bed_states(&mut *tx, Some(&input.workflow_id)).await?;
         let search = hospital::choose_bed(&input.admission.request, &beds);
+        // The proposed bed is held for this admission until it is assigned or the
+        // admission ends, so neither a concurrent admission nor the wait for a person's
+        // approval loses it.
+        hospital::hold_bed(
+            &mut tx,
+            &input.workflow_id,
+            search.proposal.as_ref().map(|p| p.bed_id.as_str()),
+            &input.admission.request,
+        )
+        .await?;
         let step = format!("find-bed/{}", input.attempt);
         let mut entry = system_entry(&input.workflow_id, &step, "admission.bed_search");
         entry.input_digest = Some(digest(&input.admission));
@@ -356,7 +366,7 @@ impl AdmissionActivities {
                 bed_id: row.try_get("bed_id").map_err(crate::Error::from)?,
             });
         }
-        let beds = hospital::bed_states(&mut *tx).await?;
+        let beds = hospital::bed_states(&mut *tx, Some(&input.workflow_id)).await?;
         let req = &input.admission.request;
         let outcome = match beds.iter().find(|b| b.bed_id == input.bed_id) {
             None => AssignOutcome::Unavailable {
@@ -396,6 +406,7 @@ impl AdmissionActivities {
                 .bind(&input.admission.admission_id)
                 .execute(&mut *tx)
                 .await?;
+            hospital::release_holds(&mut tx, &input.workflow_id).await?;
             entry.action = "admission.bed_assigned".into();
             entry.reason = input
                 .approved_by
@@ -436,6 +447,7 @@ impl AdmissionActivities {
             .bind(&input.workflow_id)
             .execute(&mut *tx)
             .await?;
+        hospital::release_holds(&mut tx, &input.workflow_id).await?;
         sqlx::query("UPDATE bed_assignments SET released_at = $1 WHERE admission_id = $2 AND released_at IS NULL")
             .bind(&ts)
             .bind(&input.admission_id)

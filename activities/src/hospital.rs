@@ -163,12 +163,23 @@ pub struct BedState {
 
 const BED_STATE_SQL: &str =
     "SELECT b.bed_id, b.room_id, r.ward_id, r.capacity, w.specialty, w.paediatric, \
-            a.sex AS occ_sex, a.isolation AS occ_iso \
+            a.sex AS occ_sex, a.isolation AS occ_iso, \
+            h.workflow_id AS held_by, h.sex AS hold_sex, h.isolation AS hold_iso \
      FROM beds b JOIN rooms r ON r.room_id = b.room_id JOIN wards w ON w.ward_id = r.ward_id \
      LEFT JOIN bed_assignments a ON a.bed_id = b.bed_id AND a.released_at IS NULL \
+     LEFT JOIN bed_holds h ON h.bed_id = b.bed_id \
      WHERE b.in_service = 1";
 
-fn bed_state(row: &sqlx::any::AnyRow) -> Result<BedState> {
+fn bed_state(row: &sqlx::any::AnyRow, me: Option<&str>) -> Result<BedState> {
+    let held_by: Option<String> = row.try_get("held_by")?;
+    let mut occupant_sex: Option<String> = row.try_get("occ_sex")?;
+    let mut occupant_isolated = row.try_get::<Option<i64>, _>("occ_iso")?.unwrap_or(0) != 0;
+    // A bed held for another admission counts as taken by that patient (for the
+    // same-sex and isolation rules too); a bed held for `me` counts as free.
+    if occupant_sex.is_none() && held_by.is_some() && held_by.as_deref() != me {
+        occupant_sex = row.try_get("hold_sex")?;
+        occupant_isolated = row.try_get::<Option<i64>, _>("hold_iso")?.unwrap_or(0) != 0;
+    }
     Ok(BedState {
         bed_id: row.try_get("bed_id")?,
         room_id: row.try_get("room_id")?,
@@ -176,13 +187,14 @@ fn bed_state(row: &sqlx::any::AnyRow) -> Result<BedState> {
         room_capacity: row.try_get("capacity")?,
         specialty: row.try_get("specialty")?,
         paediatric: row.try_get::<i64, _>("paediatric")? != 0,
-        occupant_sex: row.try_get("occ_sex")?,
-        occupant_isolated: row.try_get::<Option<i64>, _>("occ_iso")?.unwrap_or(0) != 0,
+        occupant_sex,
+        occupant_isolated,
     })
 }
 
-/// Every in-service bed, ordered by ward, room, bed.
-pub async fn bed_states<'c, E>(exec: E) -> Result<Vec<BedState>>
+/// Every in-service bed, ordered by ward, room, bed, as admission `me` sees them
+/// (beds held for other admissions are taken; `None`: every hold counts as taken).
+pub async fn bed_states<'c, E>(exec: E, me: Option<&str>) -> Result<Vec<BedState>>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
@@ -191,7 +203,7 @@ where
     ))
     .fetch_all(exec)
     .await?;
-    rows.iter().map(bed_state).collect()
+    rows.iter().map(|r| bed_state(r, me)).collect()
 }
 
 /// Why `bed` cannot take the patient (hard rules), or `None` if it can.
@@ -307,7 +319,8 @@ pub fn choose_bed(request: &AdmissionRequest, beds: &[BedState]) -> BedSearch {
     }
 }
 
-/// Occupancy of one ward, for dashboards.
+/// Occupancy of one ward, for dashboards (beds held for an admission in progress
+/// count as occupied).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct WardOccupancy {
     /// Ward.
@@ -320,9 +333,42 @@ pub struct WardOccupancy {
     pub occupied: i64,
 }
 
+/// Holds `bed_id` for the admission run by `workflow_id`, replacing any bed it held
+/// before (idempotent: a retried search holds the same way).
+pub async fn hold_bed(
+    conn: &mut sqlx::AnyConnection,
+    workflow_id: &str,
+    bed_id: Option<&str>,
+    request: &AdmissionRequest,
+) -> Result<()> {
+    release_holds(conn, workflow_id).await?;
+    if let Some(bed_id) = bed_id {
+        sqlx::query(
+            "INSERT INTO bed_holds (bed_id, workflow_id, sex, isolation, held_at) VALUES ($1,$2,$3,$4,$5)",
+        )
+        .bind(bed_id)
+        .bind(workflow_id)
+        .bind(request.sex.as_str())
+        .bind(request.isolation as i64)
+        .bind(now())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Releases every bed held for the admission run by `workflow_id`.
+pub async fn release_holds(conn: &mut sqlx::AnyConnection, workflow_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM bed_holds WHERE workflow_id = $1")
+        .bind(workflow_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Occupancy by ward.
 pub async fn occupancy(db: &Db) -> Result<Vec<WardOccupancy>> {
-    let beds = bed_states(db.pool()).await?;
+    let beds = bed_states(db.pool(), None).await?;
     let mut out: Vec<WardOccupancy> = Vec::new();
     for b in &beds {
         if out.last().is_none_or(|w| w.ward_id != b.ward_id) {

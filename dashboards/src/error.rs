@@ -101,7 +101,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppE
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = if path == "." { "body".to_owned() } else { path };
+        let field = if path == "." || path == "?" {
+            "body".to_owned()
+        } else {
+            path
+        };
         // serde_json's message already ends with "at line L column C".
         AppError::Invalid(vec![FieldError::new(field, inner.to_string())])
     })

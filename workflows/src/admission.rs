@@ -188,7 +188,15 @@ impl AdmissionWorkflow {
                         p.soft_breaks.join("; "),
                         search.summary
                     ),
-                    _ => format!(
+                    (Some(_), _) => format!(
+                        "{:?} {} admission: the beds chosen were taken by other admissions {} times; \
+                         please name a bed or decline. {}",
+                        input.request.kind,
+                        input.request.specialty,
+                        attempt - 1,
+                        search.summary
+                    ),
+                    (None, _) => format!(
                         "{:?} {} admission: no bed satisfies the hard rules. {}",
                         input.request.kind, input.request.specialty, search.summary
                     ),
@@ -377,6 +385,8 @@ fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+// Each activity is one short database transaction: 10 s is ample, and a worker killed
+// mid-activity delays the retry by no more than that.
 fn activity_opts() -> ActivityOptions {
-    ActivityOptions::start_to_close_timeout(Duration::from_secs(30))
+    ActivityOptions::start_to_close_timeout(Duration::from_secs(10))
 }
