@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::highs::{HighsError, HighsSettings};
+use crate::highs::{HighsError, HighsSettings, OptionValue};
 use crate::solve::{ProgressSink, SolveOptions, SolveStatus};
 
 pub use check::{check, check_file, HardCounts, Report};
@@ -253,7 +253,15 @@ pub fn solve(
     opts: &SolveOptions,
     progress: ProgressSink,
 ) -> Result<NrpOutcome, NrpError> {
-    let settings = HighsSettings::new(opts);
+    let mut settings = HighsSettings::new(opts);
+    if opts.mip_gap.is_none() {
+        // Costs are integers: "optimal" should mean within one unit, not HiGHS's default
+        // 0.01%, which on a cost of 20000 would allow 2.
+        settings.mip_gap = Some(0.0);
+        settings
+            .extra
+            .push(("mip_abs_gap".into(), OptionValue::Float(0.999)));
+    }
     let found = model::search(inst, &settings, progress)?;
     let obj = found.objective as f64;
     let mip_gap = found.bound.map(|b| {

@@ -268,7 +268,9 @@ pub(super) fn search(
             bound,
         });
     }
-    let bound_u = bound.map(|b| b.ceil() as u64);
+    // Costs are integers, so the bound rounds up, but only past HiGHS's feasibility
+    // tolerance: a bound of 3443.0000001 proves 3443, not 3444.
+    let bound_u = bound.map(|b| (b - 1e-4).ceil() as u64);
     let e_count = inst.staff.len();
     let h = inst.horizon;
     // Neighbourhood sizes per kind: employees over the whole horizon, days over all
