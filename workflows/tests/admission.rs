@@ -146,6 +146,19 @@ fn rand_u64() -> u64 {
     h.finish()
 }
 
+/// One value from the domain database: `sql` selects a single column `v` with one `$1`.
+async fn value<T>(db: &Db, sql: &str, bind: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    sqlx::query(sql)
+        .bind(bind.to_owned())
+        .fetch_one(db.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get("v")
+}
+
 async fn wait_for_task(db: &Db, workflow_id: &str, role: Role) -> String {
     for _ in 0..600 {
         let row = sqlx::query(
@@ -322,12 +335,12 @@ async fn outlier_bed_needs_approval_and_a_second_decision_is_refused() {
             approval[0].reason.as_deref(),
             Some("capacity meeting agreed")
         );
-        let status: String = sqlx::query("SELECT status FROM tasks WHERE task_id = $1")
-            .bind(&task)
-            .fetch_one(db.pool())
-            .await
-            .expect("task")
-            .get("status");
+        let status: String = value(
+            &db,
+            "SELECT status AS v FROM tasks WHERE task_id = $1",
+            &task,
+        )
+        .await;
         assert_eq!(status, "approved");
         maybe_record(&client, &wf, "outlier_approved").await;
     })
@@ -362,12 +375,7 @@ async fn decision_while_waiting_is_taken_once() {
         assert!(refused.to_string().contains("already decided"), "{refused}");
         let outcome = result(&client, &wf).await;
         assert!(outcome.stage.is_final());
-        let decided: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE workflow_id = $1 AND action IN ('task.approved','task.rejected')")
-            .bind(&wf)
-            .fetch_one(db.pool())
-            .await
-            .expect("count")
-            .get("n");
+        let decided: i64 = value(&db, "SELECT COUNT(*) AS v FROM audit_log WHERE workflow_id = $1 AND action IN ('task.approved','task.rejected')", &wf).await;
         assert_eq!(decided, 1);
     })
     .await;
@@ -385,12 +393,8 @@ async fn no_bed_then_rejection_declines_the_admission() {
         )
         .await;
         let task = wait_for_task(&db, &wf, Role::BedManager).await;
-        let kind: String = sqlx::query("SELECT kind FROM tasks WHERE task_id = $1")
-            .bind(&task)
-            .fetch_one(db.pool())
-            .await
-            .expect("task")
-            .get("kind");
+        let kind: String =
+            value(&db, "SELECT kind AS v FROM tasks WHERE task_id = $1", &task).await;
         assert_eq!(kind, "no_bed");
         let refused = client
             .get_workflow_handle::<AdmissionWorkflow>(wf.clone())
@@ -416,12 +420,12 @@ async fn no_bed_then_rejection_declines_the_admission() {
         let outcome = result(&client, &wf).await;
         assert_eq!(outcome.stage, AdmissionStage::Declined);
         assert_eq!(outcome.reason.as_deref(), Some("capacity meeting agreed"));
-        let status: String = sqlx::query("SELECT status FROM admissions WHERE workflow_id = $1")
-            .bind(&wf)
-            .fetch_one(db.pool())
-            .await
-            .expect("admission")
-            .get("status");
+        let status: String = value(
+            &db,
+            "SELECT status AS v FROM admissions WHERE workflow_id = $1",
+            &wf,
+        )
+        .await;
         assert_eq!(status, "declined");
         let assigned: i64 = sqlx::query("SELECT COUNT(*) AS n FROM bed_assignments")
             .fetch_one(db.pool())
@@ -518,12 +522,12 @@ async fn cancellation_closes_the_open_task() {
             .expect("cancel");
         let outcome = result(&client, &wf).await;
         assert_eq!(outcome.stage, AdmissionStage::Cancelled);
-        let status: String = sqlx::query("SELECT status FROM tasks WHERE task_id = $1")
-            .bind(&task)
-            .fetch_one(db.pool())
-            .await
-            .expect("task")
-            .get("status");
+        let status: String = value(
+            &db,
+            "SELECT status AS v FROM tasks WHERE task_id = $1",
+            &task,
+        )
+        .await;
         assert_eq!(status, "cancelled");
         assert!(actions(&db, &wf)
             .await
