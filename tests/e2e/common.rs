@@ -724,6 +724,32 @@ pub async fn work_queue(bed_manager: &Api) -> (usize, usize) {
 // ---------------------------------------------------------------------------------
 // Database views
 
+/// Waits until every accepted admission's row is final and no workflow runs any more
+/// (the row turns final one step before the workflow completes).
+pub async fn wait_until_all_final(node: &Node, db: &Db, accepted: &[Accepted], patience: Duration) {
+    let ids: Vec<String> = accepted.iter().map(|a| a.admission_id.clone()).collect();
+    poll(
+        "every admission to finish",
+        patience,
+        Duration::from_millis(200),
+        || async {
+            node.assert_alive();
+            let now = admission_statuses(db).await;
+            ids.iter()
+                .all(|id| now.get(id).is_some_and(|s| FINAL.contains(&s.as_str())))
+                .then_some(())
+        },
+    )
+    .await;
+    poll(
+        "every workflow to complete in Temporal",
+        Duration::from_secs(120),
+        Duration::from_millis(250),
+        || async { (node.workflow_count("ExecutionStatus=\"Running\"").await == 0).then_some(()) },
+    )
+    .await;
+}
+
 /// Final admission states in the domain database.
 pub const FINAL: [&str; 4] = ["admitted", "declined", "cancelled", "discharged"];
 

@@ -283,28 +283,7 @@ async fn admissions_survive_careflow_and_temporal_kills() {
     }
     let accepted = accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), TOTAL, "every admission accepted");
-    let ids: Vec<String> = accepted.iter().map(|a| a.admission_id.clone()).collect();
-    poll(
-        "every admission to finish",
-        Duration::from_secs(300),
-        Duration::from_millis(200),
-        || async {
-            node.assert_alive();
-            let now = admission_statuses(&db).await;
-            ids.iter()
-                .all(|id| now.get(id).is_some_and(|s| FINAL.contains(&s.as_str())))
-                .then_some(())
-        },
-    )
-    .await;
-    // The row turns final one step before the workflow completes.
-    poll(
-        "every workflow to complete in Temporal",
-        Duration::from_secs(120),
-        Duration::from_millis(250),
-        || async { (node.workflow_count("ExecutionStatus=\"Running\"").await == 0).then_some(()) },
-    )
-    .await;
+    wait_until_all_final(&node, &db, &accepted, Duration::from_secs(300)).await;
     let elapsed = run_start.elapsed();
     stop.store(true, Ordering::SeqCst);
     approver.await.unwrap();

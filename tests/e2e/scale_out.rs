@@ -102,27 +102,7 @@ async fn two_workers_share_the_work_on_postgres() {
         l.await.unwrap();
     }
     let accepted = accepted.lock().unwrap().clone();
-    let ids: Vec<String> = accepted.iter().map(|a| a.admission_id.clone()).collect();
-    poll(
-        "every admission to finish",
-        Duration::from_secs(240),
-        Duration::from_millis(200),
-        || async {
-            node.assert_alive();
-            let now = admission_statuses(&db).await;
-            ids.iter()
-                .all(|id| now.get(id).is_some_and(|s| FINAL.contains(&s.as_str())))
-                .then_some(())
-        },
-    )
-    .await;
-    poll(
-        "every workflow to complete in Temporal",
-        Duration::from_secs(120),
-        Duration::from_millis(250),
-        || async { (node.workflow_count("ExecutionStatus=\"Running\"").await == 0).then_some(()) },
-    )
-    .await;
+    wait_until_all_final(&node, &db, &accepted, Duration::from_secs(240)).await;
     let elapsed = started.elapsed();
     stop.store(true, Ordering::SeqCst);
     let approved = approver.await.unwrap();
