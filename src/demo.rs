@@ -17,7 +17,8 @@ use rand::{Rng, SeedableRng};
 
 use careflow_activities::{audit, hospital, users, Db};
 use careflow_types::{
-    AdmissionKind, AdmissionRequest, AdmissionStatus, AgeGroup, Role, Sex, TaskView,
+    AdmissionKind, AdmissionRequest, AdmissionStatus, AgeGroup, BedPlanRecord, BedPlanRequest,
+    NewAuditEntry, Role, Sex, TaskView,
 };
 
 use crate::client::{save_token, Api};
@@ -51,6 +52,7 @@ const USERS: [(&str, Role); 4] = [
 pub async fn run(g: &Global, args: DemoArgs) -> Result<()> {
     let db = g.open_db().await?;
     let beds = hospital::seed_layout(&db, &hospital::demo_layout()).await?;
+    ensure_production_forecaster(&db, g).await?;
     let mut tokens = BTreeMap::new();
     for (name, role) in USERS {
         let path = g.data_dir.join("tokens").join(name);
@@ -101,6 +103,61 @@ pub async fn run(g: &Global, args: DemoArgs) -> Result<()> {
         exit_when_done: exit,
     };
     serve(g, args.serve, Some(driver)).await
+}
+
+/// The bed plan needs a production `ed-arrivals` model. A new demo site promotes the
+/// newest committed version, as the model owner would after reading its card; the
+/// promotion is audited like any other.
+async fn ensure_production_forecaster(db: &Db, g: &Global) -> Result<()> {
+    use careflow_forecasters::registry::{Registry, Status};
+    const NAME: &str = careflow_forecasters::ed_arrivals::MODEL_NAME;
+    let registry = Registry::new(db.pool().clone());
+    if registry.production(NAME).await.is_ok() {
+        return Ok(());
+    }
+    let dir = careflow_forecasters::bundle::latest_version_dir(&g.models_dir()?, NAME)?;
+    let entry = match registry.register(&dir).await {
+        Ok(e) => e,
+        // Registered by an earlier run that stopped before promoting it.
+        Err(_) => registry
+            .list(Some(NAME))
+            .await?
+            .into_iter()
+            .last()
+            .context("ed-arrivals model not in the registry")?,
+    };
+    let reason = "demo site: committed model, validation metrics in its card reviewed";
+    registry
+        .promote(
+            NAME,
+            &entry.version,
+            Status::Production,
+            "model.owner",
+            reason,
+        )
+        .await?;
+    audit::append_one(
+        db,
+        NewAuditEntry {
+            actor: "model.owner".into(),
+            role: "model_owner".into(),
+            action: "model.status_changed".into(),
+            meaning: Some(format!("approved {NAME} {} as production", entry.version)),
+            reason: Some(reason.into()),
+            workflow_id: None,
+            step: None,
+            input_digest: Some(entry.sha256.clone()),
+            output_digest: None,
+            idempotency_key: format!("model/{NAME}/{}/production/demo", entry.version),
+        },
+    )
+    .await?;
+    eprintln!(
+        "demo: {NAME} {} (sha256 {}…) promoted to production",
+        entry.version,
+        &entry.sha256[..12]
+    );
+    Ok(())
 }
 
 struct Day {
@@ -198,6 +255,72 @@ impl Day {
                 w.ward_id, w.specialty, w.occupied, w.beds
             );
         }
+        self.bed_plan().await?;
+        Ok(())
+    }
+
+    /// Tomorrow's bed plan: the bed manager asks for it, the production ED forecaster
+    /// and the MILP propose it, the bed manager approves it.
+    async fn bed_plan(&self) -> Result<()> {
+        let request = BedPlanRequest {
+            plan_date: chrono::Utc::now()
+                .date_naive()
+                .format("%Y-%m-%d")
+                .to_string(),
+            horizon_days: 3,
+            solve_seconds: 20,
+            requested_by: String::new(),
+        };
+        let created: serde_json::Value = self.bed_manager.post("/api/bed-plans", &request).await?;
+        let plan_id = created["plan_id"].as_str().context("plan_id")?.to_owned();
+        let started = std::time::Instant::now();
+        let record = loop {
+            let got: serde_json::Value = self
+                .bed_manager
+                .get(&format!("/api/bed-plans/{plan_id}"))
+                .await?;
+            if let Some(r) = got.get("record") {
+                let record: BedPlanRecord = serde_json::from_value(r.clone())?;
+                if record.status != "proposed" {
+                    break record;
+                }
+                self.work_queue(true).await?;
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(180),
+                "bed plan {plan_id} was not concluded within 3 minutes: {got}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let p = &record.proposal;
+        let f = &p.demand.provenance;
+        eprintln!(
+            "demo: bed plan {} for {} ({} days) {} by {}: {} patients placed, {} moves, {} outlier \
+             patient-days, {:.0} bed-days short of the emergency reserve (solver {}); emergency \
+             demand {:.0} ED arrivals/day forecast by {} {} (sha256 {}…, {})",
+            record.plan_id,
+            record.plan_date,
+            record.horizon_days,
+            record.status,
+            record.decided_by.as_deref().unwrap_or("nobody"),
+            p.patients,
+            p.transfers,
+            p.outlier_days,
+            p.reserve_shortfall,
+            p.solver_status,
+            p.demand.ed_arrivals_per_day.iter().sum::<f64>()
+                / p.demand.ed_arrivals_per_day.len().max(1) as f64,
+            f.model_name,
+            f.model_version,
+            &f.model_sha256[..12.min(f.model_sha256.len())],
+            f.execution_provider,
+        );
+        for m in p.moves.iter().take(5) {
+            eprintln!(
+                "  move {}: {} -> {} ({})",
+                m.admission_id, m.from_room, m.to_room, m.why
+            );
+        }
         Ok(())
     }
 
@@ -270,7 +393,9 @@ impl Day {
         for api in [&self.bed_manager, &self.site_manager] {
             let tasks: Vec<TaskView> = api.get("/api/tasks").await?;
             for t in tasks {
-                let body = if t.kind == "outlier_bed" {
+                let body = if t.kind == "bed_plan" {
+                    serde_json::json!({"approve": true, "reason": "Reviewed moves and emergency reserve against today's site report: publish"})
+                } else if t.kind == "outlier_bed" {
                     serde_json::json!({"approve": true, "reason": "Outlier accepted: home specialty team to review daily and repatriate when a bed frees"})
                 } else {
                     serde_json::json!({"approve": false, "reason": "No suitable bed: divert to partner hospital under the regional escalation plan"})

@@ -52,6 +52,11 @@ pub struct Global {
     /// Port of the embedded Temporal server (its Web UI listens on PORT+1000).
     #[arg(long, global = true, default_value_t = 7233)]
     pub temporal_port: u16,
+    /// Forecasting models (`NAME/VERSION/model.onnx` + `card.json`); default: the
+    /// committed `forecasters/models` next to the executable or the current directory.
+    /// Each file is checked against the registry's sha256 before it is used.
+    #[arg(long, global = true, env = "CAREFLOW_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
 }
 
 impl Global {
@@ -59,6 +64,13 @@ impl Global {
         self.database
             .clone()
             .unwrap_or_else(|| Db::sqlite_url(&self.data_dir.join("careflow.db")))
+    }
+
+    fn models_dir(&self) -> Result<PathBuf> {
+        match &self.models_dir {
+            Some(d) => Ok(d.clone()),
+            None => Ok(careflow_forecasters::bundle::models_dir()?),
+        }
     }
 
     async fn open_db(&self) -> Result<Db> {
@@ -130,6 +142,31 @@ enum Command {
     Cancel {
         /// Workflow id.
         workflow_id: String,
+        #[command(flatten)]
+        auth: client::AuthArgs,
+    },
+    /// Propose a bed plan: forecast emergency demand, optimise every inpatient's room,
+    /// then wait for a bed manager's approval (prints the plan id).
+    PlanBeds {
+        /// First day of the plan (YYYY-MM-DD; default: today).
+        #[arg(long)]
+        date: Option<String>,
+        /// Days planned (1-14).
+        #[arg(long, default_value_t = 3)]
+        horizon: u32,
+        /// Solver time limit in seconds (1-300).
+        #[arg(long, default_value_t = 20)]
+        solve_seconds: u32,
+        /// Retrying with the same key starts no second plan.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        auth: client::AuthArgs,
+    },
+    /// Show a bed plan (stage, proposal, the forecast model that fed it, decision).
+    BedPlan {
+        /// Plan id printed by `plan-beds` (omit to list recent plans).
+        plan_id: Option<String>,
         #[command(flatten)]
         auth: client::AuthArgs,
     },
@@ -271,6 +308,41 @@ async fn run(cli: Cli) -> Result<()> {
             let status: serde_json::Value =
                 api.get(&format!("/api/admissions/{workflow_id}")).await?;
             println!("{}", serde_json::to_string_pretty(&status)?);
+            Ok(())
+        }
+        Command::PlanBeds {
+            date,
+            horizon,
+            solve_seconds,
+            idempotency_key,
+            auth,
+        } => {
+            let request = careflow_types::BedPlanRequest {
+                plan_date: date.unwrap_or_else(|| {
+                    chrono::Utc::now()
+                        .date_naive()
+                        .format("%Y-%m-%d")
+                        .to_string()
+                }),
+                horizon_days: horizon,
+                solve_seconds,
+                requested_by: String::new(),
+            };
+            let api = client::Api::new(&g, &auth)?;
+            let created: serde_json::Value = api
+                .post_with_key("/api/bed-plans", &request, idempotency_key.as_deref())
+                .await?;
+            println!("{}", created["plan_id"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        Command::BedPlan { plan_id, auth } => {
+            let api = client::Api::new(&g, &auth)?;
+            let path = match &plan_id {
+                Some(id) => format!("/api/bed-plans/{id}"),
+                None => "/api/bed-plans".to_owned(),
+            };
+            let plan: serde_json::Value = api.get(&path).await?;
+            println!("{}", serde_json::to_string_pretty(&plan)?);
             Ok(())
         }
         Command::Tasks { auth } => {

@@ -59,7 +59,7 @@ pub async fn serve(g: &Global, args: ServeArgs, driver: Option<Driver>) -> Resul
     });
     let client = connect(&address, Duration::from_secs(60)).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let mut worker = build_worker(&runtime, client.clone(), db.clone())?;
+    let mut worker = build_worker(&runtime, client.clone(), db.clone(), g.models_dir()?)?;
     let stop_worker = worker.shutdown_handle();
 
     let base = format!("http://{}", listener.local_addr()?);
@@ -123,7 +123,7 @@ pub async fn worker_only(g: &Global) -> Result<()> {
         .unwrap_or_else(|| format!("127.0.0.1:{}", g.temporal_port));
     let client = connect(&address, Duration::from_secs(60)).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
-    let mut worker = build_worker(&runtime, client, db)?;
+    let mut worker = build_worker(&runtime, client, db, g.models_dir()?)?;
     let stop = worker.shutdown_handle();
     eprintln!("careflow worker polling task queue '{TASK_QUEUE}' at {address} (Ctrl-C to stop)");
     let run = worker.run();
@@ -137,9 +137,14 @@ pub async fn worker_only(g: &Global) -> Result<()> {
     Ok(())
 }
 
-fn build_worker(runtime: &Runtime, client: Client, db: Db) -> Result<Worker> {
+fn build_worker(
+    runtime: &Runtime,
+    client: Client,
+    db: Db,
+    models_dir: std::path::PathBuf,
+) -> Result<Worker> {
     let mut opts = WorkerOptions::new(TASK_QUEUE).build();
-    careflow_workflows::register(&mut opts, db)?;
+    careflow_workflows::register(&mut opts, db, models_dir)?;
     Worker::new(runtime, client, opts).context("creating the Temporal worker")
 }
 

@@ -9,6 +9,7 @@
 
 pub mod admission;
 pub mod audit;
+pub mod bed_plan;
 pub mod db;
 pub mod error;
 pub mod hospital;

@@ -14,12 +14,14 @@ use temporalio_client::{
     WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowStartOptions,
 };
 
+use careflow_activities::bed_plan as bed_plans;
 use careflow_activities::users::{self, User};
 use careflow_activities::{audit, hospital, patients, tasks};
 use careflow_types::{
-    AdmissionInput, AdmissionRequest, Decision, DecisionRequest, FieldError, Role, TASK_QUEUE,
+    AdmissionInput, AdmissionRequest, BedPlanInput, BedPlanRequest, Decision, DecisionRequest,
+    FieldError, Role, TaskKind, TASK_QUEUE,
 };
-use careflow_workflows::AdmissionWorkflow;
+use careflow_workflows::{AdmissionWorkflow, BedPlanWorkflow};
 
 use crate::error::{parse_json, AppError};
 use crate::AppState;
@@ -39,6 +41,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/tasks/{task_id}/claim", post(claim_task))
         .route("/api/tasks/{task_id}/decision", post(decide_task))
         .route("/api/beds", get(beds))
+        .route("/api/bed-plans", post(create_bed_plan).get(list_bed_plans))
+        .route("/api/bed-plans/{plan_id}", get(bed_plan))
         .route("/api/audit/verify", get(audit_verify))
 }
 
@@ -113,18 +117,7 @@ async fn create_admission(
         request.age_group,
     )
     .await?;
-    let idempotency_key = match headers.get(IDEMPOTENCY_KEY) {
-        None => None,
-        Some(v) => match v.to_str() {
-            Ok(k) if !k.trim().is_empty() && k.len() <= 200 => Some(k.trim().to_owned()),
-            _ => {
-                return Err(AppError::Invalid(vec![FieldError::new(
-                    "Idempotency-Key header",
-                    "must be 1-200 visible ASCII characters",
-                )]));
-            }
-        },
-    };
+    let idempotency_key = idempotency_key(&headers)?;
     let admission_id = match &idempotency_key {
         Some(key) => audit::digest(&(user.name.as_str(), key.as_str()))[..32].to_owned(),
         None => uuid::Uuid::new_v4().simple().to_string(),
@@ -285,18 +278,33 @@ async fn decide_task(
         reason: req.reason,
         bed_id: req.bed_id,
     };
-    let handle = state
-        .client
-        .get_workflow_handle::<AdmissionWorkflow>(task.workflow_id.clone());
     // The workflow's validator is the arbiter: it accepts exactly one decision per task.
-    let answer = handle
-        .execute_update(
-            AdmissionWorkflow::decide,
-            decision,
-            WorkflowExecuteUpdateOptions::default(),
-        )
-        .await
-        .map_err(|e| AppError::Conflict(format!("decision refused: {e}")))?;
+    let refused = |e: temporalio_client::errors::WorkflowUpdateError| {
+        AppError::Conflict(format!("decision refused: {e}"))
+    };
+    let answer = if task.kind == TaskKind::BedPlan.as_str() {
+        state
+            .client
+            .get_workflow_handle::<BedPlanWorkflow>(task.workflow_id.clone())
+            .execute_update(
+                BedPlanWorkflow::decide,
+                decision,
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await
+            .map_err(refused)?
+    } else {
+        state
+            .client
+            .get_workflow_handle::<AdmissionWorkflow>(task.workflow_id.clone())
+            .execute_update(
+                AdmissionWorkflow::decide,
+                decision,
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await
+            .map_err(refused)?
+    };
     Ok(Json(
         json!({"task_id": task_id, "result": answer, "decided_by": user.name}),
     ))
@@ -321,4 +329,109 @@ async fn audit_verify(
 ) -> Result<Json<careflow_types::AuditVerification>, AppError> {
     caller.require(&[Role::Auditor, Role::Admin])?;
     Ok(Json(audit::verify(&state.db).await?))
+}
+
+#[derive(Serialize)]
+struct PlanStarted {
+    plan_id: String,
+}
+
+/// Starts a bed plan: forecast, optimise, then a bed manager's approval.
+async fn create_bed_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<PlanStarted>), AppError> {
+    let user = caller.require(&[Role::BedManager, Role::SiteManager, Role::Admin])?;
+    let mut request: BedPlanRequest = parse_json(&body)?;
+    request.requested_by = user.name.clone();
+    request.validate().map_err(AppError::Invalid)?;
+    let key = idempotency_key(&headers)?;
+    let plan_id = match &key {
+        Some(k) => format!(
+            "bedplan-{}-{}",
+            request.plan_date,
+            &audit::digest(&(user.name.as_str(), k.as_str()))[..16]
+        ),
+        None => format!(
+            "bedplan-{}-{}",
+            request.plan_date,
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        ),
+    };
+    let started = state
+        .client
+        .start_workflow(
+            BedPlanWorkflow::run,
+            BedPlanInput {
+                plan_id: plan_id.clone(),
+                request,
+            },
+            WorkflowStartOptions::new(TASK_QUEUE, plan_id.clone())
+                .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+                .build(),
+        )
+        .await;
+    match started {
+        Ok(_) => Ok((StatusCode::CREATED, Json(PlanStarted { plan_id }))),
+        Err(WorkflowStartError::AlreadyStarted { .. }) if key.is_some() => {
+            Ok((StatusCode::OK, Json(PlanStarted { plan_id })))
+        }
+        Err(e) => Err(AppError::Internal(format!(
+            "starting bed plan workflow: {e}"
+        ))),
+    }
+}
+
+/// Recent bed plans, newest first.
+async fn list_bed_plans(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<careflow_types::BedPlanRecord>>, AppError> {
+    caller.require(&[
+        Role::BedManager,
+        Role::SiteManager,
+        Role::Admin,
+        Role::Auditor,
+    ])?;
+    Ok(Json(bed_plans::list(&state.db, 50).await?))
+}
+
+/// A plan: the stored record once proposed, else where its workflow stands.
+async fn bed_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(plan_id): Path<String>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    caller.require(&[
+        Role::BedManager,
+        Role::SiteManager,
+        Role::Admin,
+        Role::Auditor,
+    ])?;
+    if let Some(record) = bed_plans::get(&state.db, &plan_id).await? {
+        return Ok(Json(json!({ "record": record })));
+    }
+    let status = state
+        .client
+        .get_workflow_handle::<BedPlanWorkflow>(plan_id.clone())
+        .query(BedPlanWorkflow::status, (), WorkflowQueryOptions::default())
+        .await
+        .map_err(|e| AppError::NotFound(format!("bed plan {plan_id} ({e})")))?;
+    Ok(Json(json!({ "status": status })))
+}
+
+/// The `Idempotency-Key` header, if set and well-formed.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    match headers.get(IDEMPOTENCY_KEY) {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.trim().is_empty() && k.len() <= 200 => Ok(Some(k.trim().to_owned())),
+            _ => Err(AppError::Invalid(vec![FieldError::new(
+                "Idempotency-Key header",
+                "must be 1-200 visible ASCII characters",
+            )])),
+        },
+    }
 }

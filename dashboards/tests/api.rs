@@ -258,3 +258,48 @@ async fn a_retried_request_with_its_key_starts_one_admission_under_a_pseudonym()
         .get("patient_key");
     assert!(key.starts_with("PK-"));
 }
+
+#[tokio::test]
+async fn bed_plan_requests_are_checked_for_role_and_fields_before_anything_starts() {
+    let env = env().await;
+    let before = count(&env.db, "audit_log").await;
+    // A clerk may not ask for a bed plan.
+    let (status, _) = call(
+        &env,
+        &env.clerk,
+        "/api/bed-plans",
+        json!({"plan_date": "2026-11-30"}).to_string(),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Every wrong field is named; an unknown one too.
+    let cases = [
+        (
+            json!({"plan_date": "30/11/2026", "horizon_days": 40, "solve_seconds": 0}),
+            vec!["plan_date", "horizon_days", "solve_seconds"],
+        ),
+        (
+            json!({"plan_date": "2026-11-30", "wards": 3}),
+            vec!["wards"],
+        ),
+        (json!({"horizon_days": 3}), vec!["plan_date"]),
+    ];
+    for (body, fields) in cases {
+        let (status, json) = call(
+            &env,
+            &env.bed_manager,
+            "/api/bed-plans",
+            body.to_string(),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let text = json.to_string();
+        for f in fields {
+            assert!(text.contains(f), "{body} -> {text}");
+        }
+    }
+    assert_eq!(count(&env.db, "bed_plans").await, 0);
+    assert_eq!(count(&env.db, "audit_log").await, before);
+}

@@ -22,10 +22,12 @@
 
 mod admission;
 mod audit;
+mod bed_plan;
 mod tasks;
 
 pub use admission::*;
 pub use audit::*;
+pub use bed_plan::*;
 pub use tasks::*;
 
 /// Temporal task queue every careflow worker polls.

@@ -12,6 +12,8 @@ pub enum TaskKind {
     OutlierBed,
     /// No bed satisfies the hard rules; the approver may name a bed or decline.
     NoBed,
+    /// A proposed bed plan waits for approval before it is published.
+    BedPlan,
 }
 
 impl TaskKind {
@@ -20,6 +22,7 @@ impl TaskKind {
         match self {
             TaskKind::OutlierBed => "outlier_bed",
             TaskKind::NoBed => "no_bed",
+            TaskKind::BedPlan => "bed_plan",
         }
     }
 }
@@ -66,6 +69,8 @@ impl Decision {
         match (kind, self.approve) {
             (TaskKind::OutlierBed, true) => "approved outlier bed assignment",
             (TaskKind::NoBed, true) => "approved bed assignment without a matching free bed",
+            (TaskKind::BedPlan, true) => "approved bed plan for publication",
+            (TaskKind::BedPlan, false) => "rejected proposed bed plan",
             (_, false) => "declined admission",
         }
     }

@@ -7,18 +7,31 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod bed_plan;
 
 use temporalio_sdk::{WorkerOptions, WorkflowRegistrationError};
 
+use std::path::PathBuf;
+
 use careflow_activities::admission::AdmissionActivities;
+use careflow_activities::bed_plan::BedPlanActivities;
 use careflow_activities::Db;
 
 pub use admission::AdmissionWorkflow;
+pub use bed_plan::BedPlanWorkflow;
 
-/// Registers every careflow workflow and activity on a worker's options.
-pub fn register(options: &mut WorkerOptions, db: Db) -> Result<(), WorkflowRegistrationError> {
+/// Registers every careflow workflow and activity on a worker's options. Forecasting
+/// steps load models from `models_dir/<name>/<version>/` after checking each file's
+/// sha256 against the model registry.
+pub fn register(
+    options: &mut WorkerOptions,
+    db: Db,
+    models_dir: PathBuf,
+) -> Result<(), WorkflowRegistrationError> {
     options
         .register_workflow::<AdmissionWorkflow>()?
-        .register_activities(AdmissionActivities::new(db));
+        .register_workflow::<BedPlanWorkflow>()?
+        .register_activities(AdmissionActivities::new(db.clone()))
+        .register_activities(BedPlanActivities::new(db, models_dir));
     Ok(())
 }

@@ -1,0 +1,297 @@
+//! The bed-plan workflow against the official Temporal test server, a real SQLite
+//! domain database, the committed ONNX model run by ONNX Runtime and HiGHS: the plan
+//! uses the production model (checked by hash) and records which one, places every
+//! inpatient, is published only after a bed manager approves, supersedes the plan in
+//! force, and fails with the reason when no usable model is in production.
+
+use std::time::Duration;
+
+use sqlx::Row;
+use temporalio_client::{
+    Client, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowQueryOptions,
+    WorkflowStartOptions,
+};
+
+use careflow_activities::hospital::{seed_layout, WardSpec};
+use careflow_activities::{audit, Db};
+use careflow_forecasters::registry::{Registry, Status};
+use careflow_types::{
+    BedPlanInput, BedPlanOutcome, BedPlanRequest, BedPlanStage, Decision, Role, TASK_QUEUE,
+};
+use careflow_workflows::BedPlanWorkflow;
+
+mod common;
+use common::{models_dir, start_server, with_worker};
+
+fn ward(id: &str, specialty: &str, bays: (u32, u32), side_rooms: u32) -> WardSpec {
+    WardSpec {
+        ward_id: id.into(),
+        name: id.into(),
+        specialty: specialty.into(),
+        paediatric: false,
+        bays,
+        side_rooms,
+    }
+}
+
+/// Two small wards with `inpatients` (sex, specialty, bed) already in beds.
+async fn hospital(inpatients: &[(&str, &str, &str)]) -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = Db::connect(&Db::sqlite_url(&dir.path().join("careflow.db")))
+        .await
+        .expect("db");
+    seed_layout(
+        &db,
+        &[
+            ward("CARD", "cardiology", (2, 4), 2),
+            ward("GMED", "general_medicine", (2, 4), 2),
+        ],
+    )
+    .await
+    .expect("seed");
+    let now = careflow_activities::db::now();
+    for (i, (sex, specialty, bed)) in inpatients.iter().enumerate() {
+        let id = format!("adm-{i}");
+        let key = format!("PK-{i}");
+        for (sql, binds) in [
+            (
+                "INSERT INTO patients (patient_key, patient_ref, sex, age_group, created_at) VALUES ($1,NULL,$2,'adult',$3)",
+                vec![key.clone(), sex.to_string(), now.clone()],
+            ),
+            (
+                "INSERT INTO admissions (admission_id, workflow_id, patient_key, kind, sex, age_group, specialty, \
+                 isolation, expected_los_days, requested_by, status, created_at, updated_at) \
+                 VALUES ($1,$2,$3,'emergency',$4,'adult',$5,0,4,'clerk.ana','admitted',$6,$6)",
+                vec![id.clone(), format!("wf-{id}"), key.clone(), sex.to_string(), specialty.to_string(), now.clone()],
+            ),
+            (
+                "INSERT INTO bed_assignments (assignment_id, admission_id, bed_id, sex, isolation, assigned_at) \
+                 VALUES ($1,$2,$3,$4,0,$5)",
+                vec![format!("as-{i}"), id.clone(), bed.to_string(), sex.to_string(), now.clone()],
+            ),
+        ] {
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(b);
+            }
+            q.execute(db.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+    (dir, db)
+}
+
+async fn promote_committed_model(db: &Db) -> String {
+    let registry = Registry::new(db.pool().clone());
+    let dir = careflow_forecasters::bundle::latest_version_dir(&models_dir(), "ed-arrivals")
+        .expect("committed ed-arrivals model");
+    let entry = registry.register(&dir).await.expect("register");
+    registry
+        .promote(
+            "ed-arrivals",
+            &entry.version,
+            Status::Production,
+            "dr.release",
+            "validated on the rolling-origin backtest",
+        )
+        .await
+        .expect("promote");
+    entry.sha256
+}
+
+fn plan(plan_id: &str) -> BedPlanInput {
+    BedPlanInput {
+        plan_id: plan_id.into(),
+        request: BedPlanRequest {
+            plan_date: "2026-11-30".into(),
+            horizon_days: 3,
+            solve_seconds: 10,
+            requested_by: "bm.lee".into(),
+        },
+    }
+}
+
+async fn start(client: &Client, plan_id: &str) {
+    client
+        .start_workflow(
+            BedPlanWorkflow::run,
+            plan(plan_id),
+            WorkflowStartOptions::new(TASK_QUEUE, plan_id.to_owned()).build(),
+        )
+        .await
+        .expect("start bed plan");
+}
+
+async fn open_task(db: &Db, workflow_id: &str) -> String {
+    for _ in 0..1200 {
+        let row = sqlx::query(
+            "SELECT task_id, kind, role FROM tasks WHERE workflow_id = $1 AND status = 'open'",
+        )
+        .bind(workflow_id)
+        .fetch_optional(db.pool())
+        .await
+        .expect("query");
+        if let Some(row) = row {
+            assert_eq!(row.get::<String, _>("kind"), "bed_plan");
+            assert_eq!(row.get::<String, _>("role"), "bed_manager");
+            return row.get("task_id");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no open bed_plan task appeared for {workflow_id}");
+}
+
+async fn decide(client: &Client, plan_id: &str, task_id: &str, approve: bool) -> BedPlanOutcome {
+    let handle = client.get_workflow_handle::<BedPlanWorkflow>(plan_id.to_owned());
+    handle
+        .execute_update(
+            BedPlanWorkflow::decide,
+            Decision {
+                task_id: task_id.into(),
+                approve,
+                actor: "bm.lee".into(),
+                role: Role::BedManager,
+                reason: "reserve matches the winter pressure plan".into(),
+                bed_id: None,
+            },
+            WorkflowExecuteUpdateOptions::default(),
+        )
+        .await
+        .expect("decision accepted");
+    handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .expect("plan result")
+}
+
+async fn plan_status(db: &Db, plan_id: &str) -> String {
+    sqlx::query("SELECT status FROM bed_plans WHERE plan_id = $1")
+        .bind(plan_id)
+        .fetch_one(db.pool())
+        .await
+        .expect("plan row")
+        .get("status")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_records_the_production_model_and_is_published_only_after_approval() {
+    let (_server, client) = start_server().await;
+    let inpatients = [
+        ("female", "cardiology", "CARD-BAY1-B1"),
+        ("female", "cardiology", "CARD-BAY1-B2"),
+        ("male", "general_medicine", "GMED-BAY1-B1"),
+        ("male", "cardiology", "GMED-BAY2-B1"),
+    ];
+    let (_dir, db) = hospital(&inpatients).await;
+    let sha = promote_committed_model(&db).await;
+
+    with_worker(&client, &db, async {
+        start(&client, "bedplan-a").await;
+        let task = open_task(&db, "bedplan-a").await;
+        assert_eq!(plan_status(&db, "bedplan-a").await, "proposed");
+
+        // The proposal names the model that forecast the demand, by hash.
+        let status = client
+            .get_workflow_handle::<BedPlanWorkflow>("bedplan-a".to_owned())
+            .query(BedPlanWorkflow::status, (), WorkflowQueryOptions::default())
+            .await
+            .expect("status");
+        assert_eq!(status.stage, BedPlanStage::AwaitingApproval);
+        let proposal = status.proposal.expect("proposal");
+        assert_eq!(proposal.demand.provenance.model_name, "ed-arrivals");
+        assert_eq!(proposal.demand.provenance.model_sha256, sha);
+        assert_eq!(proposal.demand.provenance.horizon_hours, 72);
+        assert_eq!(proposal.patients as usize, inpatients.len());
+        assert_eq!(proposal.demand.ed_arrivals_per_day.len(), 3);
+        assert!(proposal.demand.ed_arrivals_per_day.iter().all(|a| *a > 10.0));
+        assert!(proposal.demand.wards.iter().all(|w| w.p90 >= w.p50));
+        let run: (String, String) = {
+            let row = sqlx::query(
+                "SELECT model_sha256, execution_provider FROM forecast_runs WHERE workflow_id = 'bedplan-a'",
+            )
+            .fetch_one(db.pool())
+            .await
+            .expect("forecast run recorded");
+            (row.get("model_sha256"), row.get("execution_provider"))
+        };
+        assert_eq!(run.0, sha);
+        assert_eq!(run.1, proposal.demand.provenance.execution_provider);
+
+        let outcome = decide(&client, "bedplan-a", &task, true).await;
+        assert_eq!(outcome.stage, BedPlanStage::Published);
+        assert_eq!(outcome.decided_by.as_deref(), Some("bm.lee"));
+        assert_eq!(plan_status(&db, "bedplan-a").await, "published");
+
+        // A second approved plan supersedes the first; a rejected one changes nothing.
+        start(&client, "bedplan-b").await;
+        let task_b = open_task(&db, "bedplan-b").await;
+        assert_eq!(decide(&client, "bedplan-b", &task_b, true).await.stage, BedPlanStage::Published);
+        assert_eq!(plan_status(&db, "bedplan-a").await, "superseded");
+        start(&client, "bedplan-c").await;
+        let task_c = open_task(&db, "bedplan-c").await;
+        assert_eq!(decide(&client, "bedplan-c", &task_c, false).await.stage, BedPlanStage::Rejected);
+        assert_eq!(plan_status(&db, "bedplan-b").await, "published");
+        assert_eq!(plan_status(&db, "bedplan-c").await, "rejected");
+    })
+    .await;
+
+    // The trail says which model fed the plan and who approved it, and is intact.
+    let entries = audit::entries(&db).await.expect("export");
+    let used = entries
+        .iter()
+        .find(|e| e.action == "forecast.used" && e.workflow_id.as_deref() == Some("bedplan-a"))
+        .expect("forecast.used entry");
+    assert!(used.reason.as_deref().unwrap_or_default().contains(&sha));
+    let approval = entries
+        .iter()
+        .find(|e| e.action == "task.approved" && e.workflow_id.as_deref() == Some("bedplan-a"))
+        .expect("approval entry");
+    assert_eq!(approval.actor, "bm.lee");
+    assert_eq!(
+        approval.meaning.as_deref(),
+        Some("approved bed plan for publication")
+    );
+    assert_eq!(audit::verify(&db).await.expect("verify").first_break, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_usable_production_model_the_plan_fails_with_the_reason() {
+    let (_server, client) = start_server().await;
+    let (_dir, db) = hospital(&[("female", "cardiology", "CARD-BAY1-B1")]).await;
+    with_worker(&client, &db, async {
+        start(&client, "bedplan-none").await;
+        let err = client
+            .get_workflow_handle::<BedPlanWorkflow>("bedplan-none".to_owned())
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect_err("no production model");
+        assert!(
+            format!("{err:?}").contains("no production model named \\\"ed-arrivals\\\""),
+            "{err:?}"
+        );
+
+        // A production entry whose recorded hash is not the file's is refused too.
+        promote_committed_model(&db).await;
+        sqlx::query("UPDATE model_registry SET sha256 = $1 WHERE name = 'ed-arrivals'")
+            .bind("0".repeat(64))
+            .execute(db.pool())
+            .await
+            .expect("tamper");
+        start(&client, "bedplan-tampered").await;
+        let err = client
+            .get_workflow_handle::<BedPlanWorkflow>("bedplan-tampered".to_owned())
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect_err("hash mismatch");
+        assert!(
+            format!("{err:?}").contains("but the registry records"),
+            "{err:?}"
+        );
+    })
+    .await;
+    let plans: i64 = sqlx::query("SELECT COUNT(*) AS n FROM bed_plans")
+        .fetch_one(db.pool())
+        .await
+        .expect("count")
+        .get("n");
+    assert_eq!(plans, 0, "no plan is stored without a trusted forecast");
+}
