@@ -6,6 +6,7 @@
 //! with `CAREFLOW_TEST_PG`. The Temporal CLI comes from `.tools/venv` (`scripts/setup`).
 
 mod bad_input;
+mod bed_plan;
 mod common;
 mod crash;
 mod scale_out;

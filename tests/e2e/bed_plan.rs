@@ -1,0 +1,198 @@
+//! A bed plan through the real binary: a model owner registers and promotes the
+//! committed `ed-arrivals` model with the CLI, a bed manager asks for a plan and
+//! approves it with the CLI, and the plan, the task and the audit trail all name the
+//! model (version and sha256) that forecast the demand.
+
+use std::time::Duration;
+
+use rand::SeedableRng;
+use sqlx::Row;
+
+use careflow_activities::Db;
+use careflow_types::Role;
+
+use crate::common::*;
+
+fn stdout(out: &std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut node = Node::new(&tmp.path().join("data"), None);
+    let db = Db::connect(&node.database_url()).await.unwrap();
+    seed(
+        &db,
+        &node.dir,
+        &layout(1),
+        &[
+            ("clerk.e2e", Role::AdmissionsClerk),
+            ("beds.e2e", Role::BedManager),
+        ],
+    )
+    .await;
+    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("forecasters/models");
+    let model_dir = careflow_forecasters::bundle::latest_version_dir(&models, "ed-arrivals")
+        .expect("committed ed-arrivals model");
+    let version = model_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    stdout(
+        &node
+            .cli(&["forecast", "register", model_dir.to_str().unwrap()])
+            .await,
+        "forecast register",
+    );
+    stdout(
+        &node
+            .cli(&[
+                "forecast",
+                "promote",
+                "ed-arrivals",
+                &version,
+                "--by",
+                "model.owner",
+                "--reason",
+                "backtest reviewed by the model owner",
+            ])
+            .await,
+        "forecast promote",
+    );
+    let sha: String = sqlx::query("SELECT sha256 FROM model_registry WHERE status = 'production'")
+        .fetch_one(db.pool())
+        .await
+        .expect("production model")
+        .get(0);
+
+    node.spawn_serve();
+    node.wait_ready(Duration::from_secs(120)).await;
+    // A few patients in beds, through the real admission workflow.
+    let clerk = Api::new(
+        &node.api(),
+        &std::fs::read_to_string(node.dir.join("tokens/clerk.e2e")).unwrap(),
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for n in 0..6 {
+        let req = request(n, 0.0, &mut rng);
+        launch(&clerk, n, &req, Duration::from_secs(60)).await;
+    }
+    poll(
+        "six patients in beds",
+        Duration::from_secs(120),
+        Duration::from_millis(300),
+        || async { (count(&db, "bed_assignments").await >= 6).then_some(()) },
+    )
+    .await;
+
+    let plan_id = stdout(
+        &node
+            .cli(&[
+                "plan-beds",
+                "--as",
+                "beds.e2e",
+                "--date",
+                "2026-12-01",
+                "--horizon",
+                "2",
+                "--solve-seconds",
+                "10",
+            ])
+            .await,
+        "plan-beds",
+    );
+    assert!(plan_id.starts_with("bedplan-2026-12-01-"), "{plan_id}");
+    let task_id = poll(
+        "the bed-plan approval task",
+        Duration::from_secs(120),
+        Duration::from_millis(300),
+        || async {
+            let out = node.cli(&["tasks", "--as", "beds.e2e"]).await;
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find(|l| l.contains("\tbed_plan\t"))
+                .map(|l| l.split('\t').next().unwrap().to_owned())
+        },
+    )
+    .await;
+    // The approver sees which model forecast the demand before deciding.
+    let task_line = String::from_utf8_lossy(&node.cli(&["tasks", "--as", "beds.e2e"]).await.stdout)
+        .into_owned();
+    assert!(
+        task_line.contains(&format!("ed-arrivals {version}")),
+        "{task_line}"
+    );
+    assert!(task_line.contains(&sha[..12]), "{task_line}");
+
+    stdout(
+        &node
+            .cli(&[
+                "approve",
+                &task_id,
+                "--reason",
+                "moves and reserve agreed at the bed meeting",
+                "--as",
+                "beds.e2e",
+            ])
+            .await,
+        "approve",
+    );
+    let shown = poll(
+        "the published plan",
+        Duration::from_secs(60),
+        Duration::from_millis(300),
+        || async {
+            let out = node.cli(&["bed-plan", &plan_id, "--as", "beds.e2e"]).await;
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            (v["record"]["status"] == "published").then_some(v)
+        },
+    )
+    .await;
+    let record = &shown["record"];
+    assert_eq!(record["decided_by"], "beds.e2e");
+    assert_eq!(
+        record["proposal"]["demand"]["provenance"]["model_sha256"],
+        sha.as_str()
+    );
+    assert_eq!(
+        record["proposal"]["demand"]["provenance"]["model_version"],
+        version.as_str()
+    );
+    assert!(record["proposal"]["patients"].as_u64().unwrap() >= 6);
+
+    // A second approval of the same task is refused.
+    let again = node
+        .cli(&[
+            "approve",
+            &task_id,
+            "--reason",
+            "approving twice",
+            "--as",
+            "beds.e2e",
+        ])
+        .await;
+    assert!(!again.status.success());
+
+    let out = node.cli(&["audit", "verify"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let used: String = sqlx::query(
+        "SELECT reason FROM audit_log WHERE action = 'forecast.used' AND workflow_id = $1",
+    )
+    .bind(&plan_id)
+    .fetch_one(db.pool())
+    .await
+    .expect("forecast.used entry")
+    .get(0);
+    assert!(used.contains(&sha), "{used}");
+}
