@@ -492,6 +492,8 @@ async fn saved_histories_replay() {
         WorkflowReplayerOptions::new()
             .register_workflow::<AdmissionWorkflow>()
             .expect("register")
+            .register_workflow::<careflow_workflows::BedPlanWorkflow>()
+            .expect("register")
             .build(),
     )
     .expect("replayer");

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 use temporalio_client::{
-    Client, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowQueryOptions,
-    WorkflowStartOptions,
+    Client, WorkflowExecuteUpdateOptions, WorkflowFetchHistoryOptions, WorkflowGetResultOptions,
+    WorkflowQueryOptions, WorkflowStartOptions,
 };
 
 use careflow_activities::hospital::{seed_layout, WardSpec};
@@ -163,6 +163,24 @@ async fn decide(client: &Client, plan_id: &str, task_id: &str, approve: bool) ->
         .expect("plan result")
 }
 
+/// Saves the run's history as a replay fixture when CAREFLOW_RECORD_HISTORIES is set
+/// (replayed by `saved_histories_replay` in `admission.rs`).
+async fn maybe_record(client: &Client, plan_id: &str, name: &str) {
+    if std::env::var_os("CAREFLOW_RECORD_HISTORIES").is_none() {
+        return;
+    }
+    let json = client
+        .get_workflow_handle::<BedPlanWorkflow>(plan_id.to_owned())
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await
+        .expect("history");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/histories")
+        .join(format!("{name}.json"));
+    std::fs::write(&path, json).expect("write history");
+}
+
 async fn plan_status(db: &Db, plan_id: &str) -> String {
     sqlx::query("SELECT status FROM bed_plans WHERE plan_id = $1")
         .bind(plan_id)
@@ -220,6 +238,7 @@ async fn plan_records_the_production_model_and_is_published_only_after_approval(
         assert_eq!(outcome.stage, BedPlanStage::Published);
         assert_eq!(outcome.decided_by.as_deref(), Some("bm.lee"));
         assert_eq!(plan_status(&db, "bedplan-a").await, "published");
+        maybe_record(&client, "bedplan-a", "bed_plan_published").await;
 
         // A second approved plan supersedes the first; a rejected one changes nothing.
         start(&client, "bedplan-b").await;
@@ -231,6 +250,7 @@ async fn plan_records_the_production_model_and_is_published_only_after_approval(
         assert_eq!(decide(&client, "bedplan-c", &task_c, false).await.stage, BedPlanStage::Rejected);
         assert_eq!(plan_status(&db, "bedplan-b").await, "published");
         assert_eq!(plan_status(&db, "bedplan-c").await, "rejected");
+        maybe_record(&client, "bedplan-c", "bed_plan_rejected").await;
     })
     .await;
 
