@@ -315,3 +315,79 @@ async fn without_a_usable_production_model_the_plan_fails_with_the_reason() {
         .get("n");
     assert_eq!(plans, 0, "no plan is stored without a trusted forecast");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undecided_plan_escalates_to_the_site_manager() {
+    use temporalio_common::protos::temporal::api::testservice::v1::SleepRequest;
+    let (_server, client) = start_server().await;
+    let (_dir, db) = hospital(&[("male", "cardiology", "CARD-BAY1-B1")]).await;
+    promote_committed_model(&db).await;
+    with_worker(&client, &db, async {
+        start(&client, "bedplan-late").await;
+        let task = open_task(&db, "bedplan-late").await;
+        // Nobody answers for two hours and a minute of (skipped) server time.
+        let past_deadline = SleepRequest {
+            duration: Some(prost_wkt_types::Duration {
+                seconds: 2 * 3600 + 60,
+                nanos: 0,
+            }),
+        };
+        client
+            .connection()
+            .test_service()
+            .unlock_time_skipping_with_sleep(temporalio_client::tonic::Request::new(past_deadline))
+            .await
+            .expect("skip time");
+        let mut role = String::new();
+        for _ in 0..600 {
+            role = sqlx::query("SELECT role FROM tasks WHERE task_id = $1")
+                .bind(&task)
+                .fetch_one(db.pool())
+                .await
+                .expect("task")
+                .get("role");
+            if role == "site_manager" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(role, "site_manager");
+        let handle = client.get_workflow_handle::<BedPlanWorkflow>("bedplan-late".to_owned());
+        handle
+            .execute_update(
+                BedPlanWorkflow::decide,
+                Decision {
+                    task_id: task.clone(),
+                    approve: true,
+                    actor: "site.sam".into(),
+                    role: Role::SiteManager,
+                    reason: "approved out of hours by the site manager".into(),
+                    bed_id: None,
+                },
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await
+            .expect("decision");
+        let outcome = handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("result");
+        assert_eq!(outcome.stage, BedPlanStage::Published);
+        assert_eq!(outcome.decided_by.as_deref(), Some("site.sam"));
+    })
+    .await;
+    let actions: Vec<String> = audit::entries_for_workflow(&db, "bedplan-late")
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.contains(&"task.escalated".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"bed_plan.published".to_owned()),
+        "{actions:?}"
+    );
+}
