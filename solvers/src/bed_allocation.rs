@@ -286,7 +286,14 @@ pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, InputError> {
         line: e.inner().line(),
         column: e.inner().column(),
         path: e.path().to_string(),
-        message: e.inner().to_string(),
+        // serde_json appends "at line L column C", which the fields above say already.
+        message: {
+            let m = e.inner().to_string();
+            match m.rfind(" at line ") {
+                Some(i) => m[..i].to_owned(),
+                None => m,
+            }
+        },
     })
 }
 
@@ -299,7 +306,9 @@ pub enum SolveError {
     Invalid(String),
     /// The input JSON is malformed.
     #[error("malformed input: {0}")]
-    Parse(#[from] InputError),
+    // Not a `source`: the message already carries the location, and error chains
+    // would print it twice.
+    Parse(InputError),
     /// The hard constraints cannot all hold; these are the ones that give way.
     #[error("infeasible: {}", conflicts.iter().map(|c| c.message.as_str()).collect::<Vec<_>>().join("; "))]
     Infeasible {
@@ -1106,5 +1115,11 @@ pub fn generate(seed: u64, size: usize) -> BedInput {
         emergency_forecast,
         weights: BedWeights::default(),
         previous: Vec::new(),
+    }
+}
+
+impl From<InputError> for SolveError {
+    fn from(e: InputError) -> Self {
+        SolveError::Parse(e)
     }
 }

@@ -44,6 +44,56 @@ pub enum SolveCommand {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Bed allocation over a rolling horizon (patients to rooms; emergency reserve).
+    Beds(ModelArgs),
+    /// Operating-theatre booking (cases to theatre, day and order).
+    Theatres(ModelArgs),
+    /// CT/MRI booking (requests to scanner slots, controlled overbooking).
+    Scanners(ModelArgs),
+    /// Write a realistic generated input for a hospital model (demo data, trials).
+    Generate {
+        /// Which model.
+        #[arg(value_enum)]
+        model: ModelKind,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Scale: wards (beds), theatres (theatres) or scanners of each modality
+        /// (scanners).
+        #[arg(long, default_value_t = 2)]
+        size: usize,
+        /// Where to write it (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Options shared by the hospital models (`beds`, `theatres`, `scanners`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// Input JSON (the model's serde input; a previous plan goes in its `previous` field
+    /// and changes against it are penalised).
+    pub input: PathBuf,
+    /// Wall-clock limit in seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub time_limit: f64,
+    /// Where to write the plan JSON (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Which hospital model to generate demo input for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ModelKind {
+    /// Bed allocation.
+    Beds,
+    /// Operating-theatre booking.
+    Theatres,
+    /// CT/MRI booking.
+    Scanners,
 }
 
 /// Runs one `careflow solve` subcommand.
@@ -68,7 +118,99 @@ pub fn run(cmd: SolveCommand) -> anyhow::Result<()> {
             out,
             seed,
         } => crate::nrp::run_cli(&instance, time_limit, out.as_deref(), seed),
+        SolveCommand::Beds(a) => run_model(
+            &a,
+            crate::bed_allocation::BedInput::from_json,
+            crate::bed_allocation::solve,
+            |p| (p.status, p.mip_gap, serde_json::to_value(&p.cost)),
+        ),
+        SolveCommand::Theatres(a) => run_model(
+            &a,
+            crate::theatre_booking::TheatreInput::from_json,
+            crate::theatre_booking::solve,
+            |p| (p.status, p.mip_gap, serde_json::to_value(&p.cost)),
+        ),
+        SolveCommand::Scanners(a) => run_model(
+            &a,
+            crate::scanner_booking::ScannerInput::from_json,
+            crate::scanner_booking::solve,
+            |p| (p.status, p.mip_gap, serde_json::to_value(&p.cost)),
+        ),
+        SolveCommand::Generate {
+            model,
+            seed,
+            size,
+            out,
+        } => {
+            let json = match model {
+                ModelKind::Beds => {
+                    serde_json::to_string_pretty(&crate::bed_allocation::generate(seed, size))
+                }
+                ModelKind::Theatres => {
+                    serde_json::to_string_pretty(&crate::theatre_booking::generate(seed, size))
+                }
+                ModelKind::Scanners => {
+                    serde_json::to_string_pretty(&crate::scanner_booking::generate(seed, size))
+                }
+            }?;
+            write_out(out.as_deref(), &json)
+        }
     }
+}
+
+type Summary = (
+    crate::solve::SolveStatus,
+    Option<f64>,
+    serde_json::Result<serde_json::Value>,
+);
+
+/// Reads a model's input (errors name the file, line, column and field), solves it
+/// with a progress bar, writes the plan and prints status, gap and cost by term.
+fn run_model<I, P, E>(
+    a: &ModelArgs,
+    read: fn(&str) -> Result<I, E>,
+    solve: fn(&I, &SolveOptions, crate::solve::ProgressSink) -> Result<P, E>,
+    summary: fn(&P) -> Summary,
+) -> anyhow::Result<()>
+where
+    P: serde::Serialize,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    anyhow::ensure!(
+        a.time_limit.is_finite() && a.time_limit > 0.0,
+        "--time-limit must be positive"
+    );
+    let text = std::fs::read_to_string(&a.input)
+        .with_context(|| format!("reading {}", a.input.display()))?;
+    let input = read(&text).with_context(|| format!("{}", a.input.display()))?;
+    let opts = SolveOptions {
+        time_limit: Duration::from_secs_f64(a.time_limit),
+        seed: a.seed,
+        ..SolveOptions::default()
+    };
+    let time_limit = a.time_limit;
+    let mut bar = |p: Progress| draw_progress(p, time_limit);
+    let plan = solve(&input, &opts, &mut bar);
+    eprintln!();
+    let plan = plan.with_context(|| format!("no plan for {}", a.input.display()))?;
+    let (status, gap, cost) = summary(&plan);
+    eprintln!(
+        "status {status:?}, MIP gap {}, cost {}",
+        gap.map_or("unknown".to_string(), |g| format!("{:.2}%", g * 100.0)),
+        cost?
+    );
+    write_out(a.out.as_deref(), &serde_json::to_string_pretty(&plan)?)
+}
+
+fn write_out(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("written to {}", path.display());
+        }
+        None => println!("{text}"),
+    }
+    Ok(())
 }
 
 fn run_ihtc(
@@ -103,7 +245,12 @@ fn run_ihtc(
 
 /// One status line on stderr, redrawn in place.
 fn draw_progress(p: Progress, time_limit: f64) {
+    use std::io::IsTerminal;
     const WIDTH: usize = 30;
+    // A redrawn line only makes sense on a terminal; logs and CI get the summary only.
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
     let done = ((p.elapsed_s / time_limit).clamp(0.0, 1.0) * WIDTH as f64) as usize;
     let cost = p.incumbent.map_or("no feasible plan yet".to_string(), |c| {
         format!("best {c:.0}")

@@ -249,7 +249,9 @@ pub enum ScannerError {
     Invalid(String),
     /// Malformed JSON.
     #[error("malformed input: {0}")]
-    Parse(#[from] InputError),
+    // Not a `source`: the message already carries the location, and error chains
+    // would print it twice.
+    Parse(InputError),
     /// These constraints cannot all hold.
     #[error("infeasible: {}", conflicts.join("; "))]
     Infeasible {
@@ -788,5 +790,11 @@ pub fn generate(seed: u64, size: usize) -> ScannerInput {
         requests,
         policy: ScannerPolicy::default(),
         previous: Vec::new(),
+    }
+}
+
+impl From<InputError> for ScannerError {
+    fn from(e: InputError) -> Self {
+        ScannerError::Parse(e)
     }
 }

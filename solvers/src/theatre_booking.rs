@@ -209,7 +209,9 @@ pub enum TheatreError {
     Invalid(String),
     /// Malformed JSON.
     #[error("malformed input: {0}")]
-    Parse(#[from] InputError),
+    // Not a `source`: the message already carries the location, and error chains
+    // would print it twice.
+    Parse(InputError),
     /// These constraints cannot all hold.
     #[error("infeasible: {}", conflicts.join("; "))]
     Infeasible {
@@ -683,5 +685,11 @@ pub fn generate(seed: u64, size: usize) -> TheatreInput {
         cases,
         weights: TheatreWeights::default(),
         previous: Vec::new(),
+    }
+}
+
+impl From<InputError> for TheatreError {
+    fn from(e: InputError) -> Self {
+        TheatreError::Parse(e)
     }
 }
