@@ -34,14 +34,47 @@ fn ward(id: &str, specialty: &str, bays: (u32, u32), side_rooms: u32) -> WardSpe
     }
 }
 
-/// Two small wards with `inpatients` (sex, specialty, bed) already in beds.
+/// Two small wards with `inpatients` (sex, specialty, bed) already in beds, on SQLite.
 async fn hospital(inpatients: &[(&str, &str, &str)]) -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().expect("tmp");
     let db = Db::connect(&Db::sqlite_url(&dir.path().join("careflow.db")))
         .await
         .expect("db");
+    seed(&db, inpatients).await;
+    (dir, db)
+}
+
+/// The same on the PostgreSQL server at 127.0.0.1:5432 (database `test`; override
+/// with CAREFLOW_TEST_PG), in a schema of its own.
+async fn hospital_on_postgres(inpatients: &[(&str, &str, &str)]) -> Db {
+    let base = std::env::var("CAREFLOW_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!(
+        "cf_plan_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base)
+        .await
+        .expect("PostgreSQL at 127.0.0.1:5432");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .expect("create schema");
+    admin.close().await;
+    let db = Db::connect(&format!("{base}?options=-c%20search_path%3D{schema}"))
+        .await
+        .expect("postgres schema");
+    seed(&db, inpatients).await;
+    db
+}
+
+async fn seed(db: &Db, inpatients: &[(&str, &str, &str)]) {
     seed_layout(
-        &db,
+        db,
         &[
             ward("CARD", "cardiology", (2, 4), 2),
             ward("GMED", "general_medicine", (2, 4), 2),
@@ -77,7 +110,6 @@ async fn hospital(inpatients: &[(&str, &str, &str)]) -> (tempfile::TempDir, Db) 
             q.execute(db.pool()).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
     }
-    (dir, db)
 }
 
 async fn promote_committed_model(db: &Db) -> String {
@@ -390,4 +422,33 @@ async fn an_undecided_plan_escalates_to_the_site_manager() {
         actions.contains(&"bed_plan.published".to_owned()),
         "{actions:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_on_postgresql() {
+    let (_server, client) = start_server().await;
+    let db = hospital_on_postgres(&[
+        ("female", "cardiology", "CARD-BAY1-B1"),
+        ("male", "cardiology", "GMED-BAY1-B1"),
+    ])
+    .await;
+    let sha = promote_committed_model(&db).await;
+    with_worker(&client, &db, async {
+        start(&client, "bedplan-pg").await;
+        let task = open_task(&db, "bedplan-pg").await;
+        let outcome = decide(&client, "bedplan-pg", &task, true).await;
+        assert_eq!(outcome.stage, BedPlanStage::Published);
+        assert_eq!(outcome.proposal.patients, 2);
+        assert_eq!(outcome.proposal.demand.provenance.model_sha256, sha);
+    })
+    .await;
+    assert_eq!(plan_status(&db, "bedplan-pg").await, "published");
+    let runs: i64 = sqlx::query("SELECT COUNT(*) AS n FROM forecast_runs WHERE model_sha256 = $1")
+        .bind(&sha)
+        .fetch_one(db.pool())
+        .await
+        .expect("count")
+        .get("n");
+    assert_eq!(runs, 1);
+    assert_eq!(audit::verify(&db).await.expect("verify").first_break, None);
 }
