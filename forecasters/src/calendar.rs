@@ -2,9 +2,10 @@
 //! are known for any future date. The rule reproduces the training CSV's day
 //! flags exactly (checked by the training script on all 1,370 days).
 //! Home football games (`game_day`) cannot be derived from the calendar and
-//! are not used.
+//! are not used. The University of Iowa academic calendar (students in
+//! session or not) is a rule too, so it is known for any future date.
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::{Datelike, NaiveDate, TimeDelta, Weekday};
 
 /// Holiday flags in model order: xmas, xmas2 (Dec 26), nye, nyd, thx
 /// (4th Thursday of November), thx1 (day after), ind (July 4).
@@ -31,6 +32,34 @@ pub fn holiday_flags(d: NaiveDate) -> [bool; 7] {
     ]
 }
 
+/// University of Iowa classes or finals on `d` (mirrors `uiowa_in_session` in
+/// `training/ed_arrivals.py`): spring semester from the Tuesday after Martin
+/// Luther King Day (3rd Monday of January) to the Friday of finals week 115 days
+/// later; fall semester from the Monday on or before August 26 (Aug 20-26)
+/// to the 3rd Friday of December. Spring break (Sunday 55 days after MLK Day through the Monday 63
+/// days after) and Thanksgiving week (Saturday before to Sunday after) are out
+/// of session, as are the summer and the winter break.
+pub fn uiowa_in_session(d: NaiveDate) -> bool {
+    let y = d.year();
+    let nth = |month, wd, n| {
+        NaiveDate::from_weekday_of_month_opt(y, month, wd, n).expect("weekday exists in month")
+    };
+    let days = TimeDelta::days;
+    let mlk = nth(1, Weekday::Mon, 3);
+    if mlk + days(55) <= d && d <= mlk + days(63) {
+        return false;
+    }
+    let thx = thanksgiving(y);
+    if thx - days(5) <= d && d <= thx + days(3) {
+        return false;
+    }
+    let spring = (mlk + days(1), mlk + days(116));
+    let aug26 = NaiveDate::from_ymd_opt(y, 8, 26).expect("valid date");
+    let fall_start = aug26 - days(aug26.weekday().num_days_from_monday().into());
+    let fall = (fall_start, nth(12, Weekday::Fri, 3));
+    (spring.0 <= d && d <= spring.1) || (fall.0 <= d && d <= fall.1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +80,49 @@ mod tests {
             holiday_flags(NaiveDate::from_ymd_opt(2017, 6, 1).unwrap()),
             [false; 7]
         );
+    }
+
+    #[test]
+    fn uiowa_session_edges() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        // 2016-17: spring Jan 19 - May 13 with spring break Mar 13-21, fall Aug 22 - Dec 16
+        // with Thanksgiving week Nov 19-27.
+        let cases = [
+            (d(2016, 1, 18), false),
+            (d(2016, 1, 19), true),
+            (d(2016, 3, 12), true),
+            (d(2016, 3, 13), false),
+            (d(2016, 3, 21), false),
+            (d(2016, 3, 22), true),
+            (d(2016, 5, 13), true),
+            (d(2016, 5, 14), false),
+            (d(2016, 7, 4), false),
+            (d(2016, 8, 21), false),
+            (d(2016, 8, 22), true),
+            (d(2016, 11, 18), true),
+            (d(2016, 11, 19), false),
+            (d(2016, 11, 27), false),
+            (d(2016, 11, 28), true),
+            (d(2016, 12, 16), true),
+            (d(2016, 12, 17), false),
+            (d(2017, 1, 16), false),
+            (d(2017, 1, 17), true),
+            // First days of classes: Aug 21 2017 and Aug 20 2018 (not the 4th Monday).
+            (d(2017, 8, 21), true),
+            (d(2017, 8, 20), false),
+            (d(2018, 8, 19), false),
+            (d(2018, 8, 20), true),
+            (d(2013, 8, 26), true),
+            (d(2017, 12, 15), true),
+            (d(2017, 12, 16), false),
+            (d(2018, 1, 16), true),
+            (d(2018, 3, 11), false),
+            (d(2018, 3, 20), true),
+            (d(2018, 5, 11), true),
+            (d(2018, 5, 12), false),
+        ];
+        for (day, want) in cases {
+            assert_eq!(uiowa_in_session(day), want, "{day}");
+        }
     }
 }

@@ -3,11 +3,13 @@
 //!
 //! The ONNX model is a Poisson GLM: rate = exp(w . x + b), where x holds
 //! calendar features of the target hour only (hour-of-week, annual Fourier
-//! terms, holidays, a holiday x hour-of-day profile and a linear trend). The
+//! terms, holidays, a holiday x hour-of-day profile, a linear trend and, from
+//! model 1.1.0 on, whether University of Iowa classes are in session). The
 //! quantiles are Poisson quantiles of the rate. Because nothing observed at or
 //! after the origin enters x, a forecast cannot leak the future. The layout
 //! below must equal `features()` in `training/ed_arrivals.py`; a fixture
-//! written by that script is compared in `tests/ed_arrivals.rs`.
+//! written by that script is compared in `tests/ed_arrivals.rs`. Models with
+//! the 1.0.0 layout (the first [`N_FEATURES_V1`] features) still load.
 
 use std::cell::RefCell;
 use std::f64::consts::PI;
@@ -16,7 +18,7 @@ use std::path::Path;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike};
 
 use crate::bundle::ModelBundle;
-use crate::calendar::holiday_flags;
+use crate::calendar::{holiday_flags, uiowa_in_session};
 use crate::error::{Error, Result};
 use crate::quantile::poisson_quantiles;
 use crate::runtime::{OnnxModel, RuntimeOptions};
@@ -26,13 +28,16 @@ use crate::{Forecast, ForecastMetadata, ForecastRow, Forecaster};
 pub const MODEL_NAME: &str = "ed-arrivals";
 /// Quantile levels of every forecast row.
 pub const LEVELS: [f64; 3] = [0.1, 0.5, 0.9];
-/// Number of features per target hour.
-pub const N_FEATURES: usize = 208;
+/// Number of features per target hour (layout of model 1.1.0 and later).
+pub const N_FEATURES: usize = 209;
+/// Number of features of the 1.0.0 layout: [`N_FEATURES`] without `uiowa_in_session`.
+pub const N_FEATURES_V1: usize = 208;
 const N_FOURIER: usize = 4;
 const FOURIER_AT: usize = 168;
 const HOLIDAY_AT: usize = FOURIER_AT + 2 * N_FOURIER;
 const HOLIDAY_HOUR_AT: usize = HOLIDAY_AT + 7;
 const TREND_AT: usize = HOLIDAY_HOUR_AT + 24;
+const SESSION_AT: usize = TREND_AT + 1;
 const HOURS_PER_YEAR: f64 = 24.0 * 365.25;
 /// Hours are counted from here for the trend feature.
 fn trend_epoch() -> NaiveDateTime {
@@ -63,11 +68,18 @@ pub fn feature_names() -> Vec<String> {
     v.extend(crate::calendar::HOLIDAY_NAMES.map(String::from));
     v.extend((0..24).map(|h| format!("holiday_x_hour_{h}")));
     v.push("trend_years".into());
+    v.push("uiowa_in_session".into());
     v
 }
 
-/// Writes the features of target hour `ts` into `out` (length [`N_FEATURES`]).
+/// Writes the features of target hour `ts` into `out`: length [`N_FEATURES`],
+/// or [`N_FEATURES_V1`] for the 1.0.0 layout.
 pub fn features(ts: NaiveDateTime, out: &mut [f32]) {
+    assert!(
+        out.len() == N_FEATURES || out.len() == N_FEATURES_V1,
+        "feature buffer of length {}",
+        out.len()
+    );
     let day = ts.date();
     out.fill(0.0);
     let how = day.weekday().num_days_from_monday() as usize * 24 + ts.hour() as usize;
@@ -77,6 +89,9 @@ pub fn features(ts: NaiveDateTime, out: &mut [f32]) {
         out[HOLIDAY_HOUR_AT + ts.hour() as usize] = 1.0;
     }
     out[TREND_AT] = ((ts - trend_epoch()).num_hours() as f64 / HOURS_PER_YEAR) as f32;
+    if out.len() > SESSION_AT {
+        out[SESSION_AT] = f32::from(u8::from(uiowa_in_session(day)));
+    }
 }
 
 /// Fourier and holiday features, which change once a day (computed once per day for speed).
@@ -92,19 +107,22 @@ fn day_features(day: NaiveDate, out: &mut [f32]) {
     }
 }
 
-/// Features of `horizon` consecutive hours from `origin`, appended to `out`.
-fn request_features(req: &EdArrivalsRequest, out: &mut Vec<f32>) {
+/// Features of `horizon` consecutive hours from `origin`, appended to `out`;
+/// `n_features` is [`N_FEATURES`] or [`N_FEATURES_V1`].
+fn request_features(req: &EdArrivalsRequest, n_features: usize, out: &mut Vec<f32>) {
     let start = out.len();
-    out.resize(start + req.horizon * N_FEATURES, 0.0);
+    out.resize(start + req.horizon * n_features, 0.0);
     let mut day_block = [0.0f32; 2 * N_FOURIER + 7];
+    let mut session = 0.0f32;
     let mut current_day = None;
     let base_trend = (req.origin - trend_epoch()).num_hours();
     for h in 0..req.horizon {
         let ts = req.origin + TimeDelta::hours(h as i64);
-        let row = &mut out[start + h * N_FEATURES..start + (h + 1) * N_FEATURES];
+        let row = &mut out[start + h * n_features..start + (h + 1) * n_features];
         let day = ts.date();
         if current_day != Some(day) {
             day_features(day, &mut day_block);
+            session = f32::from(u8::from(uiowa_in_session(day)));
             current_day = Some(day);
         }
         row[day.weekday().num_days_from_monday() as usize * 24 + ts.hour() as usize] = 1.0;
@@ -113,6 +131,9 @@ fn request_features(req: &EdArrivalsRequest, out: &mut Vec<f32>) {
             row[HOLIDAY_HOUR_AT + ts.hour() as usize] = 1.0;
         }
         row[TREND_AT] = ((base_trend + h as i64) as f64 / HOURS_PER_YEAR) as f32;
+        if n_features > SESSION_AT {
+            row[SESSION_AT] = session;
+        }
     }
 }
 
@@ -139,9 +160,11 @@ fn hour_key(ts: NaiveDateTime) -> String {
 pub struct EdArrivals {
     model: OnnxModel,
     metadata: ForecastMetadata,
+    /// [`N_FEATURES`], or [`N_FEATURES_V1`] for a 1.0.0-layout model.
+    n_features: usize,
 }
 
-/// Series per ONNX call in a batch: bounds the feature buffer (~35 kB per series).
+/// Series per ONNX call in a batch: bounds the feature buffer (~140 kB per 168-hour series).
 const BATCH_CHUNK: usize = 64;
 
 impl EdArrivals {
@@ -159,16 +182,31 @@ impl EdArrivals {
     /// Loads an already verified bundle.
     pub fn from_bundle(bundle: &ModelBundle, opts: &RuntimeOptions) -> Result<Self> {
         let model = OnnxModel::load(&bundle.onnx_path, opts)?;
-        if bundle.check(MODEL_NAME, &model, 1)? != feature_names() {
+        let names = bundle.check(MODEL_NAME, &model, 1)?;
+        let ours = feature_names();
+        let n_features = if names == ours {
+            N_FEATURES
+        } else if names == ours[..N_FEATURES_V1] {
+            N_FEATURES_V1
+        } else {
             return Err(Error::Model {
                 path: bundle.onnx_path.clone(),
                 message: format!(
-                    "feature layout differs from this code's {N_FEATURES} ed-arrivals features"
+                    "feature layout differs from this code's {N_FEATURES} ed-arrivals features (or the {N_FEATURES_V1} of 1.0.0)"
                 ),
             });
-        }
+        };
         let metadata = ForecastMetadata::new(&bundle.header, model.provider());
-        Ok(EdArrivals { model, metadata })
+        Ok(EdArrivals {
+            model,
+            metadata,
+            n_features,
+        })
+    }
+
+    /// Features per hour this model takes: [`N_FEATURES`], or [`N_FEATURES_V1`] for 1.0.0.
+    pub fn n_features(&self) -> usize {
+        self.n_features
     }
 }
 
@@ -191,7 +229,7 @@ impl Forecaster<EdArrivalsRequest> for EdArrivals {
         for chunk in requests.chunks(BATCH_CHUNK) {
             buf.clear();
             for r in chunk {
-                request_features(r, &mut buf);
+                request_features(r, self.n_features, &mut buf);
             }
             let rows: usize = chunk.iter().map(|r| r.horizon).sum();
             let rates = self.model.run(&buf, rows)?;

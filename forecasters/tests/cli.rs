@@ -194,14 +194,17 @@ fn registry_commands_and_predict_from_the_production_model() {
     let e = format!("{:#}", predict_reg().unwrap_err());
     assert!(e.contains("no production model"), "{e}");
 
+    // The newest committed version, which `--model ed-arrivals` without a registry serves too.
+    let latest = common::latest_model_dir("ed-arrivals");
+    let version = latest.file_name().unwrap().to_string_lossy().to_string();
     run(ForecastCommand::Register {
-        dir: common::committed_model_dir("ed-arrivals"),
+        dir: latest,
         registry: url.clone(),
     })
     .unwrap();
     run(ForecastCommand::Promote {
         name: "ed-arrivals".into(),
-        version: "1.0.0".into(),
+        version: version.clone(),
         status: "production".into(),
         by: "test".into(),
         reason: "registry CLI test".into(),
@@ -227,7 +230,7 @@ fn registry_commands_and_predict_from_the_production_model() {
     assert_eq!(from_registry.lines().count(), 25);
     let bad_status = run(ForecastCommand::Promote {
         name: "ed-arrivals".into(),
-        version: "1.0.0".into(),
+        version,
         status: "live".into(),
         by: "x".into(),
         reason: "y".into(),

@@ -3,7 +3,9 @@
 
 mod common;
 
-use careflow_forecasters::ed_arrivals::{features, EdArrivals, EdArrivalsRequest, N_FEATURES};
+use careflow_forecasters::ed_arrivals::{
+    features, EdArrivals, EdArrivalsRequest, N_FEATURES, N_FEATURES_V1,
+};
 use careflow_forecasters::{Forecaster, Provider, RuntimeOptions};
 use serde::Deserialize;
 
@@ -33,6 +35,7 @@ fn features_match_python_training_features() {
     assert!(fx.rows.len() >= 10);
     let mut buf = vec![0.0f32; N_FEATURES];
     let mut holidays_seen = 0;
+    let mut in_session = 0;
     for row in &fx.rows {
         assert_eq!(row.features.len(), N_FEATURES, "{}", row.timestamp);
         features(common::hour(&row.timestamp), &mut buf);
@@ -45,20 +48,30 @@ fn features_match_python_training_features() {
             );
         }
         holidays_seen += usize::from(row.features[176..183].iter().any(|&f| f != 0.0));
+        in_session += usize::from(row.features[N_FEATURES - 1] != 0.0);
+        // The 1.0.0 layout is the same without the last feature.
+        let mut v1 = vec![0.0f32; N_FEATURES_V1];
+        features(common::hour(&row.timestamp), &mut v1);
+        assert_eq!(v1[..], buf[..N_FEATURES_V1], "{}", row.timestamp);
     }
     assert!(holidays_seen >= 4, "fixture should include holiday hours");
+    assert!(
+        in_session >= 8 && fx.rows.len() - in_session >= 8,
+        "fixture should include days in and out of the UIowa session"
+    );
 }
 
 #[test]
 fn forecasts_match_python_onnx_rates_and_quantiles() {
     let fx = fixture();
     let model = EdArrivals::load(
-        &common::committed_model_dir("ed-arrivals"),
+        &common::latest_model_dir("ed-arrivals"),
         &RuntimeOptions::default(),
     )
     .expect("load committed model with the project's ONNX Runtime");
     let meta = model.metadata().clone();
     assert_eq!(meta.model_name, "ed-arrivals");
+    assert_eq!(model.n_features(), N_FEATURES);
     assert_eq!(meta.execution_provider, Provider::Cpu.ort_name());
     assert_eq!(meta.model_sha256.len(), 64);
 
@@ -125,6 +138,29 @@ fn forecasts_match_python_onnx_rates_and_quantiles() {
     assert!(model
         .forecast(&EdArrivalsRequest { origin, horizon: 0 })
         .is_err());
+}
+
+#[test]
+fn model_1_0_0_with_the_older_layout_still_serves() {
+    let opts = RuntimeOptions::default();
+    let v1 = EdArrivals::load(&common::committed_model_dir("ed-arrivals"), &opts).expect("1.0.0");
+    assert_eq!(v1.metadata().model_version, "1.0.0");
+    assert_eq!(v1.n_features(), N_FEATURES_V1);
+    let latest = EdArrivals::load(&common::latest_model_dir("ed-arrivals"), &opts).expect("latest");
+    assert_ne!(latest.metadata().model_version, "1.0.0");
+    // Mid-semester week and a summer week: both models give plausible, different rates.
+    for origin in ["2017-04-03T00", "2017-07-10T00"] {
+        let req = EdArrivalsRequest {
+            origin: common::hour(origin),
+            horizon: 168,
+        };
+        let (a, b) = (v1.forecast(&req).unwrap(), latest.forecast(&req).unwrap());
+        let mean = |f: &careflow_forecasters::Forecast| {
+            f.rows.iter().map(|r| r.mean).sum::<f64>() / f.rows.len() as f64
+        };
+        assert!((4.0..10.0).contains(&mean(&a)) && (4.0..10.0).contains(&mean(&b)));
+        assert_ne!(a.rows, b.rows, "{origin}");
+    }
 }
 
 #[test]

@@ -46,3 +46,12 @@ pub fn committed_model_dir(name: &str) -> PathBuf {
         .join(name)
         .join("1.0.0")
 }
+
+/// The newest committed version of `name` (what `--model NAME` serves).
+pub fn latest_model_dir(name: &str) -> PathBuf {
+    careflow_forecasters::bundle::latest_version_dir(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"),
+        name,
+    )
+    .expect("committed model")
+}
