@@ -2,7 +2,9 @@
 //! ed-arrivals rolling-origin validation rerun in Rust.
 //!
 //! Run with: `nice -n 10 cargo run --release -p forecasters --bin forecast-bench [-- DATA.csv]`
-//! (DATA defaults to the shared UIHC benchmark file).
+//! (DATA defaults to the shared UIHC benchmark file). `ED_MODEL_DIR=DIR` times
+//! another ed-arrivals model directory (e.g. `models/ed-arrivals/1.0.0`) instead
+//! of the newest committed one, for A/B latency runs under the same load.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -60,14 +62,22 @@ fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism()?.get()
     );
 
-    let ed = EdArrivals::load_default(&opts)?;
+    let ed = match std::env::var_os("ED_MODEL_DIR") {
+        Some(dir) => EdArrivals::load(std::path::Path::new(&dir), &opts)?,
+        None => EdArrivals::load_default(&opts)?,
+    };
+    println!(
+        "ed-arrivals model: {} ({} features)",
+        ed.metadata().model_version,
+        ed.n_features()
+    );
     println!("provider: {}", ed.metadata().execution_provider);
     let origin = hour(2017, 4, 1);
     let week = EdArrivalsRequest {
         origin,
         horizon: 168,
     };
-    let mut feats = vec![0.0f32; ed_arrivals::N_FEATURES];
+    let mut feats = vec![0.0f32; ed.n_features()];
     report(
         "ed-arrivals features() per hour, no day cache, 168 h",
         time_it(5000, || {
