@@ -23,5 +23,5 @@ fn nrp_bench() -> anyhow::Result<()> {
         .unwrap_or_else(|_| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/benchmarks/nrp-curtois")
         });
-    nrp::bench(&dir, time)
+    nrp::bench(&dir, time, 0, &[])
 }

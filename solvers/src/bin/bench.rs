@@ -41,7 +41,15 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.family.as_str() {
         "ihtc" => bench_ihtc(&args),
-        "nrp" => careflow_solvers::nrp::bench(&args.dir, args.time_limit),
+        "nrp" => {
+            // Exact instance names here: `Instance1` must not also pick Instance10-12.
+            let only: Vec<String> = args
+                .only
+                .as_deref()
+                .map(|s| s.split(',').map(|n| n.trim().to_string()).collect())
+                .unwrap_or_default();
+            careflow_solvers::nrp::bench(&args.dir, args.time_limit, args.seed, &only)
+        }
         other => anyhow::bail!("unknown family `{other}` (expected ihtc or nrp)"),
     }
 }

@@ -332,8 +332,9 @@ pub fn run_cli(
     Ok(())
 }
 
-/// Solves Instance1..12 of the benchmark folder and prints a markdown table.
-pub fn bench(dir: &Path, time_limit_s: f64) -> anyhow::Result<()> {
+/// Solves Instance1..12 of the benchmark folder (only those named in `only`, when it is
+/// not empty, e.g. `["Instance8"]`) and prints a markdown table.
+pub fn bench(dir: &Path, time_limit_s: f64, seed: u64, only: &[String]) -> anyhow::Result<()> {
     let best_known: std::collections::HashMap<String, u64> =
         std::fs::read_to_string(dir.join("best_known.csv"))
             .map(|t| {
@@ -350,6 +351,9 @@ pub fn bench(dir: &Path, time_limit_s: f64) -> anyhow::Result<()> {
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for i in 1..=12 {
         let name = format!("Instance{i}");
+        if !only.is_empty() && !only.iter().any(|o| o.eq_ignore_ascii_case(&name)) {
+            continue;
+        }
         let path = dir.join("instances").join(format!("{name}.txt"));
         if !path.is_file() {
             continue;
@@ -357,6 +361,7 @@ pub fn bench(dir: &Path, time_limit_s: f64) -> anyhow::Result<()> {
         let inst = read_instance(&path)?;
         let opts = SolveOptions {
             time_limit: Duration::from_secs_f64(time_limit_s),
+            seed,
             ..SolveOptions::default()
         };
         let started = Instant::now();

@@ -29,7 +29,6 @@
 
 use good_lp::{Expression, Variable};
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::{check, Instance, NrpError, Roster};
@@ -148,6 +147,26 @@ fn build(inst: &Instance, free: &Free, fixed: Option<&Roster>) -> Built {
                 m.constrain((inner - w[d].clone() - w[d + l + 1].clone()).leq(l as f64 - 1.0));
             }
         }
+        // The same rules from the run's start (j = 1 is the l = 1 pattern above): a run
+        // of work that starts on day d >= 1 (day d-1 off) lasts through d+j for every j
+        // below the minimum that stays inside the horizon; days off alike. Valid by the
+        // same exemptions, and tighter in the LP when the minimum is 3 or more.
+        let k = st.min_consecutive as usize;
+        for d in 1..h {
+            for j in 2..k.min(h - d) {
+                if touches(d - 1, d + j) {
+                    m.constrain((w[d].clone() - w[d - 1].clone() - w[d + j].clone()).leq(0.0));
+                }
+            }
+        }
+        let k = st.min_days_off as usize;
+        for d in 1..h {
+            for j in 2..k.min(h - d) {
+                if touches(d - 1, d + j) {
+                    m.constrain((w[d - 1].clone() - w[d].clone() + w[d + j].clone()).leq(1.0));
+                }
+            }
+        }
         for l in 1..st.min_days_off as usize {
             for d in 0..h.saturating_sub(l + 1) {
                 if !touches(d, d + l + 1) {
@@ -233,7 +252,8 @@ pub(super) struct Found {
     pub bound: Option<f64>,
 }
 
-/// Full MILP for part of the budget, then fix-and-optimise until the budget is spent.
+/// Full MILP for part of the budget, then many small fix-and-optimise steps until the
+/// budget is spent.
 pub(super) fn search(
     inst: &Instance,
     settings: &HighsSettings,
@@ -244,12 +264,25 @@ pub(super) fn search(
     let all = Free::all(inst);
     let built = build(inst, &all, None);
     // The whole model proves the small instances optimal within this share of the time;
-    // larger ones get a start point and a lower bound from it and leave the rest of the
-    // time to the neighbourhoods.
-    let first_limit = budget * 0.3;
+    // on larger ones it mostly gives a start point and a lower bound, and the time is
+    // better spent on the small subproblems, which improve faster.
+    let cells: usize = inst
+        .staff
+        .iter()
+        .map(|st| st.max_shifts.iter().filter(|&&m| m > 0).count() * inst.horizon)
+        .sum();
+    let first_share = if cells <= SMALL_MODEL_CELLS {
+        0.3
+    } else {
+        0.15
+    };
     let first = built
         .milp
-        .solve(&settings.with_time_limit(first_limit), None, progress)
+        .solve(
+            &settings.with_time_limit(budget * first_share),
+            None,
+            progress,
+        )
         .map_err(NrpError::Highs)?;
     if first.status == SolveStatus::Infeasible {
         return Err(NrpError::Infeasible);
@@ -271,56 +304,30 @@ pub(super) fn search(
     // Costs are integers, so the bound rounds up, but only past HiGHS's feasibility
     // tolerance: a bound of 3443.0000001 proves 3443, not 3444.
     let bound_u = bound.map(|b| (b - 1e-4).ceil() as u64);
-    let e_count = inst.staff.len();
-    let h = inst.horizon;
-    // Neighbourhood sizes per kind: employees over the whole horizon, days over all
-    // employees, employees over a two-week window.
-    let mut size = [
-        (e_count / 3).clamp(2, e_count),
-        7.min(h),
-        (e_count / 2).clamp(2, e_count),
-    ];
-    let max_size = [e_count, h, e_count];
-    let sub_limit: f64 = 6.0;
+    let debug = std::env::var_os("NRP_DEBUG").is_some();
+    if debug {
+        eprintln!(
+            "whole model: {:?} cost {best_cost} bound {bound:?} t {:.1}",
+            first.status,
+            settings.elapsed_s()
+        );
+    }
+    let mut hoods = Neighbourhoods::new(inst);
+    // Short calls: many small steps beat a few large ones; the sizes adapt so that most
+    // calls close well inside this limit.
+    let sub_limit = (budget / 100.0).clamp(0.5, 3.0);
     let mut round = 0u64;
-    while settings.elapsed_s() + 0.5 < budget {
+    while settings.elapsed_s() + 0.2 < budget {
         if bound_u.is_some_and(|b| best_cost <= b) {
             break;
         }
         round += 1;
-        let mut free = Free {
-            cells: vec![vec![false; h]; e_count],
-        };
-        let kind = (round % 3) as usize;
-        let mut staff: Vec<usize> = (0..e_count).collect();
-        staff.shuffle(&mut rng);
-        match kind {
-            0 => {
-                for &e in staff.iter().take(size[0]) {
-                    free.cells[e].iter_mut().for_each(|c| *c = true);
-                }
-            }
-            1 => {
-                let start = rng.random_range(0..=h - size[1]);
-                for row in &mut free.cells {
-                    row[start..start + size[1]]
-                        .iter_mut()
-                        .for_each(|c| *c = true);
-                }
-            }
-            _ => {
-                let w2 = 14.min(h);
-                let start = rng.random_range(0..=h - w2);
-                for &e in staff.iter().take(size[2]) {
-                    free.cells[e][start..start + w2]
-                        .iter_mut()
-                        .for_each(|c| *c = true);
-                }
-            }
-        }
+        let kind = Kind::CYCLE[(round % Kind::CYCLE.len() as u64) as usize];
+        let free = hoods.pick(inst, &best, kind, &mut rng);
         let limit = sub_limit.min(budget - settings.elapsed_s()).max(0.0);
+        let t_build = std::time::Instant::now();
         let sub = build(inst, &free, Some(&best));
-        let nv = sub.milp.num_vars();
+        let build_s = t_build.elapsed().as_secs_f64();
         // The best roster is a feasible start for HiGHS, so a subproblem never returns
         // worse than what it was given.
         let sub_settings = settings
@@ -330,33 +337,36 @@ pub(super) fn search(
             .milp
             .solve(&sub_settings, Some(&sub.hint), &mut |_| {})
             .map_err(NrpError::Highs)?;
-        if std::env::var_os("NRP_DEBUG").is_some() {
-            eprintln!(
-                "round {round} kind {kind} size {:?} vars {nv} status {:?} obj {:?} t {:.1} best {best_cost}",
-                size, r.status, r.objective, r.elapsed_s
-            );
-        }
+        let mut improved = false;
         if let Some(v) = &r.values {
             let cand = read_roster(inst, &free, Some(&best), &sub.x, v);
             let report = check::check(inst, &cand);
-            if report.hard_total() == 0 && report.cost() < best_cost {
+            // Equal cost is accepted too: moving along a plateau changes which
+            // neighbourhoods can improve next.
+            if report.hard_total() == 0 && report.cost() <= best_cost {
+                improved = report.cost() < best_cost;
                 best = cand;
                 best_cost = report.cost();
-                progress(Progress {
-                    elapsed_s: settings.elapsed_s(),
-                    incumbent: Some(best_cost as f64),
-                    bound,
-                });
             }
         }
-        // Closed quickly (solved or proven without improvement): try a bigger
-        // neighbourhood of this kind; ran out of time: a smaller one.
-        let closed = r.status != SolveStatus::TimeLimit;
-        if closed && r.elapsed_s < limit * 0.3 {
-            size[kind] = (size[kind] + 1).min(max_size[kind]);
-        } else if !closed {
-            size[kind] = size[kind].saturating_sub(1).max(1);
+        if improved {
+            progress(Progress {
+                elapsed_s: settings.elapsed_s(),
+                incumbent: Some(best_cost as f64),
+                bound,
+            });
         }
+        if debug {
+            eprintln!(
+                "round {round} {kind:?} size {} build {build_s:.2} status {:?} t {:.2} best {best_cost} at {:.1}",
+                hoods.size(kind),
+                r.status,
+                r.elapsed_s,
+                settings.elapsed_s()
+            );
+        }
+        let closed = r.status != SolveStatus::TimeLimit;
+        hoods.adapt(kind, closed, r.elapsed_s < limit * 0.25);
     }
     let status = if bound_u.is_some_and(|b| best_cost <= b) {
         SolveStatus::Optimal
@@ -369,6 +379,203 @@ pub(super) fn search(
         status,
         bound,
     })
+}
+
+/// Instances with at most this many (employee, day, allowed shift) cells give the whole
+/// model 30% of the time (Instance1-5: it proves 1-4 optimal there); larger ones 15%.
+const SMALL_MODEL_CELLS: usize = 1000;
+
+/// The shapes of subproblem the search cycles through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A few employees over the whole horizon: swaps work between them.
+    Employees,
+    /// All employees over a window of days: reshuffles cover locally.
+    Days,
+    /// Half the employees over a two-week window.
+    Block,
+}
+
+impl Kind {
+    /// The order the search takes them in. Day windows over all employees fix most of
+    /// the under-cover (100 a unit), so they come twice as often.
+    const CYCLE: [Kind; 4] = [Kind::Days, Kind::Employees, Kind::Days, Kind::Block];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Adaptive neighbourhood sizes and the cost-biased choice of what to free.
+struct Neighbourhoods {
+    /// Current size per kind: employees, days, employees.
+    size: [usize; 3],
+    /// Largest size per kind.
+    max: [usize; 3],
+}
+
+impl Neighbourhoods {
+    fn new(inst: &Instance) -> Self {
+        let e = inst.staff.len();
+        let h = inst.horizon;
+        Self {
+            size: [3.min(e), 5.min(h), (e / 4).clamp(2, e)],
+            max: [e, h, e],
+        }
+    }
+
+    fn size(&self, kind: Kind) -> usize {
+        self.size[kind.index()]
+    }
+
+    /// Closed fast: one bigger next time; ran out of time: one smaller.
+    fn adapt(&mut self, kind: Kind, closed: bool, fast: bool) {
+        let i = kind.index();
+        if closed && fast {
+            self.size[i] = (self.size[i] + 1).min(self.max[i]);
+        } else if !closed {
+            self.size[i] = self.size[i].saturating_sub(1).max(2.min(self.max[i]));
+        }
+    }
+
+    /// The cells of the next subproblem. Employees and days are drawn with weight 1 plus
+    /// the cost they carry now, so unmet requests and short cover get attention first,
+    /// while every choice keeps some chance.
+    fn pick(&self, inst: &Instance, best: &Roster, kind: Kind, rng: &mut StdRng) -> Free {
+        let e_count = inst.staff.len();
+        let h = inst.horizon;
+        let (emp_cost, day_cost) = costs(inst, best);
+        let mut free = Free {
+            cells: vec![vec![false; h]; e_count],
+        };
+        let size = self.size(kind);
+        match kind {
+            Kind::Employees => {
+                for e in colleagues(inst, &emp_cost, size, rng) {
+                    free.cells[e].iter_mut().for_each(|c| *c = true);
+                }
+            }
+            Kind::Days => {
+                let centre = weighted_sample(by_cost(&day_cost), 1, rng)[0];
+                let start = window_start(centre, size, h, rng);
+                for row in &mut free.cells {
+                    row[start..start + size].iter_mut().for_each(|c| *c = true);
+                }
+            }
+            Kind::Block => {
+                let w = 14.min(h);
+                let centre = weighted_sample(by_cost(&day_cost), 1, rng)[0];
+                let start = window_start(centre, w, h, rng);
+                for e in weighted_sample(by_cost(&emp_cost), size, rng) {
+                    free.cells[e][start..start + w]
+                        .iter_mut()
+                        .for_each(|c| *c = true);
+                }
+            }
+        }
+        free
+    }
+}
+
+/// `k` employees for a whole-horizon subproblem: the first drawn by cost, the others
+/// mostly among those who may work a shift type the first may work, since only they can
+/// take over each other's shifts.
+fn colleagues(inst: &Instance, emp_cost: &[u64], k: usize, rng: &mut StdRng) -> Vec<usize> {
+    let first = weighted_sample(by_cost(emp_cost), 1, rng)[0];
+    let shared = |e: usize| {
+        (0..inst.shifts.len())
+            .any(|s| inst.staff[e].max_shifts[s] > 0 && inst.staff[first].max_shifts[s] > 0)
+    };
+    // Weights for the rest: cost-biased, a tenth for those with no shift type in common.
+    let rest: Vec<f64> = (0..inst.staff.len())
+        .map(|e| {
+            let w = 1.0 + emp_cost[e] as f64;
+            if e == first {
+                0.0
+            } else if shared(e) {
+                w
+            } else {
+                0.1 * w
+            }
+        })
+        .collect();
+    let mut out = vec![first];
+    out.extend(weighted_sample(rest, k.saturating_sub(1), rng));
+    out
+}
+
+/// A window of `len` days that contains `centre`, placed at random around it.
+fn window_start(centre: usize, len: usize, h: usize, rng: &mut StdRng) -> usize {
+    let lo = (centre + 1).saturating_sub(len);
+    let hi = centre.min(h - len);
+    if lo >= hi {
+        hi
+    } else {
+        rng.random_range(lo..=hi)
+    }
+}
+
+/// Draw weights from costs: 1 + cost, so that every index keeps some chance.
+fn by_cost(cost: &[u64]) -> Vec<f64> {
+    cost.iter().map(|&c| 1.0 + c as f64).collect()
+}
+
+/// Up to `k` distinct indices of positive weight, drawn with probability proportional to
+/// their weight.
+fn weighted_sample(mut weight: Vec<f64>, k: usize, rng: &mut StdRng) -> Vec<usize> {
+    let mut out = Vec::with_capacity(k);
+    for _ in 0..k.min(weight.len()) {
+        let total: f64 = weight.iter().sum();
+        if total <= 0.0 {
+            break;
+        }
+        let mut r = rng.random_range(0.0..total);
+        let mut chosen = weight.len() - 1;
+        for (i, &w) in weight.iter().enumerate() {
+            if w > 0.0 && r < w {
+                chosen = i;
+                break;
+            }
+            r -= w;
+        }
+        // Rounding can leave `chosen` on a taken index; take the first free one then.
+        if weight[chosen] == 0.0 {
+            chosen = weight.iter().position(|&w| w > 0.0).unwrap_or(chosen);
+        }
+        weight[chosen] = 0.0;
+        out.push(chosen);
+    }
+    out
+}
+
+/// Cost carried by each employee (unmet requests) and each day (unmet requests and the
+/// cover penalty) in `r`.
+fn costs(inst: &Instance, r: &Roster) -> (Vec<u64>, Vec<u64>) {
+    let mut emp = vec![0u64; inst.staff.len()];
+    let mut day = vec![0u64; inst.horizon];
+    for q in &inst.on_requests {
+        if r.cells[q.employee][q.day] != Some(q.shift) {
+            emp[q.employee] += q.weight as u64;
+            day[q.day] += q.weight as u64;
+        }
+    }
+    for q in &inst.off_requests {
+        if r.cells[q.employee][q.day] == Some(q.shift) {
+            emp[q.employee] += q.weight as u64;
+            day[q.day] += q.weight as u64;
+        }
+    }
+    for c in &inst.cover {
+        let have = r
+            .cells
+            .iter()
+            .filter(|row| row[c.day] == Some(c.shift))
+            .count() as u64;
+        let req = c.requirement as u64;
+        day[c.day] += c.under_weight as u64 * req.saturating_sub(have)
+            + c.over_weight as u64 * have.saturating_sub(req);
+    }
+    (emp, day)
 }
 
 /// A feasible start when the whole model found none in time: each employee alone (cover
