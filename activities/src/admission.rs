@@ -116,7 +116,9 @@ pub struct CloseInput {
     pub actor: String,
 }
 
-fn system_entry(workflow_id: &str, step: &str, action: &str) -> NewAuditEntry {
+/// An audit entry written by careflow itself for a workflow step, keyed by workflow id
+/// and step so that a retried activity appends it once.
+pub(crate) fn system_entry(workflow_id: &str, step: &str, action: &str) -> NewAuditEntry {
     NewAuditEntry {
         actor: "careflow".into(),
         role: "system".into(),
@@ -131,7 +133,8 @@ fn system_entry(workflow_id: &str, step: &str, action: &str) -> NewAuditEntry {
     }
 }
 
-fn non_retryable(msg: String) -> ActivityError {
+/// A failure that retrying cannot heal; the workflow sees `msg`.
+pub(crate) fn non_retryable(msg: String) -> ActivityError {
     ActivityError::application(ApplicationFailure::non_retryable(msg))
 }
 

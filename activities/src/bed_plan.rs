@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use temporalio_sdk::ApplicationFailure;
 
 use careflow_forecasters::ed_arrivals::{EdArrivals, EdArrivalsRequest, MODEL_NAME};
 use careflow_forecasters::registry::Registry;
@@ -28,9 +27,10 @@ use careflow_solvers::bed_allocation::{
 use careflow_solvers::solve::{Progress, SolveOptions};
 use careflow_types::{
     BedPlanInput, BedPlanProposal, BedPlanRecord, Decision, EmergencyDemand, ForecastProvenance,
-    NewAuditEntry, PlannedMove, WardDemand,
+    PlannedMove, WardDemand,
 };
 
+use crate::admission::{non_retryable, system_entry};
 use crate::audit::{self, digest};
 use crate::db::{now, Db};
 
@@ -93,25 +93,6 @@ pub struct SolveHeartbeat {
     pub incumbent: Option<f64>,
     /// Best proven bound.
     pub bound: Option<f64>,
-}
-
-fn non_retryable(msg: String) -> ActivityError {
-    ActivityError::application(ApplicationFailure::non_retryable(msg))
-}
-
-fn system_entry(workflow_id: &str, step: &str, action: &str) -> NewAuditEntry {
-    NewAuditEntry {
-        actor: "careflow".into(),
-        role: "system".into(),
-        action: action.into(),
-        meaning: None,
-        reason: None,
-        workflow_id: Some(workflow_id.into()),
-        step: Some(step.into()),
-        input_digest: None,
-        output_digest: None,
-        idempotency_key: format!("{workflow_id}/{step}"),
-    }
 }
 
 #[activities]

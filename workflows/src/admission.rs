@@ -14,7 +14,7 @@
 // The workflow macros generate undocumented items.
 #![allow(missing_docs)]
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -293,7 +293,7 @@ impl AdmissionWorkflow {
                 role: Role::BedManager,
                 summary,
                 proposed_bed: proposal.as_ref().map(|p| p.bed_id.clone()),
-                due_at: rfc3339(workflow_now(ctx) + deadline),
+                due_at: crate::due_at(ctx, deadline),
             },
             activity_opts(),
         )
@@ -317,7 +317,7 @@ impl AdmissionWorkflow {
                     task_id: task_id.clone(),
                     workflow_id: workflow_id.to_owned(),
                     to_role: Role::SiteManager,
-                    due_at: rfc3339(workflow_now(ctx) + deadline),
+                    due_at: crate::due_at(ctx, deadline),
                     escalation,
                 },
                 activity_opts(),
@@ -375,14 +375,6 @@ impl AdmissionWorkflow {
             reason: Some(reason),
         })
     }
-}
-
-fn workflow_now(ctx: &WorkflowContext<AdmissionWorkflow>) -> SystemTime {
-    ctx.workflow_time().unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 // Each activity is one short database transaction: 10 s is ample, and a worker killed

@@ -15,7 +15,7 @@
 // The workflow macros generate undocumented items.
 #![allow(missing_docs)]
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -215,7 +215,7 @@ impl BedPlanWorkflow {
                 role: Role::BedManager,
                 summary,
                 proposed_bed: None,
-                due_at: rfc3339(workflow_now(ctx) + PLAN_APPROVAL_DEADLINE),
+                due_at: crate::due_at(ctx, PLAN_APPROVAL_DEADLINE),
             },
             short(),
         )
@@ -236,7 +236,7 @@ impl BedPlanWorkflow {
                     task_id: task_id.clone(),
                     workflow_id: workflow_id.to_owned(),
                     to_role: Role::SiteManager,
-                    due_at: rfc3339(workflow_now(ctx) + PLAN_APPROVAL_DEADLINE),
+                    due_at: crate::due_at(ctx, PLAN_APPROVAL_DEADLINE),
                     escalation,
                 },
                 short(),
@@ -259,14 +259,6 @@ impl BedPlanWorkflow {
         ctx.state_mut(|s| s.task_id = None);
         Ok(decision)
     }
-}
-
-fn workflow_now(ctx: &WorkflowContext<BedPlanWorkflow>) -> SystemTime {
-    ctx.workflow_time().unwrap_or(SystemTime::UNIX_EPOCH)
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 // Database-only steps: 10 s is ample.

@@ -12,6 +12,7 @@ pub mod bed_plan;
 use temporalio_sdk::{WorkerOptions, WorkflowRegistrationError};
 
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use careflow_activities::admission::AdmissionActivities;
 use careflow_activities::bed_plan::BedPlanActivities;
@@ -34,4 +35,12 @@ pub fn register(
         .register_activities(AdmissionActivities::new(db.clone()))
         .register_activities(BedPlanActivities::new(db, models_dir));
     Ok(())
+}
+
+/// When a task opened now with `deadline` falls due (RFC 3339, UTC), from the
+/// workflow's own clock so that replay gives the same answer.
+pub(crate) fn due_at<W>(ctx: &temporalio_sdk::WorkflowContext<W>, deadline: Duration) -> String {
+    let now = ctx.workflow_time().unwrap_or(SystemTime::UNIX_EPOCH);
+    chrono::DateTime::<chrono::Utc>::from(now + deadline)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
