@@ -368,6 +368,13 @@ pub fn bench(dir: &Path, time_limit_s: f64, seed: u64, only: &[String]) -> anyho
         let outcome = solve(&inst, &opts, &mut crate::solve::ignore_progress)?;
         let secs = started.elapsed().as_secs_f64();
         let report = check(&inst, &outcome.roster);
+        if report.hard_total() > 0 {
+            for (rule, n) in report.hard.terms() {
+                if n > 0 {
+                    eprintln!("{name}: HARD {rule}: {n}");
+                }
+            }
+        }
         let bk = best_known.get(&name).copied();
         println!(
             "| {name} | {:?} | {} | {} | {} | {} | {} | {secs:.1} |",
