@@ -9,9 +9,8 @@
 //! - rules 5-7 (max/min consecutive shifts, min consecutive days off): for an employee
 //!   whose whole horizon is free, a path through a network of runs (`add_run_network`),
 //!   whose LP relaxation is exact for the run structure; with it HiGHS proves Instance1-5,
-//!   10 and 11 optimal and bounds 6, 7, 8 and 12 within 0-3% of their best known values,
-//!   where the window rows below alone left gaps of 5-35%. An employee with fixed cells (a
-//!   subproblem of the search) keeps the window rows:
+//!   10 and 11 optimal (with the window rows below alone, Instance5 kept a 35% gap). An
+//!   employee with fixed cells (a subproblem of the search) keeps the window rows:
 //! - max consecutive C: every window of C+1 days has at most C working days (days outside
 //!   the horizon are off, so only windows inside it matter);
 //! - min consecutive shifts k: no pattern off, l working days, off with l < k whose two
