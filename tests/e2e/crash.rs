@@ -32,12 +32,17 @@ const APPROVAL_SHARE: f64 = 0.12;
 /// keeps launches going through the whole run, so that kills hit requests arriving
 /// as well as work in flight (unbounded, all 240 are accepted within a second).
 const WINDOW: usize = 40;
+/// Admissions per phase: the run is cut into KILLS + 2 phases and the launchers release
+/// the next phase only after the next kill, so that every kill (the careflow ones and the
+/// Temporal one) lands while admissions are still arriving and in flight, however fast
+/// the machine finishes them.
+const PHASE: usize = TOTAL / (KILLS + 2);
 
 struct Restart {
     restarted: Instant,
     in_flight: Vec<String>,
     api_ready: Duration,
-    first_write: Duration,
+    first_write: Option<Duration>,
     first_in_flight_done: Option<Duration>,
 }
 
@@ -96,14 +101,18 @@ async fn admissions_survive_careflow_and_temporal_kills() {
 
     // Clerks: launch TOTAL admissions, retrying through the outages.
     let next = Arc::new(AtomicUsize::new(0));
+    // Kills so far (careflow and Temporal): admission n is launched only once
+    // n < (kills + 2) * PHASE, a phase ahead of the next kill's threshold.
+    let kills_done = Arc::new(AtomicUsize::new(0));
     let mut launchers = Vec::new();
     for _ in 0..LAUNCHERS {
-        let (next, clerk, accepted, ambiguous, finished) = (
+        let (next, clerk, accepted, ambiguous, finished, kills_done) = (
             next.clone(),
             clerk.clone(),
             accepted.clone(),
             ambiguous.clone(),
             finished.clone(),
+            kills_done.clone(),
         );
         launchers.push(tokio::spawn(async move {
             loop {
@@ -117,7 +126,9 @@ async fn admissions_survive_careflow_and_temporal_kills() {
                     Duration::from_millis(50),
                     || async {
                         let open = accepted.lock().unwrap().len();
-                        (open < finished.load(Ordering::SeqCst) + WINDOW).then_some(())
+                        let released = (kills_done.load(Ordering::SeqCst) + 2) * PHASE;
+                        (open < finished.load(Ordering::SeqCst) + WINDOW && n < released)
+                            .then_some(())
                     },
                 )
                 .await;
@@ -155,8 +166,11 @@ async fn admissions_survive_careflow_and_temporal_kills() {
     // Kill schedule: at random points of the run (by finished admissions), plus a
     // random delay, so kills land in every phase (start, search, approval wait,
     // assignment) while requests keep arriving.
-    let mut thresholds: Vec<usize> = (0..KILLS).map(|_| rng.random_range(10..180)).collect();
-    thresholds.sort_unstable();
+    // Kill k comes when finished admissions reach a random point of phase k, which the
+    // launchers have released (plus a phase more) before it.
+    let thresholds: Vec<usize> = (0..KILLS)
+        .map(|k| k * PHASE + rng.random_range(PHASE / 3..PHASE))
+        .collect();
     let accepted_len = || accepted.lock().unwrap().len();
     let mut restarts = Vec::new();
     for (k, threshold) in thresholds.iter().enumerate() {
@@ -167,10 +181,11 @@ async fn admissions_survive_careflow_and_temporal_kills() {
             || async { (finished.load(Ordering::SeqCst) >= *threshold).then_some(()) },
         )
         .await;
-        tokio::time::sleep(Duration::from_millis(rng.random_range(0..1500))).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(0..500))).await;
 
         node.assert_alive();
         node.kill();
+        kills_done.fetch_add(1, Ordering::SeqCst);
         // No activity writes while careflow (the only worker) is dead.
         let seq_at_kill = activity_seq(&db).await;
         let in_flight: Vec<String> = admission_statuses(&db)
@@ -182,13 +197,24 @@ async fn admissions_survive_careflow_and_temporal_kills() {
         let restarted = Instant::now();
         let pid = node.spawn_serve();
         let api_ready = node.wait_ready(Duration::from_secs(120)).await;
-        let first_write = poll(
-            "an activity to write after the restart",
-            Duration::from_secs(180),
-            Duration::from_millis(20),
-            || async { (activity_seq(&db).await > seq_at_kill).then(|| restarted.elapsed()) },
-        )
-        .await;
+        // When every admission was accepted and none is in flight, the run is over and
+        // nothing is left to write (a quiet machine can get there before the last kills).
+        let nothing_left = in_flight.is_empty() && accepted_len() >= TOTAL;
+        let first_write = if nothing_left {
+            None
+        } else {
+            Some(
+                poll(
+                    "an activity to write after the restart",
+                    Duration::from_secs(180),
+                    Duration::from_millis(20),
+                    || async {
+                        (activity_seq(&db).await > seq_at_kill).then(|| restarted.elapsed())
+                    },
+                )
+                .await,
+            )
+        };
         let first_in_flight_done = if in_flight.is_empty() {
             None
         } else {
@@ -229,7 +255,7 @@ async fn admissions_survive_careflow_and_temporal_kills() {
 
     // Kill the Temporal dev server once; the running careflow only attached to it and
     // must notice it is gone and start it again on the same database file.
-    let temporal_kill_at = rng.random_range(185..215);
+    let temporal_kill_at = KILLS * PHASE + rng.random_range(PHASE / 3..PHASE);
     poll(
         "progress before the Temporal kill",
         Duration::from_secs(300),
@@ -240,6 +266,7 @@ async fn admissions_survive_careflow_and_temporal_kills() {
     let old_pid = node.temporal_pid().expect("temporal.pid");
     let completed_before = node.workflow_count("ExecutionStatus=\"Completed\"").await;
     kill_pid(old_pid);
+    kills_done.fetch_add(1, Ordering::SeqCst);
     let killed = Instant::now();
     let address = node.temporal_address();
     let new_pid = poll(
@@ -363,11 +390,13 @@ async fn admissions_survive_careflow_and_temporal_kills() {
         resume.sort();
         all_resume.extend(resume.iter().copied());
         println!(
-            "crash: {:>7}  {:>9}  {:>9.2?}  {:>11.2?}  {:>20}  {:>3}  {:.2?}  {:.2?}",
+            "crash: {:>7}  {:>9}  {:>9.2?}  {:>11}  {:>20}  {:>3}  {:.2?}  {:.2?}",
             i + 1,
             r.in_flight.len(),
             r.api_ready,
-            r.first_write,
+            r.first_write
+                .map(|d| format!("{d:.2?}"))
+                .unwrap_or_else(|| "-".into()),
             r.first_in_flight_done
                 .map(|d| format!("{d:.2?}"))
                 .unwrap_or_else(|| "-".into()),
