@@ -244,8 +244,8 @@ fn build(inst: &Instance, free: &Free, fixed: Option<&Roster>) -> Built {
 /// the end of the horizon. Arcs:
 /// - work run of l days from d: `start_work[d] -> start_off[d+l]`, l <= MaxConsecutive,
 ///   and l >= MinConsecutive unless the run touches day 0 or day H-1 (exempt);
-/// - minimum off run: `start_off[d] -> off[d+m]` (m = MinConsecutiveDaysOff), and off to
-///   the end from any `start_off[d]` (a run touching day H-1 is exempt);
+/// - minimum off run: `start_off[d] -> off[min(d+m, H)]` (m = MinConsecutiveDaysOff; a run
+///   cut short by the end of the horizon touches day H-1 and is exempt);
 /// - one more day off: `off[d] -> off[d+1]`; work again: `off[d] -> start_work[d]`;
 ///   `off[H]` is the end.
 ///
