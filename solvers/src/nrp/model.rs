@@ -37,7 +37,7 @@ use good_lp::{Expression, Variable};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{check, Instance, NrpError, Roster};
+use super::{check, Cover, Instance, NrpError, Roster};
 use crate::highs::{HighsSettings, Milp};
 use crate::solve::{Progress, SolveStatus};
 
@@ -489,8 +489,8 @@ enum Kind {
 }
 
 impl Kind {
-    /// The order the search takes them in. Day windows over all employees fix most of
-    /// the under-cover (100 a unit), so they come twice as often.
+    /// The order the search takes them in. Under-cover costs 100 a unit, so the kinds
+    /// aimed at it (day windows over all employees, cover helpers) come twice as often.
     const CYCLE: [Kind; 6] = [
         Kind::Days,
         Kind::Employees,
@@ -507,7 +507,7 @@ impl Kind {
 
 /// Adaptive neighbourhood sizes and the cost-biased choice of what to free.
 struct Neighbourhoods {
-    /// Current size per kind: employees, days, employees.
+    /// Current size per kind: employees, days, employees, employees.
     size: [usize; 4],
     /// Largest size per kind.
     max: [usize; 4],
@@ -622,16 +622,7 @@ fn cover_helpers(
     let penalty: Vec<f64> = inst
         .cover
         .iter()
-        .map(|c| {
-            let have = best
-                .cells
-                .iter()
-                .filter(|row| row[c.day] == Some(c.shift))
-                .count() as u64;
-            let req = u64::from(c.requirement);
-            (u64::from(c.under_weight) * req.saturating_sub(have)
-                + u64::from(c.over_weight) * have.saturating_sub(req)) as f64
-        })
+        .map(|c| cover_penalty(best, c) as f64)
         .collect();
     if inst.cover.is_empty() || penalty.iter().all(|&p| p == 0.0) {
         return colleagues(inst, emp_cost, k, rng);
@@ -727,16 +718,21 @@ fn costs(inst: &Instance, r: &Roster) -> (Vec<u64>, Vec<u64>) {
         }
     }
     for c in &inst.cover {
-        let have = r
-            .cells
-            .iter()
-            .filter(|row| row[c.day] == Some(c.shift))
-            .count() as u64;
-        let req = c.requirement as u64;
-        day[c.day] += c.under_weight as u64 * req.saturating_sub(have)
-            + c.over_weight as u64 * have.saturating_sub(req);
+        day[c.day] += cover_penalty(r, c);
     }
     (emp, day)
+}
+
+/// The penalty one cover requirement carries in `r`.
+fn cover_penalty(r: &Roster, c: &Cover) -> u64 {
+    let have = r
+        .cells
+        .iter()
+        .filter(|row| row[c.day] == Some(c.shift))
+        .count() as u64;
+    let req = u64::from(c.requirement);
+    u64::from(c.under_weight) * req.saturating_sub(have)
+        + u64::from(c.over_weight) * have.saturating_sub(req)
 }
 
 /// A feasible start when the whole model found none in time: each employee alone (cover
