@@ -1,40 +1,329 @@
-//! The CLI's side of the HTTP API: finds the running server and the user's token.
+//! A typed client of careflow's HTTP API, shared by the CLI, the demo, the benches and
+//! the end-to-end tests: one method per route, taking and returning the bodies of
+//! `careflow_types`, and one error type that keeps the server's status and located
+//! message.
+//!
+//! Also where a running `careflow serve` leaves its address and the users' tokens in
+//! the data directory (`api-url`, `tokens/NAME`), which `--as NAME` reads.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), careflow::client::ApiError> {
+//! use careflow::client::ApiClient;
+//! let api = ApiClient::new("http://127.0.0.1:8080", "TOKEN");
+//! for task in api.tasks().await? {
+//!     println!("{} {}", task.task_id, task.summary);
+//! }
+//! # Ok(()) }
+//! ```
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use clap::Args;
+use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::Global;
+use careflow_store::hospital::WardOccupancy;
+use careflow_types::{
+    AdmissionRequest, AdmissionStarted, AdmissionStatus, ApiErrorBody, AuditVerification,
+    BedPlanRecord, BedPlanRequest, BedPlanStarted, BedPlanView, CancelRequested, DecisionOutcome,
+    DecisionRequest, Discharged, FieldError, Health, TaskView,
+};
 
-/// Who is calling.
-#[derive(Args, Clone, Debug)]
-pub struct AuthArgs {
-    /// Act as this user, with the token saved in DATA_DIR/tokens/USER.
-    #[arg(long = "as")]
-    pub as_user: Option<String>,
-    /// Bearer token (instead of --as).
-    #[arg(long, env = "CAREFLOW_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// API base URL (default: the one the running `careflow serve` wrote to DATA_DIR).
-    #[arg(long, env = "CAREFLOW_API")]
-    pub api: Option<String>,
+/// Header that makes a retried request (after a lost answer) act once.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// What can go wrong calling the API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request was not sent: nothing listens at the address. Safe to retry.
+    #[error("calling {url}")]
+    Unreachable {
+        /// The URL called.
+        url: String,
+        /// Why the connection failed.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// Sent, but no (complete) answer came back: the server may have acted.
+    #[error("calling {url}")]
+    Transport {
+        /// The URL called.
+        url: String,
+        /// What failed.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error status; `message` is its own, located.
+    #[error("{status}: {message}")]
+    Refused {
+        /// HTTP status.
+        status: StatusCode,
+        /// The server's stable code (`invalid_request`, `forbidden`, `conflict`...).
+        code: String,
+        /// The server's message.
+        message: String,
+        /// For invalid requests: each bad field.
+        fields: Vec<FieldError>,
+    },
+    /// The answer was not the JSON the route promises.
+    #[error("reading the API's answer from {url}")]
+    Decode {
+        /// The URL called.
+        url: String,
+        /// Why it could not be read.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
-/// Saves a user's token where `--as NAME` finds it, readable by the owner only.
-pub fn save_token(data_dir: &Path, name: &str, token: &str) -> Result<PathBuf> {
-    let dir = data_dir.join("tokens");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(name);
-    std::fs::write(&path, token)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+impl ApiError {
+    /// The HTTP status of a refusal.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ApiError::Refused { status, .. } => Some(*status),
+            _ => None,
+        }
     }
-    Ok(path)
+}
+
+/// Result of an API call.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// One user's client of one careflow server. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ApiClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// A client of the API at `base` (`http://HOST:PORT`) acting with bearer `token`.
+    pub fn new(base: impl Into<String>, token: impl Into<String>) -> Self {
+        Self::with_http(base, token, reqwest::Client::new())
+    }
+
+    /// Like [`ApiClient::new`], with a configured HTTP client (timeouts, pools).
+    pub fn with_http(
+        base: impl Into<String>,
+        token: impl Into<String>,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            base: base.into().trim_end_matches('/').to_owned(),
+            token: token.into(),
+            http,
+        }
+    }
+
+    /// The API's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /api/health`.
+    pub async fn health(&self) -> Result<Health> {
+        self.call(Method::GET, "/api/health", None::<&()>, None)
+            .await
+    }
+
+    /// `POST /api/admissions`: starts an admission. With `idempotency_key`, a retry
+    /// after a lost answer returns the admission the first try started.
+    pub async fn create_admission(
+        &self,
+        request: &AdmissionRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<AdmissionStarted> {
+        self.call(
+            Method::POST,
+            "/api/admissions",
+            Some(request),
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// `GET /api/admissions/{workflow_id}`: where an admission stands.
+    pub async fn admission_status(&self, workflow_id: &str) -> Result<AdmissionStatus> {
+        self.call(
+            Method::GET,
+            &format!("/api/admissions/{workflow_id}"),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/admissions/{workflow_id}/cancel`.
+    pub async fn cancel_admission(&self, workflow_id: &str) -> Result<CancelRequested> {
+        self.call(
+            Method::POST,
+            &format!("/api/admissions/{workflow_id}/cancel"),
+            Some(&serde_json::json!({})),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/admissions/{workflow_id}/discharge`: frees the patient's bed.
+    pub async fn discharge(&self, workflow_id: &str) -> Result<Discharged> {
+        self.call(
+            Method::POST,
+            &format!("/api/admissions/{workflow_id}/discharge"),
+            Some(&serde_json::json!({})),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /api/tasks`: the open tasks of the caller's queue (all tasks for an admin).
+    pub async fn tasks(&self) -> Result<Vec<TaskView>> {
+        self.call(Method::GET, "/api/tasks", None::<&()>, None)
+            .await
+    }
+
+    /// `GET /api/tasks/{task_id}`.
+    pub async fn task(&self, task_id: &str) -> Result<TaskView> {
+        self.call(
+            Method::GET,
+            &format!("/api/tasks/{task_id}"),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/tasks/{task_id}/claim`.
+    pub async fn claim(&self, task_id: &str) -> Result<TaskView> {
+        self.call(
+            Method::POST,
+            &format!("/api/tasks/{task_id}/claim"),
+            Some(&serde_json::json!({})),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/tasks/{task_id}/decision`: approve or reject, with the reason.
+    pub async fn decide(
+        &self,
+        task_id: &str,
+        decision: &DecisionRequest,
+    ) -> Result<DecisionOutcome> {
+        self.call(
+            Method::POST,
+            &format!("/api/tasks/{task_id}/decision"),
+            Some(decision),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /api/beds`: occupancy by ward.
+    pub async fn beds(&self) -> Result<Vec<WardOccupancy>> {
+        self.call(Method::GET, "/api/beds", None::<&()>, None).await
+    }
+
+    /// `POST /api/bed-plans`: starts a bed plan. With `idempotency_key`, a retry after a
+    /// lost answer returns the plan the first try started.
+    pub async fn create_bed_plan(
+        &self,
+        request: &BedPlanRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<BedPlanStarted> {
+        self.call(
+            Method::POST,
+            "/api/bed-plans",
+            Some(request),
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// `GET /api/bed-plans/{plan_id}`.
+    pub async fn bed_plan(&self, plan_id: &str) -> Result<BedPlanView> {
+        self.call(
+            Method::GET,
+            &format!("/api/bed-plans/{plan_id}"),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    /// `GET /api/bed-plans`: recent plans, newest first.
+    pub async fn bed_plans(&self) -> Result<Vec<BedPlanRecord>> {
+        self.call(Method::GET, "/api/bed-plans", None::<&()>, None)
+            .await
+    }
+
+    /// `GET /api/audit/verify`: walks the audit chain.
+    pub async fn audit_verify(&self) -> Result<AuditVerification> {
+        self.call(Method::GET, "/api/audit/verify", None::<&()>, None)
+            .await
+    }
+
+    async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        idempotency_key: Option<&str>,
+    ) -> Result<T> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        if let Some(key) = idempotency_key {
+            req = req.header(IDEMPOTENCY_KEY, key);
+        }
+        let resp = req.send().await.map_err(|source| {
+            if source.is_connect() {
+                ApiError::Unreachable {
+                    url: url.clone(),
+                    source,
+                }
+            } else {
+                ApiError::Transport {
+                    url: url.clone(),
+                    source,
+                }
+            }
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|source| ApiError::Transport {
+            url: url.clone(),
+            source,
+        })?;
+        if !status.is_success() {
+            // Every careflow error has the same body; anything else (a proxy's page) is
+            // passed on as text.
+            return Err(match serde_json::from_slice::<ApiErrorBody>(&bytes) {
+                Ok(b) => ApiError::Refused {
+                    status,
+                    code: b.error.code,
+                    message: b.error.message,
+                    fields: b.error.fields.unwrap_or_default(),
+                },
+                Err(_) => {
+                    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+                    ApiError::Refused {
+                        status,
+                        code: String::new(),
+                        message: if text.is_empty() {
+                            "unknown error".into()
+                        } else {
+                            text
+                        },
+                        fields: Vec::new(),
+                    }
+                }
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode { url, source })
+    }
 }
 
 /// File in which `serve` records where its API listens.
@@ -42,101 +331,22 @@ pub fn api_file(data_dir: &Path) -> PathBuf {
     data_dir.join("api-url")
 }
 
-/// A small JSON client for the API.
-pub struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
+/// Where `--as NAME` finds a user's token.
+pub fn token_file(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join("tokens").join(name)
 }
 
-impl Api {
-    /// Resolves the server and token from the options.
-    pub fn new(g: &Global, auth: &AuthArgs) -> Result<Self> {
-        let base = match &auth.api {
-            Some(a) => a.clone(),
-            None => std::fs::read_to_string(api_file(&g.data_dir))
-                .with_context(|| {
-                    format!(
-                        "no running careflow server found for data directory {} (start `careflow serve`, or pass --api URL)",
-                        g.data_dir.display()
-                    )
-                })?
-                .trim()
-                .to_owned(),
-        };
-        let token = match (&auth.token, &auth.as_user) {
-            (Some(t), _) => t.clone(),
-            (None, Some(user)) => {
-                let path = g.data_dir.join("tokens").join(user);
-                std::fs::read_to_string(&path)
-                    .with_context(|| {
-                        format!("no saved token for user '{user}' at {}", path.display())
-                    })?
-                    .trim()
-                    .to_owned()
-            }
-            (None, None) => {
-                bail!("say who you are: --as USER or --token TOKEN (or CAREFLOW_TOKEN)")
-            }
-        };
-        Ok(Self::with(base, token))
+/// Saves a user's token where `--as NAME` finds it, readable by the owner only.
+pub fn save_token(data_dir: &Path, name: &str, token: &str) -> std::io::Result<PathBuf> {
+    let path = token_file(data_dir, name);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
     }
-
-    /// A client for `base` with `token`.
-    pub fn with(base: String, token: String) -> Self {
-        Self {
-            base,
-            token,
-            http: reqwest::Client::new(),
-        }
+    std::fs::write(&path, token)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
-
-    /// GET a JSON resource.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("calling {}{path}", self.base))?;
-        Self::read(resp).await
-    }
-
-    /// POST JSON, read JSON.
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        self.post_with_key(path, body, None).await
-    }
-
-    /// POST JSON with an `Idempotency-Key`, so a retry after a lost answer acts once.
-    pub async fn post_with_key<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-        idempotency_key: Option<&str>,
-    ) -> Result<T> {
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body);
-        if let Some(key) = idempotency_key {
-            req = req.header("Idempotency-Key", key);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("calling {}{path}", self.base))?;
-        Self::read(resp).await
-    }
-
-    async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
-        let status = resp.status();
-        let body: serde_json::Value = resp.json().await.context("reading the API's answer")?;
-        if !status.is_success() {
-            let msg = body["error"]["message"].as_str().unwrap_or("unknown error");
-            bail!("{status}: {msg}");
-        }
-        Ok(serde_json::from_value(body)?)
-    }
+    Ok(path)
 }

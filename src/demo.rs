@@ -11,61 +11,63 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use careflow_activities::{audit, hospital, users, Db};
+use careflow_store::users::{self, Provisioner};
+use careflow_store::{audit, hospital, Db};
 use careflow_types::{
-    AdmissionKind, AdmissionRequest, AdmissionStatus, AgeGroup, BedPlanRecord, BedPlanRequest,
-    NewAuditEntry, Role, Sex, TaskView,
+    AdmissionKind, AdmissionRequest, AgeGroup, BedPlanRequest, BedPlanView, DecisionRequest, Role,
+    Sex,
 };
 
-use crate::client::{save_token, Api};
-use crate::serve::{serve, Driver, ServeArgs};
-use crate::Global;
+use crate::cli::Global;
+use crate::client::{save_token, token_file, ApiClient};
+use crate::serve::{ensure_admin, serve, Driver, BOOTSTRAP_ADMIN};
 
-/// Options of `demo`.
-#[derive(Args, Clone, Debug)]
-pub struct DemoArgs {
-    #[command(flatten)]
-    serve: ServeArgs,
+/// How the demo's day runs.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
     /// Return when the day is done instead of serving on.
-    #[arg(long)]
-    exit: bool,
+    pub exit: bool,
     /// Admissions during the day.
-    #[arg(long, default_value_t = 60)]
-    admissions: u32,
+    pub admissions: u32,
     /// Seed of the demo's random choices.
-    #[arg(long, default_value_t = 2026)]
-    seed: u64,
+    pub seed: u64,
 }
 
-const USERS: [(&str, Role); 4] = [
+const USERS: [(&str, Role); 5] = [
     ("clerk.ana", Role::AdmissionsClerk),
     ("beds.ben", Role::BedManager),
     ("site.sam", Role::SiteManager),
     ("audit.ada", Role::Auditor),
+    ("model.owner", Role::Admin),
 ];
 
-/// Seeds the hospital and users, then serves while the day runs.
-pub async fn run(g: &Global, args: DemoArgs) -> Result<()> {
+/// Seeds the hospital and users, then serves the API on `listen` while the day runs.
+pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     let db = g.open_db().await?;
     let beds = hospital::seed_layout(&db, &hospital::demo_layout()).await?;
-    ensure_production_forecaster(&db, g).await?;
+    // The demo staff are provisioned as any site's would be: by its admin, whom the
+    // first start creates.
+    ensure_admin(&db, g).await?;
     let mut tokens = BTreeMap::new();
     for (name, role) in USERS {
-        let path = g.data_dir.join("tokens").join(name);
-        let token = match std::fs::read_to_string(&path) {
+        let token = match std::fs::read_to_string(token_file(&g.data_dir, name)) {
             Ok(t) => t.trim().to_owned(),
             Err(_) => {
-                let t = users::upsert(&db, name, role, "demo").await?;
+                let by = Provisioner::Admin(BOOTSTRAP_ADMIN);
+                let t = users::provision(&db, name, role, by, Some("demo site staff"))
+                    .await
+                    .with_context(|| format!("provisioning demo user {name}"))?;
                 save_token(&g.data_dir, name, &t)?;
                 t
             }
         };
         tokens.insert(name, token);
     }
+    // After the users: the model owner (an admin) registers and promotes the model.
+    ensure_production_forecaster(&db, g).await?;
     eprintln!(
         "demo: hospital with {beds} beds on {} wards; users: {}",
         hospital::demo_layout().len(),
@@ -82,9 +84,9 @@ pub async fn run(g: &Global, args: DemoArgs) -> Result<()> {
         start: Box::new(move |base| {
             Box::pin(async move {
                 let day = Day {
-                    clerk: Api::with(base.clone(), tokens["clerk.ana"].clone()),
-                    bed_manager: Api::with(base.clone(), tokens["beds.ben"].clone()),
-                    site_manager: Api::with(base.clone(), tokens["site.sam"].clone()),
+                    clerk: ApiClient::new(base.clone(), tokens["clerk.ana"].clone()),
+                    bed_manager: ApiClient::new(base.clone(), tokens["beds.ben"].clone()),
+                    site_manager: ApiClient::new(base.clone(), tokens["site.sam"].clone()),
                     db: driver_db,
                     rng: StdRng::seed_from_u64(args.seed),
                     census_target: beds as usize * 8 / 10,
@@ -102,56 +104,39 @@ pub async fn run(g: &Global, args: DemoArgs) -> Result<()> {
         }),
         exit_when_done: exit,
     };
-    serve(g, args.serve, Some(driver)).await
+    serve(g, listen, Some(driver)).await
 }
 
 /// The bed plan needs a production `ed-arrivals` model. A new demo site promotes the
 /// newest committed version, as the model owner would after reading its card; the
 /// promotion is audited like any other.
 async fn ensure_production_forecaster(db: &Db, g: &Global) -> Result<()> {
-    use careflow_forecasters::registry::{Registry, Status};
+    use careflow_forecasters::bundle::{latest_version_dir, sha256_file, ModelBundle};
+    use careflow_store::registry::{self, ModelFacts, Status};
     const NAME: &str = careflow_forecasters::ed_arrivals::MODEL_NAME;
-    let registry = Registry::new(db.pool().clone());
-    if registry.production(NAME).await.is_ok() {
+    const OWNER: &str = "model.owner";
+    if registry::production(db, NAME).await.is_ok() {
         return Ok(());
     }
-    let dir = careflow_forecasters::bundle::latest_version_dir(&g.models_dir()?, NAME)?;
-    let entry = match registry.register(&dir).await {
+    let bundle = ModelBundle::open(&latest_version_dir(&g.models_dir()?, NAME)?)?;
+    let facts = ModelFacts {
+        name: bundle.header.name.clone(),
+        version: bundle.header.version.clone(),
+        sha256: sha256_file(&bundle.onnx_path)?,
+        card_json: bundle.card_json.clone(),
+    };
+    let entry = match registry::register(db, &facts, OWNER).await {
         Ok(e) => e,
         // Registered by an earlier run that stopped before promoting it.
-        Err(_) => registry
-            .list(Some(NAME))
+        Err(careflow_store::Error::Conflict(_)) => registry::list(db, Some(NAME))
             .await?
             .into_iter()
-            .last()
+            .find(|e| e.version == facts.version)
             .context("ed-arrivals model not in the registry")?,
+        Err(e) => return Err(e.into()),
     };
     let reason = "demo site: committed model, validation metrics in its card reviewed";
-    registry
-        .promote(
-            NAME,
-            &entry.version,
-            Status::Production,
-            "model.owner",
-            reason,
-        )
-        .await?;
-    audit::append_one(
-        db,
-        NewAuditEntry {
-            actor: "model.owner".into(),
-            role: "model_owner".into(),
-            action: "model.status_changed".into(),
-            meaning: Some(format!("approved {NAME} {} as production", entry.version)),
-            reason: Some(reason.into()),
-            workflow_id: None,
-            step: None,
-            input_digest: Some(entry.sha256.clone()),
-            output_digest: None,
-            idempotency_key: format!("model/{NAME}/{}/production/demo", entry.version),
-        },
-    )
-    .await?;
+    registry::promote(db, NAME, &entry.version, Status::Production, OWNER, reason).await?;
     eprintln!(
         "demo: {NAME} {} (sha256 {}…) promoted to production",
         entry.version,
@@ -161,9 +146,9 @@ async fn ensure_production_forecaster(db: &Db, g: &Global) -> Result<()> {
 }
 
 struct Day {
-    clerk: Api,
-    bed_manager: Api,
-    site_manager: Api,
+    clerk: ApiClient,
+    bed_manager: ApiClient,
+    site_manager: ApiClient,
     db: Db,
     rng: StdRng,
     census_target: usize,
@@ -176,7 +161,9 @@ impl Day {
         // Overnight census: patients already in beds when the day starts.
         let mut occupied: Vec<(String, String)> = Vec::new(); // (workflow id, admission id)
         let mut n = 0;
-        let already = hospital::occupancy(&self.db)
+        let already = self
+            .bed_manager
+            .beds()
             .await?
             .iter()
             .map(|w| w.occupied)
@@ -208,14 +195,8 @@ impl Day {
             // Discharges through the day keep the hospital near its usual occupancy.
             if i % 2 == 1 && !occupied.is_empty() {
                 let idx = self.rng.random_range(0..occupied.len());
-                let (_, admission_id) = occupied.swap_remove(idx);
-                hospital::discharge(
-                    &self.db,
-                    &admission_id,
-                    "beds.ben",
-                    Role::BedManager.as_str(),
-                )
-                .await?;
+                let (workflow_id, _) = occupied.swap_remove(idx);
+                self.bed_manager.discharge(&workflow_id).await?;
                 totals.discharged += 1;
             }
             if i % 10 == 9 {
@@ -249,7 +230,7 @@ impl Day {
             if v.first_break.is_none() { "intact" } else { "BROKEN" },
             v.entries
         );
-        for w in hospital::occupancy(&self.db).await? {
+        for w in self.bed_manager.beds().await? {
             eprintln!(
                 "  {:<8} {:<18} {:>3}/{:<3} beds occupied",
                 w.ward_id, w.specialty, w.occupied, w.beds
@@ -259,8 +240,9 @@ impl Day {
         Ok(())
     }
 
-    /// Tomorrow's bed plan: the bed manager asks for it, the production ED forecaster
-    /// and the MILP propose it, the bed manager approves it.
+    /// Tomorrow's bed plan: the site manager asks for it at the morning capacity
+    /// meeting, the production ED forecaster and the MILP propose it, the bed manager
+    /// approves it (whoever asks for the work does not approve it).
     async fn bed_plan(&self) -> Result<()> {
         let request = BedPlanRequest {
             plan_date: chrono::Utc::now()
@@ -271,24 +253,24 @@ impl Day {
             solve_seconds: 20,
             requested_by: String::new(),
         };
-        let created: serde_json::Value = self.bed_manager.post("/api/bed-plans", &request).await?;
-        let plan_id = created["plan_id"].as_str().context("plan_id")?.to_owned();
+        let plan_id = self
+            .site_manager
+            .create_bed_plan(&request, None)
+            .await?
+            .plan_id;
         let started = std::time::Instant::now();
         let record = loop {
-            let got: serde_json::Value = self
-                .bed_manager
-                .get(&format!("/api/bed-plans/{plan_id}"))
-                .await?;
-            if let Some(r) = got.get("record") {
-                let record: BedPlanRecord = serde_json::from_value(r.clone())?;
+            let got = self.bed_manager.bed_plan(&plan_id).await?;
+            if let BedPlanView::Record(record) = &got {
                 if record.status != "proposed" {
-                    break record;
+                    break record.clone();
                 }
                 self.work_queue(true).await?;
             }
             anyhow::ensure!(
                 started.elapsed() < Duration::from_secs(180),
-                "bed plan {plan_id} was not concluded within 3 minutes: {got}"
+                "bed plan {plan_id} was not concluded within 3 minutes: {}",
+                serde_json::to_string(&got)?
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
@@ -373,17 +355,8 @@ impl Day {
     }
 
     async fn admit(&self, req: &AdmissionRequest) -> Result<(String, String)> {
-        let created: serde_json::Value = self.clerk.post("/api/admissions", req).await?;
-        Ok((
-            created["workflow_id"]
-                .as_str()
-                .context("workflow_id")?
-                .to_owned(),
-            created["admission_id"]
-                .as_str()
-                .context("admission_id")?
-                .to_owned(),
-        ))
+        let started = self.clerk.create_admission(req, None).await?;
+        Ok((started.workflow_id, started.admission_id))
     }
 
     /// Decides open tasks as the bed and site managers would: outliers accepted with
@@ -391,19 +364,24 @@ impl Day {
     async fn work_queue(&self, _final: bool) -> Result<usize> {
         let mut decided = 0;
         for api in [&self.bed_manager, &self.site_manager] {
-            let tasks: Vec<TaskView> = api.get("/api/tasks").await?;
-            for t in tasks {
-                let body = if t.kind == "bed_plan" {
-                    serde_json::json!({"approve": true, "reason": "Reviewed moves and emergency reserve against today's site report: publish"})
+            for t in api.tasks().await? {
+                let (approve, reason) = if t.kind == "bed_plan" {
+                    (
+                        true,
+                        "Reviewed moves and emergency reserve against today's site report: publish",
+                    )
                 } else if t.kind == "outlier_bed" {
-                    serde_json::json!({"approve": true, "reason": "Outlier accepted: home specialty team to review daily and repatriate when a bed frees"})
+                    (true, "Outlier accepted: home specialty team to review daily and repatriate when a bed frees")
                 } else {
-                    serde_json::json!({"approve": false, "reason": "No suitable bed: divert to partner hospital under the regional escalation plan"})
+                    (false, "No suitable bed: divert to partner hospital under the regional escalation plan")
                 };
-                let r: Result<serde_json::Value> = api
-                    .post(&format!("/api/tasks/{}/decision", t.task_id), &body)
-                    .await;
-                if r.is_ok() {
+                let decision = DecisionRequest {
+                    approve,
+                    reason: reason.into(),
+                    bed_id: None,
+                };
+                // Another manager may have decided it meanwhile.
+                if api.decide(&t.task_id, &decision).await.is_ok() {
                     decided += 1;
                 }
             }
@@ -420,10 +398,7 @@ impl Day {
             out.decided += self.work_queue(true).await?;
             let mut still = Vec::new();
             for item in pending {
-                let status: AdmissionStatus = self
-                    .clerk
-                    .get(&format!("/api/admissions/{}", item.0))
-                    .await?;
+                let status = self.clerk.admission_status(&item.0).await?;
                 match status.stage {
                     careflow_types::AdmissionStage::Admitted => out.admitted.push(item.clone()),
                     s if s.is_final() => out.declined += 1,

@@ -1,29 +1,22 @@
-//! `careflow serve` and `careflow worker`.
+//! Serving: Temporal (embedded unless `--temporal`), a worker and the HTTP API in one
+//! process (`careflow serve`), or a worker alone (`careflow worker`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
-use careflow_activities::{users, Db};
 use careflow_dashboards::AppState;
+use careflow_store::users::{self, Provisioner};
+use careflow_store::Db;
 use careflow_types::{Role, TASK_QUEUE};
 
-use crate::client::{api_file, save_token};
+use crate::cli::Global;
+use crate::client::{api_file, save_token, token_file};
 use crate::temporal::{connect, EmbeddedTemporal};
-use crate::Global;
-
-/// Options of `serve`.
-#[derive(Args, Clone, Debug)]
-pub struct ServeArgs {
-    /// Address of the HTTP API.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
-}
 
 /// A future on the serving task (not Send: it runs beside the worker).
 pub type LocalFuture = Pin<Box<dyn Future<Output = Result<()>>>>;
@@ -37,14 +30,14 @@ pub struct Driver {
     pub exit_when_done: bool,
 }
 
-/// Runs Temporal (embedded unless `--temporal`), a worker and the HTTP API.
-pub async fn serve(g: &Global, args: ServeArgs, driver: Option<Driver>) -> Result<()> {
+/// Runs Temporal (embedded unless `--temporal`), a worker and the HTTP API on `listen`.
+pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<()> {
     let db = g.open_db().await?;
     ensure_admin(&db, g).await?;
     // Bind first: a taken port fails before anything is started.
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding the HTTP API to {}", args.listen))?;
+        .with_context(|| format!("binding the HTTP API to {listen}"))?;
     let embedded = match &g.temporal {
         None => Some(
             EmbeddedTemporal::start(&g.data_dir, g.temporal_port, g.temporal_port + 1000).await?,
@@ -148,14 +141,25 @@ fn build_worker(
     Worker::new(runtime, client, opts).context("creating the Temporal worker")
 }
 
-/// First start: create the `admin` user and save its token in the data directory.
-async fn ensure_admin(db: &Db, g: &Global) -> Result<()> {
-    let token_file = g.data_dir.join("tokens").join("admin");
-    if token_file.exists() {
+/// The administrator a new site starts with.
+pub const BOOTSTRAP_ADMIN: &str = "admin";
+
+/// First start of a site without an administrator: create [`BOOTSTRAP_ADMIN`] (as the
+/// local operator, checked and audited by the store) and save its token in the data
+/// directory. A site that has an admin already is left alone.
+pub async fn ensure_admin(db: &Db, g: &Global) -> Result<()> {
+    if token_file(&g.data_dir, BOOTSTRAP_ADMIN).exists() || !users::admins(db).await?.is_empty() {
         return Ok(());
     }
-    let token = users::upsert(db, "admin", Role::Admin, "careflow").await?;
-    let path = save_token(&g.data_dir, "admin", &token)?;
+    let token = users::provision(
+        db,
+        BOOTSTRAP_ADMIN,
+        Role::Admin,
+        Provisioner::LocalOperator,
+        Some("first start of careflow serve"),
+    )
+    .await?;
+    let path = save_token(&g.data_dir, BOOTSTRAP_ADMIN, &token)?;
     eprintln!(
         "careflow: created user 'admin'; token saved to {}",
         path.display()

@@ -2,8 +2,10 @@
 //! `ed-arrivals` model, place every inpatient with the bed-allocation MILP while keeping
 //! beds free for that demand, and publish or reject the plan after a person's decision.
 //!
-//! Each writes its rows and audit entry in one transaction keyed by the workflow id, so
-//! a retry after a crash finds the work done and returns the stored answer.
+//! The activities compute (forecast, MILP) and turn store rows into model inputs; the
+//! store writes each result with its audit entry in one transaction keyed by the
+//! workflow id, so a retry after a crash finds the work done and returns the stored
+//! answer.
 #![allow(missing_docs)] // the #[activities] macro generates undocumented items
 
 use std::collections::HashMap;
@@ -13,26 +15,25 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use sqlx::Row;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
+use careflow_forecasters::bundle::open_verified;
 use careflow_forecasters::ed_arrivals::{EdArrivals, EdArrivalsRequest, MODEL_NAME};
-use careflow_forecasters::registry::Registry;
 use careflow_forecasters::{Forecaster, RuntimeOptions};
 use careflow_solvers::bed_allocation::{
     self as beds, BedInput, BedWeights, DemandForecast, PreviousAssignment, SolveError,
 };
 use careflow_solvers::solve::{Progress, SolveOptions};
+use careflow_store::audit::digest;
+use careflow_store::bed_plans::{self, Census, RoomAssignment};
+use careflow_store::{registry, Db};
 use careflow_types::{
-    BedPlanInput, BedPlanProposal, BedPlanRecord, Decision, EmergencyDemand, ForecastProvenance,
-    PlannedMove, WardDemand,
+    BedPlanInput, BedPlanProposal, Decision, EmergencyDemand, ForecastProvenance, PlannedMove,
+    WardDemand,
 };
 
-use crate::admission::{non_retryable, system_entry};
-use crate::audit::{self, digest};
-use crate::db::{now, Db};
+use crate::{non_retryable, store_failure};
 
 /// Share of emergency-department arrivals admitted to a ward: a planning assumption
 /// (about one in eight US ED visits ends in an admission, CDC NHAMCS ED summary tables
@@ -116,13 +117,27 @@ impl BedPlanActivities {
             .ok_or_else(|| non_retryable("plan_date is not a date".into()))?;
         let origin = date.and_hms_opt(0, 0, 0).expect("midnight exists");
         let horizon_days = input.plan.request.horizon_days;
-        let registry = Registry::new(self.db.pool().clone());
         // No production model, a file whose hash differs from the registry's or a
         // missing runtime will not heal by retrying: fail the step with the reason.
-        let bundle = registry
-            .load_production(MODEL_NAME, &self.models_dir)
+        let production = registry::production(&self.db, MODEL_NAME)
             .await
-            .map_err(|e| non_retryable(format!("demand forecast: {e}")))?;
+            .map_err(|e| match e {
+                careflow_store::Error::NotFound(_) => non_retryable(format!(
+                    "demand forecast: no production model named {MODEL_NAME:?} in the registry"
+                )),
+                other => store_failure(other),
+            })?;
+        let dir = self
+            .models_dir
+            .join(&production.name)
+            .join(&production.version);
+        let bundle = open_verified(
+            &dir,
+            &production.name,
+            &production.version,
+            &production.sha256,
+        )
+        .map_err(|e| non_retryable(format!("demand forecast: {e}")))?;
         let model = EdArrivals::from_bundle(&bundle, &RuntimeOptions::default())
             .map_err(|e| non_retryable(format!("demand forecast: {e}")))?;
         let horizon_hours = horizon_days * 24;
@@ -137,7 +152,9 @@ impl BedPlanActivities {
             .chunks(24)
             .map(|day| day.iter().map(|r| r.mean).sum())
             .collect();
-        let wards = ward_beds(&self.db).await?;
+        let wards = bed_plans::ward_beds(&self.db)
+            .await
+            .map_err(store_failure)?;
         let demand = EmergencyDemand {
             provenance: ForecastProvenance {
                 model_name: forecast.metadata.model_name.clone(),
@@ -151,39 +168,9 @@ impl BedPlanActivities {
             ed_arrivals_per_day: per_day,
             admission_rate: ED_ADMISSION_RATE,
         };
-        let p = &demand.provenance;
-        let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO forecast_runs (workflow_id, step, model_name, model_version, model_sha256, \
-             execution_provider, origin, horizon_hours, output_digest, created_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (workflow_id, step) DO NOTHING",
-        )
-        .bind(&input.workflow_id)
-        .bind(step)
-        .bind(&p.model_name)
-        .bind(&p.model_version)
-        .bind(&p.model_sha256)
-        .bind(&p.execution_provider)
-        .bind(&p.origin)
-        .bind(horizon_hours as i64)
-        .bind(digest(&demand))
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
-        let mut entry = system_entry(&input.workflow_id, step, "forecast.used");
-        entry.reason = Some(format!(
-            "{} {} (sha256 {}) on {} from {} for {} h",
-            p.model_name,
-            p.model_version,
-            p.model_sha256,
-            p.execution_provider,
-            p.origin,
-            p.horizon_hours
-        ));
-        entry.input_digest = Some(digest(&input.plan));
-        entry.output_digest = Some(digest(&demand));
-        audit::append(&mut tx, entry).await?;
-        tx.commit().await?;
+        bed_plans::record_forecast_run(&self.db, &input.workflow_id, step, &input.plan, &demand)
+            .await
+            .map_err(store_failure)?;
         Ok(demand)
     }
 
@@ -198,7 +185,10 @@ impl BedPlanActivities {
         input: ProposeInput,
     ) -> Result<BedPlanProposal, ActivityError> {
         let plan_id = input.plan.plan_id.clone();
-        if let Some(done) = stored_proposal(&self.db, &plan_id).await? {
+        if let Some(done) = bed_plans::stored_proposal(&self.db, &plan_id)
+            .await
+            .map_err(store_failure)?
+        {
             return Ok(done);
         }
         let date = input
@@ -206,7 +196,11 @@ impl BedPlanActivities {
             .request
             .date()
             .ok_or_else(|| non_retryable("plan_date is not a date".into()))?;
-        let snapshot = snapshot(&self.db, date, &input.plan, &input.demand).await?;
+        let census = bed_plans::census(&self.db).await.map_err(store_failure)?;
+        let previous = bed_plans::published_assignments(&self.db)
+            .await
+            .map_err(store_failure)?;
+        let snapshot = snapshot(census, previous, date, &input.plan, &input.demand);
         let opts = SolveOptions {
             time_limit: Duration::from_secs(input.plan.request.solve_seconds.into()),
             ..SolveOptions::default()
@@ -234,10 +228,10 @@ impl BedPlanActivities {
         let (proposal, assignments) = match result {
             Ok(plan) => {
                 let proposal = describe(&plan_id, &snapshot, &plan, input.demand.clone());
-                let rooms: Vec<PreviousAssignment> = plan
+                let rooms: Vec<RoomAssignment> = plan
                     .assignments
                     .iter()
-                    .map(|a| PreviousAssignment {
+                    .map(|a| RoomAssignment {
                         patient: a.patient.clone(),
                         room: a.room.clone(),
                     })
@@ -267,50 +261,16 @@ impl BedPlanActivities {
             }
             Err(e) => return Err(non_retryable(format!("bed plan: {e}"))),
         };
-        let infeasible = proposal.solver_status == "infeasible";
-        let p = &proposal.demand.provenance;
-        let mut tx = self.db.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO bed_plans (plan_id, plan_date, horizon_days, status, requested_by, created_at, \
-             model_name, model_version, model_sha256, solver_status, cost_total, proposal_json, assignments_json) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT (plan_id) DO NOTHING",
+        bed_plans::store_proposal(
+            &self.db,
+            &input.workflow_id,
+            &input.plan,
+            &proposal,
+            &assignments,
+            digest(&snapshot.input),
         )
-        .bind(&plan_id)
-        .bind(&input.plan.request.plan_date)
-        .bind(input.plan.request.horizon_days as i64)
-        .bind(if infeasible { "infeasible" } else { "proposed" })
-        .bind(&input.plan.request.requested_by)
-        .bind(now())
-        .bind(&p.model_name)
-        .bind(&p.model_version)
-        .bind(&p.model_sha256)
-        .bind(&proposal.solver_status)
-        .bind(proposal.cost_total)
-        .bind(serde_json::to_string(&proposal).expect("proposal serialises"))
-        .bind(serde_json::to_string(&assignments).expect("assignments serialise"))
-        .execute(&mut *tx)
-        .await?;
-        let mut entry = system_entry(&input.workflow_id, "propose", "bed_plan.proposed");
-        if infeasible {
-            entry.action = "bed_plan.infeasible".into();
-            entry.reason = Some(proposal.conflicts.join("; "));
-        } else {
-            entry.reason = Some(format!(
-                "{} patients, {} moves, {:.1} bed-days short of the emergency reserve ({})",
-                proposal.patients,
-                proposal.transfers,
-                proposal.reserve_shortfall,
-                proposal.solver_status
-            ));
-        }
-        entry.input_digest = Some(digest(&snapshot.input));
-        entry.output_digest = Some(digest(&proposal));
-        audit::append(&mut tx, entry).await?;
-        tx.commit().await?;
-        // Another attempt may have stored its proposal first: the stored one is the answer.
-        Ok(stored_proposal(&self.db, &plan_id)
-            .await?
-            .unwrap_or(proposal))
+        .await
+        .map_err(store_failure)
     }
 
     /// Publishes an approved plan (the previous published plan is superseded) or marks
@@ -321,138 +281,15 @@ impl BedPlanActivities {
         _ctx: ActivityContext,
         input: ConcludeInput,
     ) -> Result<(), ActivityError> {
-        let d = &input.decision;
-        let ts = now();
-        let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query("SELECT status, proposal_json FROM bed_plans WHERE plan_id = $1")
-            .bind(&input.plan_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| non_retryable(format!("bed plan {} not found", input.plan_id)))?;
-        let status: String = row.try_get("status").map_err(crate::Error::from)?;
-        if status != "proposed" {
-            // Already concluded by an earlier attempt.
-            return Ok(());
-        }
-        let proposal_json: String = row.try_get("proposal_json").map_err(crate::Error::from)?;
-        if d.approve {
-            sqlx::query("UPDATE bed_plans SET status = 'superseded' WHERE status = 'published'")
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query(
-            "UPDATE bed_plans SET status = $1, decided_by = $2, decided_role = $3, decided_at = $4, \
-             decision_reason = $5 WHERE plan_id = $6",
+        bed_plans::conclude(
+            &self.db,
+            &input.workflow_id,
+            &input.plan_id,
+            &input.decision,
         )
-        .bind(if d.approve { "published" } else { "rejected" })
-        .bind(&d.actor)
-        .bind(d.role.as_str())
-        .bind(&ts)
-        .bind(&d.reason)
-        .bind(&input.plan_id)
-        .execute(&mut *tx)
-        .await?;
-        let action = if d.approve {
-            "bed_plan.published"
-        } else {
-            "bed_plan.rejected"
-        };
-        let mut entry = system_entry(&input.workflow_id, "conclude", action);
-        entry.reason = Some(format!(
-            "{} by {} ({})",
-            if d.approve { "approved" } else { "rejected" },
-            d.actor,
-            d.role
-        ));
-        entry.output_digest = Some(hex::encode(Sha256::digest(proposal_json.as_bytes())));
-        audit::append(&mut tx, entry).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-async fn stored_proposal(db: &Db, plan_id: &str) -> Result<Option<BedPlanProposal>, ActivityError> {
-    let row = sqlx::query("SELECT proposal_json FROM bed_plans WHERE plan_id = $1")
-        .bind(plan_id)
-        .fetch_optional(db.pool())
         .await
-        .map_err(crate::Error::from)?;
-    match row {
-        None => Ok(None),
-        Some(row) => {
-            let json: String = row.try_get("proposal_json").map_err(crate::Error::from)?;
-            serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|e| non_retryable(format!("stored bed plan {plan_id} is unreadable: {e}")))
-        }
+        .map_err(store_failure)
     }
-}
-
-/// A stored plan, or `None`.
-pub async fn get(db: &Db, plan_id: &str) -> crate::Result<Option<BedPlanRecord>> {
-    let rows = sqlx::query(&format!("{RECORD_SQL} WHERE plan_id = $1"))
-        .bind(plan_id)
-        .fetch_all(db.pool())
-        .await?;
-    Ok(rows
-        .iter()
-        .map(record)
-        .collect::<crate::Result<Vec<_>>>()?
-        .pop())
-}
-
-/// The most recent plans, newest first.
-pub async fn list(db: &Db, limit: i64) -> crate::Result<Vec<BedPlanRecord>> {
-    let rows = sqlx::query(&format!(
-        "{RECORD_SQL} ORDER BY created_at DESC, plan_id LIMIT $1"
-    ))
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(record).collect()
-}
-
-const RECORD_SQL: &str =
-    "SELECT plan_id, plan_date, horizon_days, status, requested_by, created_at, \
-                          proposal_json, decided_by, decided_at, decision_reason FROM bed_plans";
-
-fn record(row: &sqlx::any::AnyRow) -> crate::Result<BedPlanRecord> {
-    let plan_id: String = row.try_get("plan_id")?;
-    let json: String = row.try_get("proposal_json")?;
-    let proposal = serde_json::from_str(&json)
-        .map_err(|e| crate::Error::Corrupt(format!("bed plan {plan_id}: {e}")))?;
-    Ok(BedPlanRecord {
-        plan_date: row.try_get("plan_date")?,
-        horizon_days: row.try_get::<i64, _>("horizon_days")? as u32,
-        status: row.try_get("status")?,
-        requested_by: row.try_get("requested_by")?,
-        created_at: row.try_get("created_at")?,
-        proposal,
-        decided_by: row.try_get("decided_by")?,
-        decided_at: row.try_get("decided_at")?,
-        decision_reason: row.try_get("decision_reason")?,
-        plan_id,
-    })
-}
-
-/// In-service beds per ward, in ward order.
-async fn ward_beds(db: &Db) -> Result<Vec<(String, u32)>, ActivityError> {
-    let rows = sqlx::query(
-        "SELECT r.ward_id, COUNT(*) AS beds FROM beds b JOIN rooms r ON r.room_id = b.room_id \
-         WHERE b.in_service = 1 GROUP BY r.ward_id ORDER BY r.ward_id",
-    )
-    .fetch_all(db.pool())
-    .await
-    .map_err(crate::Error::from)?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String, _>("ward_id")
-                    .map_err(crate::Error::from)?,
-                r.try_get::<i64, _>("beds").map_err(crate::Error::from)? as u32,
-            ))
-        })
-        .collect()
 }
 
 /// Emergency admissions per ward and day: the day's expected ED arrivals times the
@@ -510,101 +347,71 @@ fn age_of_band(band: &str) -> u32 {
     }
 }
 
-async fn snapshot(
-    db: &Db,
+/// The solver's input: the census as the bed-allocation model sees it, the plan in
+/// force as warm start, and the forecast emergency demand as reserves.
+fn snapshot(
+    census: Census,
+    previous: Vec<RoomAssignment>,
     date: NaiveDate,
     plan: &BedPlanInput,
     demand: &EmergencyDemand,
-) -> Result<Snapshot, ActivityError> {
-    let e = |err: sqlx::Error| ActivityError::from(crate::Error::from(err));
+) -> Snapshot {
     let horizon = plan.request.horizon_days;
-    let ward_rows =
-        sqlx::query("SELECT ward_id, specialty, paediatric FROM wards ORDER BY ward_id")
-            .fetch_all(db.pool())
-            .await
-            .map_err(e)?;
     let mut wards = Vec::new();
     let mut specialty_of_ward = HashMap::new();
-    for r in &ward_rows {
-        let id: String = r.try_get("ward_id").map_err(e)?;
-        let specialty: String = r.try_get("specialty").map_err(e)?;
-        let paediatric = r.try_get::<i64, _>("paediatric").map_err(e)? != 0;
-        specialty_of_ward.insert(id.clone(), specialty.clone());
+    for w in census.wards {
+        specialty_of_ward.insert(w.ward_id.clone(), w.specialty.clone());
         wards.push(beds::Ward {
-            id,
-            specialties: vec![specialty],
-            min_age: (!paediatric).then_some(16),
-            max_age: paediatric.then_some(15),
+            id: w.ward_id,
+            specialties: vec![w.specialty],
+            min_age: (!w.paediatric).then_some(16),
+            max_age: w.paediatric.then_some(15),
         });
     }
-    let room_rows = sqlx::query(
-        "SELECT r.room_id, r.ward_id, COUNT(b.bed_id) AS beds FROM rooms r \
-         JOIN beds b ON b.room_id = r.room_id AND b.in_service = 1 \
-         GROUP BY r.room_id, r.ward_id ORDER BY r.room_id",
-    )
-    .fetch_all(db.pool())
-    .await
-    .map_err(e)?;
     let mut rooms = Vec::new();
     let mut ward_of_room = HashMap::new();
-    for r in &room_rows {
-        let id: String = r.try_get("room_id").map_err(e)?;
-        let ward: String = r.try_get("ward_id").map_err(e)?;
-        ward_of_room.insert(id.clone(), ward.clone());
+    for r in census.rooms {
+        ward_of_room.insert(r.room_id.clone(), r.ward_id.clone());
         rooms.push(beds::Room {
-            id,
-            ward,
-            beds: r.try_get::<i64, _>("beds").map_err(e)? as u32,
+            id: r.room_id,
+            ward: r.ward_id,
+            beds: r.beds,
             equipment: Vec::new(),
         });
     }
-    // Patients in a bed now, and patients a bed is held for (they arrive today).
-    let patient_rows = sqlx::query(
-        "SELECT ad.admission_id, ad.sex, ad.age_group, ad.specialty, ad.isolation, \
-                ad.expected_los_days, a.assigned_at AS since, b.room_id \
-         FROM bed_assignments a JOIN admissions ad ON ad.admission_id = a.admission_id \
-         JOIN beds b ON b.bed_id = a.bed_id WHERE a.released_at IS NULL \
-         UNION ALL \
-         SELECT ad.admission_id, ad.sex, ad.age_group, ad.specialty, ad.isolation, \
-                ad.expected_los_days, h.held_at AS since, b.room_id \
-         FROM bed_holds h JOIN admissions ad ON ad.workflow_id = h.workflow_id \
-         JOIN beds b ON b.bed_id = h.bed_id \
-         ORDER BY 1",
-    )
-    .fetch_all(db.pool())
-    .await
-    .map_err(e)?;
     let mut patients = Vec::new();
     let mut current_room = HashMap::new();
-    for r in &patient_rows {
-        let id: String = r.try_get("admission_id").map_err(e)?;
-        let since: String = r.try_get("since").map_err(e)?;
-        let los = r.try_get::<i64, _>("expected_los_days").map_err(e)?;
-        let room: String = r.try_get("room_id").map_err(e)?;
+    for p in census.patients {
         // Expected discharge day relative to the plan date; a patient past their
         // expected stay is planned to stay at least the first day.
-        let since_day = chrono::DateTime::parse_from_rfc3339(&since)
+        let since_day = chrono::DateTime::parse_from_rfc3339(&p.since)
             .map(|t| t.date_naive())
             .unwrap_or(date);
-        let end = (since_day - date).num_days() + los;
+        let end = (since_day - date).num_days() + p.expected_los_days;
         let discharge_day = end.clamp(1, i64::from(horizon)) as u32;
-        current_room.insert(id.clone(), room.clone());
+        current_room.insert(p.admission_id.clone(), p.room_id.clone());
         patients.push(beds::Patient {
-            id,
-            sex: match r.try_get::<String, _>("sex").map_err(e)?.as_str() {
+            id: p.admission_id,
+            sex: match p.sex.as_str() {
                 "female" => beds::Sex::Female,
                 _ => beds::Sex::Male,
             },
-            age: age_of_band(&r.try_get::<String, _>("age_group").map_err(e)?),
-            specialty: r.try_get("specialty").map_err(e)?,
+            age: age_of_band(&p.age_group),
+            specialty: p.specialty,
             admit_day: 0,
             discharge_day,
-            isolation: r.try_get::<i64, _>("isolation").map_err(e)? != 0,
+            isolation: p.isolation,
             equipment: Vec::new(),
-            current_room: Some(room),
+            current_room: Some(p.room_id),
         });
     }
-    let previous = published_assignments(db).await?;
+    let previous = previous
+        .into_iter()
+        .map(|a| PreviousAssignment {
+            patient: a.patient,
+            room: a.room,
+        })
+        .collect();
     let emergency_forecast = demand
         .wards
         .iter()
@@ -614,7 +421,7 @@ async fn snapshot(
             quantiles: vec![(0.5, w.p50), (0.9, w.p90)],
         })
         .collect();
-    Ok(Snapshot {
+    Snapshot {
         input: BedInput {
             horizon_days: horizon,
             wards,
@@ -627,25 +434,7 @@ async fn snapshot(
         current_room,
         ward_of_room,
         specialty_of_ward,
-    })
-}
-
-/// The plan in force: the warm start and the "do not reshuffle" reference.
-async fn published_assignments(db: &Db) -> Result<Vec<PreviousAssignment>, ActivityError> {
-    let row =
-        sqlx::query("SELECT plan_id, assignments_json FROM bed_plans WHERE status = 'published'")
-            .fetch_optional(db.pool())
-            .await
-            .map_err(crate::Error::from)?;
-    let Some(row) = row else {
-        return Ok(Vec::new());
-    };
-    let json: String = row
-        .try_get("assignments_json")
-        .map_err(crate::Error::from)?;
-    let plan_id: String = row.try_get("plan_id").map_err(crate::Error::from)?;
-    serde_json::from_str(&json)
-        .map_err(|e| non_retryable(format!("published bed plan {plan_id} is unreadable: {e}")))
+    }
 }
 
 /// The proposal as the approver reads it.
@@ -700,7 +489,7 @@ fn describe(
         .collect();
     BedPlanProposal {
         plan_id: plan_id.to_owned(),
-        solver_status: match plan.status {
+        solver_status: match plan.header.status {
             careflow_solvers::solve::SolveStatus::Optimal => "optimal".into(),
             other => format!("{other:?}").to_lowercase(),
         },
@@ -708,7 +497,7 @@ fn describe(
         outlier_days: plan.cost.outlier_days,
         transfers: plan.cost.transfers,
         reserve_shortfall: plan.cost.reserve_shortfall,
-        mip_gap: plan.mip_gap,
+        mip_gap: plan.header.mip_gap,
         patients: plan.assignments.len() as u32,
         moves,
         shortfalls,

@@ -7,23 +7,21 @@ use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
-use serde_json::json;
 use temporalio_client::{
     errors::WorkflowStartError, WorkflowCancelOptions, WorkflowExecuteUpdateOptions,
     WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowStartOptions,
 };
 
-use careflow_activities::bed_plan as bed_plans;
-use careflow_activities::users::{self, User};
-use careflow_activities::{audit, hospital, patients, tasks};
+use careflow_store::users::{self, User};
+use careflow_store::{audit, bed_plans, hospital, patients, tasks};
 use careflow_types::{
-    AdmissionInput, AdmissionRequest, BedPlanInput, BedPlanRequest, Decision, DecisionRequest,
-    FieldError, Role, TaskKind, TASK_QUEUE,
+    AdmissionInput, AdmissionRequest, AdmissionStarted, BedPlanInput, BedPlanRequest,
+    BedPlanStarted, BedPlanView, CancelRequested, Decision, DecisionOutcome, DecisionRequest,
+    Discharged, FieldError, Health, Role, TaskKind, TASK_QUEUE,
 };
-use careflow_workflows::{AdmissionWorkflow, BedPlanWorkflow};
 
 use crate::error::{parse_json, AppError};
+use crate::workflows::{Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, Decide};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -83,14 +81,10 @@ impl Caller {
     }
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
-}
-
-#[derive(Serialize)]
-struct Created {
-    admission_id: String,
-    workflow_id: String,
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
 }
 
 /// Header a client sets so that retrying a request whose answer it lost starts no
@@ -102,7 +96,7 @@ async fn create_admission(
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Created>), AppError> {
+) -> Result<(StatusCode, Json<AdmissionStarted>), AppError> {
     let user = caller.require(&[Role::AdmissionsClerk, Role::Admin])?;
     let mut request: AdmissionRequest = parse_json(&body)?;
     // The request is made by whoever is signed in, whatever the body claims.
@@ -126,7 +120,7 @@ async fn create_admission(
     let started = state
         .client
         .start_workflow(
-            AdmissionWorkflow::run,
+            Admission,
             AdmissionInput {
                 admission_id: admission_id.clone(),
                 request,
@@ -142,7 +136,7 @@ async fn create_admission(
         Err(WorkflowStartError::AlreadyStarted { .. }) if idempotency_key.is_some() => {
             return Ok((
                 StatusCode::OK,
-                Json(Created {
+                Json(AdmissionStarted {
                     admission_id,
                     workflow_id,
                 }),
@@ -157,7 +151,7 @@ async fn create_admission(
     tracing::debug!(%workflow_id, "admission started");
     Ok((
         StatusCode::CREATED,
-        Json(Created {
+        Json(AdmissionStarted {
             admission_id,
             workflow_id,
         }),
@@ -177,13 +171,9 @@ async fn admission_status(
     ])?;
     let handle = state
         .client
-        .get_workflow_handle::<AdmissionWorkflow>(workflow_id.clone());
+        .get_workflow_handle::<Admission>(workflow_id.clone());
     let status = handle
-        .query(
-            AdmissionWorkflow::status,
-            (),
-            WorkflowQueryOptions::default(),
-        )
+        .query(AdmissionStatusQuery, (), WorkflowQueryOptions::default())
         .await
         .map_err(|e| AppError::NotFound(format!("admission {workflow_id} ({e})")))?;
     Ok(Json(status))
@@ -193,11 +183,11 @@ async fn cancel_admission(
     State(state): State<AppState>,
     caller: Caller,
     Path(workflow_id): Path<String>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<CancelRequested>, AppError> {
     let user = caller.require(&[Role::AdmissionsClerk, Role::BedManager, Role::Admin])?;
     let handle = state
         .client
-        .get_workflow_handle::<AdmissionWorkflow>(workflow_id.clone());
+        .get_workflow_handle::<Admission>(workflow_id.clone());
     handle
         .cancel(
             WorkflowCancelOptions::builder()
@@ -208,22 +198,24 @@ async fn cancel_admission(
         .map_err(|e| {
             AppError::Conflict(format!("admission {workflow_id} cannot be cancelled: {e}"))
         })?;
-    Ok(Json(
-        json!({"workflow_id": workflow_id, "cancel_requested_by": user.name}),
-    ))
+    Ok(Json(CancelRequested {
+        cancel_requested_by: user.name.clone(),
+        workflow_id,
+    }))
 }
 
 async fn discharge(
     State(state): State<AppState>,
     caller: Caller,
     Path(workflow_id): Path<String>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<Discharged>, AppError> {
     let user = caller.require(&[Role::BedManager, Role::SiteManager])?;
     let admission_id = hospital::admission_id_of(&state.db, &workflow_id).await?;
     let bed = hospital::discharge(&state.db, &admission_id, &user.name, user.role.as_str()).await?;
-    Ok(Json(
-        json!({"workflow_id": workflow_id, "bed_released": bed}),
-    ))
+    Ok(Json(Discharged {
+        bed_released: bed,
+        workflow_id,
+    }))
 }
 
 async fn list_tasks(
@@ -264,7 +256,7 @@ async fn decide_task(
     caller: Caller,
     Path(task_id): Path<String>,
     body: Bytes,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<DecisionOutcome>, AppError> {
     let user = caller.require(&[Role::BedManager, Role::SiteManager])?;
     let req: DecisionRequest = parse_json(&body)?;
     req.validate().map_err(AppError::Invalid)?;
@@ -285,9 +277,9 @@ async fn decide_task(
     let answer = if task.kind == TaskKind::BedPlan.as_str() {
         state
             .client
-            .get_workflow_handle::<BedPlanWorkflow>(task.workflow_id.clone())
+            .get_workflow_handle::<BedPlan>(task.workflow_id.clone())
             .execute_update(
-                BedPlanWorkflow::decide,
+                Decide::<BedPlan>::new(),
                 decision,
                 WorkflowExecuteUpdateOptions::default(),
             )
@@ -296,18 +288,20 @@ async fn decide_task(
     } else {
         state
             .client
-            .get_workflow_handle::<AdmissionWorkflow>(task.workflow_id.clone())
+            .get_workflow_handle::<Admission>(task.workflow_id.clone())
             .execute_update(
-                AdmissionWorkflow::decide,
+                Decide::<Admission>::new(),
                 decision,
                 WorkflowExecuteUpdateOptions::default(),
             )
             .await
             .map_err(refused)?
     };
-    Ok(Json(
-        json!({"task_id": task_id, "result": answer, "decided_by": user.name}),
-    ))
+    Ok(Json(DecisionOutcome {
+        decided_by: user.name.clone(),
+        result: answer,
+        task_id,
+    }))
 }
 
 async fn beds(
@@ -331,18 +325,13 @@ async fn audit_verify(
     Ok(Json(audit::verify(&state.db).await?))
 }
 
-#[derive(Serialize)]
-struct PlanStarted {
-    plan_id: String,
-}
-
 /// Starts a bed plan: forecast, optimise, then a bed manager's approval.
 async fn create_bed_plan(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<PlanStarted>), AppError> {
+) -> Result<(StatusCode, Json<BedPlanStarted>), AppError> {
     let user = caller.require(&[Role::BedManager, Role::SiteManager, Role::Admin])?;
     let mut request: BedPlanRequest = parse_json(&body)?;
     request.requested_by = user.name.clone();
@@ -363,7 +352,7 @@ async fn create_bed_plan(
     let started = state
         .client
         .start_workflow(
-            BedPlanWorkflow::run,
+            BedPlan,
             BedPlanInput {
                 plan_id: plan_id.clone(),
                 request,
@@ -374,9 +363,9 @@ async fn create_bed_plan(
         )
         .await;
     match started {
-        Ok(_) => Ok((StatusCode::CREATED, Json(PlanStarted { plan_id }))),
+        Ok(_) => Ok((StatusCode::CREATED, Json(BedPlanStarted { plan_id }))),
         Err(WorkflowStartError::AlreadyStarted { .. }) if key.is_some() => {
-            Ok((StatusCode::OK, Json(PlanStarted { plan_id })))
+            Ok((StatusCode::OK, Json(BedPlanStarted { plan_id })))
         }
         Err(e) => Err(AppError::Internal(format!(
             "starting bed plan workflow: {e}"
@@ -403,7 +392,7 @@ async fn bed_plan(
     State(state): State<AppState>,
     caller: Caller,
     Path(plan_id): Path<String>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<BedPlanView>, AppError> {
     caller.require(&[
         Role::BedManager,
         Role::SiteManager,
@@ -411,15 +400,15 @@ async fn bed_plan(
         Role::Auditor,
     ])?;
     if let Some(record) = bed_plans::get(&state.db, &plan_id).await? {
-        return Ok(Json(json!({ "record": record })));
+        return Ok(Json(BedPlanView::Record(record)));
     }
     let status = state
         .client
-        .get_workflow_handle::<BedPlanWorkflow>(plan_id.clone())
-        .query(BedPlanWorkflow::status, (), WorkflowQueryOptions::default())
+        .get_workflow_handle::<BedPlan>(plan_id.clone())
+        .query(BedPlanStatusQuery, (), WorkflowQueryOptions::default())
         .await
         .map_err(|e| AppError::NotFound(format!("bed plan {plan_id} ({e})")))?;
-    Ok(Json(json!({ "status": status })))
+    Ok(Json(BedPlanView::Status(status)))
 }
 
 /// The `Idempotency-Key` header, if set and well-formed.

@@ -83,13 +83,14 @@ impl IntoResponse for AppError {
     }
 }
 
-impl From<careflow_activities::Error> for AppError {
-    fn from(e: careflow_activities::Error) -> Self {
-        use careflow_activities::Error as E;
+impl From<careflow_store::Error> for AppError {
+    fn from(e: careflow_store::Error) -> Self {
+        use careflow_store::Error as E;
         match e {
             E::NotFound(what) => AppError::NotFound(format!("{what} not found")),
             E::Conflict(m) => AppError::Conflict(m),
             E::Forbidden(m) => AppError::Forbidden(m),
+            E::Invalid(m) => AppError::Invalid(vec![careflow_types::FieldError::new("body", m)]),
             other => AppError::Internal(other.to_string()),
         }
     }

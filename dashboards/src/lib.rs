@@ -8,11 +8,12 @@
 
 mod api;
 pub mod error;
+pub mod workflows;
 
 use axum::Router;
 use temporalio_client::Client;
 
-use careflow_activities::Db;
+use careflow_store::Db;
 
 pub use error::AppError;
 

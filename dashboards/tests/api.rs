@@ -2,62 +2,19 @@
 //! official Temporal test server: who may do what, located errors with nothing
 //! written, pseudonymised patients, and idempotent admission requests.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Row;
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
 use tower::ServiceExt;
 
-use careflow_activities::{users, Db};
 use careflow_dashboards::{app, AppState};
+use careflow_store::{users, Db};
+use careflow_testkit::{db, temporal};
 use careflow_types::Role;
 
-struct TestServer(Child);
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn temporal() -> (TestServer, Client) {
-    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|d| d.join(".tools/venv/bin/temporal-test-server"))
-        .find(|p| p.is_file())
-        .expect("temporal-test-server: run scripts/setup");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let child = Command::new(bin)
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn test server");
-    let server = TestServer(child);
-    let url = Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
-    for _ in 0..200 {
-        if let Ok(conn) = Connection::connect(ConnectionOptions::new(url.clone()).build()).await {
-            return (
-                server,
-                Client::new(conn, ClientOptions::new("default").build()).expect("client"),
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("test server did not start");
-}
-
 struct Env {
-    _server: TestServer,
+    _server: temporal::TestServer,
     _dir: tempfile::TempDir,
     db: Db,
     state: AppState,
@@ -66,11 +23,8 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let (server, client) = temporal().await;
-    let dir = tempfile::tempdir().expect("tmp");
-    let db = Db::connect(&Db::sqlite_url(&dir.path().join("careflow.db")))
-        .await
-        .expect("db");
+    let (server, client) = temporal::start_test_server().await;
+    let (dir, db) = db::sqlite().await;
     let clerk = users::upsert(&db, "ana", Role::AdmissionsClerk, "test")
         .await
         .expect("user");

@@ -128,6 +128,38 @@ impl ModelBundle {
     }
 }
 
+/// Opens the registered model `name` `version` from `dir` and checks that it is the
+/// file the registry recorded: the same name and version on its card and the same
+/// sha256 as `registered_sha256`. A model whose file changed after registration is
+/// refused, naming the file and both hashes.
+pub fn open_verified(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    registered_sha256: &str,
+) -> Result<ModelBundle> {
+    let bundle = ModelBundle::open(dir)?;
+    if bundle.header.name != name || bundle.header.version != version {
+        return Err(Error::Registry(format!(
+            "{} holds {} {}, not the registered {name} {version}",
+            dir.display(),
+            bundle.header.name,
+            bundle.header.version
+        )));
+    }
+    let actual = sha256_file(&bundle.onnx_path)?;
+    if actual != registered_sha256 {
+        return Err(Error::HashMismatch {
+            path: bundle.onnx_path,
+            name: name.to_owned(),
+            version: version.to_owned(),
+            expected: registered_sha256.to_owned(),
+            actual,
+        });
+    }
+    Ok(bundle)
+}
+
 /// The committed models directory (`forecasters/models`), found next to this
 /// crate's sources, or by walking up from the executable and the current directory.
 pub fn models_dir() -> Result<PathBuf> {

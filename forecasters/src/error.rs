@@ -72,12 +72,9 @@ pub enum Error {
         /// Hash of the file on disk.
         actual: String,
     },
-    /// The model registry rejected a request.
+    /// A model file is not the one the registry records (name or version differ).
     #[error("model registry: {0}")]
     Registry(String),
-    /// The database failed.
-    #[error("model registry database: {0}")]
-    Database(#[from] sqlx::Error),
     /// A forecast request is invalid (e.g. zero horizon, wrong feature count).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

@@ -16,15 +16,14 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod backtest;
 pub mod bed_demand;
 pub mod bundle;
 pub mod calendar;
-pub mod cli;
 pub mod data;
 pub mod ed_arrivals;
 pub mod error;
 pub mod quantile;
-pub mod registry;
 pub mod runtime;
 pub mod scanner_no_show;
 pub mod surgery_duration;

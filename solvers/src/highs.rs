@@ -22,6 +22,14 @@ use good_lp::{
 
 use crate::solve::{Progress, SolveOptions, SolveStatus};
 
+/// The MILP solver every model calls, as named in plan headers.
+pub const SOLVER: &str = "HiGHS";
+
+/// The HiGHS release linked in: the one `highs-sys` builds from source, whose version
+/// follows HiGHS's (a test checks it against Cargo.lock). The `highs` crate has no safe
+/// call that returns it.
+pub const SOLVER_VERSION: &str = "1.16.0";
+
 /// What went wrong inside HiGHS itself (not infeasibility: that is a [`SolveStatus`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -391,6 +399,18 @@ mod tests {
         }
         m.constrain(weight.leq(500.0));
         (m, xs)
+    }
+
+    #[test]
+    fn solver_version_is_the_locked_highs_sys() {
+        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
+            .expect("the workspace Cargo.lock");
+        let locked = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"highs-sys\""))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+            .map(|v| v.trim_matches('"').to_owned());
+        assert_eq!(locked.as_deref(), Some(SOLVER_VERSION));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What every model in this crate shares: how a solve is asked for, how it went, and
 //! how it reports progress while it runs.
 
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -59,3 +60,25 @@ pub type ProgressSink<'a> = &'a mut dyn FnMut(Progress);
 
 /// A no-op sink for callers that do not watch progress.
 pub fn ignore_progress(_: Progress) {}
+
+/// Redraws one progress line on stderr (`[####......]  12.3s  best 3145`) when stderr is a
+/// terminal; logs and CI get nothing, only the summary the caller prints at the end.
+pub fn draw_progress(p: Progress, time_limit_s: f64) {
+    const WIDTH: usize = 30;
+    if !std::io::stderr().is_terminal() {
+        return;
+    }
+    let done = ((p.elapsed_s / time_limit_s).clamp(0.0, 1.0) * WIDTH as f64) as usize;
+    let cost = p.incumbent.map_or("no feasible plan yet".to_string(), |c| {
+        format!("best {c:.0}")
+    });
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r[{}{}] {:>6.1}s  {cost:<24}",
+        "#".repeat(done),
+        ".".repeat(WIDTH - done),
+        p.elapsed_s
+    );
+    let _ = err.flush();
+}

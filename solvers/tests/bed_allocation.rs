@@ -76,8 +76,17 @@ fn generated_hospitals_are_planned_within_the_rules() {
             + w.change * c.changes as f64
             + w.reserve_shortfall * c.reserve_shortfall;
         assert!((total - c.total).abs() < 1e-6);
-        if plan.status == SolveStatus::Optimal {
-            let bound = plan.bound.unwrap();
+        // The header says what made the plan and how to make it again.
+        let h = &plan.header;
+        assert_eq!(
+            (h.model.as_str(), h.solver.as_str()),
+            ("bed_allocation", "HiGHS")
+        );
+        assert_eq!((h.seed, h.threads, h.time_limit_s), (0, 1, 60.0));
+        assert_eq!(h.objective, c.total);
+        assert!(h.elapsed_s > 0.0 && h.elapsed_s < 60.0 + 5.0);
+        if plan.header.status == SolveStatus::Optimal {
+            let bound = plan.header.bound.unwrap();
             assert!(
                 (bound - c.total).abs() < 1e-3 * c.total.max(1.0),
                 "{bound} vs {}",
@@ -226,9 +235,9 @@ fn large_hospital_is_planned_within_the_rules() {
         "{} patients, {} rooms: {:?} cost {:?} gap {:?} in {:.1}s",
         input.patients.len(),
         input.rooms.len(),
-        plan.status,
+        plan.header.status,
         plan.cost,
-        plan.mip_gap,
+        plan.header.mip_gap,
         started.elapsed().as_secs_f64()
     );
     assert_eq!(

@@ -1,8 +1,9 @@
 //! The IHTC solver on a hand-solvable instance, on an impossible one, on a published
-//! instance (feasibility, reproducibility, agreement with the evaluator) and in re-planning
-//! mode. Runs are bounded by a move budget, not by time, so they are reproducible.
+//! instance (test01, kept in `tests/fixtures/ihtc`: feasibility, reproducibility, agreement
+//! with the evaluator) and in re-planning mode. Runs are bounded by a move budget, not by
+//! time, so they are reproducible.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use careflow_solvers::ihtc::{
@@ -10,14 +11,11 @@ use careflow_solvers::ihtc::{
 };
 use careflow_solvers::solve::{Progress, SolveOptions, SolveStatus};
 
-fn bench_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/benchmarks/ihtc2024");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        println!("skipped: {} is absent", dir.display());
-        None
-    }
+/// test01 of IHTC-2024 and its reference solution, kept in the repository.
+fn fixture(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/ihtc")
+        .join(file)
 }
 
 fn opts(seed: u64) -> SolveOptions {
@@ -100,8 +98,7 @@ fn reports_infeasible_when_no_plan_fits() {
 
 #[test]
 fn feasible_reproducible_and_consistent_with_the_evaluator() {
-    let Some(dir) = bench_dir() else { return };
-    let instance = Instance::from_file(dir.join("instances/test01.json")).unwrap();
+    let instance = Instance::from_file(fixture("test01.json")).unwrap();
     let run = || solve_with(&instance, &opts(7), None, &mut |_| {}, &params(30_000)).unwrap();
     let a = run();
     assert!(a.evaluation.is_feasible(), "{:?}", a.evaluation.hard);
@@ -119,9 +116,8 @@ fn feasible_reproducible_and_consistent_with_the_evaluator() {
 
 #[test]
 fn replanning_keeps_decisions_when_changes_are_expensive() {
-    let Some(dir) = bench_dir() else { return };
-    let instance = Instance::from_file(dir.join("instances/test01.json")).unwrap();
-    let warm = Solution::from_file(dir.join("reference/sol_test01.json")).unwrap();
+    let instance = Instance::from_file(fixture("test01.json")).unwrap();
+    let warm = Solution::from_file(fixture("sol_test01.json")).unwrap();
     let sticky = SearchParams {
         change_weight: 1_000_000,
         ..params(20_000)
@@ -159,23 +155,4 @@ fn replanning_keeps_decisions_when_changes_are_expensive() {
         })
         .sum();
     assert_eq!(out.changes, moved);
-}
-
-#[test]
-fn cli_writes_a_solution_the_evaluator_accepts() {
-    let Some(dir) = bench_dir() else { return };
-    let out = std::env::temp_dir().join(format!("careflow-ihtc-cli-{}.json", std::process::id()));
-    let cmd = careflow_solvers::cli::SolveCommand::Ihtc {
-        instance: dir.join("instances/test01.json"),
-        time_limit: 1.0,
-        out: Some(out.clone()),
-        seed: 0,
-        warm_start: None,
-    };
-    careflow_solvers::cli::run(cmd).unwrap();
-    let instance = Instance::from_file(dir.join("instances/test01.json")).unwrap();
-    let solution = Solution::from_file(&out).unwrap();
-    std::fs::remove_file(&out).ok();
-    assert_eq!(solution.patients.len(), instance.patients.len());
-    assert!(evaluate(&instance, &solution).unwrap().is_feasible());
 }

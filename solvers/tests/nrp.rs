@@ -7,8 +7,17 @@ use std::time::Duration;
 use careflow_solvers::nrp::{self, Instance, NrpError, Roster, RosterFile};
 use careflow_solvers::solve::{SolveOptions, SolveStatus};
 
+/// The Curtois & Qu instances; a test that needs them fails here, saying so, when they
+/// are absent.
 fn bench_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/benchmarks/nrp-curtois")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/benchmarks/nrp-curtois");
+    assert!(
+        dir.is_dir(),
+        "{} is absent: this test needs ../shared/benchmarks/nrp-curtois (the Curtois & Qu \
+         instances, next to the repository)",
+        dir.display()
+    );
+    dir
 }
 
 /// Two weeks, shifts D and N (N may not be followed by D), one employee A with rules

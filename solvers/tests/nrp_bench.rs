@@ -5,18 +5,27 @@
 //! Run with `cargo test --release -p solvers --test nrp_bench -- --ignored --nocapture`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use careflow_solvers::nrp;
+use careflow_solvers::solve::{ignore_progress, SolveOptions};
 
 #[test]
 #[ignore = "minutes per instance; run by hand"]
-fn nrp_bench() -> anyhow::Result<()> {
+fn nrp_bench() -> Result<(), nrp::NrpError> {
     let time: f64 = std::env::var("NRP_TIME")
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or(300.0);
     if let Ok(one) = std::env::var("NRP_INSTANCE") {
-        return nrp::run_cli(Path::new(&one), time, None, 0);
+        let inst = nrp::read_instance(Path::new(&one))?;
+        let opts = SolveOptions {
+            time_limit: Duration::from_secs_f64(time),
+            ..SolveOptions::default()
+        };
+        let outcome = nrp::solve(&inst, &opts, &mut ignore_progress)?;
+        print!("{}", nrp::cost_table(&inst, &outcome));
+        return Ok(());
     }
     let dir = std::env::var("NRP_DIR")
         .map(PathBuf::from)

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use careflow_solvers::scanner_booking::{
-    self, Maintenance, Modality, ScanRequest, Scanner, ScannerError, ScannerInput, ScannerPlan,
-    Urgency,
+    self, ConflictKind, Maintenance, Modality, ScanRequest, Scanner, ScannerInput, ScannerPlan,
+    SolveError, Urgency,
 };
 use careflow_solvers::solve::SolveOptions;
 
@@ -17,47 +17,10 @@ fn opts(s: u64) -> SolveOptions {
     }
 }
 
-/// Recomputes the hard rules from the plan alone.
-fn check(input: &ScannerInput, plan: &ScannerPlan) {
-    for b in &plan.bookings {
-        let r = input.requests.iter().find(|r| r.id == b.request).unwrap();
-        let s = input.scanners.iter().find(|s| s.id == b.scanner).unwrap();
-        assert_eq!(r.modality, s.modality);
-        assert!(!r.contrast || s.contrast, "{} needs contrast", r.id);
-        assert!(!r.anaesthesia || s.anaesthesia_days.contains(&b.day));
-        assert!(b.day >= r.release_day);
-        if r.urgency != Urgency::Routine {
-            assert!(b.day <= r.deadline_day, "{} past its deadline", r.id);
-        }
-        assert!(
-            !s.maintenance
-                .iter()
-                .any(|m| m.day == b.day && (m.from_slot..m.to_slot).contains(&b.start_slot)),
-            "{} starts in maintenance",
-            r.id
-        );
-    }
-    for r in input
-        .requests
-        .iter()
-        .filter(|r| r.urgency != Urgency::Routine)
-    {
-        assert!(
-            plan.bookings.iter().any(|b| b.request == r.id),
-            "{} unbooked",
-            r.id
-        );
-    }
-    for sd in &plan.scanner_days {
-        assert!(sd.booked_slots <= sd.open_slots + input.policy.max_overbooked_slots);
-        assert!(
-            sd.expected_overtime_slots <= input.policy.max_expected_overtime_slots + 1e-9,
-            "{sd:?}"
-        );
-    }
+fn assert_within_rules(input: &ScannerInput, plan: &ScannerPlan) {
     assert_eq!(
-        plan.bookings.len() + plan.unbooked.len(),
-        input.requests.len()
+        scanner_booking::violations(input, plan),
+        Vec::<String>::new()
     );
 }
 
@@ -66,7 +29,7 @@ fn generated_weeks_are_booked_within_the_rules() {
     for seed in [1, 2] {
         let input = scanner_booking::generate(seed, 1);
         let plan = scanner_booking::solve(&input, &opts(20), &mut |_| {}).unwrap();
-        check(&input, &plan);
+        assert_within_rules(&input, &plan);
         // Demand is above capacity: some routine requests wait, and overbooking is used.
         assert!(!plan.unbooked.is_empty());
         assert_eq!(scanner_booking::generate(seed, 1), input);
@@ -119,7 +82,7 @@ fn overbooking_is_bounded_by_expected_overtime() {
             .collect(),
     );
     let plan = scanner_booking::solve(&input, &opts(10), &mut |_| {}).unwrap();
-    check(&input, &plan);
+    assert_within_rules(&input, &plan);
     let day = &plan.scanner_days[0];
     assert_eq!(day.open_slots, 3);
     assert!(day.booked_slots > 3, "no-shows make room for overbooking");
@@ -144,26 +107,28 @@ fn impossible_urgent_scans_are_explained() {
             .collect(),
     );
     let err = scanner_booking::solve(&input, &opts(10), &mut |_| {}).unwrap_err();
-    let ScannerError::Infeasible { conflicts } = err else {
+    let SolveError::Infeasible { conflicts } = err else {
         panic!("expected an explanation, got {err:?}");
     };
     assert!(
         conflicts
             .iter()
-            .any(|c| c.contains("scanner CT1 on day 0") || c.contains("cannot be scanned")),
+            .any(|c| c.message.contains("scanner CT1 on day 0")
+                || c.message.contains("cannot be scanned")),
         "{conflicts:?}"
     );
     // A contrast scan on a scanner without contrast is named directly.
     let mut r = request("C1", Urgency::Emergency, 0.0);
     r.contrast = true;
     let err = scanner_booking::solve(&one_ct(vec![r]), &opts(10), &mut |_| {}).unwrap_err();
-    let ScannerError::Infeasible { conflicts } = err else {
+    let SolveError::Infeasible { conflicts } = err else {
         panic!("expected an explanation, got {err:?}");
     };
     assert!(
-        conflicts[0].contains("C1") && conflicts[0].contains("contrast"),
+        conflicts[0].message.contains("C1") && conflicts[0].message.contains("contrast"),
         "{conflicts:?}"
     );
+    assert_eq!(conflicts[0].kind, ConflictKind::UrgentScan);
 }
 
 #[test]
@@ -172,7 +137,34 @@ fn malformed_json_is_located() {
         .unwrap()
         .replace("\"ct\"", "\"pet\"");
     match ScannerInput::from_json(&text) {
-        Err(ScannerError::Parse(e)) => assert_eq!(e.path, "scanners[0].modality"),
+        Err(SolveError::Parse(e)) => assert_eq!(e.path, "scanners[0].modality"),
         other => panic!("expected a located error, got {other:?}"),
     }
+}
+
+#[test]
+fn the_checker_catches_a_broken_plan() {
+    let input = one_ct(
+        (1..=5)
+            .map(|i| request(&format!("R{i}"), Urgency::Routine, 0.5))
+            .collect(),
+    );
+    let plan = scanner_booking::solve(&input, &opts(10), &mut |_| {}).unwrap();
+    assert_within_rules(&input, &plan);
+    assert_eq!(plan.header.model, "scanner_booking");
+    // A scan starting in the maintenance window (slot 2).
+    let mut p = plan.clone();
+    p.bookings[0].start_slot = 2;
+    let v = scanner_booking::violations(&input, &p);
+    assert!(
+        v.iter().any(|m| m.contains("starts in maintenance")),
+        "{v:?}"
+    );
+    // With nobody missing, the same five bookings exceed the expected-overtime bound.
+    let mut sure = input.clone();
+    for r in &mut sure.requests {
+        r.no_show_probability = 0.0;
+    }
+    let v = scanner_booking::violations(&sure, &plan);
+    assert!(v.iter().any(|m| m.contains("expected overtime")), "{v:?}");
 }

@@ -1,13 +1,12 @@
 //! Theatre booking: generated weeks respect every hard rule, cost terms add up, identical
 //! theatres are ordered, re-planning keeps bookings, impossible urgent work is explained.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use careflow_solvers::solve::SolveOptions;
 use careflow_solvers::theatre_booking::{
-    self, Case, PreviousBooking, Priority, Surgeon, Theatre, TheatreError, TheatreInput,
-    TheatrePlan,
+    self, Case, ConflictKind, PreviousBooking, Priority, SolveError, Surgeon, Theatre,
+    TheatreInput, TheatrePlan,
 };
 
 fn opts() -> SolveOptions {
@@ -17,55 +16,10 @@ fn opts() -> SolveOptions {
     }
 }
 
-/// Recomputes the hard rules from the plan alone.
-fn check(input: &TheatreInput, plan: &TheatrePlan) {
-    let mut theatre_minutes: HashMap<(String, u32), u32> = HashMap::new();
-    let mut surgeon_theatres: HashMap<(String, u32), Vec<String>> = HashMap::new();
-    for b in &plan.bookings {
-        let case = input.cases.iter().find(|c| c.id == b.case).unwrap();
-        let surgeon = input
-            .surgeons
-            .iter()
-            .find(|s| s.id == case.surgeon)
-            .unwrap();
-        assert!(
-            surgeon.available_days.contains(&b.day),
-            "{} on a day off",
-            b.case
-        );
-        assert!(b.day >= case.release_day);
-        *theatre_minutes
-            .entry((b.theatre.clone(), b.day))
-            .or_default() += b.planned_minutes;
-        let ts = surgeon_theatres
-            .entry((surgeon.id.clone(), b.day))
-            .or_default();
-        if !ts.contains(&b.theatre) {
-            ts.push(b.theatre.clone());
-        }
-    }
-    for ((t, d), minutes) in &theatre_minutes {
-        let th = input.theatres.iter().find(|x| &x.id == t).unwrap();
-        assert!(*minutes <= th.session_minutes[*d as usize] + th.max_overtime_minutes);
-    }
-    for ts in surgeon_theatres.values() {
-        assert_eq!(ts.len(), 1, "a surgeon's list is split over theatres");
-    }
-    for c in input
-        .cases
-        .iter()
-        .filter(|c| c.priority == Priority::Urgent)
-    {
-        assert!(
-            plan.bookings.iter().any(|b| b.case == c.id),
-            "urgent {} unbooked",
-            c.id
-        );
-    }
+fn assert_within_rules(input: &TheatreInput, plan: &TheatrePlan) {
     assert_eq!(
-        plan.bookings.len() + plan.unbooked.len(),
-        input.cases.len(),
-        "every case booked once or listed as waiting"
+        theatre_booking::violations(input, plan),
+        Vec::<String>::new()
     );
 }
 
@@ -79,7 +33,7 @@ fn generated_weeks_are_booked_within_the_rules() {
     for seed in [1, 2] {
         let input = theatre_booking::generate(seed, 3);
         let plan = theatre_booking::solve(&input, &quick, &mut |_| {}).unwrap();
-        check(&input, &plan);
+        assert_within_rules(&input, &plan);
         assert!(plan.bookings.len() > input.cases.len() / 2);
         let w = &input.weights;
         let unbooked_cost: f64 = plan
@@ -150,7 +104,7 @@ fn robust_durations_order_and_identical_theatres() {
         case("C2", "S1", Priority::Urgent, 120.0),
     ]);
     let plan = theatre_booking::solve(&input, &opts(), &mut |_| {}).unwrap();
-    check(&input, &plan);
+    assert_within_rules(&input, &plan);
     assert_eq!(plan.cost.total, 0.0);
     // Identical theatres: the loaded one is the first.
     assert!(plan
@@ -184,17 +138,22 @@ fn impossible_urgent_work_is_explained() {
         case("U3", "S2", Priority::Urgent, 200.0),
     ]);
     let err = theatre_booking::solve(&input, &opts(), &mut |_| {}).unwrap_err();
-    let TheatreError::Infeasible { conflicts } = err else {
+    let SolveError::Infeasible { conflicts } = err else {
         panic!("expected an explanation, got {err:?}");
     };
     assert!(
-        conflicts
-            .iter()
-            .any(|c| c.contains("theatre T") && c.contains("day 1")
-                || c.contains("surgeon S2 on day 1")
-                || c.contains("urgent case U")),
+        conflicts.iter().any(|c| {
+            let m = &c.message;
+            m.contains("theatre T") && m.contains("day 1")
+                || m.contains("surgeon S2 on day 1")
+                || m.contains("urgent case U")
+        }),
         "{conflicts:?}"
     );
+    assert!(conflicts.iter().all(|c| matches!(
+        c.kind,
+        ConflictKind::TheatreMinutes | ConflictKind::SurgeonMinutes | ConflictKind::UrgentCase
+    )));
 }
 
 #[test]
@@ -208,7 +167,47 @@ fn malformed_json_is_located() {
     .unwrap()
     .replace("\"routine\"", "\"whenever\"");
     match TheatreInput::from_json(&text) {
-        Err(TheatreError::Parse(e)) => assert_eq!(e.path, "cases[0].priority"),
+        Err(SolveError::Parse(e)) => assert_eq!(e.path, "cases[0].priority"),
         other => panic!("expected a located error, got {other:?}"),
     }
+}
+
+#[test]
+fn the_checker_catches_a_broken_plan() {
+    let input = two_theatres(vec![
+        case("C1", "S1", Priority::Routine, 80.0),
+        case("C2", "S1", Priority::Urgent, 120.0),
+        case("C3", "S2", Priority::Routine, 60.0),
+    ]);
+    let plan = theatre_booking::solve(&input, &opts(), &mut |_| {}).unwrap();
+    assert_within_rules(&input, &plan);
+    assert_eq!(plan.header.model, "theatre_booking");
+    let broken = |edit: &dyn Fn(&mut TheatrePlan)| {
+        let mut p = plan.clone();
+        edit(&mut p);
+        theatre_booking::violations(&input, &p)
+    };
+    // S2 does not operate on day 0.
+    let v = broken(&|p| {
+        let b = p.bookings.iter_mut().find(|b| b.case == "C3").unwrap();
+        b.day = 0;
+    });
+    assert!(
+        v.iter().any(|m| m.contains("day off of surgeon S2")),
+        "{v:?}"
+    );
+    // The urgent case dropped to the waiting list.
+    let v = broken(&|p| {
+        p.bookings.retain(|b| b.case != "C2");
+        p.unbooked.push("C2".into());
+    });
+    assert!(v.iter().any(|m| m == "urgent case C2 unbooked"), "{v:?}");
+    // C2 planned at 300 minutes: with C1, 380 in a 240 + 30 list, and C1 starts inside C2.
+    let v = broken(&|p| p.bookings[0].planned_minutes = 300);
+    assert!(
+        v.iter()
+            .any(|m| m.contains("380 planned minutes, 240 session + 30 overtime")),
+        "{v:?}"
+    );
+    assert!(v.iter().any(|m| m.contains("overlap")), "{v:?}");
 }

@@ -32,7 +32,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::Row;
 
-use careflow_activities::{hospital, users, Db};
+use careflow_store::{hospital, users, Db};
 use careflow_types::{AdmissionKind, AdmissionRequest, AgeGroup, Role, Sex};
 
 #[derive(Parser, Debug)]

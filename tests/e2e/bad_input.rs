@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use careflow_activities::Db;
+use careflow_store::Db;
 use careflow_types::Role;
 
 use crate::common::*;

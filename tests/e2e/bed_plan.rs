@@ -8,7 +8,7 @@ use std::time::Duration;
 use rand::SeedableRng;
 use sqlx::Row;
 
-use careflow_activities::Db;
+use careflow_store::Db;
 use careflow_types::Role;
 
 use crate::common::*;
@@ -34,6 +34,8 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
         &[
             ("clerk.e2e", Role::AdmissionsClerk),
             ("beds.e2e", Role::BedManager),
+            ("site.e2e", Role::SiteManager),
+            ("model.owner", Role::Admin),
         ],
     )
     .await;
@@ -47,7 +49,13 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
         .into_owned();
     stdout(
         &node
-            .cli(&["forecast", "register", model_dir.to_str().unwrap()])
+            .cli(&[
+                "forecast",
+                "register",
+                model_dir.to_str().unwrap(),
+                "--by",
+                "model.owner",
+            ])
             .await,
         "forecast register",
     );
@@ -96,8 +104,9 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
         &node
             .cli(&[
                 "plan-beds",
+                // The site manager asks; the bed manager approves (separation of duties).
                 "--as",
-                "beds.e2e",
+                "site.e2e",
                 "--date",
                 "2026-12-01",
                 "--horizon",

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use careflow_activities::Db;
+use careflow_store::Db;
 use careflow_types::Role;
 
 use crate::common::*;

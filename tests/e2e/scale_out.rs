@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use careflow_activities::Db;
+use careflow_store::Db;
 use careflow_types::Role;
 
 use crate::common::*;

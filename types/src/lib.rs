@@ -21,11 +21,13 @@
 #![warn(missing_docs)]
 
 mod admission;
+mod api;
 mod audit;
 mod bed_plan;
 mod tasks;
 
 pub use admission::*;
+pub use api::*;
 pub use audit::*;
 pub use bed_plan::*;
 pub use tasks::*;

@@ -44,6 +44,10 @@ pub struct NewTask {
     pub proposed_bed: Option<String>,
     /// When the task escalates if nobody decides (RFC 3339, UTC).
     pub due_at: String,
+    /// Who asked for the work this task approves; they may not decide it (separation
+    /// of duties). Absent in tasks opened by workflow versions before this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 /// A person's decision on a task, as it reaches the workflow.
@@ -141,4 +145,7 @@ pub struct TaskView {
     pub decided_by: Option<String>,
     /// Why.
     pub decision_reason: Option<String>,
+    /// Who asked for the work (may not decide it).
+    #[serde(default)]
+    pub requested_by: Option<String>,
 }

@@ -23,13 +23,14 @@ use temporalio_sdk::{
 };
 
 use careflow_activities::admission::{
-    AdmissionActivities, AssignBedInput, AssignOutcome, CloseInput, EscalateInput, FindBedInput,
-    RecordDecisionInput,
+    AdmissionActivities, AssignBedInput, AssignOutcome, CloseInput, FindBedInput,
 };
 use careflow_types::{
     AdmissionInput, AdmissionKind, AdmissionOutcome, AdmissionStage, AdmissionStatus, BedProposal,
-    Decision, NewTask, Role, TaskKind,
+    Decision, Role, TaskKind,
 };
+
+use crate::approval::{self, Approval, ApprovalRequest, AwaitsApproval};
 
 /// How long a bed manager has before an approval escalates.
 pub fn approval_deadline(kind: AdmissionKind) -> Duration {
@@ -43,21 +44,22 @@ pub fn approval_deadline(kind: AdmissionKind) -> Duration {
 /// this many rounds it asks a person instead of looping.
 const MAX_AUTOMATIC_ATTEMPTS: u32 = 5;
 
-#[derive(Debug, Clone)]
-struct PendingTask {
-    task_id: String,
-    kind: TaskKind,
-}
-
 /// One admission's state.
 #[workflow]
 pub struct AdmissionWorkflow {
     input: AdmissionInput,
     stage: AdmissionStage,
     bed: Option<BedProposal>,
-    pending: Option<PendingTask>,
-    decision: Option<Decision>,
-    escalations: u32,
+    approval: Approval,
+}
+
+impl AwaitsApproval for AdmissionWorkflow {
+    fn approval(&self) -> &Approval {
+        &self.approval
+    }
+    fn approval_mut(&mut self) -> &mut Approval {
+        &mut self.approval
+    }
 }
 
 #[workflow_methods]
@@ -69,9 +71,7 @@ impl AdmissionWorkflow {
             input,
             stage: AdmissionStage::Requested,
             bed: None,
-            pending: None,
-            decision: None,
-            escalations: 0,
+            approval: Approval::default(),
         }
     }
 
@@ -91,55 +91,26 @@ impl AdmissionWorkflow {
         AdmissionStatus {
             stage: self.stage,
             bed: self.bed.clone(),
-            task_id: self.pending.as_ref().map(|p| p.task_id.clone()),
-            escalations: self.escalations,
+            task_id: self.approval.pending_task_id(),
+            escalations: self.approval.escalations(),
         }
     }
 
-    /// Refuses a decision that is not for the pending task, or comes second.
+    /// Refuses a decision that is not for the pending task, comes second, or comes
+    /// from the wrong role or the requesting clerk.
     #[update_validator(decide)]
     fn validate_decide(
         &self,
         _ctx: &WorkflowContextView,
         decision: &Decision,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if let Some(done) = &self.decision {
-            if done.task_id == decision.task_id {
-                return Err(format!(
-                    "task {} was already decided by {}; a second decision is refused",
-                    decision.task_id, done.actor
-                )
-                .into());
-            }
-        }
-        match &self.pending {
-            None => Err(format!("task {} is not awaiting a decision", decision.task_id).into()),
-            Some(p) if p.task_id != decision.task_id => Err(format!(
-                "task {} is not the task this admission waits on ({})",
-                decision.task_id, p.task_id
-            )
-            .into()),
-            Some(_) if decision.reason.trim().len() < 3 => {
-                Err("a decision must say why".to_owned().into())
-            }
-            Some(_) => Ok(()),
-        }
+        Ok(self.approval.validate(decision)?)
     }
 
     /// A person's decision on the pending task; reaches the workflow exactly once.
     #[update]
     pub fn decide(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: Decision) -> String {
-        let answer = format!(
-            "task {} {}",
-            decision.task_id,
-            if decision.approve {
-                "approved"
-            } else {
-                "rejected"
-            }
-        );
-        self.decision = Some(decision);
-        answer
+        self.approval.accept(decision)
     }
 }
 
@@ -264,7 +235,7 @@ impl AdmissionWorkflow {
         }
     }
 
-    /// Opens an approval task and waits for its decision, escalating at each deadline.
+    /// Asks the bed manager (the site manager after each deadline) to decide.
     async fn ask_person(
         ctx: &mut WorkflowContext<Self>,
         workflow_id: &str,
@@ -273,73 +244,23 @@ impl AdmissionWorkflow {
         proposal: Option<BedProposal>,
         summary: String,
     ) -> WorkflowResult<Decision> {
-        let admission_kind = ctx.state(|s| s.input.request.kind);
-        let deadline = approval_deadline(admission_kind);
-        let task_id = format!("{workflow_id}-t{attempt}");
-        ctx.state_mut(|s| {
-            s.stage = AdmissionStage::AwaitingApproval;
-            s.decision = None;
-            s.pending = Some(PendingTask {
-                task_id: task_id.clone(),
-                kind,
-            });
-        });
-        ctx.execute_activity(
-            AdmissionActivities::open_task,
-            NewTask {
-                task_id: task_id.clone(),
-                workflow_id: workflow_id.to_owned(),
+        let (admission_kind, requested_by) =
+            ctx.state(|s| (s.input.request.kind, s.input.request.requested_by.clone()));
+        ctx.state_mut(|s| s.stage = AdmissionStage::AwaitingApproval);
+        approval::ask(
+            ctx,
+            ApprovalRequest {
+                task_id: format!("{workflow_id}-t{attempt}"),
                 kind,
                 role: Role::BedManager,
+                escalate_to: Role::SiteManager,
+                deadline: approval_deadline(admission_kind),
                 summary,
                 proposed_bed: proposal.as_ref().map(|p| p.bed_id.clone()),
-                due_at: crate::due_at(ctx, deadline),
+                requested_by: Some(requested_by),
             },
-            activity_opts(),
         )
-        .await?;
-        loop {
-            let decided = temporalio_sdk::workflows::select! {
-                // Only a decision for the pending task passes the validator.
-                r = ctx.wait_condition(|s: &Self| s.decision.is_some()) => { r?; true }
-                _ = ctx.timer(deadline) => false
-            };
-            if decided {
-                break;
-            }
-            let escalation = ctx.state_mut(|s| {
-                s.escalations += 1;
-                s.escalations
-            });
-            ctx.execute_activity(
-                AdmissionActivities::escalate_task,
-                EscalateInput {
-                    task_id: task_id.clone(),
-                    workflow_id: workflow_id.to_owned(),
-                    to_role: Role::SiteManager,
-                    due_at: crate::due_at(ctx, deadline),
-                    escalation,
-                },
-                activity_opts(),
-            )
-            .await?;
-        }
-        let decision = ctx
-            .state(|s| s.decision.clone())
-            .expect("waited for it above");
-        let pending = ctx.state(|s| s.pending.clone()).expect("set above");
-        ctx.execute_activity(
-            AdmissionActivities::record_decision,
-            RecordDecisionInput {
-                workflow_id: workflow_id.to_owned(),
-                kind: pending.kind,
-                decision: decision.clone(),
-            },
-            activity_opts(),
-        )
-        .await?;
-        ctx.state_mut(|s| s.pending = None);
-        Ok(decision)
+        .await
     }
 
     async fn finish_cancelled(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<AdmissionOutcome> {
@@ -367,7 +288,7 @@ impl AdmissionWorkflow {
         .await?;
         ctx.state_mut(|s| {
             s.stage = AdmissionStage::Cancelled;
-            s.pending = None;
+            s.approval.withdraw();
         });
         Ok(AdmissionOutcome {
             stage: AdmissionStage::Cancelled,

@@ -22,14 +22,15 @@ use temporalio_sdk::{
     ActivityOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
-use careflow_activities::admission::{AdmissionActivities, EscalateInput, RecordDecisionInput};
 use careflow_activities::bed_plan::{
     BedPlanActivities, ConcludeInput, ForecastDemandInput, ProposeInput,
 };
 use careflow_types::{
-    BedPlanInput, BedPlanOutcome, BedPlanProposal, BedPlanStage, BedPlanStatus, Decision, NewTask,
-    Role, TaskKind,
+    BedPlanInput, BedPlanOutcome, BedPlanProposal, BedPlanStage, BedPlanStatus, Decision, Role,
+    TaskKind,
 };
+
+use crate::approval::{self, Approval, ApprovalRequest, AwaitsApproval};
 
 /// How long a bed manager has to decide before the plan escalates.
 pub const PLAN_APPROVAL_DEADLINE: Duration = Duration::from_secs(2 * 60 * 60);
@@ -40,8 +41,16 @@ pub struct BedPlanWorkflow {
     input: BedPlanInput,
     stage: BedPlanStage,
     proposal: Option<BedPlanProposal>,
-    task_id: Option<String>,
-    decision: Option<Decision>,
+    approval: Approval,
+}
+
+impl AwaitsApproval for BedPlanWorkflow {
+    fn approval(&self) -> &Approval {
+        &self.approval
+    }
+    fn approval_mut(&mut self) -> &mut Approval {
+        &mut self.approval
+    }
 }
 
 #[workflow_methods]
@@ -53,8 +62,7 @@ impl BedPlanWorkflow {
             input,
             stage: BedPlanStage::Requested,
             proposal: None,
-            task_id: None,
-            decision: None,
+            approval: Approval::default(),
         }
     }
 
@@ -129,53 +137,31 @@ impl BedPlanWorkflow {
     pub fn status(&self, _ctx: &WorkflowContextView) -> BedPlanStatus {
         BedPlanStatus {
             stage: self.stage,
-            task_id: self.task_id.clone(),
+            task_id: self.approval.pending_task_id(),
             proposal: self.proposal.clone(),
         }
     }
 
-    /// Refuses a decision that is not for the open task, or comes second.
+    /// Refuses a decision that is not for the open task, comes second, or comes from
+    /// the wrong role or the person who asked for the plan.
     #[update_validator(decide)]
     fn validate_decide(
         &self,
         _ctx: &WorkflowContextView,
         decision: &Decision,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if let Some(done) = &self.decision {
-            return Err(format!(
-                "task {} was already decided by {}; a second decision is refused",
-                done.task_id, done.actor
-            )
-            .into());
-        }
-        match &self.task_id {
-            None => Err(format!("task {} is not awaiting a decision", decision.task_id).into()),
-            Some(t) if *t != decision.task_id => Err(format!(
-                "task {} is not the task this plan waits on ({t})",
-                decision.task_id
-            )
-            .into()),
-            Some(_) if decision.reason.trim().len() < 3 => {
-                Err("a decision must say why".to_owned().into())
-            }
-            Some(_) => Ok(()),
-        }
+        Ok(self.approval.validate(decision)?)
     }
 
     /// The approver's decision; reaches the workflow exactly once.
     #[update]
     pub fn decide(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: Decision) -> String {
-        let answer = format!(
-            "task {} {}",
-            decision.task_id,
-            if decision.approve {
-                "approved: the bed plan is published"
-            } else {
-                "rejected: the bed plan is not published"
-            }
-        );
-        self.decision = Some(decision);
-        answer
+        let consequence = if decision.approve {
+            ": the bed plan is published"
+        } else {
+            ": the bed plan is not published"
+        };
+        self.approval.accept(decision) + consequence
     }
 }
 
@@ -202,62 +188,22 @@ impl BedPlanWorkflow {
             p.model_version,
             &p.model_sha256[..p.model_sha256.len().min(12)],
         );
-        ctx.state_mut(|s| {
-            s.stage = BedPlanStage::AwaitingApproval;
-            s.task_id = Some(task_id.clone());
-        });
-        ctx.execute_activity(
-            AdmissionActivities::open_task,
-            NewTask {
-                task_id: task_id.clone(),
-                workflow_id: workflow_id.to_owned(),
+        let requested_by = ctx.state(|s| s.input.request.requested_by.clone());
+        ctx.state_mut(|s| s.stage = BedPlanStage::AwaitingApproval);
+        approval::ask(
+            ctx,
+            ApprovalRequest {
+                task_id,
                 kind: TaskKind::BedPlan,
                 role: Role::BedManager,
+                escalate_to: Role::SiteManager,
+                deadline: PLAN_APPROVAL_DEADLINE,
                 summary,
                 proposed_bed: None,
-                due_at: crate::due_at(ctx, PLAN_APPROVAL_DEADLINE),
+                requested_by: Some(requested_by),
             },
-            short(),
         )
-        .await?;
-        let mut escalation = 0;
-        loop {
-            let decided = temporalio_sdk::workflows::select! {
-                r = ctx.wait_condition(|s: &Self| s.decision.is_some()) => { r?; true }
-                _ = ctx.timer(PLAN_APPROVAL_DEADLINE) => false
-            };
-            if decided {
-                break;
-            }
-            escalation += 1;
-            ctx.execute_activity(
-                AdmissionActivities::escalate_task,
-                EscalateInput {
-                    task_id: task_id.clone(),
-                    workflow_id: workflow_id.to_owned(),
-                    to_role: Role::SiteManager,
-                    due_at: crate::due_at(ctx, PLAN_APPROVAL_DEADLINE),
-                    escalation,
-                },
-                short(),
-            )
-            .await?;
-        }
-        let decision = ctx
-            .state(|s| s.decision.clone())
-            .expect("waited for it above");
-        ctx.execute_activity(
-            AdmissionActivities::record_decision,
-            RecordDecisionInput {
-                workflow_id: workflow_id.to_owned(),
-                kind: TaskKind::BedPlan,
-                decision: decision.clone(),
-            },
-            short(),
-        )
-        .await?;
-        ctx.state_mut(|s| s.task_id = None);
-        Ok(decision)
+        .await
     }
 }
 

@@ -3,10 +3,12 @@
 //! One file per process. Workflows use only the workflow context's time and
 //! randomness and do no I/O: every side effect is an activity of
 //! `careflow-activities`, so Temporal's event history checkpoints each step and a
-//! crashed worker resumes where it stopped.
+//! crashed worker resumes where it stopped. Every process that waits for a person does
+//! so through the one approval step in [`approval`].
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod approval;
 pub mod bed_plan;
 
 use temporalio_sdk::{WorkerOptions, WorkflowRegistrationError};
@@ -15,8 +17,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use careflow_activities::admission::AdmissionActivities;
+use careflow_activities::approval::ApprovalActivities;
 use careflow_activities::bed_plan::BedPlanActivities;
-use careflow_activities::Db;
+use careflow_store::Db;
 
 pub use admission::AdmissionWorkflow;
 pub use bed_plan::BedPlanWorkflow;
@@ -32,6 +35,7 @@ pub fn register(
     options
         .register_workflow::<AdmissionWorkflow>()?
         .register_workflow::<BedPlanWorkflow>()?
+        .register_activities(ApprovalActivities::new(db.clone()))
         .register_activities(AdmissionActivities::new(db.clone()))
         .register_activities(BedPlanActivities::new(db, models_dir));
     Ok(())

@@ -15,8 +15,8 @@ use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOption
 
 use temporalio_common::protos::temporal::api::testservice::v1::SleepRequest;
 
-use careflow_activities::hospital::{seed_layout, WardSpec};
-use careflow_activities::{audit, Db};
+use careflow_store::hospital::{seed_layout, WardSpec};
+use careflow_store::{audit, Db};
 use careflow_types::{
     AdmissionInput, AdmissionKind, AdmissionOutcome, AdmissionRequest, AdmissionStage, AgeGroup,
     Decision, Role, Sex, TASK_QUEUE,
@@ -277,6 +277,97 @@ async fn outlier_bed_needs_approval_and_a_second_decision_is_refused() {
         .await;
         assert_eq!(status, "approved");
         maybe_record(&client, &wf, "outlier_approved").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_forged_decision_sent_past_the_api_is_refused_and_audited() {
+    let (_server, client) = start_server().await;
+    let (_dir, db) = hospital(&[ward("GMED", "general_medicine", false, (1, 4), 0)]).await;
+    with_worker(&client, &db, async {
+        let wf = start(
+            &client,
+            request("cardiology", AgeGroup::Adult, AdmissionKind::Elective),
+        )
+        .await;
+        let task = wait_for_task(&db, &wf, Role::BedManager).await;
+        let handle = client.get_workflow_handle::<AdmissionWorkflow>(wf.clone());
+        let send = |d: Decision| {
+            let handle = &handle;
+            async move {
+                handle
+                    .execute_update(
+                        AdmissionWorkflow::decide,
+                        d,
+                        WorkflowExecuteUpdateOptions::default(),
+                    )
+                    .await
+            }
+        };
+        // The clerk who asked for the admission cannot approve it, whatever role the
+        // update claims: the workflow's validator refuses it.
+        let own = send(decision(&task, true, "clerk.ana", Role::BedManager)).await;
+        assert!(
+            format!("{:?}", own.unwrap_err()).contains("asked for"),
+            "separation of duties"
+        );
+        // The wrong queue is refused too.
+        assert!(send(decision(&task, true, "site.sam", Role::SiteManager))
+            .await
+            .is_err());
+        // Someone careflow does not know, claiming the bed manager's role, passes the
+        // validator (it cannot see users) but the recording activity refuses it against
+        // the store: nothing is approved and the refusal is audited.
+        send(decision(&task, true, "mallory", Role::BedManager))
+            .await
+            .expect("the validator lets it through to the recording step");
+        for _ in 0..200 {
+            if actions(&db, &wf)
+                .await
+                .contains(&"task.decision_refused".to_owned())
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let refusal = audit::entries_for_workflow(&db, &wf)
+            .await
+            .expect("audit")
+            .into_iter()
+            .find(|e| e.action == "task.decision_refused")
+            .expect("the forged decision's refusal is audited");
+        assert!(
+            refusal
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("mallory is not a careflow user"),
+            "{refusal:?}"
+        );
+        let status: String = value(
+            &db,
+            "SELECT status AS v FROM tasks WHERE task_id = $1",
+            &task,
+        )
+        .await;
+        assert_eq!(status, "open", "the task waits for a real decision");
+
+        // The bed manager's real decision then goes through.
+        send(decision(&task, true, "beds.ben", Role::BedManager))
+            .await
+            .expect("a valid decision after the refusal");
+        let outcome = result(&client, &wf).await;
+        assert_eq!(outcome.stage, AdmissionStage::Admitted);
+        let approved: Vec<_> = audit::entries_for_workflow(&db, &wf)
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.action == "task.approved")
+            .map(|e| e.actor)
+            .collect();
+        assert_eq!(approved, ["beds.ben"]);
+        maybe_record(&client, &wf, "forged_decision_refused").await;
     })
     .await;
 }

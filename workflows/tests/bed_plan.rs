@@ -12,9 +12,10 @@ use temporalio_client::{
     WorkflowQueryOptions, WorkflowStartOptions,
 };
 
-use careflow_activities::hospital::{seed_layout, WardSpec};
-use careflow_activities::{audit, Db};
-use careflow_forecasters::registry::{Registry, Status};
+use careflow_forecasters::bundle::{sha256_file, ModelBundle};
+use careflow_store::hospital::{seed_layout, WardSpec};
+use careflow_store::registry::{self, ModelFacts, Status};
+use careflow_store::{audit, Db};
 use careflow_types::{
     BedPlanInput, BedPlanOutcome, BedPlanRequest, BedPlanStage, Decision, Role, TASK_QUEUE,
 };
@@ -47,27 +48,7 @@ async fn hospital(inpatients: &[(&str, &str, &str)]) -> (tempfile::TempDir, Db) 
 /// The same on the PostgreSQL server at 127.0.0.1:5432 (database `test`; override
 /// with CAREFLOW_TEST_PG), in a schema of its own.
 async fn hospital_on_postgres(inpatients: &[(&str, &str, &str)]) -> Db {
-    let base = std::env::var("CAREFLOW_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!(
-        "cf_plan_{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&base)
-        .await
-        .expect("PostgreSQL at 127.0.0.1:5432");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .expect("create schema");
-    admin.close().await;
-    let db = Db::connect(&format!("{base}?options=-c%20search_path%3D{schema}"))
-        .await
-        .expect("postgres schema");
+    let db = careflow_testkit::db::postgres().await;
     seed(&db, inpatients).await;
     db
 }
@@ -82,7 +63,7 @@ async fn seed(db: &Db, inpatients: &[(&str, &str, &str)]) {
     )
     .await
     .expect("seed");
-    let now = careflow_activities::db::now();
+    let now = careflow_store::db::now();
     for (i, (sex, specialty, bed)) in inpatients.iter().enumerate() {
         let id = format!("adm-{i}");
         let key = format!("PK-{i}");
@@ -113,20 +94,31 @@ async fn seed(db: &Db, inpatients: &[(&str, &str, &str)]) {
 }
 
 async fn promote_committed_model(db: &Db) -> String {
-    let registry = Registry::new(db.pool().clone());
     let dir = careflow_forecasters::bundle::latest_version_dir(&models_dir(), "ed-arrivals")
         .expect("committed ed-arrivals model");
-    let entry = registry.register(&dir).await.expect("register");
-    registry
-        .promote(
-            "ed-arrivals",
-            &entry.version,
-            Status::Production,
-            "dr.release",
-            "validated on the rolling-origin backtest",
-        )
+    let bundle = ModelBundle::open(&dir).expect("committed model opens");
+    let facts = ModelFacts {
+        name: bundle.header.name.clone(),
+        version: bundle.header.version.clone(),
+        sha256: sha256_file(&bundle.onnx_path).expect("hash"),
+        card_json: bundle.card_json.clone(),
+    };
+    careflow_store::users::upsert(db, "dr.release", Role::Admin, "test")
         .await
-        .expect("promote");
+        .expect("admin");
+    let entry = registry::register(db, &facts, "dr.release")
+        .await
+        .expect("register");
+    registry::promote(
+        db,
+        "ed-arrivals",
+        &entry.version,
+        Status::Production,
+        "dr.release",
+        "validated on the rolling-origin backtest",
+    )
+    .await
+    .expect("promote");
     entry.sha256
 }
 
@@ -137,7 +129,8 @@ fn plan(plan_id: &str) -> BedPlanInput {
             plan_date: "2026-11-30".into(),
             horizon_days: 3,
             solve_seconds: 10,
-            requested_by: "bm.lee".into(),
+            // Separation of duties: another bed manager (bm.lee) approves.
+            requested_by: "bm.kim".into(),
         },
     }
 }

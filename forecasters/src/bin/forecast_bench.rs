@@ -9,8 +9,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use careflow_forecasters::backtest::score;
 use careflow_forecasters::bed_demand::{BedDemand, WardRequest};
-use careflow_forecasters::cli::score;
 use careflow_forecasters::data::HourlySeries;
 use careflow_forecasters::ed_arrivals::{self, EdArrivals, EdArrivalsRequest};
 use careflow_forecasters::scanner_no_show::{Appointment, Modality, ScannerNoShow};

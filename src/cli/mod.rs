@@ -1,0 +1,251 @@
+//! The command line: the top-level parser, the options every subcommand takes, and the
+//! dispatch to one file per command group (its clap arguments and how it runs).
+//!
+//! Data goes to stdout; logs, progress and errors go to stderr. Commands that act on
+//! the hospital go through the running server's API ([`crate::client`]), so they pass
+//! the same checks as any other caller; the few that work on the local database call
+//! store functions that check who acts and audit the change in one transaction.
+
+pub mod admissions;
+pub mod audit;
+pub mod bed_plans;
+pub mod forecast;
+pub mod serve;
+pub mod solve;
+pub mod tasks;
+pub mod users;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use careflow_store::Db;
+
+use crate::client::{api_file, token_file, ApiClient};
+
+/// `careflow [OPTIONS] <COMMAND>`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "careflow",
+    version,
+    about = "Hospital operational decisions as durable, auditable workflows"
+)]
+pub struct Cli {
+    /// Options every subcommand takes.
+    #[command(flatten)]
+    pub global: Global,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Args, Clone, Debug)]
+pub struct Global {
+    /// Directory for the SQLite domain database, the embedded Temporal server's
+    /// database and logs, and user tokens.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_DATA_DIR",
+        default_value = "./careflow-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Domain database URL (default: sqlite://DATA_DIR/careflow.db); e.g.
+    /// postgres://user@host/db for bigger sites.
+    #[arg(long, global = true, env = "CAREFLOW_DATABASE")]
+    pub database: Option<String>,
+    /// Existing Temporal server or cluster frontend (host:port). Without it careflow
+    /// runs and supervises an embedded single-node server.
+    #[arg(long, global = true, env = "CAREFLOW_TEMPORAL")]
+    pub temporal: Option<String>,
+    /// Port of the embedded Temporal server (its Web UI listens on PORT+1000).
+    #[arg(long, global = true, default_value_t = 7233)]
+    pub temporal_port: u16,
+    /// Forecasting models (`NAME/VERSION/model.onnx` + `card.json`); default: the
+    /// committed `forecasters/models` next to the executable or the current directory.
+    /// Each file is checked against the registry's sha256 before it is used.
+    #[arg(long, global = true, env = "CAREFLOW_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+}
+
+impl Global {
+    /// The domain database URL: `--database`, else the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        self.database
+            .clone()
+            .unwrap_or_else(|| Db::sqlite_url(&self.data_dir.join("careflow.db")))
+    }
+
+    /// The forecasting models directory: `--models-dir`, else the committed models.
+    pub fn models_dir(&self) -> Result<PathBuf> {
+        match &self.models_dir {
+            Some(d) => Ok(d.clone()),
+            None => Ok(careflow_forecasters::bundle::models_dir()?),
+        }
+    }
+
+    /// Creates the data directory and opens (and migrates) the domain database.
+    pub async fn open_db(&self) -> Result<Db> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
+        Db::connect(&self.database_url())
+            .await
+            .with_context(|| format!("opening domain database {}", redact(&self.database_url())))
+    }
+}
+
+/// Hides a password in a database URL before it is printed.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Prints an API answer as JSON on stdout, keys in alphabetical order at every level
+/// (as the CLI has always printed them, and stable whatever the field order of the
+/// Rust type).
+pub(crate) fn print_json(value: &impl serde::Serialize, pretty: bool) -> Result<()> {
+    let value = serde_json::to_value(value)?;
+    let text = if pretty {
+        serde_json::to_string_pretty(&value)?
+    } else {
+        serde_json::to_string(&value)?
+    };
+    println!("{text}");
+    Ok(())
+}
+
+/// Who is calling, for the commands that go through the API.
+#[derive(Args, Clone, Debug)]
+pub struct AuthArgs {
+    /// Act as this user, with the token saved in DATA_DIR/tokens/USER.
+    #[arg(long = "as")]
+    pub as_user: Option<String>,
+    /// Bearer token (instead of --as).
+    #[arg(long, env = "CAREFLOW_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// API base URL (default: the one the running `careflow serve` wrote to DATA_DIR).
+    #[arg(long, env = "CAREFLOW_API")]
+    pub api: Option<String>,
+}
+
+impl AuthArgs {
+    /// The API client these options name: the server (`--api`, else the one running on
+    /// DATA_DIR) and the token (`--token`, else the saved token of `--as USER`).
+    pub fn client(&self, g: &Global) -> Result<ApiClient> {
+        let base = match &self.api {
+            Some(a) => a.clone(),
+            None => std::fs::read_to_string(api_file(&g.data_dir))
+                .with_context(|| {
+                    format!(
+                        "no running careflow server found for data directory {} (start `careflow serve`, or pass --api URL)",
+                        g.data_dir.display()
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        };
+        let token = match (&self.token, &self.as_user) {
+            (Some(t), _) => t.clone(),
+            (None, Some(user)) => {
+                let path = token_file(&g.data_dir, user);
+                std::fs::read_to_string(&path)
+                    .with_context(|| {
+                        format!("no saved token for user '{user}' at {}", path.display())
+                    })?
+                    .trim()
+                    .to_owned()
+            }
+            (None, None) => {
+                bail!("say who you are: --as USER or --token TOKEN (or CAREFLOW_TOKEN)")
+            }
+        };
+        Ok(ApiClient::new(base, token))
+    }
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run everything on one machine: Temporal (embedded unless --temporal), a worker
+    /// and the HTTP API on one port.
+    Serve(serve::ServeArgs),
+    /// Run a worker only (scale-out: many workers against one Temporal cluster and one
+    /// PostgreSQL database).
+    Worker,
+    /// Seed a realistic small hospital, run a day of admissions, then keep serving.
+    Demo(serve::DemoArgs),
+    /// Register an admission request (through the running server's API).
+    Admit(admissions::AdmitArgs),
+    /// Show an admission's status.
+    Status(admissions::StatusArgs),
+    /// List the approval tasks of your queue.
+    Tasks(tasks::TasksArgs),
+    /// Approve a task (the reason is recorded in the audit trail).
+    Approve(tasks::DecideArgs),
+    /// Reject a task (the reason is recorded in the audit trail).
+    Reject(tasks::DecideArgs),
+    /// Claim a task so colleagues see you are deciding it.
+    Claim(tasks::ClaimArgs),
+    /// Discharge an admitted patient (frees the bed; audited).
+    Discharge(admissions::DischargeArgs),
+    /// Cancel an admission.
+    Cancel(admissions::CancelArgs),
+    /// Propose a bed plan: forecast emergency demand, optimise every inpatient's room,
+    /// then wait for a bed manager's approval (prints the plan id).
+    PlanBeds(bed_plans::PlanBedsArgs),
+    /// Show a bed plan (stage, proposal, the forecast model that fed it, decision).
+    BedPlan(bed_plans::BedPlanArgs),
+    /// Audit trail: verify the hash chain or export it.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Users and their roles.
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// Solve a planning problem (IHTC-2024 integrated planning, nurse rostering).
+    #[command(subcommand)]
+    Solve(solve::SolveCommand),
+    /// Forecast demand with the ONNX models (backtest, predict).
+    #[command(subcommand)]
+    Forecast(forecast::ForecastCommand),
+}
+
+/// Runs one command line. An error is for the caller to print (with its causes) and
+/// exit 1; `audit verify` exits 1 itself when the chain is broken.
+pub async fn run(cli: Cli) -> Result<()> {
+    let g = cli.global;
+    match cli.command {
+        Command::Serve(args) => serve::serve(&g, args).await,
+        Command::Worker => serve::worker(&g).await,
+        Command::Demo(args) => serve::demo(&g, args).await,
+        Command::Admit(args) => admissions::admit(&g, args).await,
+        Command::Status(args) => admissions::status(&g, args).await,
+        Command::Discharge(args) => admissions::discharge(&g, args).await,
+        Command::Cancel(args) => admissions::cancel(&g, args).await,
+        Command::Tasks(args) => tasks::list(&g, args).await,
+        Command::Approve(args) => tasks::decide(&g, args, true).await,
+        Command::Reject(args) => tasks::decide(&g, args, false).await,
+        Command::Claim(args) => tasks::claim(&g, args).await,
+        Command::PlanBeds(args) => bed_plans::plan_beds(&g, args).await,
+        Command::BedPlan(args) => bed_plans::show(&g, args).await,
+        Command::Audit(cmd) => audit::run(&g, cmd).await,
+        Command::User(cmd) => users::run(&g, cmd).await,
+        // Solvers and forecasters block their thread while they compute.
+        Command::Solve(cmd) => tokio::task::spawn_blocking(move || solve::run(cmd)).await?,
+        Command::Forecast(cmd) => {
+            // The registry lives in careflow's domain database.
+            std::fs::create_dir_all(&g.data_dir)
+                .with_context(|| format!("creating data directory {}", g.data_dir.display()))?;
+            forecast::run(cmd, &g.database_url()).await
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! `careflow serve`, `careflow worker` and `careflow demo`: the long-running commands.
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cli::Global;
+use crate::demo::DemoOptions;
+
+/// Options of `serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+/// Options of `demo`.
+#[derive(Args, Clone, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Return when the day is done instead of serving on.
+    #[arg(long)]
+    exit: bool,
+    /// Admissions during the day.
+    #[arg(long, default_value_t = 60)]
+    admissions: u32,
+    /// Seed of the demo's random choices.
+    #[arg(long, default_value_t = 2026)]
+    seed: u64,
+}
+
+/// `careflow serve`: Temporal (embedded unless `--temporal`), a worker and the HTTP API.
+pub async fn serve(g: &Global, args: ServeArgs) -> Result<()> {
+    crate::serve::serve(g, &args.listen, None).await
+}
+
+/// `careflow worker`: a worker only.
+pub async fn worker(g: &Global) -> Result<()> {
+    crate::serve::worker_only(g).await
+}
+
+/// `careflow demo`: seeds the demo hospital, runs its day and serves.
+pub async fn demo(g: &Global, args: DemoArgs) -> Result<()> {
+    let options = DemoOptions {
+        exit: args.exit,
+        admissions: args.admissions,
+        seed: args.seed,
+    };
+    crate::demo::run(g, &args.serve.listen, options).await
+}

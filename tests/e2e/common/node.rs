@@ -1,0 +1,272 @@
+//! The careflow processes a scenario runs: `careflow serve` (embedding the Temporal dev
+//! server), extra `careflow worker`s, and careflow and Temporal CLI commands against
+//! them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use careflow_store::Db;
+use careflow_testkit::paths::tool;
+use careflow_testkit::ports::{free_port, temporal_port};
+use careflow_testkit::process::{self, kill_pid, log_tail, log_to, ChildGuard};
+
+/// The binary under test.
+pub const CAREFLOW: &str = env!("CARGO_BIN_EXE_careflow");
+
+/// A `careflow serve` (embedded Temporal unless told otherwise) with its data
+/// directory and ports; restartable. Dropping it kills the process and the embedded
+/// Temporal server it left behind.
+pub struct Node {
+    /// Data directory (owned by the test's TempDir).
+    pub dir: PathBuf,
+    /// Embedded Temporal gRPC port.
+    pub temporal_port: u16,
+    /// HTTP API port.
+    pub api_port: u16,
+    /// Domain database URL (None: SQLite in the data directory).
+    pub database: Option<String>,
+    // Behind a mutex so that liveness checks work from polling closures (&self).
+    serve: Mutex<Option<ChildGuard>>,
+    starts: u32,
+    /// Other processes (workers) to kill with the node, by name.
+    extra: Vec<(String, ChildGuard)>,
+}
+
+impl Node {
+    /// A node for `dir`, not yet started.
+    pub fn new(dir: &Path, database: Option<String>) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        Self {
+            dir: dir.to_owned(),
+            temporal_port: temporal_port(),
+            api_port: free_port(),
+            database,
+            serve: Mutex::new(None),
+            starts: 0,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Domain database URL.
+    pub fn database_url(&self) -> String {
+        self.database
+            .clone()
+            .unwrap_or_else(|| Db::sqlite_url(&self.dir.join("careflow.db")))
+    }
+
+    /// `host:port` of the Temporal frontend.
+    pub fn temporal_address(&self) -> String {
+        format!("127.0.0.1:{}", self.temporal_port)
+    }
+
+    /// API base URL.
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api_port)
+    }
+
+    /// The global options naming this node's data, database and Temporal port.
+    pub fn globals(&self) -> Vec<String> {
+        let mut g = vec![
+            "--data-dir".to_owned(),
+            self.dir.display().to_string(),
+            "--temporal-port".to_owned(),
+            self.temporal_port.to_string(),
+        ];
+        if let Some(db) = &self.database {
+            g.push("--database".into());
+            g.push(db.clone());
+        }
+        g
+    }
+
+    /// A careflow command with this node's globals; environment that could point it
+    /// elsewhere is removed.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(CAREFLOW);
+        c.args(self.globals())
+            .args(args)
+            .env_remove("CAREFLOW_DATABASE")
+            .env_remove("CAREFLOW_TEMPORAL")
+            .env_remove("CAREFLOW_DATA_DIR")
+            .env_remove("CAREFLOW_TOKEN")
+            .env_remove("CAREFLOW_API")
+            .env("CAREFLOW_TEMPORAL_BIN", tool("temporal"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Starts `careflow serve`; returns its pid once the process is spawned.
+    pub fn spawn_serve(&mut self) -> u32 {
+        assert!(
+            self.serve.lock().unwrap().is_none(),
+            "serve already running"
+        );
+        self.starts += 1;
+        let listen = format!("127.0.0.1:{}", self.api_port);
+        let mut cmd = self.command(&["serve", "--listen", &listen]);
+        let header = format!("start {}", self.starts);
+        log_to(&mut cmd, &self.dir.join("serve.log"), &header);
+        let serve = ChildGuard::spawn(&mut cmd, "careflow serve");
+        let pid = serve.id();
+        *self.serve.lock().unwrap() = Some(serve);
+        pid
+    }
+
+    /// Pid of the running `careflow serve`.
+    pub fn pid(&self) -> Option<u32> {
+        self.serve.lock().unwrap().as_ref().map(ChildGuard::id)
+    }
+
+    /// Starts `careflow worker` against this node's Temporal and database, with a data
+    /// directory of its own; returns its pid.
+    pub fn spawn_worker(&mut self, name: &str) -> u32 {
+        let dir = self.dir.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut c = Command::new(CAREFLOW);
+        c.arg("--data-dir")
+            .arg(&dir)
+            .arg("--temporal")
+            .arg(self.temporal_address())
+            .args(
+                self.database
+                    .iter()
+                    .flat_map(|d| ["--database", d.as_str()]),
+            )
+            .arg("worker")
+            .env_remove("CAREFLOW_DATABASE")
+            .env_remove("CAREFLOW_TEMPORAL")
+            .env_remove("CAREFLOW_DATA_DIR");
+        let header = format!("start {}", self.starts);
+        log_to(&mut c, &self.dir.join(format!("{name}.log")), &header);
+        let worker = ChildGuard::spawn(&mut c, "careflow worker");
+        let pid = worker.id();
+        self.extra.push((name.to_owned(), worker));
+        pid
+    }
+
+    /// SIGKILLs `careflow serve` (no clean-up runs: the dev server stays up) and reaps it.
+    pub fn kill(&mut self) {
+        let serve = self.serve.lock().unwrap().take().expect("serve running");
+        drop(serve);
+    }
+
+    /// Fails the test if `careflow serve` has exited on its own.
+    pub fn assert_alive(&self) {
+        let exited = self
+            .serve
+            .lock()
+            .unwrap()
+            .as_mut()
+            .and_then(ChildGuard::exited);
+        if let Some(status) = exited {
+            panic!(
+                "careflow serve exited on its own ({status}); log:\n{}",
+                self.log_tail("serve.log", 40)
+            );
+        }
+    }
+
+    /// Polls the API's health endpoint until it answers; returns how long that took.
+    pub async fn wait_ready(&self, patience: Duration) -> Duration {
+        let start = Instant::now();
+        let http = reqwest::Client::new();
+        let url = format!("{}/api/health", self.api());
+        loop {
+            self.assert_alive();
+            if let Ok(r) = http.get(&url).send().await {
+                if r.status().is_success() {
+                    return start.elapsed();
+                }
+            }
+            assert!(
+                start.elapsed() < patience,
+                "careflow API not ready within {patience:?}; log:\n{}",
+                self.log_tail("serve.log", 40)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Pid of the embedded Temporal server as careflow recorded it.
+    pub fn temporal_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join("temporal.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Runs a careflow CLI command to completion.
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        process::output(self.command(args), Duration::from_secs(120), "careflow CLI").await
+    }
+
+    /// Runs the Temporal CLI against this node's server; returns stdout.
+    pub async fn temporal(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new(tool("temporal"));
+        cmd.args(args).args(["--address", &self.temporal_address()]);
+        let out = process::output(cmd, Duration::from_secs(60), "temporal CLI").await;
+        assert!(
+            out.status.success(),
+            "temporal {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// [`Node::temporal`] with owned arguments (for futures run side by side).
+    pub async fn temporal_owned(&self, args: Vec<String>) -> String {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.temporal(&args).await
+    }
+
+    /// Number of workflow executions matching a visibility query ("": all).
+    pub async fn workflow_count(&self, query: &str) -> u64 {
+        let mut args = vec!["workflow", "count", "-o", "json"];
+        if !query.is_empty() {
+            args.extend(["--query", query]);
+        }
+        let out = self.temporal(&args).await;
+        let v: serde_json::Value = serde_json::from_str(&out).expect("count JSON");
+        match &v["count"] {
+            serde_json::Value::String(s) => s.parse().expect("count"),
+            serde_json::Value::Number(n) => n.as_u64().expect("count"),
+            // proto3 JSON leaves a zero count out.
+            serde_json::Value::Null => 0,
+            other => panic!("unexpected count {other}"),
+        }
+    }
+
+    /// Last `n` lines of a log in the data directory.
+    pub fn log_tail(&self, name: &str, n: usize) -> String {
+        log_tail(&self.dir.join(name), n)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let failed = std::thread::panicking();
+        drop(self.serve.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let workers: Vec<String> = self.extra.drain(..).map(|(name, _)| name).collect();
+        // Whoever started the dev server is dead now, so this pid is current.
+        if let Some(pid) = self.temporal_pid() {
+            kill_pid(pid);
+        }
+        if failed {
+            eprintln!(
+                "--- serve.log (tail) ---\n{}",
+                self.log_tail("serve.log", 60)
+            );
+            for name in &workers {
+                eprintln!(
+                    "--- {name}.log (tail) ---\n{}",
+                    self.log_tail(&format!("{name}.log"), 30)
+                );
+            }
+            eprintln!(
+                "--- temporal.log (tail) ---\n{}",
+                self.log_tail("temporal.log", 20)
+            );
+        }
+    }
+}

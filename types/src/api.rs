@@ -1,0 +1,138 @@
+//! Answers of the HTTP API that are not domain records themselves: what a route
+//! started or changed, and the one error body every route answers with on failure.
+//! The server serialises these and the typed client reads them, so they agree on one
+//! shape; field names are part of the wire format.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{BedPlanRecord, BedPlanStatus, FieldError};
+
+/// `GET /api/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok` while the API serves.
+    pub status: String,
+}
+
+/// `POST /api/admissions`: the admission started (201), or the one an earlier request
+/// with the same `Idempotency-Key` started (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmissionStarted {
+    /// Admission id (stable per user and idempotency key).
+    pub admission_id: String,
+    /// Id of the workflow that runs it (`admission-ADMISSION_ID`).
+    pub workflow_id: String,
+}
+
+/// `POST /api/admissions/{workflow_id}/cancel`: cancellation was requested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelRequested {
+    /// Who asked.
+    pub cancel_requested_by: String,
+    /// The admission's workflow.
+    pub workflow_id: String,
+}
+
+/// `POST /api/admissions/{workflow_id}/discharge`: the patient left and the bed is free.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discharged {
+    /// The bed released.
+    pub bed_released: String,
+    /// The admission's workflow.
+    pub workflow_id: String,
+}
+
+/// `POST /api/tasks/{task_id}/decision`: the waiting workflow accepted the decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionOutcome {
+    /// Who decided (the signed-in user).
+    pub decided_by: String,
+    /// The workflow's answer, in words.
+    pub result: String,
+    /// The task decided.
+    pub task_id: String,
+}
+
+/// `POST /api/bed-plans`: the plan started (201), or the one an earlier request with
+/// the same `Idempotency-Key` started (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BedPlanStarted {
+    /// Plan id (the workflow id).
+    pub plan_id: String,
+}
+
+/// `GET /api/bed-plans/{plan_id}`: `{"record": ...}` once the plan is stored (proposed
+/// or concluded), `{"status": ...}` while its workflow is still working on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BedPlanView {
+    /// The stored plan.
+    Record(BedPlanRecord),
+    /// Where the workflow stands before anything is stored.
+    Status(BedPlanStatus),
+}
+
+/// The body of every error answer: `{"error": {"code", "message", "fields"?}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    /// What went wrong.
+    pub error: ApiErrorDetail,
+}
+
+/// What went wrong, for people (`message`) and programs (`code`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiErrorDetail {
+    /// Stable code: `invalid_request`, `unauthenticated`, `forbidden`, `not_found`,
+    /// `conflict`, `internal`.
+    pub code: String,
+    /// What is wrong and where, in words.
+    pub message: String,
+    /// For `invalid_request`: each bad field, located.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldError>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BedPlanStage;
+
+    // These bodies replaced `json!` objects in the API; the bytes on the wire (keys in
+    // alphabetical order, as serde_json's map wrote them) must not change.
+    #[test]
+    fn bodies_keep_their_wire_format() {
+        let cancel = CancelRequested {
+            cancel_requested_by: "ana".into(),
+            workflow_id: "admission-1".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&cancel).unwrap(),
+            r#"{"cancel_requested_by":"ana","workflow_id":"admission-1"}"#
+        );
+        let outcome = DecisionOutcome {
+            decided_by: "ben".into(),
+            result: "approved".into(),
+            task_id: "t1".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&outcome).unwrap(),
+            r#"{"decided_by":"ben","result":"approved","task_id":"t1"}"#
+        );
+        let view = BedPlanView::Status(BedPlanStatus {
+            stage: BedPlanStage::Solving,
+            task_id: None,
+            proposal: None,
+        });
+        let json = serde_json::to_string(&view).unwrap();
+        assert_eq!(
+            json,
+            r#"{"status":{"stage":"solving","task_id":null,"proposal":null}}"#
+        );
+        assert_eq!(serde_json::from_str::<BedPlanView>(&json).unwrap(), view);
+        let error: ApiErrorBody = serde_json::from_str(
+            r#"{"error":{"code":"invalid_request","message":"los: too short","fields":[{"field":"los","message":"too short"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(error.error.fields.unwrap()[0].field, "los");
+    }
+}
