@@ -264,6 +264,23 @@ impl ApiClient {
             .await
     }
 
+    /// `POST /api/admissions` with a JSON body given as text (read from a file, or
+    /// deliberately malformed to test the API's refusals), sent as it is. The server
+    /// validates it as it does any other, and locates what is wrong.
+    pub async fn create_admission_json(
+        &self,
+        json: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<AdmissionStarted> {
+        let url = format!("{}/api/admissions", self.base);
+        let req = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(json.to_owned());
+        self.send(req, url, idempotency_key).await
+    }
+
     async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -272,10 +289,21 @@ impl ApiClient {
         idempotency_key: Option<&str>,
     ) -> Result<T> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        let mut req = self.http.request(method, &url);
         if let Some(body) = body {
             req = req.json(body);
         }
+        self.send(req, url, idempotency_key).await
+    }
+
+    /// Sends `req` (to `url`) as this client's user and reads the answer.
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: String,
+        idempotency_key: Option<&str>,
+    ) -> Result<T> {
+        let mut req = req.bearer_auth(&self.token);
         if let Some(key) = idempotency_key {
             req = req.header(IDEMPOTENCY_KEY, key);
         }

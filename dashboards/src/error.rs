@@ -4,9 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
-
-use careflow_types::FieldError;
+use careflow_types::{ApiErrorBody, ApiErrorDetail, FieldError};
 
 /// An API error.
 #[derive(Debug, thiserror::Error)]
@@ -31,19 +29,6 @@ pub enum AppError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: ErrorBody<'a>,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'a str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<&'a [FieldError]>,
-}
-
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
@@ -57,29 +42,25 @@ impl IntoResponse for AppError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        let message = match &self {
-            AppError::Invalid(fields) => fields
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-            other => other.to_string(),
+        let (message, fields) = match self {
+            AppError::Invalid(fields) => (
+                fields
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                Some(fields),
+            ),
+            other => (other.to_string(), None),
         };
-        let fields = match &self {
-            AppError::Invalid(f) => Some(f.as_slice()),
-            _ => None,
+        let body = ApiErrorBody {
+            error: ApiErrorDetail {
+                code: code.into(),
+                message,
+                fields,
+            },
         };
-        (
-            status,
-            Json(Body {
-                error: ErrorBody {
-                    code,
-                    message,
-                    fields,
-                },
-            }),
-        )
-            .into_response()
+        (status, Json(body)).into_response()
     }
 }
 
@@ -110,4 +91,50 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppE
         // serde_json's message already ends with "at line L column C".
         AppError::Invalid(vec![FieldError::new(field, inner.to_string())])
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(e: AppError) -> (StatusCode, String) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    // The wire format the typed client (`careflow::client`) decodes as `ApiErrorBody`:
+    // `fields` only for invalid requests, keys in this order.
+    #[tokio::test]
+    async fn error_bodies_keep_their_shape() {
+        let (status, body) = answer(AppError::Invalid(vec![
+            FieldError::new("expected_los_days", "must be at least 1"),
+            FieldError::new("specialty", "must not be empty"),
+        ]))
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            body,
+            r#"{"error":{"code":"invalid_request","message":"expected_los_days: must be at least 1; specialty: must not be empty","fields":[{"field":"expected_los_days","message":"must be at least 1"},{"field":"specialty","message":"must not be empty"}]}}"#
+        );
+        let (status, body) =
+            answer(AppError::Forbidden("role auditor may not do this".into())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            body,
+            r#"{"error":{"code":"forbidden","message":"role auditor may not do this"}}"#
+        );
+        let (status, body) = answer(AppError::Internal("disk full".into())).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            r#"{"error":{"code":"internal","message":"internal error"}}"#
+        );
+        let parsed: ApiErrorBody = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed.error.code, "internal");
+        assert_eq!(parsed.error.fields, None);
+    }
 }

@@ -32,6 +32,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::Row;
 
+use careflow::client::{ApiClient, ApiError};
 use careflow_store::{hospital, users, Db};
 use careflow_types::{AdmissionKind, AdmissionRequest, AgeGroup, Role, Sex};
 
@@ -175,9 +176,7 @@ async fn measure(args: &Args, db: &Db, base: &str, token: &str, discharge: bool)
         .timeout(Duration::from_secs(60))
         .build()?;
     let client = Client {
-        http,
-        base: base.to_owned(),
-        token: token.to_owned(),
+        api: ApiClient::with_http(base, token, http),
         db: db.clone(),
         finished: finished.clone(),
         discharge,
@@ -229,9 +228,7 @@ async fn measure(args: &Args, db: &Db, base: &str, token: &str, discharge: bool)
 
 #[derive(Clone)]
 struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
+    api: ApiClient,
     db: Db,
     finished: Arc<Finished>,
     discharge: bool,
@@ -242,24 +239,12 @@ impl Client {
     async fn admit(&self, req: AdmissionRequest) -> Result<Sample> {
         let sent_at = Utc::now();
         let sent = Instant::now();
-        let resp = self
-            .http
-            .post(format!("{}/api/admissions", self.base))
-            .bearer_auth(&self.token)
-            .json(&req)
-            .send()
-            .await
-            .context("POST /api/admissions")?;
-        let status = resp.status();
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("admission refused: {status} {body}");
-        }
+        let id = match self.api.create_admission(&req, None).await {
+            Ok(started) => started.admission_id,
+            Err(e @ ApiError::Refused { .. }) => bail!("admission refused: {e}"),
+            Err(e) => return Err(e).context("POST /api/admissions"),
+        };
         let accepted = sent.elapsed();
-        let id = body["admission_id"]
-            .as_str()
-            .context("admission_id in the answer")?
-            .to_owned();
         let deadline = Instant::now() + Duration::from_secs(120);
         let done = loop {
             let notified = self.finished.notify.notified();

@@ -23,6 +23,7 @@ use careflow_types::{NewAuditEntry, Role};
 use crate::audit;
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
+use crate::users::require_admin;
 
 /// Lifecycle status of a registered model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,9 +65,12 @@ impl FromStr for Status {
             "shadow" => Status::Shadow,
             "production" => Status::Production,
             "retired" => Status::Retired,
-            other => return Err(Error::Invalid(format!(
-                "unknown model status {other:?}: expected candidate, shadow, production or retired"
-            ))),
+            other => {
+                let expected = "candidate, shadow, production or retired";
+                return Err(Error::Invalid(format!(
+                    "unknown model status {other:?}: expected {expected}"
+                )));
+            }
         })
     }
 }
@@ -127,27 +131,10 @@ fn entry(row: &AnyRow) -> Result<RegistryEntry> {
     })
 }
 
-/// Checks that `by` is a careflow administrator (model changes are theirs).
-async fn require_admin(conn: &mut sqlx::AnyConnection, by: &str) -> Result<()> {
-    let role: Option<String> = sqlx::query("SELECT role FROM users WHERE user_name = $1")
-        .bind(by)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| r.try_get("role"))
-        .transpose()?;
-    match role {
-        Some(r) if r == Role::Admin.as_str() => Ok(()),
-        Some(r) => Err(Error::Forbidden(format!(
-            "{by} holds role {r}; only an admin may change the model registry"
-        ))),
-        None => Err(Error::Forbidden(format!("{by} is not a careflow user"))),
-    }
-}
-
 /// Registers a model as a candidate, audited as `by`'s action (an admin).
 pub async fn register(db: &Db, facts: &ModelFacts, by: &str) -> Result<RegistryEntry> {
     let mut tx = db.begin_write().await?;
-    require_admin(&mut tx, by).await?;
+    require_admin(&mut tx, by, "change the model registry").await?;
     let exists =
         sqlx::query("SELECT 1 AS one FROM model_registry WHERE name = $1 AND version = $2")
             .bind(&facts.name)
@@ -225,7 +212,7 @@ pub async fn promote(
         ));
     }
     let mut tx = db.begin_write().await?;
-    require_admin(&mut tx, by).await?;
+    require_admin(&mut tx, by, "change the model registry").await?;
     let at = now();
     let mut retired = Vec::new();
     if status == Status::Production {

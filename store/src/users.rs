@@ -82,6 +82,29 @@ pub async fn upsert(db: &Db, name: &str, role: Role, by: &str) -> Result<String>
     Ok(token)
 }
 
+/// Checks, inside the caller's transaction, that `user` holds the admin role: the one
+/// who may `action` (`"provision users"`, `"change the model registry"`). Refusals are
+/// [`Error::Forbidden`], naming the role `user` holds or that they are not a user.
+pub(crate) async fn require_admin(
+    conn: &mut sqlx::AnyConnection,
+    user: &str,
+    action: &str,
+) -> Result<()> {
+    let role: Option<String> = sqlx::query("SELECT role FROM users WHERE user_name = $1")
+        .bind(user)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get("role"))
+        .transpose()?;
+    match role {
+        Some(r) if r == Role::Admin.as_str() => Ok(()),
+        Some(r) => Err(Error::Forbidden(format!(
+            "{user} holds role {r}; only an admin may {action}"
+        ))),
+        None => Err(Error::Forbidden(format!("{user} is not a careflow user"))),
+    }
+}
+
 /// Who provisions a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provisioner<'a> {
@@ -132,21 +155,7 @@ pub async fn provision(
         .transpose()?;
     let (actor, actor_role, why) = match by {
         Provisioner::Admin(admin) => {
-            if !admins.iter().any(|a| a == admin) {
-                let held: Option<String> =
-                    sqlx::query("SELECT role FROM users WHERE user_name = $1")
-                        .bind(admin)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| r.try_get("role"))
-                        .transpose()?;
-                return Err(Error::Forbidden(match held {
-                    Some(r) => {
-                        format!("{admin} holds role {r}; only an admin may provision users")
-                    }
-                    None => format!("{admin} is not a careflow user"),
-                }));
-            }
+            require_admin(&mut tx, admin, "provision users").await?;
             let demotes_last_admin = previous.as_deref() == Some(Role::Admin.as_str())
                 && role != Role::Admin
                 && admins.len() == 1;

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
+use careflow::client::ApiError;
 use careflow_store::Db;
-use careflow_types::Role;
+use careflow_types::{AdmissionStarted, ApiErrorBody, Role};
 
 use crate::common::*;
 
@@ -29,6 +30,29 @@ fn body(patch: serde_json::Value) -> String {
         }
     }
     v.to_string()
+}
+
+/// POSTs `body` as an admission with no Authorization header at all (the typed client
+/// always sends its token).
+async fn without_token(api: &str, body: &str) -> Result<AdmissionStarted, ApiError> {
+    let r = reqwest::Client::new()
+        .post(format!("{api}/api/admissions"))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    if status.is_success() {
+        return Ok(r.json().await.unwrap());
+    }
+    let body: ApiErrorBody = r.json().await.expect("careflow's error body");
+    Err(ApiError::Refused {
+        status,
+        code: body.error.code,
+        message: body.error.message,
+        fields: body.error.fields.unwrap_or_default(),
+    })
 }
 
 struct Case {
@@ -253,28 +277,26 @@ async fn malformed_admissions_are_refused_and_change_nothing() {
             "not-a-token" => "0".repeat(64),
             name => tokens[name].clone(),
         };
-        let api = Api::new(&node.api(), &token);
         let answer = if token.is_empty() {
-            // No Authorization header at all.
-            let r = reqwest::Client::new()
-                .post(format!("{}/api/admissions", node.api()))
-                .header("content-type", "application/json")
-                .body(c.body.clone())
-                .send()
-                .await
-                .unwrap();
-            Answer::Http(r.status().as_u16(), r.json().await.unwrap_or_default())
+            without_token(&node.api(), &c.body).await
         } else {
-            api.post_raw("/api/admissions", &c.body).await
+            let api = node.client(&token);
+            api.create_admission_json(&c.body, None).await
         };
-        let Answer::Http(status, reply) = answer else {
-            panic!("{}: no answer: {answer:?}", c.what)
+        let (status, code, message, fields) = match answer {
+            Err(ApiError::Refused {
+                status,
+                code,
+                message,
+                fields,
+            }) => (status.as_u16(), code, message, fields),
+            Ok(started) => {
+                failures.push(format!("{}: accepted as {started:?}", c.what));
+                continue;
+            }
+            Err(e) => panic!("{}: no answer: {e:?}", c.what),
         };
-        let message = reply["error"]["message"].as_str().unwrap_or_default();
-        let fields: Vec<&str> = reply["error"]["fields"]
-            .as_array()
-            .map(|f| f.iter().filter_map(|x| x["field"].as_str()).collect())
-            .unwrap_or_default();
+        let fields: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
         let mut wrong = Vec::new();
         if status != c.status {
             wrong.push(format!("status {status}, expected {}", c.status));
@@ -289,13 +311,13 @@ async fn malformed_admissions_are_refused_and_change_nothing() {
                 wrong.push(format!("fields {fields:?} do not include '{f}'"));
             }
         }
-        if reply["error"]["code"].as_str().is_none() {
+        if code.is_empty() {
             wrong.push("no error code".into());
         }
         println!("bad_input: {:<42} -> {status} {message}", c.what);
         if !wrong.is_empty() {
             failures.push(format!(
-                "{}: {} (answer: {reply})",
+                "{}: {} (answer: {code}: {message}; fields {fields:?})",
                 c.what,
                 wrong.join("; ")
             ));
@@ -379,7 +401,7 @@ async fn malformed_admissions_are_refused_and_change_nothing() {
 
     // A valid request afterwards goes through and is the only thing written: anything
     // a refused request had set off would have surfaced by the time it is done.
-    let clerk = Api::new(&node.api(), &tokens["clerk.e2e"]);
+    let clerk = node.client(&tokens["clerk.e2e"]);
     let req = request(1, 0.0, &mut rand::rng());
     let ok = launch(&clerk, 1, &req, Duration::from_secs(30))
         .await

@@ -83,10 +83,7 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
     node.spawn_serve();
     node.wait_ready(Duration::from_secs(120)).await;
     // A few patients in beds, through the real admission workflow.
-    let clerk = Api::new(
-        &node.api(),
-        &std::fs::read_to_string(node.dir.join("tokens/clerk.e2e")).unwrap(),
-    );
+    let clerk = node.client(&std::fs::read_to_string(node.dir.join("tokens/clerk.e2e")).unwrap());
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for n in 0..6 {
         let req = request(n, 0.0, &mut rng);

@@ -63,8 +63,8 @@ async fn admissions_survive_careflow_and_temporal_kills() {
     let first_ready = node.wait_ready(Duration::from_secs(120)).await;
     println!("crash: first start (dev server included) ready in {first_ready:?}");
 
-    let clerk = Api::new(&node.api(), &tokens["clerk.e2e"]);
-    let bed_manager = Api::new(&node.api(), &tokens["beds.e2e"]);
+    let clerk = node.client(&tokens["clerk.e2e"]);
+    let bed_manager = node.client(&tokens["beds.e2e"]);
     let accepted: Arc<Mutex<Vec<Accepted>>> = Arc::default();
     let ambiguous: Arc<Mutex<HashSet<usize>>> = Arc::default();
     let run_start = Instant::now();

@@ -70,8 +70,8 @@ async fn two_workers_share_the_work_on_postgres() {
     )
     .await;
 
-    let clerk = Api::new(&node.api(), &tokens["clerk.e2e"]);
-    let bed_manager = Api::new(&node.api(), &tokens["beds.e2e"]);
+    let clerk = node.client(&tokens["clerk.e2e"]);
+    let bed_manager = node.client(&tokens["beds.e2e"]);
     let stop = Arc::new(AtomicBool::new(false));
     let approver = {
         let (stop, bed_manager) = (stop.clone(), bed_manager.clone());

@@ -5,9 +5,11 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
+use careflow::client::ApiClient;
 use careflow_store::Db;
 
-use super::{admission_statuses, Accepted, Answer, Api, Node, FINAL};
+use super::{admission_statuses, Accepted, Node, FINAL};
+
 /// What the end-of-test checks found.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -180,19 +182,17 @@ pub async fn assert_audit_verifies(node: &Node) -> String {
 
 /// Checks, through the API (the workflows' own status query), that each accepted
 /// admission's workflow ended in the stage its database row says.
-pub async fn assert_api_agrees(api: &Api, db: &Db, accepted: &[Accepted]) {
+pub async fn assert_api_agrees(api: &ApiClient, db: &Db, accepted: &[Accepted]) {
     let statuses = admission_statuses(db).await;
     for chunk in accepted.chunks(8) {
-        let paths: Vec<String> = chunk
-            .iter()
-            .map(|a| format!("/api/admissions/{}", a.workflow_id))
-            .collect();
-        let answers = futures::future::join_all(paths.iter().map(|p| api.get(p))).await;
+        let answers =
+            futures::future::join_all(chunk.iter().map(|a| api.admission_status(&a.workflow_id)))
+                .await;
         for (a, answer) in chunk.iter().zip(answers) {
-            let Answer::Http(200, body) = answer else {
-                panic!("status of {} unavailable: {answer:?}", a.workflow_id)
-            };
-            let stage = body["stage"].as_str().unwrap_or_default();
+            let status =
+                answer.unwrap_or_else(|e| panic!("status of {} unavailable: {e:?}", a.workflow_id));
+            let stage = serde_json::to_value(status.stage).unwrap();
+            let stage = stage.as_str().unwrap();
             let row = &statuses[&a.admission_id];
             let expected = match row.as_str() {
                 "discharged" => "admitted",

@@ -171,14 +171,11 @@ impl Node {
     /// Polls the API's health endpoint until it answers; returns how long that took.
     pub async fn wait_ready(&self, patience: Duration) -> Duration {
         let start = Instant::now();
-        let http = reqwest::Client::new();
-        let url = format!("{}/api/health", self.api());
+        let api = self.client("");
         loop {
             self.assert_alive();
-            if let Ok(r) = http.get(&url).send().await {
-                if r.status().is_success() {
-                    return start.elapsed();
-                }
+            if api.health().await.is_ok() {
+                return start.elapsed();
             }
             assert!(
                 start.elapsed() < patience,
