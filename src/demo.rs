@@ -107,34 +107,50 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     serve(g, listen, Some(driver)).await
 }
 
-/// The bed plan needs a production `ed-arrivals` model. A new demo site promotes the
-/// newest committed version, as the model owner would after reading its card; the
-/// promotion is audited like any other.
+/// The `ed-arrivals` version the demo site serves. 1.2.0 corrects the forecast by the
+/// last 28 days of arrivals, which the bed plan cannot pass until an ED arrivals history
+/// is kept; until then it is registered as a candidate beside this one.
+const SERVED_ED_ARRIVALS: &str = "1.1.0";
+
+/// The bed plan needs a production `ed-arrivals` model. A new demo site registers every
+/// committed version as a candidate and promotes [`SERVED_ED_ARRIVALS`], as the model
+/// owner would after reading its card; each change is audited like any other.
 async fn ensure_production_forecaster(db: &Db, g: &Global) -> Result<()> {
-    use careflow_forecasters::bundle::{latest_version_dir, sha256_file, ModelBundle};
+    use careflow_forecasters::bundle::{sha256_file, ModelBundle};
     use careflow_store::registry::{self, ModelFacts, Status};
     const NAME: &str = careflow_forecasters::ed_arrivals::MODEL_NAME;
     const OWNER: &str = "model.owner";
     if registry::production(db, NAME).await.is_ok() {
         return Ok(());
     }
-    let bundle = ModelBundle::open(&latest_version_dir(&g.models_dir()?, NAME)?)?;
-    let facts = ModelFacts {
-        name: bundle.header.name.clone(),
-        version: bundle.header.version.clone(),
-        sha256: sha256_file(&bundle.onnx_path)?,
-        card_json: bundle.card_json.clone(),
-    };
-    let entry = match registry::register(db, &facts, OWNER).await {
-        Ok(e) => e,
-        // Registered by an earlier run that stopped before promoting it.
-        Err(careflow_store::Error::Conflict(_)) => registry::list(db, Some(NAME))
-            .await?
-            .into_iter()
-            .find(|e| e.version == facts.version)
-            .context("ed-arrivals model not in the registry")?,
-        Err(e) => return Err(e.into()),
-    };
+    let dir = g.models_dir()?.join(NAME);
+    let mut versions: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("card.json").is_file())
+        .collect();
+    versions.sort();
+    for version_dir in versions {
+        let bundle = ModelBundle::open(&version_dir)?;
+        let facts = ModelFacts {
+            name: bundle.header.name.clone(),
+            version: bundle.header.version.clone(),
+            sha256: sha256_file(&bundle.onnx_path)?,
+            card_json: bundle.card_json.clone(),
+        };
+        match registry::register(db, &facts, OWNER).await {
+            // Registered by an earlier run that stopped before promoting.
+            Ok(_) | Err(careflow_store::Error::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let entry = registry::list(db, Some(NAME))
+        .await?
+        .into_iter()
+        .find(|e| e.version == SERVED_ED_ARRIVALS)
+        .with_context(|| {
+            format!("{NAME} {SERVED_ED_ARRIVALS} is not among the committed models")
+        })?;
     let reason = "demo site: committed model, validation metrics in its card reviewed";
     registry::promote(db, NAME, &entry.version, Status::Production, OWNER, reason).await?;
     eprintln!(

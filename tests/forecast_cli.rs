@@ -27,11 +27,31 @@ fn careflow(data_dir: &Path, args: &[&str]) -> Result<String, String> {
     }
 }
 
-fn predict_with(data_dir: &Path, extra: &[&str], data: &Path, origin: &str, horizon: &str, out: &Path) -> Result<String, String> {
+fn predict_with(
+    data_dir: &Path,
+    extra: &[&str],
+    data: &Path,
+    origin: &str,
+    horizon: &str,
+    out: &Path,
+) -> Result<String, String> {
     let mut args = vec![
-        "forecast", "predict", "--model", "ed-arrivals", "--provider", "cpu", "--threads", "1",
-        "--data", data.to_str().unwrap(), "--origin", origin, "--horizon", horizon,
-        "--out", out.to_str().unwrap(),
+        "forecast",
+        "predict",
+        "--model",
+        "ed-arrivals",
+        "--provider",
+        "cpu",
+        "--threads",
+        "1",
+        "--data",
+        data.to_str().unwrap(),
+        "--origin",
+        origin,
+        "--horizon",
+        horizon,
+        "--out",
+        out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
     careflow(data_dir, &args)?;
@@ -83,9 +103,22 @@ fn forecast_ignores_rows_at_and_after_the_origin() {
         careflow(
             &dir.path().join("careflow-data"),
             &[
-                "forecast", "backtest", "--model", "ed-arrivals", "--provider", "cpu",
-                "--data", data.to_str().unwrap(), "--start", "2017-03-01", "--horizon", "168",
-                "--step", "24", "--out", out.to_str().unwrap(),
+                "forecast",
+                "backtest",
+                "--model",
+                "ed-arrivals",
+                "--provider",
+                "cpu",
+                "--data",
+                data.to_str().unwrap(),
+                "--start",
+                "2017-03-01",
+                "--horizon",
+                "168",
+                "--step",
+                "24",
+                "--out",
+                out.to_str().unwrap(),
             ],
         )
         .unwrap();
@@ -117,11 +150,12 @@ fn forecast_ignores_rows_at_and_after_the_origin() {
 #[test]
 fn bad_input_is_reported_with_file_row_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let good = common::benchmark_csv(NaiveDate::from_ymd_opt(2017, 1, 1).unwrap(), 10);
+    // 40 days: the newest model corrects by the 28 days before the origin.
+    let good = common::benchmark_csv(NaiveDate::from_ymd_opt(2017, 1, 1).unwrap(), 40);
     let out = dir.path().join("out.csv");
     let err_for = |name: &str, text: &str| {
         let p = common::write(dir.path(), name, text);
-        predict(&p, "2017-01-05", &out).unwrap_err()
+        predict(&p, "2017-02-05", &out).unwrap_err()
     };
 
     let missing = good.replacen("arrivals", "arrivalz", 1);
@@ -164,7 +198,7 @@ fn bad_input_is_reported_with_file_row_and_column() {
     let good_path = common::write(dir.path(), "good.csv", &good);
     let e = predict(&good_path, "2016-12-31", &out).unwrap_err();
     assert!(e.contains("no data before"), "{e}");
-    assert!(predict(&good_path, "2017-01-05T07", &out).is_ok());
+    assert!(predict(&good_path, "2017-02-05T07", &out).is_ok());
 }
 
 #[test]
@@ -174,18 +208,38 @@ fn registry_commands_and_predict_from_the_production_model() {
     let data = common::write(
         dir.path(),
         "d.csv",
-        &common::benchmark_csv(NaiveDate::from_ymd_opt(2017, 1, 1).unwrap(), 10),
+        &common::benchmark_csv(NaiveDate::from_ymd_opt(2017, 1, 1).unwrap(), 40),
     );
     let out = dir.path().join("p.csv");
-    let predict_reg = || predict_with(&data_dir, &["--registry"], &data, "2017-01-05", "24", &out);
+    let predict_reg = || predict_with(&data_dir, &["--registry"], &data, "2017-02-05", "24", &out);
     let e = predict_reg().unwrap_err();
     assert!(e.contains("no production model"), "{e}");
 
-    careflow(&data_dir, &["user", "add", "model.owner", "--role", "admin"]).unwrap();
+    careflow(
+        &data_dir,
+        &["user", "add", "model.owner", "--role", "admin"],
+    )
+    .unwrap();
     // Once the site has an admin, only an admin provisions users.
-    let e = careflow(&data_dir, &["user", "add", "beds.ben", "--role", "bed_manager"]).unwrap_err();
+    let e = careflow(
+        &data_dir,
+        &["user", "add", "beds.ben", "--role", "bed_manager"],
+    )
+    .unwrap_err();
     assert!(e.contains("only an admin"), "{e}");
-    careflow(&data_dir, &["user", "add", "beds.ben", "--role", "bed_manager", "--by", "model.owner"]).unwrap();
+    careflow(
+        &data_dir,
+        &[
+            "user",
+            "add",
+            "beds.ben",
+            "--role",
+            "bed_manager",
+            "--by",
+            "model.owner",
+        ],
+    )
+    .unwrap();
     // The newest committed version, which `--model ed-arrivals` without a registry serves too.
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("forecasters/models");
     let latest = careflow_forecasters::bundle::latest_version_dir(&models, "ed-arrivals")
@@ -193,15 +247,31 @@ fn registry_commands_and_predict_from_the_production_model() {
     let version = latest.file_name().unwrap().to_string_lossy().to_string();
     let latest = latest.to_str().unwrap();
     // Only an administrator registers or promotes.
-    let e = careflow(&data_dir, &["forecast", "register", latest, "--by", "beds.ben"]).unwrap_err();
+    let e = careflow(
+        &data_dir,
+        &["forecast", "register", latest, "--by", "beds.ben"],
+    )
+    .unwrap_err();
     assert!(e.contains("only an admin"), "{e}");
-    careflow(&data_dir, &["forecast", "register", latest, "--by", "model.owner"]).unwrap();
+    careflow(
+        &data_dir,
+        &["forecast", "register", latest, "--by", "model.owner"],
+    )
+    .unwrap();
     let promote = |by: &str, status: &str| {
         careflow(
             &data_dir,
             &[
-                "forecast", "promote", "ed-arrivals", &version, "--status", status, "--by", by,
-                "--reason", "registry CLI test",
+                "forecast",
+                "promote",
+                "ed-arrivals",
+                &version,
+                "--status",
+                status,
+                "--by",
+                by,
+                "--reason",
+                "registry CLI test",
             ],
         )
     };
@@ -214,7 +284,7 @@ fn registry_commands_and_predict_from_the_production_model() {
     assert_eq!(entry["promoted_by"], "model.owner");
 
     let from_registry = predict_reg().unwrap();
-    let committed = predict_with(&data_dir, &[], &data, "2017-01-05", "24", &out).unwrap();
+    let committed = predict_with(&data_dir, &[], &data, "2017-02-05", "24", &out).unwrap();
     assert_eq!(from_registry, committed);
     assert_eq!(from_registry.lines().count(), 25);
     let e = promote("model.owner", "live").unwrap_err();

@@ -17,10 +17,47 @@ pub fn thanksgiving(year: i32) -> NaiveDate {
         .expect("November always has four Thursdays")
 }
 
+/// The dates of one year that the rules below need, computed once per year and thread
+/// (forecasts walk consecutive days; recomputing them per day was a visible share of a
+/// forecast's time).
+#[derive(Clone, Copy)]
+struct YearDates {
+    year: i32,
+    thanksgiving: NaiveDate,
+    mlk: NaiveDate,
+    fall_start: NaiveDate,
+    fall_end: NaiveDate,
+}
+
+fn year_dates(y: i32) -> YearDates {
+    thread_local! {
+        static LAST: std::cell::Cell<Option<YearDates>> = const { std::cell::Cell::new(None) };
+    }
+    LAST.with(|last| match last.get() {
+        Some(r) if r.year == y => r,
+        _ => {
+            let nth = |month, wd, n| {
+                NaiveDate::from_weekday_of_month_opt(y, month, wd, n)
+                    .expect("weekday exists in month")
+            };
+            let aug26 = NaiveDate::from_ymd_opt(y, 8, 26).expect("valid date");
+            let r = YearDates {
+                year: y,
+                thanksgiving: thanksgiving(y),
+                mlk: nth(1, Weekday::Mon, 3),
+                fall_start: aug26 - TimeDelta::days(aug26.weekday().num_days_from_monday().into()),
+                fall_end: nth(12, Weekday::Fri, 3),
+            };
+            last.set(Some(r));
+            r
+        }
+    })
+}
+
 /// The seven holiday flags of `d`.
 pub fn holiday_flags(d: NaiveDate) -> [bool; 7] {
     let (m, day) = (d.month(), d.day());
-    let thx = thanksgiving(d.year());
+    let thx = year_dates(d.year()).thanksgiving;
     [
         m == 12 && day == 25,
         m == 12 && day == 26,
@@ -40,24 +77,18 @@ pub fn holiday_flags(d: NaiveDate) -> [bool; 7] {
 /// days after) and Thanksgiving week (Saturday before to Sunday after) are out
 /// of session, as are the summer and the winter break.
 pub fn uiowa_in_session(d: NaiveDate) -> bool {
-    let y = d.year();
-    let nth = |month, wd, n| {
-        NaiveDate::from_weekday_of_month_opt(y, month, wd, n).expect("weekday exists in month")
-    };
+    let r = year_dates(d.year());
     let days = TimeDelta::days;
-    let mlk = nth(1, Weekday::Mon, 3);
+    let mlk = r.mlk;
     if mlk + days(55) <= d && d <= mlk + days(63) {
         return false;
     }
-    let thx = thanksgiving(y);
+    let thx = r.thanksgiving;
     if thx - days(5) <= d && d <= thx + days(3) {
         return false;
     }
     let spring = (mlk + days(1), mlk + days(116));
-    let aug26 = NaiveDate::from_ymd_opt(y, 8, 26).expect("valid date");
-    let fall_start = aug26 - days(aug26.weekday().num_days_from_monday().into());
-    let fall = (fall_start, nth(12, Weekday::Fri, 3));
-    (spring.0 <= d && d <= spring.1) || (fall.0 <= d && d <= fall.1)
+    (spring.0 <= d && d <= spring.1) || (r.fall_start <= d && d <= r.fall_end)
 }
 
 #[cfg(test)]

@@ -37,6 +37,22 @@ impl HourlySeries {
         self.values.get(i as usize).copied()
     }
 
+    /// The values of the hours strictly before `ts`, ending at `ts - 1 h`: the history
+    /// a forecast from origin `ts` may use (empty if `ts` is at or before the first row).
+    /// `None` if the file ends before `ts - 1 h` (the history does not reach the origin)
+    /// or `ts` is not on an hour of the series. Rows at or after `ts` are never in it, so
+    /// changing or removing them cannot change a forecast made from it.
+    pub fn before(&self, ts: NaiveDateTime) -> Option<&[f64]> {
+        if ts <= self.start {
+            return Some(&[]);
+        }
+        let d = ts - self.start;
+        if d.num_seconds() % 3600 != 0 || ts > self.end() {
+            return None;
+        }
+        Some(&self.values[..d.num_hours() as usize])
+    }
+
     /// Reads and validates `path`.
     pub fn read_csv(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Io {

@@ -10,7 +10,9 @@
 //! use careflow_forecasters::{ed_arrivals::{EdArrivals, EdArrivalsRequest}, Forecaster, RuntimeOptions};
 //! let model = EdArrivals::load_default(&RuntimeOptions::default())?;
 //! let origin = chrono::NaiveDate::from_ymd_opt(2017, 4, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
-//! let f = model.forecast(&EdArrivalsRequest { origin, horizon: 168 })?;
+//! // The hourly arrivals before the origin (the newest model corrects by the last 28 days).
+//! let history: Vec<f64> = vec![9.0; 28 * 24];
+//! let f = model.forecast_with_history(&EdArrivalsRequest { origin, horizon: 168 }, &history)?;
 //! println!("{} p50={} via {}", f.rows[0].key, f.rows[0].quantiles[1], f.metadata.execution_provider);
 //! # Ok::<(), careflow_forecasters::Error>(())
 //! ```

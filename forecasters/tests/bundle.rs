@@ -6,7 +6,7 @@ mod common;
 
 use careflow_forecasters::bundle::{open_verified, sha256_file};
 use careflow_forecasters::ed_arrivals::EdArrivals;
-use careflow_forecasters::{Error, Forecaster, RuntimeOptions};
+use careflow_forecasters::{Error, RuntimeOptions};
 
 #[test]
 fn a_registered_model_opens_only_with_its_recorded_hash() {

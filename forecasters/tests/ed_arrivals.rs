@@ -1,5 +1,7 @@
 //! The Rust feature builder, ONNX Runtime and the Poisson quantiles reproduce
-//! what the Python training script computed for the same hours.
+//! what the Python training script computed for the same hours: model 1.1.0
+//! (fixture `ed_arrivals_features.json`, from `training/ed_arrivals_1_1_0.py`) and
+//! the 1.0.0 layout. Model 1.2.0 (history correction) is in `ed_arrivals_history.rs`.
 
 mod common;
 
@@ -65,12 +67,14 @@ fn features_match_python_training_features() {
 fn forecasts_match_python_onnx_rates_and_quantiles() {
     let fx = fixture();
     let model = EdArrivals::load(
-        &common::latest_model_dir("ed-arrivals"),
+        &common::model_dir("ed-arrivals", "1.1.0"),
         &RuntimeOptions::default(),
     )
     .expect("load committed model with the project's ONNX Runtime");
     let meta = model.metadata().clone();
     assert_eq!(meta.model_name, "ed-arrivals");
+    assert_eq!(meta.model_version, "1.1.0");
+    assert!(!model.needs_history());
     assert_eq!(model.n_features(), N_FEATURES);
     assert_eq!(meta.execution_provider, Provider::Cpu.ort_name());
     assert_eq!(meta.model_sha256.len(), 64);
@@ -146,8 +150,9 @@ fn model_1_0_0_with_the_older_layout_still_serves() {
     let v1 = EdArrivals::load(&common::committed_model_dir("ed-arrivals"), &opts).expect("1.0.0");
     assert_eq!(v1.metadata().model_version, "1.0.0");
     assert_eq!(v1.n_features(), N_FEATURES_V1);
-    let latest = EdArrivals::load(&common::latest_model_dir("ed-arrivals"), &opts).expect("latest");
-    assert_ne!(latest.metadata().model_version, "1.0.0");
+    let latest =
+        EdArrivals::load(&common::model_dir("ed-arrivals", "1.1.0"), &opts).expect("1.1.0");
+    assert_eq!(latest.metadata().model_version, "1.1.0");
     // Mid-semester week and a summer week: both models give plausible, different rates.
     for origin in ["2017-04-03T00", "2017-07-10T00"] {
         let req = EdArrivalsRequest {

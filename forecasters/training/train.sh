@@ -3,6 +3,8 @@
 # plus the Rust parity fixtures in forecasters/tests/fixtures/.
 # Usage: forecasters/training/train.sh [ed_arrivals|bed_demand|surgery_duration|scanner_no_show ...]
 # (no argument: all). Creates .tools/train-venv from requirements.txt on first use.
+# ed_arrivals trains ed-arrivals 1.2.0 and prints the rolling-year selection table;
+# ed_arrivals_1_1_0 (not in the default list) retrains the earlier 1.1.0 recipe.
 # Runs at low priority with one BLAS thread: the machine is shared, and results must not depend on threads.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -16,7 +16,9 @@ use careflow_forecasters::bundle::{
     latest_version_dir, models_dir, open_verified, sha256_file, ModelBundle,
 };
 use careflow_forecasters::data::HourlySeries;
-use careflow_forecasters::ed_arrivals::{EdArrivals, EdArrivalsRequest, HOUR_FORMAT, MODEL_NAME};
+use careflow_forecasters::ed_arrivals::{
+    EdArrivals, EdArrivalsHistoryRequest, EdArrivalsRequest, HOUR_FORMAT, MODEL_NAME,
+};
 use careflow_forecasters::{Forecast, Forecaster, Provider, RuntimeOptions};
 use careflow_store::registry::{self, ModelFacts, Status};
 use careflow_store::Db;
@@ -199,7 +201,16 @@ fn compute(cmd: ForecastCommand, bundle: ModelBundle) -> anyhow::Result<()> {
                 );
             }
             check_history(&series, start)?;
-            let forecasts = forecaster.forecast_batch(&requests)?;
+            // Each forecast sees only the rows before its origin (1.2.0 corrects its level
+            // with the last 28 days; calendar-only models ignore the history).
+            let with_history: Vec<EdArrivalsHistoryRequest> = requests
+                .iter()
+                .map(|r| EdArrivalsHistoryRequest {
+                    request: *r,
+                    history: series.before(r.origin).unwrap_or(&[]),
+                })
+                .collect();
+            let forecasts = forecaster.forecast_batch(&with_history)?;
             write_csv(&out, &requests, &forecasts)?;
             eprintln!(
                 "backtest: {} origins, model {} {} ({}), wrote {}",
@@ -227,7 +238,7 @@ fn compute(cmd: ForecastCommand, bundle: ModelBundle) -> anyhow::Result<()> {
             check_history(&series, origin)?;
             let forecaster = load_ed(&model, &bundle)?;
             let req = EdArrivalsRequest { origin, horizon };
-            let f = forecaster.forecast(&req)?;
+            let f = forecaster.forecast_with_history(&req, series.before(origin).unwrap_or(&[]))?;
             match out {
                 Some(p) => write_csv(&p, &[req], std::slice::from_ref(&f))?,
                 None => {

@@ -40,8 +40,8 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
     )
     .await;
     let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("forecasters/models");
-    let model_dir = careflow_forecasters::bundle::latest_version_dir(&models, "ed-arrivals")
-        .expect("committed ed-arrivals model");
+    // The calendar-only version: the bed plan passes no arrivals history (1.2.0 needs it).
+    let model_dir = models.join("ed-arrivals/1.1.0");
     let version = model_dir
         .file_name()
         .unwrap()

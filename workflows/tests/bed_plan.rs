@@ -94,8 +94,8 @@ async fn seed(db: &Db, inpatients: &[(&str, &str, &str)]) {
 }
 
 async fn promote_committed_model(db: &Db) -> String {
-    let dir = careflow_forecasters::bundle::latest_version_dir(&models_dir(), "ed-arrivals")
-        .expect("committed ed-arrivals model");
+    // The calendar-only version: the bed plan passes no arrivals history (1.2.0 needs it).
+    let dir = models_dir().join("ed-arrivals/1.1.0");
     let bundle = ModelBundle::open(&dir).expect("committed model opens");
     let facts = ModelFacts {
         name: bundle.header.name.clone(),

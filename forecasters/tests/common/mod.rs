@@ -47,6 +47,14 @@ pub fn committed_model_dir(name: &str) -> PathBuf {
         .join("1.0.0")
 }
 
+/// The committed `version` of `name`.
+pub fn model_dir(name: &str, version: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(name)
+        .join(version)
+}
+
 /// The newest committed version of `name` (what `--model NAME` serves).
 pub fn latest_model_dir(name: &str) -> PathBuf {
     careflow_forecasters::bundle::latest_version_dir(
