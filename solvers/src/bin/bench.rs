@@ -16,10 +16,12 @@ const USAGE: &str = "\
 Benchmark careflow's solvers on a folder of instances
 
 Usage: bench <FAMILY> <DIR> [--time-limit S] [--seed N] [--only A,B] [--compare] [--out DIR]
+       bench nrp-gen <DIR> --sizes NxDxS,... [--time-limit S] [--seed N]
 
 Arguments:
-  <FAMILY>          `ihtc` or `nrp`
-  <DIR>             the benchmark folder
+  <FAMILY>          `ihtc`, `nrp`, or `nrp-gen` (generated nurse-rostering instances of
+                    the Curtois & Qu family, written to <DIR> and solved)
+  <DIR>             the benchmark folder (nrp-gen: where the generated instances go)
 
 Options:
   --time-limit S    seconds per instance [default: 60]
@@ -27,6 +29,8 @@ Options:
   --only A,B        only instances whose name contains one of these (nrp: exact names)
   --compare         print each cost term next to the reference solution's (stderr)
   --out DIR         write each solution into this folder
+  --sizes LIST      nrp-gen: nurses x days x shift types (generator seed 1), or
+                    NxDxS-SEED, comma separated, e.g. 33x42x4,23x84x3,51x364x10
 ";
 
 #[derive(Debug)]
@@ -38,6 +42,7 @@ struct Args {
     only: Option<String>,
     compare: bool,
     out: Option<PathBuf>,
+    sizes: Option<String>,
 }
 
 impl Args {
@@ -53,6 +58,7 @@ impl Args {
             only: None,
             compare: false,
             out: None,
+            sizes: None,
         };
         while let Some(arg) = argv.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -80,6 +86,7 @@ impl Args {
                         .map_err(|_| format!("--seed: `{v}` is not a whole number"))?;
                 }
                 "--only" => args.only = Some(value("--only")?),
+                "--sizes" => args.sizes = Some(value("--sizes")?),
                 "--out" => args.out = Some(PathBuf::from(value("--out")?)),
                 "--compare" => args.compare = true,
                 f if f.starts_with("--") => return Err(format!("unknown option {f}")),
@@ -123,8 +130,45 @@ fn main() -> Result<()> {
                 &only,
             )?)
         }
-        other => Err(format!("unknown family `{other}` (expected ihtc or nrp)").into()),
+        "nrp-gen" => {
+            let sizes = parse_sizes(args.sizes.as_deref().unwrap_or(""))?;
+            Ok(careflow_solvers::nrp::bench_generated(
+                &args.dir,
+                &sizes,
+                args.time_limit,
+                args.seed,
+            )?)
+        }
+        other => Err(format!("unknown family `{other}` (expected ihtc, nrp or nrp-gen)").into()),
     }
+}
+
+/// `50x364x10,20x28x3-7`: nurses x days x shift types, an optional `-SEED` (default 1).
+fn parse_sizes(list: &str) -> Result<Vec<careflow_solvers::nrp::generate::GenParams>> {
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (dims, seed) = item.split_once('-').unwrap_or((item, "1"));
+        let n: Vec<usize> = dims
+            .split('x')
+            .map(|v| v.parse::<usize>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| format!("--sizes: `{item}` is not NURSESxDAYSxSHIFTS[-SEED]"))?;
+        let [nurses, days, shifts]: [usize; 3] = n
+            .try_into()
+            .map_err(|_| format!("--sizes: `{item}` is not NURSESxDAYSxSHIFTS[-SEED]"))?;
+        out.push(careflow_solvers::nrp::generate::GenParams {
+            nurses,
+            days,
+            shifts,
+            seed: seed
+                .parse()
+                .map_err(|_| format!("--sizes: `{item}`: seed `{seed}` is not a number"))?,
+        });
+    }
+    if out.is_empty() {
+        return Err("nrp-gen needs --sizes, e.g. --sizes 33x42x4,51x364x10".into());
+    }
+    Ok(out)
 }
 
 /// `reference/costs.csv`: instance -> total cost of the reference solution.

@@ -60,6 +60,19 @@ impl HardCounts {
     pub fn total(&self) -> u32 {
         self.terms().iter().map(|(_, n)| n).sum()
     }
+
+    /// Adds the per-employee rule counts of `o` (rules 2-9) to these.
+    fn add(&mut self, o: &HardCounts) {
+        self.forbidden_succession += o.forbidden_succession;
+        self.max_shifts += o.max_shifts;
+        self.max_total_minutes += o.max_total_minutes;
+        self.min_total_minutes += o.min_total_minutes;
+        self.max_consecutive_shifts += o.max_consecutive_shifts;
+        self.min_consecutive_shifts += o.min_consecutive_shifts;
+        self.min_consecutive_days_off += o.min_consecutive_days_off;
+        self.max_weekends += o.max_weekends;
+        self.days_off += o.days_off;
+    }
 }
 
 /// A roster's score.
@@ -138,56 +151,9 @@ pub fn check_file(inst: &Instance, file: &RosterFile) -> Report {
 
 /// Scores a roster (one cell per employee and day, so rule 1 holds by construction).
 pub fn check(inst: &Instance, roster: &Roster) -> Report {
-    let h = inst.horizon;
     let mut r = Report::default();
-    for (e, st) in inst.staff.iter().enumerate() {
-        let row = &roster.cells[e];
-        let works = |d: usize| row[d].is_some();
-        for d in 0..h.saturating_sub(1) {
-            if let (Some(s), Some(t)) = (row[d], row[d + 1]) {
-                if inst.shifts[s].forbidden_next.contains(&t) {
-                    r.hard.forbidden_succession += 1;
-                }
-            }
-        }
-        let mut per_type = vec![0u32; inst.shifts.len()];
-        let mut minutes = 0u32;
-        for s in row.iter().flatten() {
-            per_type[*s] += 1;
-            minutes += inst.shifts[*s].minutes;
-        }
-        r.hard.max_shifts += per_type
-            .iter()
-            .zip(&st.max_shifts)
-            .filter(|(n, m)| n > m)
-            .count() as u32;
-        r.hard.max_total_minutes += u32::from(minutes > st.max_minutes);
-        r.hard.min_total_minutes += u32::from(minutes < st.min_minutes);
-        // Walk the maximal runs of equal working status.
-        let mut start = 0;
-        while start < h {
-            let kind = works(start);
-            let mut end = start;
-            while end + 1 < h && works(end + 1) == kind {
-                end += 1;
-            }
-            let len = (end - start + 1) as u32;
-            // Rules 6 and 7 only bind runs with the other kind on both sides inside the
-            // horizon: a run touching day 0 or day H-1 may continue outside it.
-            let interior = start > 0 && end < h - 1;
-            if kind {
-                r.hard.max_consecutive_shifts += u32::from(len > st.max_consecutive);
-                r.hard.min_consecutive_shifts += u32::from(interior && len < st.min_consecutive);
-            } else {
-                r.hard.min_consecutive_days_off += u32::from(interior && len < st.min_days_off);
-            }
-            start = end + 1;
-        }
-        let weekends = (0..h.div_ceil(7))
-            .filter(|k| [7 * k + 5, 7 * k + 6].iter().any(|&d| d < h && works(d)))
-            .count() as u32;
-        r.hard.max_weekends += u32::from(weekends > st.max_weekends);
-        r.hard.days_off += inst.days_off[e].iter().filter(|&&d| works(d)).count() as u32;
+    for e in 0..inst.staff.len() {
+        r.hard.add(&employee_hard(inst, e, &roster.cells[e]));
     }
     for q in &inst.on_requests {
         if roster.cells[q.employee][q.day] != Some(q.shift) {
@@ -212,5 +178,61 @@ pub fn check(inst: &Instance, roster: &Roster) -> Report {
             r.cover_over += c.over_weight as u64 * (n - req);
         }
     }
+    r
+}
+
+/// Rules 2-9 for one employee's row (`row[d]`: the shift worked on day d, `None` off).
+/// The hard rules never couple employees, so a roster is feasible exactly when every
+/// row is.
+pub fn employee_hard(inst: &Instance, e: usize, row: &[Option<usize>]) -> HardCounts {
+    let h = inst.horizon;
+    let st = &inst.staff[e];
+    let mut r = HardCounts::default();
+    let works = |d: usize| row[d].is_some();
+    for d in 0..h.saturating_sub(1) {
+        if let (Some(s), Some(t)) = (row[d], row[d + 1]) {
+            if inst.shifts[s].forbidden_next.contains(&t) {
+                r.forbidden_succession += 1;
+            }
+        }
+    }
+    let mut per_type = vec![0u32; inst.shifts.len()];
+    let mut minutes = 0u32;
+    for s in row.iter().flatten() {
+        per_type[*s] += 1;
+        minutes += inst.shifts[*s].minutes;
+    }
+    r.max_shifts += per_type
+        .iter()
+        .zip(&st.max_shifts)
+        .filter(|(n, m)| n > m)
+        .count() as u32;
+    r.max_total_minutes += u32::from(minutes > st.max_minutes);
+    r.min_total_minutes += u32::from(minutes < st.min_minutes);
+    // Walk the maximal runs of equal working status.
+    let mut start = 0;
+    while start < h {
+        let kind = works(start);
+        let mut end = start;
+        while end + 1 < h && works(end + 1) == kind {
+            end += 1;
+        }
+        let len = (end - start + 1) as u32;
+        // Rules 6 and 7 only bind runs with the other kind on both sides inside the
+        // horizon: a run touching day 0 or day H-1 may continue outside it.
+        let interior = start > 0 && end < h - 1;
+        if kind {
+            r.max_consecutive_shifts += u32::from(len > st.max_consecutive);
+            r.min_consecutive_shifts += u32::from(interior && len < st.min_consecutive);
+        } else {
+            r.min_consecutive_days_off += u32::from(interior && len < st.min_days_off);
+        }
+        start = end + 1;
+    }
+    let weekends = (0..h.div_ceil(7))
+        .filter(|k| [7 * k + 5, 7 * k + 6].iter().any(|&d| d < h && works(d)))
+        .count() as u32;
+    r.max_weekends += u32::from(weekends > st.max_weekends);
+    r.days_off += inst.days_off[e].iter().filter(|&&d| works(d)).count() as u32;
     r
 }

@@ -7,6 +7,8 @@
 //! roster independently of it.
 
 pub mod check;
+mod construct;
+pub mod generate;
 mod model;
 pub mod parse;
 
@@ -225,9 +227,19 @@ pub enum NrpError {
     /// HiGHS failed.
     #[error(transparent)]
     Highs(#[from] HighsError),
-    /// No roster meets the hard rules (an employee's own rules contradict each other).
-    #[error("no roster satisfies the hard rules")]
-    Infeasible,
+    /// Proven: no roster meets the hard rules (HiGHS proves that one employee's own
+    /// rules contradict each other, or the whole model infeasible). Never a time limit.
+    #[error("no roster satisfies the hard rules: {reason}")]
+    Infeasible {
+        /// What proves it.
+        reason: String,
+    },
+    /// No roster was found within the time limit, and none was proven impossible either.
+    #[error("no roster found within the time limit: {tried}")]
+    NoRoster {
+        /// What was tried.
+        tried: String,
+    },
 }
 
 /// A solved roster.
@@ -310,6 +322,52 @@ pub fn cost_table(inst: &Instance, outcome: &NrpOutcome) -> String {
     s
 }
 
+/// One benchmark row: the solve, its time and when the first roster came.
+struct Row {
+    outcome: NrpOutcome,
+    report: Report,
+    secs: f64,
+    first_roster_s: Option<f64>,
+}
+
+fn run_one(inst: &Instance, time_limit_s: f64, seed: u64) -> Result<Row, NrpError> {
+    let opts = SolveOptions {
+        time_limit: Duration::from_secs_f64(time_limit_s),
+        seed,
+        ..SolveOptions::default()
+    };
+    let started = Instant::now();
+    let mut first_roster_s = None;
+    let outcome = solve(inst, &opts, &mut |p| {
+        if first_roster_s.is_none() && p.incumbent.is_some() {
+            first_roster_s = Some(started.elapsed().as_secs_f64());
+        }
+    })?;
+    let secs = started.elapsed().as_secs_f64();
+    let report = check(inst, &outcome.roster);
+    if report.hard_total() > 0 {
+        for (rule, n) in report.hard.terms() {
+            if n > 0 {
+                eprintln!("{}: HARD {rule}: {n}", inst.name);
+            }
+        }
+    }
+    Ok(Row {
+        outcome,
+        report,
+        secs,
+        first_roster_s,
+    })
+}
+
+fn fmt_bound(b: Option<f64>) -> String {
+    b.map_or("-".into(), |b| format!("{b:.1}"))
+}
+
+fn fmt_gap(g: Option<f64>) -> String {
+    g.map_or("-".into(), |g| format!("{:.1}%", 100.0 * g))
+}
+
 /// Solves Instance1..12 of the benchmark folder (only those named in `only`, when it is
 /// not empty, e.g. `["Instance8"]`) and prints a markdown table.
 pub fn bench(dir: &Path, time_limit_s: f64, seed: u64, only: &[String]) -> Result<(), NrpError> {
@@ -325,8 +383,10 @@ pub fn bench(dir: &Path, time_limit_s: f64, seed: u64, only: &[String]) -> Resul
                     .collect()
             })
             .unwrap_or_default();
-    println!("| instance | status | hard | cost | best known | ratio | gap | time (s) |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| instance | status | hard | cost | best known | ratio | bound | gap | first roster (s) | time (s) |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for i in 1..=12 {
         let name = format!("Instance{i}");
         if !only.is_empty() && !only.iter().any(|o| o.eq_ignore_ascii_case(&name)) {
@@ -337,37 +397,76 @@ pub fn bench(dir: &Path, time_limit_s: f64, seed: u64, only: &[String]) -> Resul
             continue;
         }
         let inst = read_instance(&path)?;
-        let opts = SolveOptions {
-            time_limit: Duration::from_secs_f64(time_limit_s),
-            seed,
-            ..SolveOptions::default()
-        };
-        let started = Instant::now();
-        let outcome = solve(&inst, &opts, &mut crate::solve::ignore_progress)?;
-        let secs = started.elapsed().as_secs_f64();
-        let report = check(&inst, &outcome.roster);
-        if report.hard_total() > 0 {
-            for (rule, n) in report.hard.terms() {
-                if n > 0 {
-                    eprintln!("{name}: HARD {rule}: {n}");
-                }
-            }
-        }
+        let r = run_one(&inst, time_limit_s, seed)?;
         let bk = best_known.get(&name).copied();
         println!(
-            "| {name} | {:?} | {} | {} | {} | {} | {} | {secs:.1} |",
-            outcome.status,
-            report.hard_total(),
-            report.cost(),
+            "| {name} | {:?} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            r.outcome.status,
+            r.report.hard_total(),
+            r.report.cost(),
             bk.map_or("-".into(), |b| b.to_string()),
             bk.map_or("-".into(), |b| format!(
                 "{:.3}",
-                report.cost() as f64 / b.max(1) as f64
+                r.report.cost() as f64 / b.max(1) as f64
             )),
-            outcome
-                .mip_gap
-                .map_or("-".into(), |g| format!("{:.1}%", 100.0 * g)),
+            fmt_bound(r.outcome.bound),
+            fmt_gap(r.outcome.mip_gap),
+            r.first_roster_s.map_or("-".into(), |t| format!("{t:.2}")),
+            r.secs,
         );
+    }
+    Ok(())
+}
+
+/// Generates one instance per entry of `sizes` (`NURSESxDAYSxSHIFTS`, e.g. `50x364x10`),
+/// writes it to `dir` in the benchmark's text format, solves it and prints a markdown
+/// table: size, status, cost, the whole model's bound and the gap to it (no best-known
+/// values exist for these), and when the first roster came. A solve that ends without a
+/// roster is a row saying why.
+pub fn bench_generated(
+    dir: &Path,
+    sizes: &[generate::GenParams],
+    time_limit_s: f64,
+    seed: u64,
+) -> Result<(), NrpError> {
+    std::fs::create_dir_all(dir).map_err(|source| NrpError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    println!(
+        "| instance | nurses | days | shifts | status | hard | cost | bound | gap | first roster (s) | time (s) |"
+    );
+    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+    for p in sizes {
+        let inst = generate::generate(p);
+        let path = dir.join(format!("{}.txt", inst.name));
+        std::fs::write(&path, generate::instance_text(&inst)).map_err(|source| NrpError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let head = format!(
+            "| {} | {} | {} | {} |",
+            inst.name,
+            inst.staff.len(),
+            inst.horizon,
+            inst.shifts.len()
+        );
+        match run_one(&inst, time_limit_s, seed) {
+            Ok(r) => println!(
+                "{head} {:?} | {} | {} | {} | {} | {} | {:.1} |",
+                r.outcome.status,
+                r.report.hard_total(),
+                r.report.cost(),
+                fmt_bound(r.outcome.bound),
+                fmt_gap(r.outcome.mip_gap),
+                r.first_roster_s.map_or("-".into(), |t| format!("{t:.2}")),
+                r.secs,
+            ),
+            Err(e @ (NrpError::Infeasible { .. } | NrpError::NoRoster { .. })) => {
+                println!("{head} {e} | - | - | - | - | - | - |")
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ use good_lp::{Expression, Variable};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{check, Cover, Instance, NrpError, Roster};
+use super::{check, construct, Cover, Instance, NrpError, Roster};
 use crate::highs::{HighsSettings, Milp};
 use crate::solve::{Progress, SolveStatus};
 
@@ -340,8 +340,57 @@ pub(super) struct Found {
     pub bound: Option<f64>,
 }
 
-/// Full MILP for part of the budget, then many small fix-and-optimise steps until the
-/// budget is spent.
+/// Progress as the caller sees it: the best roster's cost and the best bound so far, on
+/// every improvement and at least once a second while the search runs.
+struct Stream<'p> {
+    sink: &'p mut dyn FnMut(Progress),
+    incumbent: Option<f64>,
+    bound: Option<f64>,
+    last: f64,
+}
+
+impl Stream<'_> {
+    fn emit(&mut self, elapsed_s: f64) {
+        self.last = elapsed_s;
+        (self.sink)(Progress {
+            elapsed_s,
+            incumbent: self.incumbent,
+            bound: self.bound,
+        });
+    }
+
+    fn improved(&mut self, elapsed_s: f64, cost: u64) {
+        self.incumbent = Some(cost as f64);
+        self.emit(elapsed_s);
+    }
+
+    fn tick(&mut self, elapsed_s: f64) {
+        if elapsed_s - self.last >= 1.0 {
+            self.emit(elapsed_s);
+        }
+    }
+}
+
+/// What the exact model of one employee's rules said.
+enum EmployeeRow {
+    Row(Vec<Option<usize>>),
+    /// HiGHS proved that no row meets this employee's rules (twice: with and without
+    /// presolve).
+    Infeasible,
+    /// Neither a row nor a proof within the time given.
+    Unknown,
+}
+
+/// The roster, then its improvement. Construction (a row per employee within every hard
+/// rule, `construct`); an exact MILP for any employee the construction left open; a few
+/// passes that re-build each row against the others; the whole model, warm-started from
+/// that roster, for part of the time (it proves the small instances optimal and gives the
+/// bound); then many small fix-and-optimise steps until the budget is spent.
+///
+/// Infeasibility is reported only when HiGHS proves that one employee's rules admit no row
+/// (the hard rules never couple employees, and the cover rows have slacks, so the whole
+/// model is infeasible exactly when one employee's block is) or proves the whole model
+/// infeasible; a time limit is never read as infeasibility.
 pub(super) fn search(
     inst: &Instance,
     settings: &HighsSettings,
@@ -349,11 +398,97 @@ pub(super) fn search(
 ) -> Result<Found, NrpError> {
     let budget = settings.time_limit_s;
     let mut rng = StdRng::seed_from_u64(settings.seed);
-    let all = Free::all(inst);
-    let built = build(inst, &all, None);
-    // The whole model proves the small instances optimal within this share of the time;
-    // on larger ones it mostly gives a start point and a lower bound, and the time is
-    // better spent on the small subproblems, which improve faster.
+    let debug = std::env::var_os("NRP_DEBUG").is_some();
+    let mut stream = Stream {
+        sink: progress,
+        incumbent: None,
+        bound: None,
+        last: f64::NEG_INFINITY,
+    };
+    stream.emit(settings.elapsed_s());
+
+    // 1. A roster within the hard rules.
+    let mut ctor = construct::Constructor::new(inst);
+    let built = ctor.construct(&mut rng);
+    let mut best = built.roster;
+    let mut open = built.open;
+    if debug {
+        eprintln!(
+            "construction: {} rows, {} open, t {:.2}",
+            inst.staff.len() - open.len(),
+            open.len(),
+            settings.elapsed_s()
+        );
+    }
+    let mut tried = Vec::new();
+    if !open.is_empty() {
+        tried.push(format!(
+            "construction left {} of {} employees without a row",
+            open.len(),
+            inst.staff.len()
+        ));
+    }
+    let mut attempt = 0;
+    while !open.is_empty() {
+        attempt += 1;
+        let left = budget - settings.elapsed_s();
+        if left <= 0.05 {
+            tried.push(format!(
+                "the exact model of each of {} employees ({}) found no row and no proof \
+                 within the time limit",
+                open.len(),
+                employee_names(inst, &open)
+            ));
+            return Err(NrpError::NoRoster {
+                tried: tried.join("; "),
+            });
+        }
+        // Share what is left among the open employees, more each round.
+        let limit = (left / open.len() as f64).min(5.0 * f64::from(1u32 << attempt.min(6)));
+        let mut still = Vec::new();
+        for &e in &open {
+            let lim = limit.min(budget - settings.elapsed_s()).max(0.0);
+            match employee_row(inst, e, &best, settings, lim) {
+                EmployeeRow::Row(row) => best.cells[e] = row,
+                EmployeeRow::Infeasible => {
+                    return Err(NrpError::Infeasible {
+                        reason: format!(
+                            "HiGHS proves that employee {}'s own rules admit no roster \
+                             (with and without presolve)",
+                            inst.staff[e].id
+                        ),
+                    })
+                }
+                EmployeeRow::Unknown => still.push(e),
+            }
+        }
+        open = still;
+    }
+    let mut best_cost = check::check(inst, &best).cost();
+    stream.improved(settings.elapsed_s(), best_cost);
+
+    // 2. Re-build each row against the others while that pays (a few seconds at most).
+    let passes = ctor.improve(
+        &mut best,
+        &mut rng,
+        settings.started,
+        settings.elapsed_s() + (budget * 0.05).min(10.0),
+    );
+    let cost = check::check(inst, &best).cost();
+    if cost < best_cost {
+        best_cost = cost;
+        stream.improved(settings.elapsed_s(), best_cost);
+    }
+    if debug {
+        eprintln!(
+            "construction improved by {passes} passes: cost {best_cost} t {:.2}",
+            settings.elapsed_s()
+        );
+    }
+
+    // 3. The whole model, warm-started, for part of the time: it proves the small
+    // instances optimal within this share; on larger ones it mostly gives the bound, and
+    // the time is better spent on small subproblems.
     let cells: usize = inst
         .staff
         .iter()
@@ -364,47 +499,68 @@ pub(super) fn search(
     } else {
         0.15
     };
-    let first = built
-        .milp
-        .solve(
-            &settings.with_time_limit(budget * first_share),
-            None,
-            progress,
-        )
-        .map_err(NrpError::Highs)?;
-    if first.status == SolveStatus::Infeasible {
-        return Err(NrpError::Infeasible);
-    }
-    let bound = first.bound;
-    let mut best = match &first.values {
-        Some(v) => read_roster(inst, &all, None, &built.x, v),
-        None => per_employee_start(inst, settings)?,
-    };
-    let mut best_cost = check::check(inst, &best).cost();
-    if first.status == SolveStatus::Optimal {
-        return Ok(Found {
-            roster: best,
-            objective: best_cost,
-            status: SolveStatus::Optimal,
-            bound,
-        });
+    let mut bound = None;
+    let left = budget - settings.elapsed_s();
+    if cells <= WHOLE_MODEL_CELLS && left > 0.5 {
+        let all = Free::all(inst);
+        let whole = build(inst, &all, Some(&best));
+        let limit = (budget * first_share).min(left);
+        let first = whole.milp.solve(
+            &settings.with_time_limit(limit),
+            Some(&whole.hint),
+            &mut |_| {},
+        );
+        match first {
+            Ok(first) => {
+                if first.status == SolveStatus::Infeasible {
+                    // A roster within every rule is in hand, so this is HiGHS's numerics,
+                    // not a proof: keep the roster.
+                    tried.push("HiGHS reported the whole model infeasible; ignored".into());
+                } else {
+                    bound = first.bound;
+                    stream.bound = bound;
+                    if let Some(v) = &first.values {
+                        let cand = read_roster(inst, &all, None, &whole.x, v);
+                        let rep = check::check(inst, &cand);
+                        if rep.hard_total() == 0 && rep.cost() <= best_cost {
+                            best = cand;
+                            best_cost = rep.cost();
+                        }
+                    }
+                    stream.improved(settings.elapsed_s(), best_cost);
+                    if first.status == SolveStatus::Optimal {
+                        return Ok(Found {
+                            roster: best,
+                            objective: best_cost,
+                            status: SolveStatus::Optimal,
+                            bound,
+                        });
+                    }
+                }
+                if debug {
+                    eprintln!(
+                        "whole model: {:?} cost {best_cost} bound {bound:?} t {:.1}",
+                        first.status,
+                        settings.elapsed_s()
+                    );
+                }
+            }
+            // The roster in hand stands; the subproblems below still improve it.
+            Err(e) if debug => eprintln!("whole model failed: {e}"),
+            Err(_) => {}
+        }
     }
     // Costs are integers, so the bound rounds up, but only past HiGHS's feasibility
     // tolerance: a bound of 3443.0000001 proves 3443, not 3444.
     let bound_u = bound.map(|b| (b - 1e-4).ceil() as u64);
-    let debug = std::env::var_os("NRP_DEBUG").is_some();
-    if debug {
-        eprintln!(
-            "whole model: {:?} cost {best_cost} bound {bound:?} t {:.1}",
-            first.status,
-            settings.elapsed_s()
-        );
-    }
+
+    // 4. Fix-and-optimise around the best roster.
     let mut hoods = Neighbourhoods::new(inst);
     // Short calls: many small steps beat a few large ones; the sizes adapt so that most
     // calls close well inside this limit.
     let sub_limit = (budget / 100.0).clamp(0.5, 3.0);
     let mut round = 0u64;
+    let mut failures = 0u32;
     while settings.elapsed_s() + 0.2 < budget {
         if bound_u.is_some_and(|b| best_cost <= b) {
             break;
@@ -421,10 +577,20 @@ pub(super) fn search(
         let sub_settings = settings
             .with_time_limit(limit)
             .with_seed(settings.seed.wrapping_add(round));
-        let r = sub
-            .milp
-            .solve(&sub_settings, Some(&sub.hint), &mut |_| {})
-            .map_err(NrpError::Highs)?;
+        let r = match sub.milp.solve(&sub_settings, Some(&sub.hint), &mut |_| {}) {
+            Ok(r) => r,
+            Err(e) => {
+                // One failed subproblem costs its round, not the roster.
+                failures += 1;
+                if debug {
+                    eprintln!("round {round} {kind:?}: HiGHS failed: {e}");
+                }
+                if failures > 20 {
+                    break;
+                }
+                continue;
+            }
+        };
         let mut improved = false;
         if let Some(v) = &r.values {
             let cand = read_roster(inst, &free, Some(&best), &sub.x, v);
@@ -438,11 +604,9 @@ pub(super) fn search(
             }
         }
         if improved {
-            progress(Progress {
-                elapsed_s: settings.elapsed_s(),
-                incumbent: Some(best_cost as f64),
-                bound,
-            });
+            stream.improved(settings.elapsed_s(), best_cost);
+        } else {
+            stream.tick(settings.elapsed_s());
         }
         if debug {
             eprintln!(
@@ -461,6 +625,7 @@ pub(super) fn search(
     } else {
         SolveStatus::TimeLimit
     };
+    stream.emit(settings.elapsed_s());
     Ok(Found {
         roster: best,
         objective: best_cost,
@@ -468,6 +633,26 @@ pub(super) fn search(
         bound,
     })
 }
+
+/// "A, B and C" (at most eight, then "and N more").
+fn employee_names(inst: &Instance, es: &[usize]) -> String {
+    let names: Vec<&str> = es
+        .iter()
+        .take(8)
+        .map(|&e| inst.staff[e].id.as_str())
+        .collect();
+    let more = es.len().saturating_sub(8);
+    let mut s = names.join(", ");
+    if more > 0 {
+        s.push_str(&format!(" and {more} more"));
+    }
+    s
+}
+
+/// Whole models up to this many (employee, day, allowed shift) cells are solved for part
+/// of the time (bound and, on small instances, the optimum); larger ones go straight to
+/// the subproblems.
+const WHOLE_MODEL_CELLS: usize = 60_000;
 
 /// Instances with at most this many (employee, day, allowed shift) cells give the whole
 /// model 30% of the time (Instance1-5: it proves 1-4 optimal there); larger ones 15%.
@@ -735,24 +920,62 @@ fn cover_penalty(r: &Roster, c: &Cover) -> u64 {
         + u64::from(c.over_weight) * have.saturating_sub(req)
 }
 
-/// A feasible start when the whole model found none in time: each employee alone (cover
-/// left out), which the hard rules allow because they never couple employees.
-fn per_employee_start(inst: &Instance, settings: &HighsSettings) -> Result<Roster, NrpError> {
-    let mut roster = Roster::empty(inst);
-    for e in 0..inst.staff.len() {
-        let mut free = Free {
-            cells: vec![vec![false; inst.horizon]; inst.staff.len()],
-        };
-        free.cells[e].iter_mut().for_each(|c| *c = true);
-        let b = build(inst, &free, Some(&roster));
-        let r = b
-            .milp
-            .solve(&settings.with_time_limit(5.0), None, &mut |_| {})
-            .map_err(NrpError::Highs)?;
-        match &r.values {
-            Some(v) => roster = read_roster(inst, &free, Some(&roster), &b.x, v),
-            None => return Err(NrpError::Infeasible),
+/// Employee `e`'s row from the exact MILP of their rules (the others fixed as in
+/// `roster`, which only prices the cover), within `limit_s` seconds. A HiGHS failure is
+/// `Unknown`, never a proof.
+fn employee_row(
+    inst: &Instance,
+    e: usize,
+    roster: &Roster,
+    settings: &HighsSettings,
+    limit_s: f64,
+) -> EmployeeRow {
+    let mut free = Free {
+        cells: vec![vec![false; inst.horizon]; inst.staff.len()],
+    };
+    free.cells[e].iter_mut().for_each(|c| *c = true);
+    let row_of = |b: &Built, v: &crate::highs::Assignment| {
+        let row = read_roster(inst, &free, Some(roster), &b.x, v).cells[e].clone();
+        if check::employee_hard(inst, e, &row).total() == 0 {
+            EmployeeRow::Row(row)
+        } else {
+            EmployeeRow::Unknown
         }
+    };
+    let b = build(inst, &free, Some(roster));
+    let Built { milp, x, hint } = b;
+    let b = Built {
+        milp: Milp::new(),
+        x,
+        hint,
+    };
+    let Ok(r) = milp.solve(&settings.with_time_limit(limit_s), None, &mut |_| {}) else {
+        return EmployeeRow::Unknown;
+    };
+    if let Some(v) = &r.values {
+        return row_of(&b, v);
     }
-    Ok(roster)
+    if r.status != SolveStatus::Infeasible {
+        return EmployeeRow::Unknown;
+    }
+    // Infeasible: confirmed without presolve before it counts as a proof.
+    let Built { milp, x, hint } = build(inst, &free, Some(roster));
+    let b = Built {
+        milp: Milp::new(),
+        x,
+        hint,
+    };
+    let mut again = settings.with_time_limit(limit_s.max(1.0));
+    again.extra.push((
+        "presolve".into(),
+        crate::highs::OptionValue::Str("off".into()),
+    ));
+    match milp.solve(&again, None, &mut |_| {}) {
+        Ok(r) if r.status == SolveStatus::Infeasible => EmployeeRow::Infeasible,
+        Ok(r) => r
+            .values
+            .as_ref()
+            .map_or(EmployeeRow::Unknown, |v| row_of(&b, v)),
+        Err(_) => EmployeeRow::Unknown,
+    }
 }
