@@ -12,6 +12,7 @@
 pub mod admission;
 pub mod approval;
 pub mod bed_plan;
+pub mod theatre_booking;
 
 use temporalio_sdk::activities::ActivityError;
 use temporalio_sdk::ApplicationFailure;

@@ -19,11 +19,13 @@ pub mod admissions;
 pub mod audit;
 pub mod bed_plans;
 pub mod db;
+pub mod decisions;
 pub mod error;
 pub mod hospital;
 pub mod patients;
 pub mod registry;
 pub mod tasks;
+pub mod theatre;
 pub mod users;
 
 pub use db::{Backend, Db};

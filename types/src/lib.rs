@@ -25,12 +25,14 @@ mod api;
 mod audit;
 mod bed_plan;
 mod tasks;
+mod theatre;
 
 pub use admission::*;
 pub use api::*;
 pub use audit::*;
 pub use bed_plan::*;
 pub use tasks::*;
+pub use theatre::*;
 
 /// Temporal task queue every careflow worker polls.
 pub const TASK_QUEUE: &str = "careflow";
@@ -70,16 +72,19 @@ pub enum Role {
     Auditor,
     /// Administers users.
     Admin,
+    /// Approves the week's operating-theatre lists and their day-of re-plans.
+    TheatreAdmin,
 }
 
 impl Role {
     /// All roles, for help texts and validation.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::AdmissionsClerk,
         Role::BedManager,
         Role::SiteManager,
         Role::Auditor,
         Role::Admin,
+        Role::TheatreAdmin,
     ];
 
     /// The stable name stored in the database and used on the command line.
@@ -90,6 +95,7 @@ impl Role {
             Role::SiteManager => "site_manager",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
+            Role::TheatreAdmin => "theatre_admin",
         }
     }
 }

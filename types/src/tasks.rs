@@ -14,6 +14,9 @@ pub enum TaskKind {
     NoBed,
     /// A proposed bed plan waits for approval before it is published.
     BedPlan,
+    /// A proposed week of theatre lists (or a re-plan that moves booked patients)
+    /// waits for approval before it is published.
+    TheatreList,
 }
 
 impl TaskKind {
@@ -23,6 +26,7 @@ impl TaskKind {
             TaskKind::OutlierBed => "outlier_bed",
             TaskKind::NoBed => "no_bed",
             TaskKind::BedPlan => "bed_plan",
+            TaskKind::TheatreList => "theatre_list",
         }
     }
 }
@@ -75,6 +79,8 @@ impl Decision {
             (TaskKind::NoBed, true) => "approved bed assignment without a matching free bed",
             (TaskKind::BedPlan, true) => "approved bed plan for publication",
             (TaskKind::BedPlan, false) => "rejected proposed bed plan",
+            (TaskKind::TheatreList, true) => "approved theatre list for publication",
+            (TaskKind::TheatreList, false) => "rejected proposed theatre list",
             (_, false) => "declined admission",
         }
     }

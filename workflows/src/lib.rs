@@ -10,6 +10,7 @@
 pub mod admission;
 pub mod approval;
 pub mod bed_plan;
+pub mod theatre_booking;
 
 use temporalio_sdk::{WorkerOptions, WorkflowRegistrationError};
 
@@ -19,10 +20,12 @@ use std::time::{Duration, SystemTime};
 use careflow_activities::admission::AdmissionActivities;
 use careflow_activities::approval::ApprovalActivities;
 use careflow_activities::bed_plan::BedPlanActivities;
+use careflow_activities::theatre_booking::TheatreActivities;
 use careflow_store::Db;
 
 pub use admission::AdmissionWorkflow;
 pub use bed_plan::BedPlanWorkflow;
+pub use theatre_booking::TheatreBookingWorkflow;
 
 /// Registers every careflow workflow and activity on a worker's options. Forecasting
 /// steps load models from `models_dir/<name>/<version>/` after checking each file's
@@ -35,8 +38,10 @@ pub fn register(
     options
         .register_workflow::<AdmissionWorkflow>()?
         .register_workflow::<BedPlanWorkflow>()?
+        .register_workflow::<TheatreBookingWorkflow>()?
         .register_activities(ApprovalActivities::new(db.clone()))
         .register_activities(AdmissionActivities::new(db.clone()))
+        .register_activities(TheatreActivities::new(db.clone(), models_dir.clone()))
         .register_activities(BedPlanActivities::new(db, models_dir));
     Ok(())
 }

@@ -585,6 +585,8 @@ async fn saved_histories_replay() {
             .expect("register")
             .register_workflow::<careflow_workflows::BedPlanWorkflow>()
             .expect("register")
+            .register_workflow::<careflow_workflows::TheatreBookingWorkflow>()
+            .expect("register")
             .build(),
     )
     .expect("replayer");
