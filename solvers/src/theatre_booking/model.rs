@@ -188,8 +188,12 @@ pub(super) fn build(ix: &Index, elastic: bool) -> Built {
             m.constrain(l.leq(session));
         }
     }
-    // Symmetry: among identical theatres, daily planned minutes do not increase.
-    for t in 1..nt {
+    // Symmetry: among identical theatres, daily planned minutes do not increase. Not on
+    // a re-plan: identical theatres are no longer interchangeable once patients are booked
+    // in them, and the ordering could force whole lists to swap theatres (each swap a
+    // moved patient the change penalty should have avoided).
+    let replan = previous.iter().any(Option::is_some);
+    for t in (1..nt).filter(|_| !replan) {
         let (a, b) = (&input.theatres[t - 1], &input.theatres[t]);
         if a.session_minutes == b.session_minutes
             && a.max_overtime_minutes == b.max_overtime_minutes

@@ -23,9 +23,10 @@ pub fn models_dir() -> PathBuf {
 
 /// The people the tests act as. The approval step checks every decision against the
 /// store's users, so they exist as users with these roles.
-pub const STAFF: [(&str, Role); 6] = [
+pub const STAFF: [(&str, Role); 7] = [
     ("clerk.ana", Role::AdmissionsClerk),
     ("beds.ben", Role::BedManager),
+    ("beds.bea", Role::BedManager),
     ("bm.lee", Role::BedManager),
     ("bm.kim", Role::BedManager),
     ("site.sam", Role::SiteManager),

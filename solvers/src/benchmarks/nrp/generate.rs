@@ -17,9 +17,10 @@
 //!   as in Instance1-12), split over the types by who can work them, lower at weekends,
 //!   with noise; 100 per nurse missing, 1 per nurse too many.
 //!
-//! Every generated instance has rosters that meet all hard rules (a contract's minimum is
-//! well within what its run rules, days off and weekends allow), which the tests check by
-//! solving. [`instance_text`] writes any instance in the benchmark's text format, so a
+//! Every generated instance has a roster that meets all hard rules, by construction: each
+//! nurse's witness row is built first (the construction of [`super::solve`] on the rules
+//! alone; a contract it cannot meet gets a lower minimum), and the fixed days off are
+//! drawn among the witness's days off. [`instance_text`] writes any instance in the benchmark's text format, so a
 //! generated one can be saved and read back like Instance1-12.
 
 use std::fmt::Write as _;
@@ -27,7 +28,7 @@ use std::fmt::Write as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Cover, Instance, Request, Shift, Staff};
+use super::{Cover, Instance, Request, Roster, Shift, Staff};
 
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,19 +164,65 @@ pub fn generate(p: &GenParams) -> Instance {
         });
     }
 
-    // One or two fixed days off per 28 days (sometimes two in a row).
+    // A witness row per nurse, built by the construction on the rules alone (no days
+    // off, no cover yet); a nurse it cannot place gets a lower minimum until it can. The
+    // fixed days off then go only on the witness's days off, so the witness roster meets
+    // every hard rule of the finished instance: it is feasible by construction.
+    let mut inst = Instance {
+        name: p.name(),
+        horizon: h,
+        shifts,
+        staff,
+        days_off: vec![Vec::new(); n],
+        on_requests: Vec::new(),
+        off_requests: Vec::new(),
+        cover: Vec::new(),
+    };
+    let mut witness = Roster::empty(&inst);
+    let mut open: Vec<usize> = (0..n).collect();
+    for _ in 0..20 {
+        let mut ctor = super::construct::Constructor::new(&inst);
+        let built = ctor.construct(&mut rng);
+        for e in 0..n {
+            if !built.open.contains(&e) && open.contains(&e) {
+                witness.cells[e] = built.roster.cells[e].clone();
+            }
+        }
+        open.retain(|e| built.open.contains(e));
+        if open.is_empty() {
+            break;
+        }
+        for &e in &open {
+            let st = &mut inst.staff[e];
+            st.min_minutes = st.min_minutes * 9 / 10;
+        }
+    }
+    for &e in &open {
+        // Nothing was found even with lower minimums: an empty row is the witness.
+        inst.staff[e].min_minutes = 0;
+        witness.cells[e] = vec![None; h];
+    }
+    let Instance { shifts, staff, .. } = inst;
+
+    // One or two fixed days off per 28 days (sometimes two in a row), on the witness's
+    // days off.
     let blocks = h.div_ceil(28);
     let mut days_off = vec![Vec::new(); n];
-    for row in &mut days_off {
+    for (e, row) in days_off.iter_mut().enumerate() {
+        let off: Vec<usize> = (0..h).filter(|&d| witness.cells[e][d].is_none()).collect();
         for b in 0..blocks {
             let lo = 28 * b;
             let hi = (lo + 28).min(h);
+            let here: Vec<usize> = off.iter().copied().filter(|&d| d >= lo && d < hi).collect();
+            if here.is_empty() {
+                continue;
+            }
             let k = rng.random_range(1..=2usize);
             for _ in 0..k {
-                let d = rng.random_range(lo..hi);
+                let d = here[rng.random_range(0..here.len())];
                 let len = if rng.random_bool(0.3) { 2 } else { 1 };
                 for x in d..(d + len).min(hi) {
-                    if !row.contains(&x) {
+                    if witness.cells[e][x].is_none() && !row.contains(&x) {
                         row.push(x);
                     }
                 }
