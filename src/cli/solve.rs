@@ -1,6 +1,7 @@
 //! `careflow solve ...`: run a solver on one input file. Data (the cost table, or the plan
 //! when no `--out` is given) goes to stdout, progress and errors to stderr.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,7 +30,9 @@ pub enum SolveCommand {
         #[arg(long)]
         warm_start: Option<PathBuf>,
     },
-    /// Nurse rostering (Curtois & Qu benchmark).
+    /// Nurse rostering (Curtois & Qu benchmark): a roster within every hard rule first
+    /// (seconds), then improved until the time limit; incumbent and bound on stderr.
+    #[command(after_help = NRP_EXIT_CODES)]
     Nrp {
         /// Instance file.
         instance: PathBuf,
@@ -66,6 +69,20 @@ pub enum SolveCommand {
         out: Option<PathBuf>,
     },
 }
+
+/// `careflow solve nrp --help`: what its exit status means.
+const NRP_EXIT_CODES: &str = "\
+Exit status:
+  0  a roster within every hard rule (status Optimal, or TimeLimit: the best found)
+  1  the command failed (unreadable instance, bad option, solver error)
+  2  proven infeasible: HiGHS proves that no roster meets the hard rules
+  3  no roster found within the time limit, and none proven impossible (what was tried
+     is printed); a longer --time-limit may find one";
+
+/// Exit status of `careflow solve nrp` when no roster satisfies the hard rules (proven).
+pub const NRP_EXIT_INFEASIBLE: i32 = 2;
+/// Exit status of `careflow solve nrp` when no roster was found within the time limit.
+pub const NRP_EXIT_NO_ROSTER: i32 = 3;
 
 /// Options shared by the hospital models (`beds`, `theatres`, `scanners`).
 #[derive(Debug, Clone, clap::Args)]
@@ -261,27 +278,52 @@ fn run_ihtc(
 }
 
 /// Solves, prints objective, status, gap and the hard-rule report (stdout), progress on
-/// stderr, and writes the roster JSON when `out` is given.
+/// stderr, and writes the roster JSON when `out` is given. A proven infeasibility exits 2
+/// and no roster within the time limit exits 3 (see `NRP_EXIT_CODES`), after saying why.
 fn run_nrp(
     instance: &Path,
     time_limit_s: f64,
     out: Option<&Path>,
     seed: u64,
 ) -> anyhow::Result<()> {
+    ensure!(
+        time_limit_s.is_finite() && time_limit_s > 0.0,
+        "--time-limit must be positive"
+    );
     let inst = nrp::read_instance(instance)?;
     let opts = SolveOptions {
-        time_limit: Duration::from_secs_f64(time_limit_s.max(0.0)),
+        time_limit: Duration::from_secs_f64(time_limit_s),
         seed,
         ..SolveOptions::default()
     };
-    let outcome = nrp::solve(&inst, &opts, &mut |p| {
-        eprintln!(
-            "[{:>7.1}s] incumbent {} bound {}",
-            p.elapsed_s,
-            p.incumbent.map_or("-".into(), |v| format!("{v:.0}")),
-            p.bound.map_or("-".into(), |v| format!("{v:.1}")),
-        );
-    })?;
+    let tty = std::io::stderr().is_terminal();
+    let mut shown: Option<(Option<f64>, Option<f64>)> = None;
+    let result = nrp::solve(&inst, &opts, &mut |p| {
+        let line = nrp_progress_line(p, time_limit_s);
+        if tty {
+            // One line, redrawn: bar, time, incumbent, bound, gap.
+            eprint!("\r{line:<90}");
+        } else if shown != Some((p.incumbent, p.bound)) {
+            // Logs get a line when the incumbent or the bound changes.
+            eprintln!("{line}");
+        }
+        shown = Some((p.incumbent, p.bound));
+    });
+    if tty {
+        eprintln!();
+    }
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e @ nrp::NrpError::Infeasible { .. }) => {
+            eprintln!("error: {}: {e}", instance.display());
+            std::process::exit(NRP_EXIT_INFEASIBLE);
+        }
+        Err(e @ nrp::NrpError::NoRoster { .. }) => {
+            eprintln!("error: {}: {e}", instance.display());
+            std::process::exit(NRP_EXIT_NO_ROSTER);
+        }
+        Err(e) => return Err(e.into()),
+    };
     print!("{}", nrp::cost_table(&inst, &outcome));
     if let Some(out) = out {
         let json = serde_json::to_string_pretty(&outcome.roster.to_file(&inst))?;
@@ -289,4 +331,26 @@ fn run_nrp(
         eprintln!("roster written to {}", out.display());
     }
     Ok(())
+}
+
+/// `[#####.........]   12.3s  best 4210  bound 4012.5  gap 4.7%`
+fn nrp_progress_line(p: Progress, time_limit_s: f64) -> String {
+    const WIDTH: usize = 20;
+    let done = ((p.elapsed_s / time_limit_s).clamp(0.0, 1.0) * WIDTH as f64) as usize;
+    let best = p
+        .incumbent
+        .map_or("no roster yet".to_string(), |c| format!("best {c:.0}"));
+    let bound = p
+        .bound
+        .map_or("bound -".to_string(), |b| format!("bound {b:.1}"));
+    let gap = match (p.incumbent, p.bound) {
+        (Some(c), Some(b)) if c > 0.0 => format!("gap {:.1}%", 100.0 * ((c - b) / c).max(0.0)),
+        _ => String::new(),
+    };
+    format!(
+        "[{}{}] {:>7.1}s  {best}  {bound}  {gap}",
+        "#".repeat(done),
+        ".".repeat(WIDTH - done),
+        p.elapsed_s
+    )
 }

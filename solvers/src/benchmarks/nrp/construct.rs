@@ -46,6 +46,9 @@ struct Rules {
     min_minutes: u32,
     max_minutes: u32,
     caps: Vec<u32>,
+    /// `pred[j]`: the indices i into `allowed` whose shift may precede `allowed[j]` on
+    /// the next day.
+    pred: Vec<Vec<usize>>,
 }
 
 impl Rules {
@@ -55,11 +58,21 @@ impl Rules {
         for &d in &inst.days_off[e] {
             day_ok[d] = false;
         }
+        let allowed: Vec<usize> = (0..inst.shifts.len())
+            .filter(|&s| st.max_shifts[s] > 0)
+            .collect();
+        let pred = allowed
+            .iter()
+            .map(|&t| {
+                (0..allowed.len())
+                    .filter(|&i| !inst.shifts[allowed[i]].forbidden_next.contains(&t))
+                    .collect()
+            })
+            .collect();
         Self {
             day_ok,
-            allowed: (0..inst.shifts.len())
-                .filter(|&s| st.max_shifts[s] > 0)
-                .collect(),
+            pred,
+            allowed,
             repeats: (0..inst.shifts.len())
                 .map(|s| !inst.shifts[s].forbidden_next.contains(&s))
                 .collect(),
@@ -282,6 +295,285 @@ impl Dp {
     }
 }
 
+impl Dp {
+    /// The best row as [`Dp::best_row`], but day by day with the state (length of the
+    /// working run so far, today's shift) or (length of the off run so far): runs may mix
+    /// shift types in any order the successions allow. Costs days x MaxConsecutiveShifts
+    /// x types^2, so it serves employees with few allowed types.
+    fn best_row_by_day(
+        &mut self,
+        inst: &Instance,
+        rules: &Rules,
+        gain: &[f64],
+        prices: &Prices,
+    ) -> Option<Vec<Option<usize>>> {
+        let (h, ns) = (self.h, self.ns);
+        let na = rules.allowed.len();
+        let max_on = rules.max_on;
+        let m = rules.min_off;
+        // States: work (l, j) at (l-1)*na + j for l in 1..=max_on; off k at
+        // max_on*na + k-1 for k in 1..=m (k = m: at least m).
+        let nw = max_on * na;
+        let n = nw + m;
+        let neg = f64::NEG_INFINITY;
+        let val = |d: usize, j: usize, p: &Prices| {
+            let s = rules.allowed[j];
+            gain[d * ns + s] - p.minute * inst.shifts[s].minutes as f64 - p.shift[s]
+        };
+        let weekend = |d: usize| d % 7 == 5 || d % 7 == 6;
+        self.work.clear();
+        self.work.resize(n, neg); // current day
+        self.off.clear();
+        self.off.resize(n, neg); // next day
+        self.off_from.clear();
+        self.off_from.resize(h * n, -1);
+        // Day 0 (a Monday).
+        if rules.day_ok[0] && max_on > 0 {
+            for j in 0..na {
+                self.work[j] = val(0, j, prices);
+            }
+        }
+        self.work[nw] = 0.0;
+        for d in 0..h - 1 {
+            let next = d + 1;
+            self.off.iter_mut().for_each(|v| *v = neg);
+            let back = &mut self.off_from[next * n..(next + 1) * n];
+            let cur = &self.work;
+            let nxt = &mut self.off;
+            let mut relax = |to: usize, v: f64, from: usize| {
+                if v > nxt[to] {
+                    nxt[to] = v;
+                    back[to] = from as i32;
+                }
+            };
+            let sat = next % 7 == 5;
+            for l in 1..=max_on {
+                for j in 0..na {
+                    let i = (l - 1) * na + j;
+                    let v = cur[i];
+                    if v == neg {
+                        continue;
+                    }
+                    // Off tomorrow: the run ends; it must be long enough unless it began
+                    // on day 0.
+                    if l >= rules.min_on || l == d + 1 {
+                        relax(nw, v, i);
+                    }
+                }
+            }
+            // Off runs go on.
+            for k in 1..=m {
+                let v = cur[nw + k - 1];
+                if v > neg {
+                    relax(nw + k.min(m - 1), v, nw + k - 1);
+                }
+            }
+            if rules.day_ok[next] {
+                // Work tomorrow after work today: the run grows.
+                for l in 1..max_on {
+                    for j2 in 0..na {
+                        let mut best = neg;
+                        let mut from = 0;
+                        for &j in &rules.pred[j2] {
+                            let v = cur[(l - 1) * na + j];
+                            if v > best {
+                                best = v;
+                                from = (l - 1) * na + j;
+                            }
+                        }
+                        if best > neg {
+                            let w = best + val(next, j2, prices)
+                                - if sat { prices.weekend } else { 0.0 };
+                            relax(l * na + j2, w, from);
+                        }
+                    }
+                }
+                // Work tomorrow after a day off: a new run, once the off run is long
+                // enough (or began on day 0).
+                let mut best = neg;
+                let mut from = 0;
+                for k in 1..=m {
+                    let v = cur[nw + k - 1];
+                    if v > best && (k >= m || k == d + 1) {
+                        best = v;
+                        from = nw + k - 1;
+                    }
+                }
+                if best > neg {
+                    let charge = if weekend(next) { prices.weekend } else { 0.0 };
+                    for j2 in 0..na {
+                        relax(j2, best + val(next, j2, prices) - charge, from);
+                    }
+                }
+            }
+            std::mem::swap(&mut self.work, &mut self.off);
+        }
+        // Any state at the end: the last run touches day H-1.
+        let (mut state, mut best) = (usize::MAX, neg);
+        for (i, &v) in self.work.iter().enumerate() {
+            if v > best {
+                best = v;
+                state = i;
+            }
+        }
+        if best == neg {
+            return None;
+        }
+        let mut row = vec![None; h];
+        for d in (0..h).rev() {
+            if state < nw {
+                row[d] = Some(rules.allowed[state % na]);
+            }
+            if d > 0 {
+                state = self.off_from[d * n + state] as usize;
+            }
+        }
+        Some(row)
+    }
+}
+
+/// Employees with at most this many allowed shift types get the day-by-day programme
+/// (mixed runs); wider ones the run programme (one type per run), which costs types
+/// instead of types^2.
+const MIXED_RUN_TYPES: usize = 12;
+
+/// The nested price searches of one row.
+struct PriceSearch<'s> {
+    inst: &'s Instance,
+    rules: &'s Rules,
+    /// Gains without noise: what a row is worth.
+    gain: &'s [f64],
+    /// Gains with the tie-breaking noise: what the programme maximises.
+    noise: &'s [f64],
+    dp: &'s mut Dp,
+    scale: f64,
+    /// The best row seen that keeps every budget, by its gain.
+    best: Option<(f64, Vec<Option<usize>>)>,
+    /// The row seen closest to the budgets, by [`penalty`] (the repair's start).
+    closest: Option<(f64, Vec<Option<usize>>)>,
+}
+
+impl PriceSearch<'_> {
+    /// The programme's row under `prices`, recorded as `best` or `closest`.
+    fn eval(&mut self, prices: &Prices) -> Option<(Vec<Option<usize>>, Usage)> {
+        let row = if self.rules.allowed.len() <= MIXED_RUN_TYPES {
+            self.dp
+                .best_row_by_day(self.inst, self.rules, self.noise, prices)?
+        } else {
+            self.dp
+                .best_row(self.inst, self.rules, self.noise, prices)?
+        };
+        let u = usage(self.inst, &row);
+        let r = self.rules;
+        let within = u.minutes >= r.min_minutes
+            && u.minutes <= r.max_minutes
+            && u.weekends <= r.max_weekends
+            && r.allowed.iter().all(|&s| u.per_type[s] <= r.caps[s]);
+        if within {
+            let ns = self.inst.shifts.len();
+            let v: f64 = row
+                .iter()
+                .enumerate()
+                .filter_map(|(d, s)| s.map(|s| self.gain[d * ns + s]))
+                .sum();
+            if self.best.as_ref().is_none_or(|(b, _)| v > *b) {
+                self.best = Some((v, row.clone()));
+            }
+        } else {
+            let p = penalty(self.inst, r, &row);
+            if self.closest.as_ref().is_none_or(|(q, _)| p < *q) {
+                self.closest = Some((p, row.clone()));
+            }
+        }
+        Some((row, u))
+    }
+
+    /// Bisection on the minute price until the minutes are in range; the usage there.
+    fn fit_minutes(&mut self, prices: &mut Prices) -> Option<Usage> {
+        let r = self.rules;
+        let mut step = self.scale / 480.0 / 4.0;
+        let mut too_much: Option<f64> = None; // a price with too many minutes
+        let mut too_little: Option<f64> = None;
+        for _ in 0..40 {
+            let (_, u) = self.eval(prices)?;
+            if u.minutes > r.max_minutes {
+                too_much = Some(prices.minute);
+                prices.minute = match too_little {
+                    Some(hi) => 0.5 * (prices.minute + hi),
+                    None => {
+                        step *= 2.0;
+                        prices.minute + step
+                    }
+                };
+            } else if u.minutes < r.min_minutes {
+                too_little = Some(prices.minute);
+                prices.minute = match too_much {
+                    Some(lo) => 0.5 * (prices.minute + lo),
+                    None => {
+                        step *= 2.0;
+                        prices.minute - step
+                    }
+                };
+            } else {
+                return Some(u);
+            }
+            if let (Some(a), Some(b)) = (too_much, too_little) {
+                if (a - b).abs() < 1e-7 * self.scale / 480.0 {
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// The lowest weekend price (to a few percent) at which the weekends keep their limit,
+    /// the minutes fitted at each; the usage there.
+    fn fit_weekends(&mut self, prices: &mut Prices) -> Option<Usage> {
+        let max = self.rules.max_weekends;
+        let u = self.fit_minutes(prices)?;
+        if u.weekends <= max && prices.weekend == 0.0 {
+            return Some(u);
+        }
+        let (mut lo, mut hi, mut at_hi) = if u.weekends <= max {
+            // Feasible at the warm price: see whether a lower one still is.
+            (0.0, prices.weekend, Some(u))
+        } else {
+            (prices.weekend, f64::INFINITY, None)
+        };
+        let mut step = self.scale / 4.0;
+        for _ in 0..24 {
+            let trial = if hi.is_finite() {
+                if hi - lo < 0.05 * hi.max(self.scale / 64.0) {
+                    break;
+                }
+                0.5 * (lo + hi)
+            } else {
+                step *= 2.0;
+                lo + step
+            };
+            prices.weekend = trial;
+            match self.fit_minutes(prices) {
+                Some(u) if u.weekends <= max => {
+                    hi = trial;
+                    at_hi = Some(u);
+                }
+                Some(_) => lo = trial,
+                None => {
+                    if hi.is_finite() {
+                        // No minute fit at this price; stay with the feasible one.
+                        break;
+                    }
+                    lo = trial;
+                }
+            }
+        }
+        if hi.is_finite() {
+            prices.weekend = hi;
+        }
+        at_hi
+    }
+}
+
 /// Builds rows for one roster: the employees' rules, their prices, the cover counts.
 pub(super) struct Constructor<'a> {
     inst: &'a Instance,
@@ -382,84 +674,49 @@ impl<'a> Constructor<'a> {
 
     /// A row for `e` within every hard rule, as good as the prices find for the current
     /// gains (then repaired by [`repair`] when the prices alone miss the budgets), or
-    /// `None`.
+    /// `None`. The minute price is bisected inside the weekend price, which is bisected
+    /// inside a few raises of the per-type prices; of all rows met on the way that keep
+    /// every budget, the one gaining most is taken.
     fn row_for(&mut self, e: usize, rng: &mut StdRng) -> Option<Vec<Option<usize>>> {
         let inst = self.inst;
         for (n, g) in self.noise.iter_mut().zip(&self.gain) {
             // Breaks ties between equal rows at random, below every real price step.
             *n = g + rng.random_range(0.0..0.25);
         }
-        let rules = &self.rules[e];
         let scale = self.gain.iter().fold(1.0f64, |a, g| a.max(g.abs())) + 1.0;
-        let mut prices = self.prices[e].clone();
-        // The row closest to the budgets seen, as the repair's start.
-        let mut closest: Option<(f64, Vec<Option<usize>>)> = None;
-        let mut keep_closest = |row: &Vec<Option<usize>>| {
-            let p = penalty(inst, rules, row);
-            if closest.as_ref().is_none_or(|(q, _)| p < *q) {
-                closest = Some((p, row.clone()));
-            }
+        let mut search = PriceSearch {
+            inst,
+            rules: &self.rules[e],
+            gain: &self.gain,
+            noise: &self.noise,
+            dp: &mut self.dp,
+            scale,
+            best: None,
+            closest: None,
         };
-        'outer: for _ in 0..12 {
-            // Bisection on the minute price until the minutes are in range.
-            let mut step = scale / 480.0 / 4.0;
-            let mut too_much: Option<f64> = None; // a price with too many minutes
-            let mut too_little: Option<f64> = None;
-            let mut found = None;
-            for _ in 0..48 {
-                let row = self.dp.best_row(inst, rules, &self.noise, &prices)?;
-                let u = usage(inst, &row);
-                if u.minutes > rules.max_minutes {
-                    keep_closest(&row);
-                    too_much = Some(prices.minute);
-                    prices.minute = match too_little {
-                        Some(hi) => 0.5 * (prices.minute + hi),
-                        None => {
-                            step *= 2.0;
-                            prices.minute + step
-                        }
-                    };
-                } else if u.minutes < rules.min_minutes {
-                    keep_closest(&row);
-                    too_little = Some(prices.minute);
-                    prices.minute = match too_much {
-                        Some(lo) => 0.5 * (prices.minute + lo),
-                        None => {
-                            step *= 2.0;
-                            prices.minute - step
-                        }
-                    };
-                } else {
-                    found = Some((row, u));
-                    break;
-                }
-                if let (Some(a), Some(b)) = (too_much, too_little) {
-                    if (a - b).abs() < 1e-7 * scale / 480.0 {
-                        break;
-                    }
-                }
-            }
-            let Some((row, u)) = found else {
-                break 'outer;
+        let mut prices = self.prices[e].clone();
+        for _ in 0..6 {
+            let Some(u) = search.fit_weekends(&mut prices) else {
+                break;
             };
             let mut ok = true;
-            if u.weekends > rules.max_weekends {
-                ok = false;
-                prices.weekend = prices.weekend * 1.5 + scale / 8.0;
-            }
-            for &s in &rules.allowed {
-                if u.per_type[s] > rules.caps[s] {
+            for &s in &search.rules.allowed {
+                if u.per_type[s] > search.rules.caps[s] {
                     ok = false;
-                    prices.shift[s] = prices.shift[s] * 1.5 + scale / 16.0;
+                    prices.shift[s] = prices.shift[s] * 2.0 + scale / 16.0;
                 }
             }
             if ok {
-                self.prices[e] = prices;
-                return (check::employee_hard(inst, e, &row).total() == 0).then_some(row);
+                break;
             }
-            keep_closest(&row);
+        }
+        let (best, closest) = (search.best.take(), search.closest.take());
+        if let Some((_, row)) = best {
+            self.prices[e] = prices;
+            return (check::employee_hard(inst, e, &row).total() == 0).then_some(row);
         }
         let (p0, start) = closest?;
+        let rules = &self.rules[e];
         let row = repair(inst, rules, &self.gain, start.clone());
         if row.is_none() && std::env::var_os("NRP_DEBUG").is_some() {
             let show: String = start

@@ -18,9 +18,10 @@
 //!   with noise; 100 per nurse missing, 1 per nurse too many.
 //!
 //! Every generated instance has a roster that meets all hard rules, by construction: each
-//! nurse's witness row is built first (the construction of [`super::solve`] on the rules
-//! alone; a contract it cannot meet gets a lower minimum), and the fixed days off are
-//! drawn among the witness's days off. [`instance_text`] writes any instance in the benchmark's text format, so a
+//! nurse's witness row is built first (runs of one uncapped day type placed greedily
+//! within the nurse's rules; a contract it cannot meet gets the minimum it reached), and
+//! the fixed days off are drawn among the witness's days off. The generator shares no
+//! code with the solver, so an instance stays the same when the solver changes. [`instance_text`] writes any instance in the benchmark's text format, so a
 //! generated one can be saved and read back like Instance1-12.
 
 use std::fmt::Write as _;
@@ -88,6 +89,11 @@ const CONTRACTS: [(u32, u32, u32, u32, u32, u32, f64); 5] = [
 
 /// A generated instance (see the module documentation).
 pub fn generate(p: &GenParams) -> Instance {
+    generate_with_witness(p).0
+}
+
+/// A generated instance and its witness: a roster that meets every hard rule of it.
+pub fn generate_with_witness(p: &GenParams) -> (Instance, Roster) {
     let mut rng = StdRng::seed_from_u64(p.seed ^ 0x6e72_7067_656e);
     let h = p.days.max(7).div_ceil(7) * 7;
     let ns = p.shifts.clamp(1, 32);
@@ -164,45 +170,25 @@ pub fn generate(p: &GenParams) -> Instance {
         });
     }
 
-    // A witness row per nurse, built by the construction on the rules alone (no days
-    // off, no cover yet); a nurse it cannot place gets a lower minimum until it can. The
-    // fixed days off then go only on the witness's days off, so the witness roster meets
-    // every hard rule of the finished instance: it is feasible by construction.
-    let mut inst = Instance {
-        name: p.name(),
-        horizon: h,
-        shifts,
-        staff,
-        days_off: vec![Vec::new(); n],
-        on_requests: Vec::new(),
-        off_requests: Vec::new(),
-        cover: Vec::new(),
+    // A witness row per nurse (runs of the nurse's uncapped day type placed greedily
+    // within the run, weekend and minute rules; a contract it cannot meet gets the
+    // minimum it reached). The fixed days off then go only on the witness's days off, so
+    // the witness roster meets every hard rule of the finished instance: it is feasible
+    // by construction.
+    let mut witness = Roster {
+        cells: vec![vec![None; h]; n],
     };
-    let mut witness = Roster::empty(&inst);
-    let mut open: Vec<usize> = (0..n).collect();
-    for _ in 0..20 {
-        let mut ctor = super::construct::Constructor::new(&inst);
-        let built = ctor.construct(&mut rng);
-        for e in 0..n {
-            if !built.open.contains(&e) && open.contains(&e) {
-                witness.cells[e] = built.roster.cells[e].clone();
-            }
+    for (e, st) in staff.iter_mut().enumerate() {
+        let anchor = (0..ns)
+            .find(|&s| st.max_shifts[s] >= h as u32 && fam[s] != 3)
+            .unwrap_or(0);
+        let (row, worked) = witness_row(st, h, anchor, shifts[anchor].minutes, &mut rng);
+        let minutes = worked * shifts[anchor].minutes;
+        if minutes < st.min_minutes {
+            st.min_minutes = minutes;
         }
-        open.retain(|e| built.open.contains(e));
-        if open.is_empty() {
-            break;
-        }
-        for &e in &open {
-            let st = &mut inst.staff[e];
-            st.min_minutes = st.min_minutes * 9 / 10;
-        }
+        witness.cells[e] = row;
     }
-    for &e in &open {
-        // Nothing was found even with lower minimums: an empty row is the witness.
-        inst.staff[e].min_minutes = 0;
-        witness.cells[e] = vec![None; h];
-    }
-    let Instance { shifts, staff, .. } = inst;
 
     // One or two fixed days off per 28 days (sometimes two in a row), on the witness's
     // days off.
@@ -304,7 +290,7 @@ pub fn generate(p: &GenParams) -> Instance {
         }
     }
 
-    Instance {
+    let inst = Instance {
         name: p.name(),
         horizon: h,
         shifts,
@@ -313,7 +299,77 @@ pub fn generate(p: &GenParams) -> Instance {
         on_requests,
         off_requests,
         cover,
+    };
+    (inst, witness)
+}
+
+/// A row of `shift` only that meets `st`'s run, weekend and maximum-minute rules and
+/// works at least its minimum when the greedy placement can: working runs of random
+/// length between the minimum and maximum, each after at least the minimum days off,
+/// pushed past a weekend when the weekend budget is spent. Returns the row and its
+/// working days.
+fn witness_row(
+    st: &Staff,
+    h: usize,
+    shift: usize,
+    minutes: u32,
+    rng: &mut StdRng,
+) -> (Vec<Option<usize>>, u32) {
+    let mut row = vec![None; h];
+    let max_on = st.max_consecutive as usize;
+    if max_on == 0 || minutes == 0 {
+        return (row, 0);
     }
+    let min_on = (st.min_consecutive as usize).clamp(1, max_on);
+    let min_off = (st.min_days_off as usize).max(1);
+    let target = st
+        .min_minutes
+        .div_ceil(minutes)
+        .min(st.max_minutes / minutes);
+    let most = st.max_minutes / minutes;
+    let weekend_of = |d: usize| (d % 7 >= 5).then_some(d / 7);
+    let mut worked = 0u32;
+    let mut weekends = 0u32;
+    let mut d = 0;
+    while d < h && worked < target {
+        let want = rng.random_range(min_on..=max_on);
+        // The longest run from d (at most `want`) whose new weekends fit the budget.
+        let mut len = 0;
+        let mut new_weekends = 0;
+        let mut last_weekend = None;
+        while len < want && d + len < h && worked + (len as u32) < most {
+            if let Some(k) = weekend_of(d + len) {
+                if last_weekend != Some(k) {
+                    if weekends + new_weekends >= st.max_weekends {
+                        break;
+                    }
+                    new_weekends += 1;
+                    last_weekend = Some(k);
+                }
+            }
+            len += 1;
+        }
+        // No further than the minimum needs, but never shorter than the run rules allow.
+        let needed = (target - worked) as usize;
+        if len > needed && needed >= min_on {
+            len = needed;
+            new_weekends = (d..d + len)
+                .filter_map(weekend_of)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as u32;
+        }
+        if len == 0 || (len < min_on && d + len < h) {
+            d += 1;
+            continue;
+        }
+        for c in &mut row[d..d + len] {
+            *c = Some(shift);
+        }
+        worked += len as u32;
+        weekends += new_weekends;
+        d += len + min_off;
+    }
+    (row, worked)
 }
 
 /// A, B, ..., Z, AA, AB, ... as in the benchmark files.

@@ -63,6 +63,12 @@ struct Built {
 
 /// Builds the model over the free cells; other cells keep `fixed`'s value.
 fn build(inst: &Instance, free: &Free, fixed: Option<&Roster>) -> Built {
+    build_as(inst, free, fixed, false)
+}
+
+/// [`build`], or its LP relaxation (`relaxed`: every 0/1 variable in [0, 1]), whose
+/// optimum is a lower bound on every roster's cost.
+fn build_as(inst: &Instance, free: &Free, fixed: Option<&Roster>, relaxed: bool) -> Built {
     let h = inst.horizon;
     let ns = inst.shifts.len();
     let mut m = Milp::new();
@@ -78,7 +84,11 @@ fn build(inst: &Instance, free: &Free, fixed: Option<&Roster>) -> Built {
                 if st.max_shifts[s] == 0 {
                     continue;
                 }
-                let v = m.binary();
+                let v = if relaxed {
+                    m.continuous(0.0, 1.0)
+                } else {
+                    m.binary()
+                };
                 x[e][d][s] = Some(v);
                 hint.push((v, f64::from(u8::from(fixed_at(e, d) == Some(s)))));
             }
@@ -199,7 +209,11 @@ fn build(inst: &Instance, free: &Free, fixed: Option<&Roster>) -> Built {
             if days.is_empty() {
                 continue;
             }
-            let v = m.binary();
+            let v = if relaxed {
+                m.continuous(0.0, 1.0)
+            } else {
+                m.binary()
+            };
             let worked = fixed.is_some_and(|r| days.iter().any(|&d| r.cells[e][d].is_some()));
             hint.push((v, f64::from(u8::from(worked))));
             for &d in &days {
@@ -216,21 +230,52 @@ fn build(inst: &Instance, free: &Free, fixed: Option<&Roster>) -> Built {
     for q in &inst.off_requests {
         m.minimise(q.weight as f64 * cell(q.employee, q.day, q.shift));
     }
+    // Cover: the fixed cells' count is a constant; a (day, shift) with no free variable
+    // is a constant penalty (kept in the objective, so the whole model's bound and
+    // objective stay the roster's cost) and needs no row.
+    let mut fixed_count = vec![0u32; h * ns];
+    let mut hint_count = vec![0u32; h * ns];
+    let mut free_on_day: Vec<Vec<usize>> = vec![Vec::new(); h];
+    for e in 0..inst.staff.len() {
+        for d in 0..h {
+            let here = fixed_at(e, d);
+            if let Some(s) = here {
+                hint_count[d * ns + s] += 1;
+            }
+            if free.cells[e][d] {
+                free_on_day[d].push(e);
+            } else if let Some(s) = here {
+                fixed_count[d * ns + s] += 1;
+            }
+        }
+    }
     for c in &inst.cover {
-        let n: Expression = (0..inst.staff.len()).map(|e| cell(e, c.day, c.shift)).sum();
+        let i = c.day * ns + c.shift;
+        let req = c.requirement as f64;
+        let vars: Vec<Variable> = free_on_day[c.day]
+            .iter()
+            .filter_map(|&e| x[e][c.day][c.shift])
+            .collect();
+        let have = fixed_count[i] as f64;
+        if vars.is_empty() {
+            let penalty = c.under_weight as f64 * (req - have).max(0.0)
+                + c.over_weight as f64 * (have - req).max(0.0);
+            m.minimise(Expression::from(penalty));
+            continue;
+        }
+        let n: Expression = vars
+            .iter()
+            .map(|&v| Expression::from(v))
+            .sum::<Expression>()
+            + have;
         let under = m.continuous(0.0, f64::INFINITY);
         let over = m.continuous(0.0, f64::INFINITY);
-        if let Some(r) = fixed {
-            let have = r
-                .cells
-                .iter()
-                .filter(|row| row[c.day] == Some(c.shift))
-                .count() as f64;
-            let req = c.requirement as f64;
+        if fixed.is_some() {
+            let have = hint_count[i] as f64;
             hint.push((under, (req - have).max(0.0)));
             hint.push((over, (have - req).max(0.0)));
         }
-        m.constrain((n + under - over).eq(c.requirement as f64));
+        m.constrain((n + under - over).eq(req));
         m.minimise(c.under_weight as f64 * under + c.over_weight as f64 * over);
     }
     Built { milp: m, x, hint }
@@ -501,10 +546,18 @@ pub(super) fn search(
     };
     let mut bound = None;
     let left = budget - settings.elapsed_s();
-    if cells <= WHOLE_MODEL_CELLS && left > 0.5 {
+    let whole_cells = std::env::var("NRP_WHOLE_CELLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(WHOLE_MODEL_CELLS);
+    if cells <= whole_cells && left > 0.5 {
         let all = Free::all(inst);
         let whole = build(inst, &all, Some(&best));
-        let limit = (budget * first_share).min(left);
+        let limit = std::env::var("NRP_WHOLE_S")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(budget * first_share)
+            .min(left);
         let first = whole.milp.solve(
             &settings.with_time_limit(limit),
             Some(&whole.hint),
@@ -548,6 +601,40 @@ pub(super) fn search(
             // The roster in hand stands; the subproblems below still improve it.
             Err(e) if debug => eprintln!("whole model failed: {e}"),
             Err(_) => {}
+        }
+    }
+    // Too large for the whole MILP: its LP relaxation, for the bound only (the run
+    // network makes it strong); an LP that does not finish in time gives no bound.
+    if bound.is_none() && cells > whole_cells && budget - settings.elapsed_s() > 1.0 {
+        let all = Free::all(inst);
+        let relaxed = build_as(inst, &all, None, true);
+        let limit = std::env::var("NRP_LP_S")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(budget * LP_SHARE)
+            .min(budget - settings.elapsed_s());
+        let mut lp_settings = settings.with_time_limit(limit);
+        lp_settings.extra.push((
+            "solver".into(),
+            crate::highs::OptionValue::Str(
+                std::env::var("NRP_LP_SOLVER").unwrap_or_else(|_| "ipm".into()),
+            ),
+        ));
+        match relaxed.milp.solve(&lp_settings, None, &mut |_| {}) {
+            Ok(lp) if lp.status == SolveStatus::Optimal => {
+                bound = lp.objective;
+                stream.bound = bound;
+                stream.emit(settings.elapsed_s());
+            }
+            Ok(_) => {}
+            Err(e) if debug => eprintln!("LP relaxation failed: {e}"),
+            Err(_) => {}
+        }
+        if debug {
+            eprintln!(
+                "LP relaxation: bound {bound:?} t {:.1}",
+                settings.elapsed_s()
+            );
         }
     }
     // Costs are integers, so the bound rounds up, but only past HiGHS's feasibility
@@ -626,6 +713,13 @@ pub(super) fn search(
         SolveStatus::TimeLimit
     };
     stream.emit(settings.elapsed_s());
+    if debug {
+        let r = check::check(inst, &best);
+        eprintln!(
+            "end: {round} rounds, on {} off {} under {} over {}",
+            r.shift_on_requests, r.shift_off_requests, r.cover_under, r.cover_over
+        );
+    }
     Ok(Found {
         roster: best,
         objective: best_cost,
@@ -653,6 +747,9 @@ fn employee_names(inst: &Instance, es: &[usize]) -> String {
 /// of the time (bound and, on small instances, the optimum); larger ones go straight to
 /// the subproblems.
 const WHOLE_MODEL_CELLS: usize = 60_000;
+
+/// Share of the time the LP relaxation of a model too large for the whole MILP may take.
+const LP_SHARE: f64 = 0.15;
 
 /// Instances with at most this many (employee, day, allowed shift) cells give the whole
 /// model 30% of the time (Instance1-5: it proves 1-4 optimal there); larger ones 15%.
