@@ -116,8 +116,7 @@ const SERVED_ED_ARRIVALS: &str = "1.1.0";
 /// committed version as a candidate and promotes [`SERVED_ED_ARRIVALS`], as the model
 /// owner would after reading its card; each change is audited like any other.
 async fn ensure_production_forecaster(db: &Db, g: &Global) -> Result<()> {
-    use careflow_forecasters::bundle::{sha256_file, ModelBundle};
-    use careflow_store::registry::{self, ModelFacts, Status};
+    use careflow_store::registry::{self, Status};
     const NAME: &str = careflow_forecasters::ed_arrivals::MODEL_NAME;
     const OWNER: &str = "model.owner";
     if registry::production(db, NAME).await.is_ok() {
@@ -131,13 +130,7 @@ async fn ensure_production_forecaster(db: &Db, g: &Global) -> Result<()> {
         .collect();
     versions.sort();
     for version_dir in versions {
-        let bundle = ModelBundle::open(&version_dir)?;
-        let facts = ModelFacts {
-            name: bundle.header.name.clone(),
-            version: bundle.header.version.clone(),
-            sha256: sha256_file(&bundle.onnx_path)?,
-            card_json: bundle.card_json.clone(),
-        };
+        let facts = crate::cli::forecast::model_facts(&version_dir)?;
         match registry::register(db, &facts, OWNER).await {
             // Registered by an earlier run that stopped before promoting.
             Ok(_) | Err(careflow_store::Error::Conflict(_)) => {}

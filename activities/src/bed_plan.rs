@@ -18,22 +18,21 @@ use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use careflow_forecasters::bundle::open_verified;
 use careflow_forecasters::ed_arrivals::{EdArrivals, EdArrivalsRequest, MODEL_NAME};
 use careflow_forecasters::{Forecaster, RuntimeOptions};
 use careflow_solvers::bed_allocation::{
     self as beds, BedInput, BedWeights, DemandForecast, PreviousAssignment, SolveError,
 };
-use careflow_solvers::solve::{Progress, SolveOptions};
+use careflow_solvers::solve::SolveOptions;
 use careflow_store::audit::digest;
 use careflow_store::bed_plans::{self, Census, RoomAssignment};
-use careflow_store::{registry, Db};
+use careflow_store::Db;
 use careflow_types::{
     BedPlanInput, BedPlanProposal, Decision, EmergencyDemand, ForecastProvenance, PlannedMove,
     WardDemand,
 };
 
-use crate::{non_retryable, store_failure};
+use crate::{non_retryable, production_model, solve_with_heartbeats, store_failure};
 
 /// Share of emergency-department arrivals admitted to a ward: a planning assumption
 /// (about one in eight US ED visits ends in an admission, CDC NHAMCS ED summary tables
@@ -85,17 +84,6 @@ pub struct ConcludeInput {
     pub decision: Decision,
 }
 
-/// Heartbeat details while the optimiser runs (visible in Temporal's UI and history).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SolveHeartbeat {
-    /// Seconds since the solve started.
-    pub elapsed_s: f64,
-    /// Best plan's objective so far.
-    pub incumbent: Option<f64>,
-    /// Best proven bound.
-    pub bound: Option<f64>,
-}
-
 #[activities]
 impl BedPlanActivities {
     /// Forecasts ED arrivals for the plan's days with the production `ed-arrivals`
@@ -119,25 +107,8 @@ impl BedPlanActivities {
         let horizon_days = input.plan.request.horizon_days;
         // No production model, a file whose hash differs from the registry's or a
         // missing runtime will not heal by retrying: fail the step with the reason.
-        let production = registry::production(&self.db, MODEL_NAME)
-            .await
-            .map_err(|e| match e {
-                careflow_store::Error::NotFound(_) => non_retryable(format!(
-                    "demand forecast: no production model named {MODEL_NAME:?} in the registry"
-                )),
-                other => store_failure(other),
-            })?;
-        let dir = self
-            .models_dir
-            .join(&production.name)
-            .join(&production.version);
-        let bundle = open_verified(
-            &dir,
-            &production.name,
-            &production.version,
-            &production.sha256,
-        )
-        .map_err(|e| non_retryable(format!("demand forecast: {e}")))?;
+        let bundle =
+            production_model(&self.db, &self.models_dir, MODEL_NAME, "demand forecast").await?;
         let model = EdArrivals::from_bundle(&bundle, &RuntimeOptions::default())
             .map_err(|e| non_retryable(format!("demand forecast: {e}")))?;
         let horizon_hours = horizon_days * 24;
@@ -205,26 +176,11 @@ impl BedPlanActivities {
             time_limit: Duration::from_secs(input.plan.request.solve_seconds.into()),
             ..SolveOptions::default()
         };
-        // The MILP runs on a blocking thread; its progress becomes activity heartbeats.
-        let (tx_progress, mut rx_progress) = tokio::sync::mpsc::unbounded_channel::<Progress>();
         let bed_input = snapshot.input.clone();
-        let solving = tokio::task::spawn_blocking(move || {
-            let mut sink = |p: Progress| {
-                let _ = tx_progress.send(p);
-            };
-            beds::solve(&bed_input, &opts, &mut sink)
-        });
-        tokio::pin!(solving);
-        let result = loop {
-            tokio::select! {
-                r = &mut solving => break r.map_err(|e| non_retryable(format!("bed plan solver panicked: {e}")))?,
-                Some(p) = rx_progress.recv() => {
-                    let _ = ctx.record_heartbeat(SolveHeartbeat {
-                        elapsed_s: p.elapsed_s, incumbent: p.incumbent, bound: p.bound,
-                    }).await;
-                }
-            }
-        };
+        let result = solve_with_heartbeats(&ctx, "bed plan", move |sink| {
+            beds::solve(&bed_input, &opts, sink)
+        })
+        .await?;
         let (proposal, assignments) = match result {
             Ok(plan) => {
                 let proposal = describe(&plan_id, &snapshot, &plan, input.demand.clone());

@@ -14,8 +14,15 @@ pub mod approval;
 pub mod bed_plan;
 pub mod theatre_booking;
 
-use temporalio_sdk::activities::ActivityError;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::ApplicationFailure;
+
+use careflow_forecasters::bundle::{open_verified, ModelBundle};
+use careflow_solvers::solve::Progress;
+use careflow_store::{registry, Db};
 
 /// A failure that retrying cannot heal; the workflow sees `msg`.
 pub(crate) fn non_retryable(msg: String) -> ActivityError {
@@ -29,5 +36,76 @@ pub(crate) fn store_failure(e: careflow_store::Error) -> ActivityError {
     match e {
         E::Database(_) => ActivityError::from(e),
         other => non_retryable(other.to_string()),
+    }
+}
+
+/// The registry's production model `name`, opened from `models_dir/<name>/<version>/`
+/// and checked against the sha256 the registry recorded. No production model, or a file
+/// whose hash differs, will not heal by retrying: the step fails with the reason, `what`
+/// naming it ("demand forecast").
+pub(crate) async fn production_model(
+    db: &Db,
+    models_dir: &Path,
+    name: &str,
+    what: &str,
+) -> Result<ModelBundle, ActivityError> {
+    let production = registry::production(db, name).await.map_err(|e| match e {
+        careflow_store::Error::NotFound(_) => non_retryable(format!(
+            "{what}: no production model named {name:?} in the registry"
+        )),
+        other => store_failure(other),
+    })?;
+    let dir = models_dir.join(&production.name).join(&production.version);
+    open_verified(
+        &dir,
+        &production.name,
+        &production.version,
+        &production.sha256,
+    )
+    .map_err(|e| non_retryable(format!("{what}: {e}")))
+}
+
+/// Heartbeat details while the optimiser runs (visible in Temporal's UI and history).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SolveHeartbeat {
+    /// Seconds since the solve started.
+    pub elapsed_s: f64,
+    /// Best plan's objective so far.
+    pub incumbent: Option<f64>,
+    /// Best proven bound.
+    pub bound: Option<f64>,
+}
+
+/// Runs a MILP `solve` on a blocking thread, so the activity's task stays free, and
+/// sends its progress as activity heartbeats. A panic in the solver fails the step,
+/// `what` naming it.
+pub(crate) async fn solve_with_heartbeats<T: Send + 'static>(
+    ctx: &ActivityContext,
+    what: &str,
+    solve: impl FnOnce(&mut dyn FnMut(Progress)) -> T + Send + 'static,
+) -> Result<T, ActivityError> {
+    let (tx_progress, mut rx_progress) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let solving = tokio::task::spawn_blocking(move || {
+        let mut sink = |p: Progress| {
+            let _ = tx_progress.send(p);
+        };
+        solve(&mut sink)
+    });
+    tokio::pin!(solving);
+    loop {
+        tokio::select! {
+            r = &mut solving => {
+                return r.map_err(|e| non_retryable(format!("{what} solver panicked: {e}")));
+            }
+            Some(p) = rx_progress.recv() => {
+                let _ = ctx
+                    .record_heartbeat(SolveHeartbeat {
+                        elapsed_s: p.elapsed_s,
+                        incumbent: p.incumbent,
+                        bound: p.bound,
+                    })
+                    .await;
+            }
+        }
     }
 }

@@ -18,25 +18,23 @@ use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use careflow_forecasters::bundle::open_verified;
 use careflow_forecasters::surgery_duration::{SurgeryDuration, SurgicalCase, MODEL_NAME};
 use careflow_forecasters::{Forecaster, RuntimeOptions};
 use careflow_solvers::highs::{SOLVER, SOLVER_VERSION};
-use careflow_solvers::solve::{Progress, SolveOptions, SolveStatus};
+use careflow_solvers::solve::{SolveOptions, SolveStatus};
 use careflow_solvers::theatre_booking::{
     self as tb, PreviousBooking, Priority, SolveError, TheatreInput, TheatrePlan, TheatreWeights,
 };
 use careflow_store::audit::digest;
 use careflow_store::decisions::{self, DecisionStep, ModelUse, NewDecisionStep};
-use careflow_store::{registry, theatre, Db};
+use careflow_store::{theatre, Db};
 use careflow_types::{
     BookedCase, BookingChange, CaseDuration, CaseDurations, DeferredCase, ForecastProvenance,
     ListConclusion, SessionLoad, TheatreListProposal, TheatreWeekRequest, UrgencyCategory,
     WaitingCase,
 };
 
-use crate::bed_plan::SolveHeartbeat;
-use crate::{non_retryable, store_failure};
+use crate::{non_retryable, production_model, solve_with_heartbeats, store_failure};
 
 /// Snapshot kind of a solver step's input.
 pub const SOLVE_SNAPSHOT: &str = "theatre_booking.input";
@@ -137,25 +135,8 @@ impl TheatreActivities {
         _ctx: ActivityContext,
         input: ForecastDurationsInput,
     ) -> Result<CaseDurations, ActivityError> {
-        let production = registry::production(&self.db, MODEL_NAME)
-            .await
-            .map_err(|e| match e {
-                careflow_store::Error::NotFound(_) => non_retryable(format!(
-                    "duration forecast: no production model named {MODEL_NAME:?} in the registry"
-                )),
-                other => store_failure(other),
-            })?;
-        let dir = self
-            .models_dir
-            .join(&production.name)
-            .join(&production.version);
-        let bundle = open_verified(
-            &dir,
-            &production.name,
-            &production.version,
-            &production.sha256,
-        )
-        .map_err(|e| non_retryable(format!("duration forecast: {e}")))?;
+        let bundle =
+            production_model(&self.db, &self.models_dir, MODEL_NAME, "duration forecast").await?;
         let model = SurgeryDuration::from_bundle(&bundle, &RuntimeOptions::default())
             .map_err(|e| non_retryable(format!("duration forecast: {e}")))?;
         let known = model.procedures();
@@ -274,27 +255,12 @@ impl TheatreActivities {
             threads: SOLVER_THREADS,
             seed: input.week.seed,
         };
-        // The MILP runs on a blocking thread; its progress becomes activity heartbeats.
-        let (tx_progress, mut rx_progress) = tokio::sync::mpsc::unbounded_channel::<Progress>();
         let solver_input = built.input.clone();
         let solve_opts = opts.clone();
-        let solving = tokio::task::spawn_blocking(move || {
-            let mut sink = |p: Progress| {
-                let _ = tx_progress.send(p);
-            };
-            tb::solve(&solver_input, &solve_opts, &mut sink)
-        });
-        tokio::pin!(solving);
-        let result = loop {
-            tokio::select! {
-                r = &mut solving => break r.map_err(|e| non_retryable(format!("theatre solver panicked: {e}")))?,
-                Some(p) = rx_progress.recv() => {
-                    let _ = ctx.record_heartbeat(SolveHeartbeat {
-                        elapsed_s: p.elapsed_s, incumbent: p.incumbent, bound: p.bound,
-                    }).await;
-                }
-            }
-        };
+        let result = solve_with_heartbeats(&ctx, "theatre", move |sink| {
+            tb::solve(&solver_input, &solve_opts, sink)
+        })
+        .await?;
         let snapshot_sha256 = decisions::sha256_hex(&snapshot_json);
         let (proposal, result_digest) = match result {
             Ok(plan) => (

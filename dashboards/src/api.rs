@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use temporalio_client::{
-    errors::WorkflowStartError, WorkflowCancelOptions, WorkflowExecuteUpdateOptions,
-    WorkflowIdReusePolicy, WorkflowQueryOptions, WorkflowStartOptions,
+    errors::WorkflowStartError, UntypedWorkflow, WorkflowCancelOptions,
+    WorkflowExecuteUpdateOptions, WorkflowIdReusePolicy, WorkflowQueryOptions,
+    WorkflowStartOptions,
 };
 
 use careflow_store::users::{self, User};
@@ -17,7 +18,7 @@ use careflow_store::{audit, bed_plans, hospital, patients, tasks};
 use careflow_types::{
     AdmissionInput, AdmissionRequest, AdmissionStarted, BedPlanInput, BedPlanRequest,
     BedPlanStarted, BedPlanView, CancelRequested, Decision, DecisionOutcome, DecisionRequest,
-    Discharged, FieldError, Health, Role, TaskKind, TASK_QUEUE,
+    Discharged, FieldError, Health, Role, TASK_QUEUE,
 };
 
 use crate::error::{parse_json, AppError};
@@ -274,29 +275,18 @@ async fn decide_task(
     let refused = |e: temporalio_client::errors::WorkflowUpdateError| {
         AppError::Conflict(format!("decision refused: {e}"))
     };
-    let answer = if task.kind == TaskKind::BedPlan.as_str() {
-        state
-            .client
-            .get_workflow_handle::<BedPlan>(task.workflow_id.clone())
-            .execute_update(
-                Decide::<BedPlan>::new(),
-                decision,
-                WorkflowExecuteUpdateOptions::default(),
-            )
-            .await
-            .map_err(refused)?
-    } else {
-        state
-            .client
-            .get_workflow_handle::<Admission>(task.workflow_id.clone())
-            .execute_update(
-                Decide::<Admission>::new(),
-                decision,
-                WorkflowExecuteUpdateOptions::default(),
-            )
-            .await
-            .map_err(refused)?
-    };
+    // Every process waits through the one approval step and its `decide` update, which
+    // goes to the task's workflow by id whatever the process.
+    let answer = state
+        .client
+        .get_workflow_handle::<UntypedWorkflow>(task.workflow_id.clone())
+        .execute_update(
+            Decide::<UntypedWorkflow>::new(),
+            decision,
+            WorkflowExecuteUpdateOptions::default(),
+        )
+        .await
+        .map_err(refused)?;
     Ok(Json(DecisionOutcome {
         decided_by: user.name.clone(),
         result: answer,

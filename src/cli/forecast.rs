@@ -123,13 +123,7 @@ pub enum ForecastCommand {
 pub async fn run(cmd: ForecastCommand, database_url: &str) -> anyhow::Result<()> {
     match cmd {
         ForecastCommand::Register { dir, by } => {
-            let bundle = ModelBundle::open(&dir)?;
-            let facts = ModelFacts {
-                name: bundle.header.name.clone(),
-                version: bundle.header.version.clone(),
-                sha256: sha256_file(&bundle.onnx_path)?,
-                card_json: bundle.card_json.clone(),
-            };
+            let facts = model_facts(&dir)?;
             let db = Db::connect(database_url).await?;
             let e = registry::register(&db, &facts, &by).await?;
             println!("{}", serde_json::to_string(&e)?);
@@ -168,6 +162,18 @@ pub async fn run(cmd: ForecastCommand, database_url: &str) -> anyhow::Result<()>
             tokio::task::spawn_blocking(move || compute(other, bundle)).await?
         }
     }
+}
+
+/// What the registry records of the model in `dir`: its card's name and version, the
+/// card, and the sha256 computed from the file (which must equal the card's).
+pub fn model_facts(dir: &Path) -> anyhow::Result<ModelFacts> {
+    let bundle = ModelBundle::open(dir)?;
+    Ok(ModelFacts {
+        name: bundle.header.name.clone(),
+        version: bundle.header.version.clone(),
+        sha256: sha256_file(&bundle.onnx_path)?,
+        card_json: bundle.card_json,
+    })
 }
 
 /// Backtest or predict with the model in `bundle`.

@@ -10,27 +10,10 @@ use sqlx::Row;
 
 use careflow_types::{AdmissionInput, AdmissionStage, BedSearch, NewAuditEntry, Role};
 
-use crate::audit::{self, digest};
+use crate::audit::{self, digest, system_entry};
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
 use crate::hospital;
-
-/// An audit entry written by careflow itself for a workflow step, keyed by workflow id
-/// and step so that a retried step appends it once.
-pub fn system_entry(workflow_id: &str, step: &str, action: &str) -> NewAuditEntry {
-    NewAuditEntry {
-        actor: "careflow".into(),
-        role: "system".into(),
-        action: action.into(),
-        meaning: None,
-        reason: None,
-        workflow_id: Some(workflow_id.into()),
-        step: Some(step.into()),
-        input_digest: None,
-        output_digest: None,
-        idempotency_key: format!("{workflow_id}/{step}"),
-    }
-}
 
 /// Stores the patient and the admission request (idempotent), audited as the
 /// requesting clerk's action. An invalid request is refused with every problem named.

@@ -69,6 +69,23 @@ pub fn digest<T: Serialize + ?Sized>(value: &T) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// An audit entry written by careflow itself for a workflow step, keyed by workflow id
+/// and step so that a retried step appends it once.
+pub fn system_entry(workflow_id: &str, step: &str, action: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: "careflow".into(),
+        role: "system".into(),
+        action: action.into(),
+        meaning: None,
+        reason: None,
+        workflow_id: Some(workflow_id.into()),
+        step: Some(step.into()),
+        input_digest: None,
+        output_digest: None,
+        idempotency_key: format!("{workflow_id}/{step}"),
+    }
+}
+
 const COLUMNS: &str = "seq, recorded_at, actor, role, action, meaning, reason, workflow_id, step, \
                        input_digest, output_digest, idempotency_key, prev_hash, hash";
 

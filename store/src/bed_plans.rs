@@ -11,8 +11,7 @@ use sqlx::Row;
 
 use careflow_types::{BedPlanInput, BedPlanProposal, BedPlanRecord, Decision, EmergencyDemand};
 
-use crate::admissions::system_entry;
-use crate::audit::{self, digest};
+use crate::audit::{self, digest, system_entry};
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
 

@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
-use crate::admissions::system_entry;
-use crate::audit;
+use crate::audit::{self, system_entry};
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
 

@@ -12,8 +12,7 @@ use sqlx::Row;
 
 use careflow_types::{ListConclusion, TheatreListProposal, TheatreListRecord};
 
-use crate::admissions::system_entry;
-use crate::audit::{self, digest};
+use crate::audit::{self, digest, system_entry};
 use crate::db::{now, Db};
 use crate::decisions::{self, NewDecisionStep};
 use crate::error::{Error, Result};

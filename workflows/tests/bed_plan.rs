@@ -12,9 +12,7 @@ use temporalio_client::{
     WorkflowQueryOptions, WorkflowStartOptions,
 };
 
-use careflow_forecasters::bundle::{sha256_file, ModelBundle};
 use careflow_store::hospital::{seed_layout, WardSpec};
-use careflow_store::registry::{self, ModelFacts, Status};
 use careflow_store::{audit, Db};
 use careflow_types::{
     BedPlanInput, BedPlanOutcome, BedPlanRequest, BedPlanStage, Decision, Role, TASK_QUEUE,
@@ -95,31 +93,12 @@ async fn seed(db: &Db, inpatients: &[(&str, &str, &str)]) {
 
 async fn promote_committed_model(db: &Db) -> String {
     // The calendar-only version: the bed plan passes no arrivals history (1.2.0 needs it).
-    let dir = models_dir().join("ed-arrivals/1.1.0");
-    let bundle = ModelBundle::open(&dir).expect("committed model opens");
-    let facts = ModelFacts {
-        name: bundle.header.name.clone(),
-        version: bundle.header.version.clone(),
-        sha256: sha256_file(&bundle.onnx_path).expect("hash"),
-        card_json: bundle.card_json.clone(),
-    };
-    careflow_store::users::upsert(db, "dr.release", Role::Admin, "test")
-        .await
-        .expect("admin");
-    let entry = registry::register(db, &facts, "dr.release")
-        .await
-        .expect("register");
-    registry::promote(
+    common::promote_committed_model(
         db,
-        "ed-arrivals",
-        &entry.version,
-        Status::Production,
-        "dr.release",
+        &models_dir().join("ed-arrivals/1.1.0"),
         "validated on the rolling-origin backtest",
     )
     .await
-    .expect("promote");
-    entry.sha256
 }
 
 fn plan(plan_id: &str) -> BedPlanInput {

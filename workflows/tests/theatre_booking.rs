@@ -19,8 +19,7 @@ use temporalio_client::{
 use temporalio_common::protos::temporal::api::testservice::v1::SleepRequest;
 
 use careflow_activities::theatre_booking::replay_solve;
-use careflow_forecasters::bundle::{sha256_file, ModelBundle};
-use careflow_store::registry::{self, ModelFacts, Status};
+use careflow_forecasters::bundle::sha256_file;
 use careflow_store::{audit, decisions, Db};
 use careflow_testkit::poll::poll;
 use careflow_types::{
@@ -173,30 +172,7 @@ async fn hospital() -> (tempfile::TempDir, Db, String) {
 async fn promote_duration_model(db: &Db) -> String {
     let dir = careflow_forecasters::bundle::latest_version_dir(&models_dir(), "surgery-duration")
         .expect("committed surgery-duration model");
-    let bundle = ModelBundle::open(&dir).expect("committed model opens");
-    let facts = ModelFacts {
-        name: bundle.header.name.clone(),
-        version: bundle.header.version.clone(),
-        sha256: sha256_file(&bundle.onnx_path).expect("hash"),
-        card_json: bundle.card_json.clone(),
-    };
-    careflow_store::users::upsert(db, "dr.release", Role::Admin, "test")
-        .await
-        .expect("admin");
-    let entry = registry::register(db, &facts, "dr.release")
-        .await
-        .expect("register");
-    registry::promote(
-        db,
-        "surgery-duration",
-        &entry.version,
-        Status::Production,
-        "dr.release",
-        "validated on the held-out cases",
-    )
-    .await
-    .expect("promote");
-    entry.sha256
+    common::promote_committed_model(db, &dir, "validated on the held-out cases").await
 }
 
 async fn start(client: &Client, list_id: &str, request: TheatreWeekRequest) {

@@ -9,6 +9,8 @@ use std::time::Duration;
 use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
+use careflow_forecasters::bundle::{sha256_file, ModelBundle};
+use careflow_store::registry::{self, ModelFacts, Status};
 use careflow_store::Db;
 use careflow_types::{Role, TASK_QUEUE};
 
@@ -56,4 +58,33 @@ pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fu
     stop();
     let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
     out
+}
+
+/// Registers the committed model in `dir` and promotes it to production, as the model
+/// owner `dr.release` (an admin) would; returns its sha256.
+pub async fn promote_committed_model(db: &Db, dir: &Path, reason: &str) -> String {
+    let bundle = ModelBundle::open(dir).expect("committed model opens");
+    let facts = ModelFacts {
+        name: bundle.header.name.clone(),
+        version: bundle.header.version.clone(),
+        sha256: sha256_file(&bundle.onnx_path).expect("hash"),
+        card_json: bundle.card_json.clone(),
+    };
+    careflow_store::users::upsert(db, "dr.release", Role::Admin, "test")
+        .await
+        .expect("admin");
+    let entry = registry::register(db, &facts, "dr.release")
+        .await
+        .expect("register");
+    registry::promote(
+        db,
+        &entry.name,
+        &entry.version,
+        Status::Production,
+        "dr.release",
+        reason,
+    )
+    .await
+    .expect("promote");
+    entry.sha256
 }
