@@ -74,17 +74,39 @@ pub enum Role {
     Admin,
     /// Approves the week's operating-theatre lists and their day-of re-plans.
     TheatreAdmin,
+    /// Runs the CT/MRI department: approves scanner bookings whose overbooking or
+    /// breached deadlines exceed policy, and records attendance.
+    ImagingManager,
+    /// Heads a clinical department: approves the four-week nurse roster of its wards.
+    DepartmentHead,
+    /// Runs a ward's shift: approves re-rosters after a sick call or a surge.
+    NurseInCharge,
+    /// Leads an AI project: submits it to the ethics committee and answers its requests.
+    ProjectLead,
+    /// Runs the ethics committee's office: completeness checks, routing, meetings.
+    EthicsSecretary,
+    /// Sits on the ethics committee: reviews submissions and votes at meetings.
+    CommitteeMember,
+    /// Chairs the ethics committee: verifies modifications and signs decision letters.
+    CommitteeChair,
 }
 
 impl Role {
     /// All roles, for help texts and validation.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 13] = [
         Role::AdmissionsClerk,
         Role::BedManager,
         Role::SiteManager,
         Role::Auditor,
         Role::Admin,
         Role::TheatreAdmin,
+        Role::ImagingManager,
+        Role::DepartmentHead,
+        Role::NurseInCharge,
+        Role::ProjectLead,
+        Role::EthicsSecretary,
+        Role::CommitteeMember,
+        Role::CommitteeChair,
     ];
 
     /// The stable name stored in the database and used on the command line.
@@ -96,6 +118,13 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Admin => "admin",
             Role::TheatreAdmin => "theatre_admin",
+            Role::ImagingManager => "imaging_manager",
+            Role::DepartmentHead => "department_head",
+            Role::NurseInCharge => "nurse_in_charge",
+            Role::ProjectLead => "project_lead",
+            Role::EthicsSecretary => "ethics_secretary",
+            Role::CommitteeMember => "committee_member",
+            Role::CommitteeChair => "committee_chair",
         }
     }
 }
