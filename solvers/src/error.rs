@@ -68,6 +68,9 @@ pub enum ConflictKind {
     ScannerSlots,
     /// Scanners: the expected-overtime bound cannot be met.
     ExpectedOvertime,
+    /// Rostering: a nurse's own rules (contracted hours, leave, shifts in a row) admit
+    /// no roster.
+    NurseRules,
     /// HiGHS proved infeasibility but the elastic model names no single group.
     Unexplained,
 }

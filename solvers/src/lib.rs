@@ -29,6 +29,7 @@ pub mod benchmarks;
 pub mod error;
 pub mod highs;
 pub mod input;
+pub mod nurse_rostering;
 pub mod plan;
 pub mod scanner_booking;
 pub mod solve;

@@ -17,6 +17,11 @@ pub enum TaskKind {
     /// A proposed week of theatre lists (or a re-plan that moves booked patients)
     /// waits for approval before it is published.
     TheatreList,
+    /// A proposed ward nurse roster waits for the department head's approval.
+    Roster,
+    /// A re-roster of the days a sick call or a surge affects waits for the ward's
+    /// nurse in charge.
+    Reroster,
 }
 
 impl TaskKind {
@@ -27,6 +32,8 @@ impl TaskKind {
             TaskKind::NoBed => "no_bed",
             TaskKind::BedPlan => "bed_plan",
             TaskKind::TheatreList => "theatre_list",
+            TaskKind::Roster => "roster",
+            TaskKind::Reroster => "reroster",
         }
     }
 }
@@ -81,6 +88,10 @@ impl Decision {
             (TaskKind::BedPlan, false) => "rejected proposed bed plan",
             (TaskKind::TheatreList, true) => "approved theatre list for publication",
             (TaskKind::TheatreList, false) => "rejected proposed theatre list",
+            (TaskKind::Roster, true) => "approved nurse roster for publication",
+            (TaskKind::Roster, false) => "rejected proposed nurse roster",
+            (TaskKind::Reroster, true) => "approved re-roster for publication",
+            (TaskKind::Reroster, false) => "rejected proposed re-roster",
             (_, false) => "declined admission",
         }
     }

@@ -263,6 +263,28 @@ pub fn solve(
     opts: &SolveOptions,
     progress: ProgressSink,
 ) -> Result<NrpOutcome, NrpError> {
+    let settings = integer_cost_settings(opts);
+    let found = model::search(inst, &settings, progress)?;
+    Ok(outcome(found))
+}
+
+/// Re-rosters only the days marked in `free_days` (indexed by day; days past its end are
+/// kept), every other cell kept as `start` has it and `start` the warm start: the hook
+/// the hospital's nurse rostering uses after a sick call or a surge. Changes against
+/// `start` are priced by whatever requests the caller put in `inst`.
+pub fn solve_days(
+    inst: &Instance,
+    start: &Roster,
+    free_days: &[bool],
+    opts: &SolveOptions,
+    progress: ProgressSink,
+) -> Result<NrpOutcome, NrpError> {
+    let settings = integer_cost_settings(opts);
+    let found = model::solve_days(inst, start, free_days, &settings, progress)?;
+    Ok(outcome(found))
+}
+
+fn integer_cost_settings(opts: &SolveOptions) -> HighsSettings {
     let mut settings = HighsSettings::new(opts);
     if opts.mip_gap.is_none() {
         // Costs are integers: "optimal" should mean within one unit, not HiGHS's default
@@ -272,7 +294,10 @@ pub fn solve(
             .extra
             .push(("mip_abs_gap".into(), OptionValue::Float(0.999)));
     }
-    let found = model::search(inst, &settings, progress)?;
+    settings
+}
+
+fn outcome(found: model::Found) -> NrpOutcome {
     let obj = found.objective as f64;
     let mip_gap = found.bound.map(|b| {
         if obj <= 0.0 {
@@ -281,13 +306,13 @@ pub fn solve(
             ((obj - b) / obj).max(0.0)
         }
     });
-    Ok(NrpOutcome {
+    NrpOutcome {
         roster: found.roster,
         objective: found.objective,
         status: found.status,
         bound: found.bound,
         mip_gap,
-    })
+    }
 }
 
 /// What `careflow solve nrp` prints for a solve: objective, status, bound, gap, and the

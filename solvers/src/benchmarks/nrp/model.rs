@@ -1076,3 +1076,73 @@ fn employee_row(
         Err(_) => EmployeeRow::Unknown,
     }
 }
+
+/// Re-optimises only the days marked in `free_days`, every other cell kept as `start`
+/// has it, warm-started from `start` (a re-roster of the days a sick call or a surge
+/// affects). One MILP over the free cells; the rows that touch them hold every hard rule
+/// across the edges of the window. A roster whose fixed cells break a hard rule (or a
+/// model HiGHS proves infeasible twice, with and without presolve) is an infeasibility;
+/// a time limit without a roster is `NoRoster`.
+pub(super) fn solve_days(
+    inst: &Instance,
+    start: &Roster,
+    free_days: &[bool],
+    settings: &HighsSettings,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Found, NrpError> {
+    let free = Free {
+        cells: vec![
+            (0..inst.horizon)
+                .map(|d| free_days.get(d).copied().unwrap_or(false))
+                .collect();
+            inst.staff.len()
+        ],
+    };
+    let built = build(inst, &free, Some(start));
+    let r = built
+        .milp
+        .solve(settings, Some(&built.hint), &mut *progress)?;
+    let Some(values) = &r.values else {
+        if r.status == SolveStatus::Infeasible {
+            let mut again = settings.clone();
+            again.extra.push((
+                "presolve".into(),
+                crate::highs::OptionValue::Str("off".into()),
+            ));
+            let rebuilt = build(inst, &free, Some(start));
+            if let Ok(r2) = rebuilt.milp.solve(&again, None, &mut |_| {}) {
+                if r2.status == SolveStatus::Infeasible {
+                    return Err(NrpError::Infeasible {
+                        reason: "HiGHS proves that no roster of the re-rostered days meets the \
+                                 hard rules with the other days kept (with and without presolve)"
+                            .into(),
+                    });
+                }
+            }
+        }
+        return Err(NrpError::NoRoster {
+            tried: format!(
+                "one MILP over {} re-rostered day(s) found no roster within the time limit",
+                free_days.iter().filter(|&&f| f).count()
+            ),
+        });
+    };
+    let roster = read_roster(inst, &free, Some(start), &built.x, values);
+    let report = check::check(inst, &roster);
+    if report.hard_total() > 0 {
+        return Err(NrpError::NoRoster {
+            tried: "the re-rostered days' MILP returned a roster the checker refuses".into(),
+        });
+    }
+    progress(Progress {
+        elapsed_s: settings.elapsed_s(),
+        incumbent: Some(report.cost() as f64),
+        bound: r.bound,
+    });
+    Ok(Found {
+        roster,
+        objective: report.cost(),
+        status: r.status,
+        bound: r.bound,
+    })
+}
