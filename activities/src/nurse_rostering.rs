@@ -26,9 +26,10 @@ use careflow_forecasters::bed_demand::{BedDemand, WardRequest, MODEL_NAME};
 use careflow_forecasters::{Forecaster, RuntimeOptions};
 use careflow_solvers::highs::{SOLVER, SOLVER_VERSION};
 use careflow_solvers::nurse_rostering::{
-    self as nr, CoverNeed, Nurse, RosterInput, RosterPlan, RosterWeights, RosteredShift, ShiftType,
-    SolveError,
+    self as nr, CoverNeed, Nurse, RosterCost, RosterInput, RosterPlan, RosterWeights,
+    RosteredShift, ShiftType, SolveError,
 };
+use careflow_solvers::plan::PlanHeader;
 use careflow_solvers::solve::{SolveOptions, SolveStatus};
 use careflow_store::audit::digest;
 use careflow_store::decisions::{self, DecisionStep, ModelUse, NewDecisionStep};
@@ -276,16 +277,27 @@ impl RosterActivities {
         .await?;
         let snapshot_sha256 = decisions::sha256_hex(&snapshot_json);
         let (proposal, result_digest) = match result {
-            Ok(plan) => (
-                describe(
-                    &input,
-                    &solver_input,
-                    &plan,
-                    in_force.as_ref(),
-                    &snapshot_sha256,
-                ),
-                plan_digest(&plan),
-            ),
+            Ok(plan) => {
+                // The independent checker sees every roster before anyone is asked to
+                // approve it.
+                let broken = nr::violations(&solver_input, &plan);
+                if !broken.is_empty() {
+                    return Err(non_retryable(format!(
+                        "roster: the checker refuses the solver's roster: {}",
+                        broken.join("; ")
+                    )));
+                }
+                (
+                    describe(
+                        &input,
+                        &solver_input,
+                        &plan,
+                        in_force.as_ref(),
+                        &snapshot_sha256,
+                    ),
+                    plan_digest(&plan),
+                )
+            }
             Err(SolveError::Infeasible { conflicts }) => {
                 let conflicts: Vec<String> = conflicts.into_iter().map(|c| c.message).collect();
                 let digest = digest(&conflicts);
@@ -385,6 +397,46 @@ pub fn replay_solve(snapshot_json: &str, step: &DecisionStep) -> Result<Replayed
         elapsed_s: plan.header.elapsed_s,
         result_digest: plan_digest(&plan),
     })
+}
+
+/// Checks a stored proposal against the solver input its step stored (the JSON under
+/// `proposal.snapshot_sha256`) with the independent checker: every hard rule, the
+/// re-roster window and the cost the approver was shown. Empty when all hold.
+pub fn check_proposal(
+    snapshot_json: &str,
+    proposal: &RosterProposal,
+) -> Result<Vec<String>, String> {
+    let input = RosterInput::from_json(snapshot_json)
+        .map_err(|e| format!("snapshot {}: {e}", proposal.snapshot_sha256))?;
+    let shifts = proposal
+        .assignments
+        .iter()
+        .map(|a| RosteredShift {
+            nurse: a.nurse_id.clone(),
+            day: a.day,
+            shift: a.shift_id.clone(),
+        })
+        .collect();
+    let plan = RosterPlan {
+        header: PlanHeader::new(
+            nr::MODEL,
+            &SolveOptions::default(),
+            SolveStatus::TimeLimit,
+            proposal.objective,
+            None,
+            proposal.mip_gap,
+            proposal.solve_seconds,
+        ),
+        shifts,
+        cost: RosterCost {
+            short: proposal.nurse_shifts_short,
+            over: proposal.nurse_shifts_over,
+            unmet_requests: proposal.unmet_requests.len() as u32,
+            changes: proposal.changes.len() as u32,
+            total: proposal.objective,
+        },
+    };
+    Ok(nr::violations(&input, &plan))
 }
 
 /// What a solve rostered, without its timings (which differ run to run).
