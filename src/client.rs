@@ -378,3 +378,48 @@ pub fn save_token(data_dir: &Path, name: &str, token: &str) -> std::io::Result<P
     }
     Ok(path)
 }
+
+/// The nurse-rostering routes.
+impl ApiClient {
+    /// `POST /api/rosters`: starts a ward's roster. With `idempotency_key`, a retry
+    /// after a lost answer returns the roster the first try started.
+    pub async fn create_roster(
+        &self,
+        request: &careflow_types::RosterRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<careflow_types::RosterStarted> {
+        self.call(Method::POST, "/api/rosters", Some(request), idempotency_key)
+            .await
+    }
+
+    /// `GET /api/rosters/{roster_id}`: where the roster stands.
+    pub async fn roster_status(&self, roster_id: &str) -> Result<careflow_types::RosterStatus> {
+        self.call(
+            Method::GET,
+            &format!("/api/rosters/{roster_id}"),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/rosters/{roster_id}/events`: reports a sick call or a surge as the
+    /// signed-in user.
+    pub async fn report_roster_event(
+        &self,
+        roster_id: &str,
+        change: &careflow_types::RosterChange,
+    ) -> Result<careflow_types::RosterEventAccepted> {
+        let event = careflow_types::RosterEvent {
+            reported_by: String::new(),
+            change: change.clone(),
+        };
+        self.call(
+            Method::POST,
+            &format!("/api/rosters/{roster_id}/events"),
+            Some(&event),
+            None,
+        )
+        .await
+    }
+}

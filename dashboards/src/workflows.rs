@@ -11,7 +11,7 @@ use temporalio_common::{
 
 use careflow_types::{
     AdmissionInput, AdmissionOutcome, AdmissionStatus, BedPlanInput, BedPlanOutcome, BedPlanStatus,
-    Decision,
+    Decision, NurseRosteringInput, RosterEvent, RosterOutcome, RosterStatus,
 };
 
 /// The admission workflow (`AdmissionWorkflow`).
@@ -90,5 +90,44 @@ impl QueryDefinition for BedPlanStatusQuery {
     type Output = BedPlanStatus;
     fn name(&self) -> &str {
         "status"
+    }
+}
+
+/// The nurse-rostering workflow (`NurseRosteringWorkflow`).
+pub struct NurseRostering;
+
+impl WorkflowDefinition for NurseRostering {
+    type Input = NurseRosteringInput;
+    type Output = RosterOutcome;
+    fn name(&self) -> &str {
+        "NurseRosteringWorkflow"
+    }
+}
+
+impl HasWorkflowDefinition for NurseRostering {
+    type Run = Self;
+}
+
+/// The roster's `status` query.
+pub struct RosterStatusQuery;
+
+impl QueryDefinition for RosterStatusQuery {
+    type Workflow = NurseRostering;
+    type Input = ();
+    type Output = RosterStatus;
+    fn name(&self) -> &str {
+        "status"
+    }
+}
+
+/// The roster's `report_event` update (a sick call or a surge).
+pub struct ReportRosterEvent;
+
+impl UpdateDefinition for ReportRosterEvent {
+    type Workflow = NurseRostering;
+    type Input = RosterEvent;
+    type Output = String;
+    fn name(&self) -> &str {
+        "report_event"
     }
 }

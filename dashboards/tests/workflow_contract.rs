@@ -10,9 +10,10 @@ use temporalio_common::{
 };
 
 use careflow_dashboards::workflows::{
-    Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, Decide,
+    Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, Decide, NurseRostering,
+    ReportRosterEvent, RosterStatusQuery,
 };
-use careflow_workflows::{AdmissionWorkflow, BedPlanWorkflow};
+use careflow_workflows::{AdmissionWorkflow, BedPlanWorkflow, NurseRosteringWorkflow};
 
 /// Compiles only when both type parameters are the same type.
 fn same_type<T>(_: PhantomData<T>, _: PhantomData<T>) {}
@@ -76,5 +77,40 @@ fn workflow_names_and_payloads_match_the_workflow_code() {
     same_type(
         query_io(&BedPlanStatusQuery),
         query_io(&BedPlanWorkflow::status),
+    );
+
+    // Nurse rostering.
+    assert_eq!(NurseRostering.name(), NurseRosteringWorkflow::run.name());
+    assert_eq!(
+        Decide::<NurseRostering>::new().name(),
+        NurseRosteringWorkflow::decide.name()
+    );
+    assert_eq!(
+        RosterStatusQuery.name(),
+        NurseRosteringWorkflow::status.name()
+    );
+    assert_eq!(
+        ReportRosterEvent.name(),
+        NurseRosteringWorkflow::report_event.name()
+    );
+    same_type(
+        PhantomData::<<NurseRostering as WorkflowDefinition>::Input>,
+        PhantomData::<<Run<NurseRosteringWorkflow> as WorkflowDefinition>::Input>,
+    );
+    same_type(
+        PhantomData::<<NurseRostering as WorkflowDefinition>::Output>,
+        PhantomData::<<Run<NurseRosteringWorkflow> as WorkflowDefinition>::Output>,
+    );
+    same_type(
+        update_io(&Decide::<NurseRostering>::new()),
+        update_io(&NurseRosteringWorkflow::decide),
+    );
+    same_type(
+        update_io(&ReportRosterEvent),
+        update_io(&NurseRosteringWorkflow::report_event),
+    );
+    same_type(
+        query_io(&RosterStatusQuery),
+        query_io(&NurseRosteringWorkflow::status),
     );
 }

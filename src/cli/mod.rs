@@ -10,6 +10,7 @@ pub mod admissions;
 pub mod audit;
 pub mod bed_plans;
 pub mod forecast;
+pub mod roster;
 pub mod serve;
 pub mod solve;
 pub mod tasks;
@@ -205,6 +206,9 @@ pub enum Command {
     PlanBeds(bed_plans::PlanBedsArgs),
     /// Show a bed plan (stage, proposal, the forecast model that fed it, decision).
     BedPlan(bed_plans::BedPlanArgs),
+    /// A ward's nurse roster: plan, status, sick calls and surges.
+    #[command(subcommand)]
+    Roster(roster::RosterCommand),
     /// Audit trail: verify the hash chain or export it.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -237,6 +241,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Claim(args) => tasks::claim(&g, args).await,
         Command::PlanBeds(args) => bed_plans::plan_beds(&g, args).await,
         Command::BedPlan(args) => bed_plans::show(&g, args).await,
+        Command::Roster(cmd) => roster::run(&g, cmd).await,
         Command::Audit(cmd) => audit::run(&g, cmd).await,
         Command::User(cmd) => users::run(&g, cmd).await,
         // Solvers and forecasters block their thread while they compute.

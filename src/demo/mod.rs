@@ -25,6 +25,8 @@ use crate::cli::Global;
 use crate::client::{save_token, token_file, ApiClient};
 use crate::serve::{ensure_admin, serve, Driver, BOOTSTRAP_ADMIN};
 
+mod roster;
+
 /// How the demo's day runs.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
@@ -52,7 +54,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     // first start creates.
     ensure_admin(&db, g).await?;
     let mut tokens = BTreeMap::new();
-    for (name, role) in USERS {
+    for (name, role) in USERS.into_iter().chain(roster::USERS) {
         let token = match std::fs::read_to_string(token_file(&g.data_dir, name)) {
             Ok(t) => t.trim().to_owned(),
             Err(_) => {
@@ -68,11 +70,13 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     }
     // After the users: the model owner (an admin) registers and promotes the model.
     ensure_production_forecaster(&db, g).await?;
+    roster::ensure_demand_model(&db, g).await?;
     eprintln!(
         "demo: hospital with {beds} beds on {} wards; users: {}",
         hospital::demo_layout().len(),
         USERS
             .iter()
+            .chain(&roster::USERS)
             .map(|(n, r)| format!("{n} ({r})"))
             .collect::<Vec<_>>()
             .join(", ")
@@ -94,6 +98,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
                     leave_open: !exit,
                 };
                 day.run().await?;
+                roster::run(|name| ApiClient::new(base.clone(), tokens[name].clone())).await?;
                 eprintln!(
                     "demo: day done. Look around: `careflow tasks --as beds.ben`, `careflow audit verify`, \
                      API {base}, Temporal UI http://127.0.0.1:8233, tokens in {}",

@@ -397,6 +397,24 @@ pub struct NurseRosteringInput {
     pub request: RosterRequest,
 }
 
+/// Answer of `POST /api/rosters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterStarted {
+    /// Roster id (also the workflow id).
+    pub roster_id: String,
+}
+
+/// Answer of `POST /api/rosters/{id}/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterEventAccepted {
+    /// Roster.
+    pub roster_id: String,
+    /// Who reported it.
+    pub reported_by: String,
+    /// What the workflow answered.
+    pub result: String,
+}
+
 /// What happened that re-rosters some days.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
