@@ -24,6 +24,7 @@ mod admission;
 mod api;
 mod audit;
 mod bed_plan;
+mod scanner;
 mod tasks;
 mod theatre;
 
@@ -31,6 +32,7 @@ pub use admission::*;
 pub use api::*;
 pub use audit::*;
 pub use bed_plan::*;
+pub use scanner::*;
 pub use tasks::*;
 pub use theatre::*;
 

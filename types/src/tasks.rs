@@ -17,6 +17,11 @@ pub enum TaskKind {
     /// A proposed week of theatre lists (or a re-plan that moves booked patients)
     /// waits for approval before it is published.
     TheatreList,
+    /// A scanner booking whose overbooking or breached deadlines exceed policy waits
+    /// for the imaging manager.
+    ScannerBooking,
+    /// A scan request cannot be served before its deadline: the imaging manager decides.
+    ScanDeadline,
 }
 
 impl TaskKind {
@@ -27,6 +32,8 @@ impl TaskKind {
             TaskKind::NoBed => "no_bed",
             TaskKind::BedPlan => "bed_plan",
             TaskKind::TheatreList => "theatre_list",
+            TaskKind::ScannerBooking => "scanner_booking",
+            TaskKind::ScanDeadline => "scan_deadline",
         }
     }
 }
@@ -81,6 +88,10 @@ impl Decision {
             (TaskKind::BedPlan, false) => "rejected proposed bed plan",
             (TaskKind::TheatreList, true) => "approved theatre list for publication",
             (TaskKind::TheatreList, false) => "rejected proposed theatre list",
+            (TaskKind::ScannerBooking, true) => "approved scanner booking beyond policy",
+            (TaskKind::ScannerBooking, false) => "rejected proposed scanner booking",
+            (TaskKind::ScanDeadline, true) => "accepted scan requests missing their deadline",
+            (TaskKind::ScanDeadline, false) => "rejected scanner booking missing deadlines",
             (_, false) => "declined admission",
         }
     }

@@ -10,6 +10,7 @@
 pub mod admission;
 pub mod approval;
 pub mod bed_plan;
+pub mod scanner_booking;
 pub mod theatre_booking;
 
 use temporalio_sdk::{WorkerOptions, WorkflowRegistrationError};
@@ -20,11 +21,13 @@ use std::time::{Duration, SystemTime};
 use careflow_activities::admission::AdmissionActivities;
 use careflow_activities::approval::ApprovalActivities;
 use careflow_activities::bed_plan::BedPlanActivities;
+use careflow_activities::scanner_booking::ScannerActivities;
 use careflow_activities::theatre_booking::TheatreActivities;
 use careflow_store::Db;
 
 pub use admission::AdmissionWorkflow;
 pub use bed_plan::BedPlanWorkflow;
+pub use scanner_booking::ScannerBookingWorkflow;
 pub use theatre_booking::TheatreBookingWorkflow;
 
 /// Registers every careflow workflow and activity on a worker's options. Forecasting
@@ -39,9 +42,11 @@ pub fn register(
         .register_workflow::<AdmissionWorkflow>()?
         .register_workflow::<BedPlanWorkflow>()?
         .register_workflow::<TheatreBookingWorkflow>()?
+        .register_workflow::<ScannerBookingWorkflow>()?
         .register_activities(ApprovalActivities::new(db.clone()))
         .register_activities(AdmissionActivities::new(db.clone()))
         .register_activities(TheatreActivities::new(db.clone(), models_dir.clone()))
+        .register_activities(ScannerActivities::new(db.clone(), models_dir.clone()))
         .register_activities(BedPlanActivities::new(db, models_dir));
     Ok(())
 }
