@@ -587,6 +587,8 @@ async fn saved_histories_replay() {
             .expect("register")
             .register_workflow::<careflow_workflows::TheatreBookingWorkflow>()
             .expect("register")
+            .register_workflow::<careflow_workflows::ScannerBookingWorkflow>()
+            .expect("register")
             .build(),
     )
     .expect("replayer");
