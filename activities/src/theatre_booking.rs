@@ -389,7 +389,7 @@ fn plan_digest(plan: &TheatrePlan) -> String {
     digest(&(&plan.bookings, &plan.unbooked, &plan.cost))
 }
 
-fn status_name(s: SolveStatus) -> String {
+pub(crate) fn status_name(s: SolveStatus) -> String {
     match s {
         SolveStatus::Optimal => "optimal".into(),
         SolveStatus::TimeLimit => "time_limit".into(),

@@ -25,6 +25,7 @@ pub mod hospital;
 pub mod patients;
 pub mod registry;
 pub mod rosters;
+pub mod scanner;
 pub mod tasks;
 pub mod theatre;
 pub mod users;

@@ -25,6 +25,7 @@ mod api;
 mod audit;
 mod bed_plan;
 mod roster;
+mod scanner;
 mod tasks;
 mod theatre;
 
@@ -33,6 +34,7 @@ pub use api::*;
 pub use audit::*;
 pub use bed_plan::*;
 pub use roster::*;
+pub use scanner::*;
 pub use tasks::*;
 pub use theatre::*;
 

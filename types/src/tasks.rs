@@ -22,6 +22,11 @@ pub enum TaskKind {
     /// A re-roster of the days a sick call or a surge affects waits for the ward's
     /// nurse in charge.
     Reroster,
+    /// A scanner booking whose overbooking or breached deadlines exceed policy waits
+    /// for the imaging manager.
+    ScannerBooking,
+    /// A scan request cannot be served before its deadline: the imaging manager decides.
+    ScanDeadline,
 }
 
 impl TaskKind {
@@ -34,6 +39,8 @@ impl TaskKind {
             TaskKind::TheatreList => "theatre_list",
             TaskKind::Roster => "roster",
             TaskKind::Reroster => "reroster",
+            TaskKind::ScannerBooking => "scanner_booking",
+            TaskKind::ScanDeadline => "scan_deadline",
         }
     }
 }
@@ -92,6 +99,10 @@ impl Decision {
             (TaskKind::Roster, false) => "rejected proposed nurse roster",
             (TaskKind::Reroster, true) => "approved re-roster for publication",
             (TaskKind::Reroster, false) => "rejected proposed re-roster",
+            (TaskKind::ScannerBooking, true) => "approved scanner booking beyond policy",
+            (TaskKind::ScannerBooking, false) => "rejected proposed scanner booking",
+            (TaskKind::ScanDeadline, true) => "accepted scan requests missing their deadline",
+            (TaskKind::ScanDeadline, false) => "rejected scanner booking missing deadlines",
             (_, false) => "declined admission",
         }
     }

@@ -11,6 +11,7 @@ pub mod admission;
 pub mod approval;
 pub mod bed_plan;
 pub mod nurse_rostering;
+pub mod scanner_booking;
 pub mod theatre_booking;
 
 use temporalio_sdk::{WorkerOptions, WorkflowRegistrationError};
@@ -22,12 +23,14 @@ use careflow_activities::admission::AdmissionActivities;
 use careflow_activities::approval::ApprovalActivities;
 use careflow_activities::bed_plan::BedPlanActivities;
 use careflow_activities::nurse_rostering::RosterActivities;
+use careflow_activities::scanner_booking::ScannerActivities;
 use careflow_activities::theatre_booking::TheatreActivities;
 use careflow_store::Db;
 
 pub use admission::AdmissionWorkflow;
 pub use bed_plan::BedPlanWorkflow;
 pub use nurse_rostering::NurseRosteringWorkflow;
+pub use scanner_booking::ScannerBookingWorkflow;
 pub use theatre_booking::TheatreBookingWorkflow;
 
 /// Registers every careflow workflow and activity on a worker's options. Forecasting
@@ -43,10 +46,12 @@ pub fn register(
         .register_workflow::<BedPlanWorkflow>()?
         .register_workflow::<TheatreBookingWorkflow>()?
         .register_workflow::<NurseRosteringWorkflow>()?
+        .register_workflow::<ScannerBookingWorkflow>()?
         .register_activities(ApprovalActivities::new(db.clone()))
         .register_activities(AdmissionActivities::new(db.clone()))
         .register_activities(TheatreActivities::new(db.clone(), models_dir.clone()))
         .register_activities(RosterActivities::new(db.clone(), models_dir.clone()))
+        .register_activities(ScannerActivities::new(db.clone(), models_dir.clone()))
         .register_activities(BedPlanActivities::new(db, models_dir));
     Ok(())
 }

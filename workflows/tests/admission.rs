@@ -589,6 +589,8 @@ async fn saved_histories_replay() {
             .expect("register")
             .register_workflow::<careflow_workflows::NurseRosteringWorkflow>()
             .expect("register")
+            .register_workflow::<careflow_workflows::ScannerBookingWorkflow>()
+            .expect("register")
             .build(),
     )
     .expect("replayer");
