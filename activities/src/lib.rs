@@ -12,6 +12,7 @@
 pub mod admission;
 pub mod approval;
 pub mod bed_plan;
+pub mod decisions;
 pub mod theatre_booking;
 
 use std::path::Path;

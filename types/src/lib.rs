@@ -24,6 +24,7 @@ mod admission;
 mod api;
 mod audit;
 mod bed_plan;
+mod decisions;
 mod tasks;
 mod theatre;
 
@@ -31,6 +32,7 @@ pub use admission::*;
 pub use api::*;
 pub use audit::*;
 pub use bed_plan::*;
+pub use decisions::*;
 pub use tasks::*;
 pub use theatre::*;
 
