@@ -61,6 +61,12 @@ pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<(
         db: db.clone(),
         client,
     });
+    let app = careflow_dashboards::with_decisions(
+        app,
+        std::sync::Arc::new(crate::cli::decisions::ApiDecisions(
+            careflow_activities::decisions::Decisions::new(db.clone(), g.models_dir()?),
+        )),
+    );
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
     let http = axum::serve(listener, app).with_graceful_shutdown(async {
         let _ = stop_http_rx.await;

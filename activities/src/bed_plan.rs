@@ -9,7 +9,7 @@
 #![allow(missing_docs)] // the #[activities] macro generates undocumented items
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,14 +18,17 @@ use serde::{Deserialize, Serialize};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
+use careflow_forecasters::bundle::open_verified;
 use careflow_forecasters::ed_arrivals::{EdArrivals, EdArrivalsRequest, MODEL_NAME};
 use careflow_forecasters::{Forecaster, RuntimeOptions};
 use careflow_solvers::bed_allocation::{
     self as beds, BedInput, BedWeights, DemandForecast, PreviousAssignment, SolveError,
 };
-use careflow_solvers::solve::SolveOptions;
+use careflow_solvers::highs::{SOLVER, SOLVER_VERSION};
+use careflow_solvers::solve::{SolveOptions, SolveStatus};
 use careflow_store::audit::digest;
 use careflow_store::bed_plans::{self, Census, RoomAssignment};
+use careflow_store::decisions::{self, DecisionResult, DecisionStep, ModelUse, NewDecisionStep};
 use careflow_store::Db;
 use careflow_types::{
     BedPlanInput, BedPlanProposal, Decision, EmergencyDemand, ForecastProvenance, PlannedMove,
@@ -142,6 +145,9 @@ impl BedPlanActivities {
         bed_plans::record_forecast_run(&self.db, &input.workflow_id, step, &input.plan, &demand)
             .await
             .map_err(store_failure)?;
+        record_forecast_decision(&self.db, &input.workflow_id, step, &demand)
+            .await
+            .map_err(store_failure)?;
         Ok(demand)
     }
 
@@ -174,13 +180,26 @@ impl BedPlanActivities {
         let snapshot = snapshot(census, previous, date, &input.plan, &input.demand);
         let opts = SolveOptions {
             time_limit: Duration::from_secs(input.plan.request.solve_seconds.into()),
+            threads: SOLVER_THREADS,
+            seed: SOLVER_SEED,
             ..SolveOptions::default()
         };
         let bed_input = snapshot.input.clone();
+        let solve_opts = opts.clone();
         let result = solve_with_heartbeats(&ctx, "bed plan", move |sink| {
-            beds::solve(&bed_input, &opts, sink)
+            beds::solve(&bed_input, &solve_opts, sink)
         })
         .await?;
+        let result = match result {
+            Ok(plan) => Ok(plan),
+            Err(SolveError::Infeasible { conflicts }) => Err(conflicts),
+            Err(e @ SolveError::NoPlanInTime) => {
+                // Worth another attempt: the machine may have been busy.
+                return Err(ActivityError::from(anyhow::anyhow!("bed plan: {e}")));
+            }
+            Err(e) => return Err(non_retryable(format!("bed plan: {e}"))),
+        };
+        let (step, step_result) = solve_decision(&input, &snapshot.input, &opts, &result);
         let (proposal, assignments) = match result {
             Ok(plan) => {
                 let proposal = describe(&plan_id, &snapshot, &plan, input.demand.clone());
@@ -194,7 +213,7 @@ impl BedPlanActivities {
                     .collect();
                 (proposal, rooms)
             }
-            Err(SolveError::Infeasible { conflicts }) => (
+            Err(conflicts) => (
                 BedPlanProposal {
                     plan_id: plan_id.clone(),
                     solver_status: "infeasible".into(),
@@ -211,11 +230,6 @@ impl BedPlanActivities {
                 },
                 Vec::new(),
             ),
-            Err(e @ SolveError::NoPlanInTime) => {
-                // Worth another attempt: the machine may have been busy.
-                return Err(ActivityError::from(anyhow::anyhow!("bed plan: {e}")));
-            }
-            Err(e) => return Err(non_retryable(format!("bed plan: {e}"))),
         };
         bed_plans::store_proposal(
             &self.db,
@@ -223,7 +237,8 @@ impl BedPlanActivities {
             &input.plan,
             &proposal,
             &assignments,
-            digest(&snapshot.input),
+            &step,
+            &step_result,
         )
         .await
         .map_err(store_failure)
@@ -446,7 +461,7 @@ fn describe(
     BedPlanProposal {
         plan_id: plan_id.to_owned(),
         solver_status: match plan.header.status {
-            careflow_solvers::solve::SolveStatus::Optimal => "optimal".into(),
+            SolveStatus::Optimal => "optimal".into(),
             other => format!("{other:?}").to_lowercase(),
         },
         cost_total: plan.cost.total,
@@ -460,6 +475,241 @@ fn describe(
         conflicts: Vec::new(),
         demand,
     }
+}
+
+/// Snapshot kind of the bed-allocation solver step's input.
+pub const SOLVE_SNAPSHOT: &str = "bed_allocation.input";
+/// Snapshot kind of the emergency-demand forecast's input.
+pub const FORECAST_SNAPSHOT: &str = "ed_arrivals.request";
+/// The solver step's name in `decision_steps`.
+pub const SOLVE_STEP: &str = "solve/bed-plan";
+/// Threads HiGHS may use: one keeps a stored step reproducible.
+pub const SOLVER_THREADS: u32 = 1;
+/// Seed of the solver's random choices.
+pub const SOLVER_SEED: u64 = 0;
+
+/// The input of an emergency-demand forecast, as its snapshot stores it: enough to run
+/// the same model file again and share its arrivals out the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemandForecastRequest {
+    /// Model that ran (name, version; its sha256 is on the step).
+    pub model_name: String,
+    /// Its version.
+    pub model_version: String,
+    /// Forecast origin (`YYYY-MM-DDTHH:MM:SS`).
+    pub origin: String,
+    /// Hours forecast.
+    pub horizon_hours: u32,
+    /// In-service beds per ward, the key the demand is shared by.
+    pub ward_beds: Vec<(String, u32)>,
+    /// Share of ED arrivals admitted.
+    pub admission_rate: f64,
+}
+
+/// Records the forecast step as a decision step: its request as the snapshot, the
+/// model by name, version and sha256, and the digest of the demand it produced.
+async fn record_forecast_decision(
+    db: &Db,
+    workflow_id: &str,
+    step: &str,
+    demand: &EmergencyDemand,
+) -> careflow_store::Result<()> {
+    let p = &demand.provenance;
+    // The ward beds are read again: the demand carries them only shared out.
+    let ward_beds = bed_plans::ward_beds(db).await?;
+    let request = DemandForecastRequest {
+        model_name: p.model_name.clone(),
+        model_version: p.model_version.clone(),
+        origin: p.origin.clone(),
+        horizon_hours: p.horizon_hours,
+        ward_beds,
+        admission_rate: demand.admission_rate,
+    };
+    decisions::record(
+        db,
+        &NewDecisionStep {
+            workflow_id: workflow_id.to_owned(),
+            step: step.to_owned(),
+            kind: FORECAST_SNAPSHOT.into(),
+            snapshot_json: serde_json::to_string(&request).expect("request serialises"),
+            models: vec![ModelUse {
+                name: p.model_name.clone(),
+                version: p.model_version.clone(),
+                sha256: p.model_sha256.clone(),
+            }],
+            solver: None,
+            solver_version: None,
+            careflow_version: env!("CARGO_PKG_VERSION").into(),
+            seed: None,
+            time_limit_s: None,
+            threads: None,
+            result_digest: digest(demand),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Runs a recorded demand forecast again: the model file named by the step (checked
+/// against the recorded sha256) from `models_dir/<name>/<version>/`, shared out as the
+/// step did. Returns the demand; its digest is the step's `result_digest` when the
+/// forecast reproduced.
+pub fn replay_forecast(
+    models_dir: &Path,
+    snapshot_json: &str,
+    step: &DecisionStep,
+) -> Result<EmergencyDemand, String> {
+    let request: DemandForecastRequest = serde_json::from_str(snapshot_json)
+        .map_err(|e| format!("snapshot {}: {e}", step.snapshot_sha256))?;
+    let model_use = step
+        .models
+        .iter()
+        .find(|m| m.name == request.model_name)
+        .ok_or_else(|| format!("step {} names no {} model", step.step, request.model_name))?;
+    let dir = models_dir
+        .join(&request.model_name)
+        .join(&request.model_version);
+    let bundle = open_verified(
+        &dir,
+        &request.model_name,
+        &request.model_version,
+        &model_use.sha256,
+    )
+    .map_err(|e| format!("replay: {e}"))?;
+    let model = EdArrivals::from_bundle(&bundle, &RuntimeOptions::default())
+        .map_err(|e| format!("replay: {e}"))?;
+    let origin = chrono::NaiveDateTime::parse_from_str(&request.origin, "%Y-%m-%dT%H:%M:%S")
+        .map_err(|e| format!("snapshot origin {:?}: {e}", request.origin))?;
+    let forecast = model
+        .forecast(&EdArrivalsRequest {
+            origin,
+            horizon: request.horizon_hours as usize,
+        })
+        .map_err(|e| format!("replay: {e}"))?;
+    let per_day: Vec<f64> = forecast
+        .rows
+        .chunks(24)
+        .map(|day| day.iter().map(|r| r.mean).sum())
+        .collect();
+    Ok(EmergencyDemand {
+        provenance: ForecastProvenance {
+            model_name: forecast.metadata.model_name.clone(),
+            model_version: forecast.metadata.model_version.clone(),
+            model_sha256: forecast.metadata.model_sha256.clone(),
+            execution_provider: forecast.metadata.execution_provider.clone(),
+            origin: request.origin.clone(),
+            horizon_hours: request.horizon_hours,
+        },
+        wards: split_by_ward(&per_day, &request.ward_beds, request.admission_rate),
+        ed_arrivals_per_day: per_day,
+        admission_rate: request.admission_rate,
+    })
+}
+
+/// What the solver step produced, as `decision_results` keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BedSolveResult {
+    /// A plan.
+    Plan(beds::BedPlan),
+    /// No plan satisfies the input: the conflicting constraints, in words.
+    Infeasible(Vec<String>),
+}
+
+impl BedSolveResult {
+    /// Digest of what the step decided, without its timings (which differ run to run):
+    /// the rooms and the cost, or the conflicts.
+    pub fn digest(&self) -> String {
+        match self {
+            BedSolveResult::Plan(plan) => digest(&(&plan.assignments, &plan.cost)),
+            BedSolveResult::Infeasible(conflicts) => digest(conflicts),
+        }
+    }
+}
+
+/// The solver step's record: its whole input as the snapshot, the model whose forecast
+/// it reserved beds for, HiGHS and its settings, and its result.
+fn solve_decision(
+    input: &ProposeInput,
+    bed_input: &BedInput,
+    opts: &SolveOptions,
+    result: &Result<beds::BedPlan, Vec<beds::Conflict>>,
+) -> (NewDecisionStep, DecisionResult) {
+    let outcome = match result {
+        Ok(plan) => BedSolveResult::Plan(plan.clone()),
+        Err(conflicts) => {
+            BedSolveResult::Infeasible(conflicts.iter().map(|c| c.message.clone()).collect())
+        }
+    };
+    let p = &input.demand.provenance;
+    let step = NewDecisionStep {
+        workflow_id: input.workflow_id.clone(),
+        step: SOLVE_STEP.into(),
+        kind: SOLVE_SNAPSHOT.into(),
+        snapshot_json: serde_json::to_string(bed_input).expect("input serialises"),
+        models: vec![ModelUse {
+            name: p.model_name.clone(),
+            version: p.model_version.clone(),
+            sha256: p.model_sha256.clone(),
+        }],
+        solver: Some(SOLVER.into()),
+        solver_version: Some(SOLVER_VERSION.into()),
+        careflow_version: env!("CARGO_PKG_VERSION").into(),
+        seed: Some(opts.seed),
+        time_limit_s: Some(opts.time_limit.as_secs_f64()),
+        threads: Some(opts.threads),
+        result_digest: outcome.digest(),
+    };
+    let (solver_status, objective, mip_gap) = match &outcome {
+        BedSolveResult::Plan(plan) => (
+            status_name(plan.header.status),
+            Some(plan.header.objective),
+            plan.header.mip_gap,
+        ),
+        BedSolveResult::Infeasible(_) => ("infeasible".to_owned(), None, None),
+    };
+    let result = DecisionResult {
+        workflow_id: input.workflow_id.clone(),
+        step: SOLVE_STEP.into(),
+        solver_status,
+        objective,
+        mip_gap,
+        result_json: serde_json::to_string(&outcome).expect("result serialises"),
+    };
+    (step, result)
+}
+
+fn status_name(s: SolveStatus) -> String {
+    match s {
+        SolveStatus::Optimal => "optimal".into(),
+        SolveStatus::TimeLimit => "time_limit".into(),
+        SolveStatus::Infeasible => "infeasible".into(),
+    }
+}
+
+/// Runs a recorded bed-allocation step again from its snapshot with the step's seed,
+/// time limit and threads.
+pub fn replay_solve(
+    snapshot_json: &str,
+    step: &DecisionStep,
+) -> Result<(BedSolveResult, f64), String> {
+    let input = BedInput::from_json(snapshot_json)
+        .map_err(|e| format!("snapshot {}: {e}", step.snapshot_sha256))?;
+    let opts = SolveOptions {
+        time_limit: Duration::from_secs_f64(step.time_limit_s.unwrap_or(60.0)),
+        mip_gap: None,
+        threads: step.threads.unwrap_or(SOLVER_THREADS),
+        seed: step.seed.unwrap_or(SOLVER_SEED),
+    };
+    let started = std::time::Instant::now();
+    let outcome = match beds::solve(&input, &opts, &mut |_| {}) {
+        Ok(plan) => BedSolveResult::Plan(plan),
+        Err(SolveError::Infeasible { conflicts }) => {
+            BedSolveResult::Infeasible(conflicts.into_iter().map(|c| c.message).collect())
+        }
+        Err(e) => return Err(format!("replay: {e}")),
+    };
+    Ok((outcome, started.elapsed().as_secs_f64()))
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod approval;
 pub mod bed_plan;
 pub mod nurse_rostering;
 pub mod scanner_booking;
+pub mod decisions;
 pub mod theatre_booking;
 
 use std::path::Path;

@@ -262,6 +262,7 @@ impl TheatreActivities {
         })
         .await?;
         let snapshot_sha256 = decisions::sha256_hex(&snapshot_json);
+        let plan = result.as_ref().ok().cloned();
         let (proposal, result_digest) = match result {
             Ok(plan) => (
                 describe(&input, &built, &plan, in_force.as_ref(), &snapshot_sha256),
@@ -303,6 +304,10 @@ impl TheatreActivities {
             threads: Some(opts.threads),
             result_digest,
         };
+        // Kept first, so that the proposal a retry finds stored always has its result.
+        decisions::record_result(&self.db, &step_result(&input.workflow_id, plan, &proposal))
+            .await
+            .map_err(store_failure)?;
         theatre::store_proposal(
             &self.db,
             &input.workflow_id,
@@ -384,8 +389,85 @@ pub fn replay_solve(snapshot_json: &str, step: &DecisionStep) -> Result<Replayed
     })
 }
 
+/// Runs a recorded duration forecast again: the model file named by the step (checked
+/// against the recorded sha256) from `models_dir/<name>/<version>/`. Returns the digest
+/// of the durations, the step's `result_digest` when the forecast reproduced.
+pub fn replay_forecast(
+    models_dir: &std::path::Path,
+    snapshot_json: &str,
+    step: &DecisionStep,
+) -> Result<String, String> {
+    let request: DurationRequest = serde_json::from_str(snapshot_json)
+        .map_err(|e| format!("snapshot {}: {e}", step.snapshot_sha256))?;
+    let model_use = step
+        .models
+        .iter()
+        .find(|m| m.name == request.model)
+        .ok_or_else(|| format!("step {} names no {} model", step.step, request.model))?;
+    let dir = models_dir.join(&model_use.name).join(&model_use.version);
+    let bundle = careflow_forecasters::bundle::open_verified(
+        &dir,
+        &model_use.name,
+        &model_use.version,
+        &model_use.sha256,
+    )
+    .map_err(|e| format!("replay: {e}"))?;
+    let model = SurgeryDuration::from_bundle(&bundle, &RuntimeOptions::default())
+        .map_err(|e| format!("replay: {e}"))?;
+    let batch: Vec<SurgicalCase> = request.cases.iter().map(|(_, c)| c.clone()).collect();
+    let forecasts = model
+        .forecast_batch(&batch)
+        .map_err(|e| format!("replay: {e}"))?;
+    let cases: Vec<CaseDuration> = request
+        .cases
+        .iter()
+        .zip(&forecasts)
+        .map(|((id, _), f)| {
+            let row = &f.rows[0];
+            CaseDuration {
+                case_id: id.clone(),
+                mean_minutes: row.mean,
+                p10_minutes: row.quantiles[0],
+                p50_minutes: row.quantiles[1],
+                p90_minutes: row.quantiles[2],
+            }
+        })
+        .collect();
+    Ok(digest(&cases))
+}
+
+/// What a theatre solver step produced, as `decision_results` keeps it: the plan (none
+/// when the input was infeasible) and the proposal the administrator saw, whose
+/// deferrals and changes carry their reasons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TheatreSolveResult {
+    /// The solver's plan.
+    pub plan: Option<TheatrePlan>,
+    /// The proposal made of it.
+    pub proposal: TheatreListProposal,
+}
+
+fn step_result(
+    workflow_id: &str,
+    plan: Option<TheatrePlan>,
+    proposal: &TheatreListProposal,
+) -> decisions::DecisionResult {
+    decisions::DecisionResult {
+        workflow_id: workflow_id.to_owned(),
+        step: proposal.decision_step.clone(),
+        solver_status: proposal.solver_status.clone(),
+        objective: plan.as_ref().map(|p| p.header.objective),
+        mip_gap: plan.as_ref().and_then(|p| p.header.mip_gap),
+        result_json: serde_json::to_string(&TheatreSolveResult {
+            plan,
+            proposal: proposal.clone(),
+        })
+        .expect("result serialises"),
+    }
+}
+
 /// What a solve booked, without its timings (which differ run to run).
-fn plan_digest(plan: &TheatrePlan) -> String {
+pub fn plan_digest(plan: &TheatrePlan) -> String {
     digest(&(&plan.bookings, &plan.unbooked, &plan.cost))
 }
 

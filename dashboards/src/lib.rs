@@ -15,6 +15,7 @@ use temporalio_client::Client;
 
 use careflow_store::Db;
 
+pub use api::decisions::{DecisionService, ServiceFuture, SharedDecisionService};
 pub use error::AppError;
 
 /// What every handler needs.
@@ -29,4 +30,10 @@ pub struct AppState {
 /// The API router.
 pub fn app(state: AppState) -> Router {
     api::router().with_state(state)
+}
+
+/// The router with the service that replays and explains decisions (it needs the
+/// solvers, so the binary provides it).
+pub fn with_decisions(router: Router, service: SharedDecisionService) -> Router {
+    router.layer(axum::Extension(service))
 }

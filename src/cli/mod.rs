@@ -9,6 +9,7 @@
 pub mod admissions;
 pub mod audit;
 pub mod bed_plans;
+pub mod decisions;
 pub mod forecast;
 pub mod roster;
 pub mod serve;
@@ -212,6 +213,9 @@ pub enum Command {
     /// Audit trail: verify the hash chain or export it.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Replay or explain a stored solver or forecaster step.
+    #[command(subcommand)]
+    Decision(decisions::DecisionCommand),
     /// Users and their roles.
     #[command(subcommand)]
     User(users::UserCommand),
@@ -243,6 +247,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::BedPlan(args) => bed_plans::show(&g, args).await,
         Command::Roster(cmd) => roster::run(&g, cmd).await,
         Command::Audit(cmd) => audit::run(&g, cmd).await,
+        Command::Decision(cmd) => decisions::run(&g, cmd).await,
         Command::User(cmd) => users::run(&g, cmd).await,
         // Solvers and forecasters block their thread while they compute.
         Command::Solve(cmd) => tokio::task::spawn_blocking(move || solve::run(cmd)).await?,

@@ -11,6 +11,7 @@ use sqlx::Row;
 use careflow_types::{AdmissionInput, AdmissionStage, BedSearch, NewAuditEntry, Role};
 
 use crate::audit::{self, digest, system_entry};
+use crate::bed_plans;
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
 use crate::hospital;
@@ -87,7 +88,11 @@ pub async fn find_bed(
 ) -> Result<BedSearch> {
     let mut tx = db.begin_write().await?;
     let beds = hospital::bed_states(&mut *tx, Some(workflow_id)).await?;
-    let search = hospital::choose_bed(&admission.request, &beds);
+    let (beds, held_back) = keep_emergency_reserve(&mut tx, &admission.request, beds).await?;
+    let mut search = hospital::choose_bed(&admission.request, &beds);
+    if let Some(note) = held_back {
+        search.summary.push_str(&note);
+    }
     hospital::hold_bed(
         &mut tx,
         workflow_id,
@@ -104,6 +109,50 @@ pub async fn find_bed(
     audit::append(&mut tx, entry).await?;
     tx.commit().await?;
     Ok(search)
+}
+
+/// For an elective admission, takes out of the search the free beds of every ward whose
+/// free beds do not exceed the published bed plan's emergency reserve for today (taking
+/// one would leave fewer than the plan holds back for emergencies), and says which.
+/// Emergency admissions see every bed.
+async fn keep_emergency_reserve(
+    conn: &mut sqlx::AnyConnection,
+    request: &careflow_types::AdmissionRequest,
+    beds: Vec<hospital::BedState>,
+) -> Result<(Vec<hospital::BedState>, Option<String>)> {
+    if request.kind != careflow_types::AdmissionKind::Elective {
+        return Ok((beds, None));
+    }
+    let today = chrono::Utc::now().date_naive();
+    let Some((plan_id, reserve)) = bed_plans::emergency_reserve(conn, today).await? else {
+        return Ok((beds, None));
+    };
+    let mut held_back = Vec::new();
+    for (ward, kept) in &reserve {
+        let free = beds
+            .iter()
+            .filter(|b| &b.ward_id == ward && b.occupant_sex.is_none())
+            .count() as u32;
+        if *kept > 0 && free <= *kept {
+            held_back.push((ward.clone(), free, *kept));
+        }
+    }
+    if held_back.is_empty() {
+        return Ok((beds, None));
+    }
+    let note = format!(
+        "; held back for emergencies by bed plan {plan_id}: {}",
+        held_back
+            .iter()
+            .map(|(w, free, kept)| format!("{free} free bed(s) on {w} (reserve {kept})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let beds = beds
+        .into_iter()
+        .filter(|b| b.occupant_sex.is_some() || !held_back.iter().any(|(w, _, _)| *w == b.ward_id))
+        .collect();
+    Ok((beds, Some(note)))
 }
 
 /// What the admission workflow asks [`assign_bed`] to do.

@@ -9,10 +9,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use careflow_types::{BedPlanInput, BedPlanProposal, BedPlanRecord, Decision, EmergencyDemand};
+use careflow_types::{
+    BedPlanInput, BedPlanProposal, BedPlanRecord, Decision, EmergencyDemand, NewAuditEntry, Role,
+};
 
 use crate::audit::{self, digest, system_entry};
 use crate::db::{now, Db};
+use crate::decisions::{self, DecisionResult, NewDecisionStep};
 use crate::error::{Error, Result};
 
 /// In-service beds per ward, in ward order.
@@ -238,19 +241,24 @@ pub async fn stored_proposal(db: &Db, plan_id: &str) -> Result<Option<BedPlanPro
 }
 
 /// Stores a proposal (or an infeasible outcome, when it names conflicts) with its audit
-/// entry. The first proposal stored for a plan is the answer: a second attempt's
-/// proposal is dropped and the stored one returned.
+/// entry, and the solver step that made it (its whole input as a snapshot, and its
+/// result) in the same transaction. The first proposal stored for a plan is the answer:
+/// a second attempt's proposal is dropped and the stored one returned.
 pub async fn store_proposal(
     db: &Db,
     workflow_id: &str,
     plan: &BedPlanInput,
     proposal: &BedPlanProposal,
     assignments: &[RoomAssignment],
-    solver_input_digest: String,
+    step: &NewDecisionStep,
+    result: &DecisionResult,
 ) -> Result<BedPlanProposal> {
     let infeasible = !proposal.conflicts.is_empty();
     let p = &proposal.demand.provenance;
     let mut tx = db.begin_write().await?;
+    let recorded = decisions::record_in(&mut tx, step).await?;
+    decisions::record_result_in(&mut tx, result).await?;
+    let solver_input_digest = recorded.snapshot_sha256;
     sqlx::query(
         "INSERT INTO bed_plans (plan_id, plan_date, horizon_days, status, requested_by, created_at, \
          model_name, model_version, model_sha256, solver_status, cost_total, proposal_json, assignments_json) \
@@ -340,8 +348,290 @@ pub async fn conclude(db: &Db, workflow_id: &str, plan_id: &str, d: &Decision) -
     ));
     entry.output_digest = Some(hex::encode(Sha256::digest(proposal_json.as_bytes())));
     audit::append(&mut tx, entry).await?;
+    if d.approve {
+        order_moves(&mut tx, workflow_id, plan_id, &proposal_json, &ts).await?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+/// The published plan's moves become move orders for the wards (a plan published
+/// before them is superseded, so its open orders are void), audited in the
+/// publication's transaction.
+async fn order_moves(
+    conn: &mut sqlx::AnyConnection,
+    workflow_id: &str,
+    plan_id: &str,
+    proposal_json: &str,
+    ts: &str,
+) -> Result<()> {
+    let proposal: BedPlanProposal = serde_json::from_str(proposal_json)
+        .map_err(|e| Error::Corrupt(format!("bed plan {plan_id}: {e}")))?;
+    sqlx::query(
+        "UPDATE bed_moves SET status = 'void', note = $1 WHERE status = 'ordered' AND plan_id <> $2",
+    )
+    .bind(format!("superseded by bed plan {plan_id}"))
+    .bind(plan_id)
+    .execute(&mut *conn)
+    .await?;
+    for m in &proposal.moves {
+        let ward: Option<String> = sqlx::query("SELECT ward_id FROM rooms WHERE room_id = $1")
+            .bind(&m.to_room)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get("ward_id"))
+            .transpose()?;
+        sqlx::query(
+            "INSERT INTO bed_moves (plan_id, admission_id, ward_id, from_room, to_room, why, status, ordered_at)              VALUES ($1,$2,$3,$4,$5,$6,'ordered',$7) ON CONFLICT (plan_id, admission_id) DO NOTHING",
+        )
+        .bind(plan_id)
+        .bind(&m.admission_id)
+        .bind(ward.unwrap_or_default())
+        .bind(&m.from_room)
+        .bind(&m.to_room)
+        .bind(&m.why)
+        .bind(ts)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut entry = system_entry(workflow_id, "order-moves", "bed_move.ordered");
+    entry.reason = Some(format!(
+        "{} move(s) ordered by published bed plan {plan_id}: {}",
+        proposal.moves.len(),
+        proposal
+            .moves
+            .iter()
+            .map(|m| format!("{} {} -> {}", m.admission_id, m.from_room, m.to_room))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    entry.output_digest = Some(digest(&proposal.moves));
+    audit::append(conn, entry).await?;
+    Ok(())
+}
+
+/// A move a published plan ordered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BedMove {
+    /// Plan that ordered it.
+    pub plan_id: String,
+    /// Patient, by admission id.
+    pub admission_id: String,
+    /// Ward the patient goes to (whose staff carry it out).
+    pub ward_id: String,
+    /// Room now.
+    pub from_room: String,
+    /// Room to go to.
+    pub to_room: String,
+    /// Why, in words.
+    pub why: String,
+    /// `ordered`, `done` or `void`.
+    pub status: String,
+    /// Who did it.
+    pub done_by: Option<String>,
+    /// The bed the patient went to.
+    pub to_bed: Option<String>,
+    /// Why it was void.
+    pub note: Option<String>,
+}
+
+/// The moves of a plan, or every open move order when `plan_id` is `None`.
+pub async fn moves(db: &Db, plan_id: Option<&str>) -> Result<Vec<BedMove>> {
+    let sql = "SELECT plan_id, admission_id, ward_id, from_room, to_room, why, status, done_by,                to_bed, note FROM bed_moves";
+    let rows = match plan_id {
+        Some(p) => {
+            sqlx::query(&format!("{sql} WHERE plan_id = $1 ORDER BY admission_id"))
+                .bind(p)
+                .fetch_all(db.pool())
+                .await?
+        }
+        None => {
+            sqlx::query(&format!(
+                "{sql} WHERE status = 'ordered' ORDER BY ward_id, admission_id"
+            ))
+            .fetch_all(db.pool())
+            .await?
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            Ok(BedMove {
+                plan_id: r.try_get("plan_id")?,
+                admission_id: r.try_get("admission_id")?,
+                ward_id: r.try_get("ward_id")?,
+                from_room: r.try_get("from_room")?,
+                to_room: r.try_get("to_room")?,
+                why: r.try_get("why")?,
+                status: r.try_get("status")?,
+                done_by: r.try_get("done_by")?,
+                to_bed: r.try_get("to_bed")?,
+                note: r.try_get("note")?,
+            })
+        })
+        .collect()
+}
+
+/// Roles that carry out a ward move.
+const MOVERS: &[Role] = &[Role::BedManager, Role::NurseInCharge, Role::Admin];
+
+/// Carries out an ordered move: the patient leaves their bed for a free bed of the
+/// target room, in one transaction with the order marked done and its audit entry
+/// (`bed_move.done`), so the census shows the move. A patient no longer in the room
+/// the plan moved them from (discharged, moved otherwise) voids the order instead.
+/// Done twice, the second call changes nothing.
+pub async fn complete_move(
+    db: &Db,
+    plan_id: &str,
+    admission_id: &str,
+    actor: &str,
+    role: Role,
+) -> Result<BedMove> {
+    if !MOVERS.contains(&role) {
+        return Err(Error::Forbidden(format!(
+            "{actor} ({role}) may not move patients (allowed: bed_manager, nurse_in_charge, admin)"
+        )));
+    }
+    let ts = now();
+    let mut tx = db.begin_write().await?;
+    let row = sqlx::query(
+        "SELECT status, from_room, to_room FROM bed_moves WHERE plan_id = $1 AND admission_id = $2",
+    )
+    .bind(plan_id)
+    .bind(admission_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("move of {admission_id} in bed plan {plan_id}")))?;
+    let status: String = row.try_get("status")?;
+    let from_room: String = row.try_get("from_room")?;
+    let to_room: String = row.try_get("to_room")?;
+    if status == "ordered" {
+        let current = sqlx::query(
+            "SELECT a.assignment_id, a.sex, a.isolation, b.room_id FROM bed_assignments a              JOIN beds b ON b.bed_id = a.bed_id WHERE a.admission_id = $1 AND a.released_at IS NULL",
+        )
+        .bind(admission_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let in_from_room = current
+            .as_ref()
+            .map(|r| r.try_get::<String, _>("room_id"))
+            .transpose()?
+            .is_some_and(|room| room == from_room);
+        let workflow_id = format!("bed-move/{plan_id}/{admission_id}");
+        if !in_from_room {
+            sqlx::query(
+                "UPDATE bed_moves SET status = 'void', note = $1 WHERE plan_id = $2 AND admission_id = $3",
+            )
+            .bind(format!("patient no longer in {from_room}"))
+            .bind(plan_id)
+            .bind(admission_id)
+            .execute(&mut *tx)
+            .await?;
+            let mut entry = system_entry(&workflow_id, "void", "bed_move.void");
+            entry.reason = Some(format!("{admission_id} is no longer in {from_room}"));
+            audit::append(&mut tx, entry).await?;
+        } else {
+            let current = current.expect("checked above");
+            let bed: Option<String> = sqlx::query(
+                "SELECT b.bed_id FROM beds b WHERE b.room_id = $1 AND b.in_service = 1                  AND NOT EXISTS (SELECT 1 FROM bed_assignments a WHERE a.bed_id = b.bed_id AND a.released_at IS NULL)                  AND NOT EXISTS (SELECT 1 FROM bed_holds h WHERE h.bed_id = b.bed_id)                  ORDER BY b.bed_id LIMIT 1",
+            )
+            .bind(&to_room)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("bed_id"))
+            .transpose()?;
+            let bed = bed.ok_or_else(|| {
+                Error::Conflict(format!(
+                    "room {to_room} has no free bed for {admission_id}: the move waits"
+                ))
+            })?;
+            let old: String = current.try_get("assignment_id")?;
+            sqlx::query("UPDATE bed_assignments SET released_at = $1 WHERE assignment_id = $2")
+                .bind(&ts)
+                .bind(&old)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO bed_assignments (assignment_id, admission_id, bed_id, sex, isolation, assigned_at)                  VALUES ($1,$2,$3,$4,$5,$6)",
+            )
+            .bind(format!("{old}-move-{plan_id}"))
+            .bind(admission_id)
+            .bind(&bed)
+            .bind(current.try_get::<String, _>("sex")?)
+            .bind(current.try_get::<i64, _>("isolation")?)
+            .bind(&ts)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE bed_moves SET status = 'done', done_by = $1, done_at = $2, to_bed = $3                  WHERE plan_id = $4 AND admission_id = $5",
+            )
+            .bind(actor)
+            .bind(&ts)
+            .bind(&bed)
+            .bind(plan_id)
+            .bind(admission_id)
+            .execute(&mut *tx)
+            .await?;
+            audit::append(
+                &mut tx,
+                NewAuditEntry {
+                    actor: actor.to_owned(),
+                    role: role.as_str().to_owned(),
+                    action: "bed_move.done".into(),
+                    meaning: Some("moved the patient as the published bed plan ordered".into()),
+                    reason: Some(format!("{admission_id}: {from_room} -> {bed}")),
+                    workflow_id: Some(workflow_id.clone()),
+                    step: Some("done".into()),
+                    input_digest: None,
+                    output_digest: None,
+                    idempotency_key: format!("{workflow_id}/done"),
+                },
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    moves(db, Some(plan_id))
+        .await?
+        .into_iter()
+        .find(|m| m.admission_id == admission_id)
+        .ok_or_else(|| Error::NotFound(format!("move of {admission_id} in bed plan {plan_id}")))
+}
+
+/// Beds the published plan holds back for emergencies today, per ward: the forecast
+/// 0.9 quantile of emergency admissions (what the plan reserved) for the plan's day
+/// that is `today`. `None` when no plan is published or its days are over.
+pub async fn emergency_reserve(
+    conn: &mut sqlx::AnyConnection,
+    today: chrono::NaiveDate,
+) -> Result<Option<(String, Vec<(String, u32)>)>> {
+    let row = sqlx::query(
+        "SELECT plan_id, plan_date, horizon_days, proposal_json FROM bed_plans WHERE status = 'published'",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let plan_id: String = row.try_get("plan_id")?;
+    let plan_date: String = row.try_get("plan_date")?;
+    let horizon: i64 = row.try_get("horizon_days")?;
+    let date = chrono::NaiveDate::parse_from_str(&plan_date, "%Y-%m-%d")
+        .map_err(|e| Error::Corrupt(format!("bed plan {plan_id} date {plan_date}: {e}")))?;
+    let day = (today - date).num_days();
+    if !(0..horizon).contains(&day) {
+        return Ok(None);
+    }
+    let proposal: BedPlanProposal =
+        serde_json::from_str(&row.try_get::<String, _>("proposal_json")?)
+            .map_err(|e| Error::Corrupt(format!("bed plan {plan_id}: {e}")))?;
+    let wards = proposal
+        .demand
+        .wards
+        .iter()
+        .filter(|w| i64::from(w.day) == day)
+        .map(|w| (w.ward_id.clone(), w.p90.max(0.0).ceil() as u32))
+        .collect();
+    Ok(Some((plan_id, wards)))
 }
 
 /// A stored plan, or `None`.

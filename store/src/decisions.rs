@@ -265,3 +265,202 @@ pub async fn snapshot(db: &Db, sha256: &str) -> Result<Option<Snapshot>> {
     }
     Ok(Some(s))
 }
+
+/// What a solver step produced, kept beside its input snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionResult {
+    /// Workflow.
+    pub workflow_id: String,
+    /// Step.
+    pub step: String,
+    /// `optimal`, `time_limit` or `infeasible`.
+    pub solver_status: String,
+    /// Weighted objective, when a plan was found.
+    pub objective: Option<f64>,
+    /// Relative MIP gap HiGHS reported, where it knows it.
+    pub mip_gap: Option<f64>,
+    /// The step's result as JSON (the plan, or the conflicts of an infeasible input).
+    pub result_json: String,
+}
+
+/// Records what a step produced inside a write transaction. A step's first result
+/// stands: a retried activity's result is dropped.
+pub async fn record_result_in(conn: &mut AnyConnection, result: &DecisionResult) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO decision_results (workflow_id, step, solver_status, objective, mip_gap, \
+         result_json, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7) \
+         ON CONFLICT (workflow_id, step) DO NOTHING",
+    )
+    .bind(&result.workflow_id)
+    .bind(&result.step)
+    .bind(&result.solver_status)
+    .bind(result.objective)
+    .bind(result.mip_gap)
+    .bind(&result.result_json)
+    .bind(now())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records what a step produced in a transaction of its own (see [`record_result_in`]).
+pub async fn record_result(db: &Db, result: &DecisionResult) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    record_result_in(&mut tx, result).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What a step produced, if its result was kept.
+pub async fn result(db: &Db, workflow_id: &str, step: &str) -> Result<Option<DecisionResult>> {
+    let row = sqlx::query(
+        "SELECT workflow_id, step, solver_status, objective, mip_gap, result_json \
+         FROM decision_results WHERE workflow_id = $1 AND step = $2",
+    )
+    .bind(workflow_id)
+    .bind(step)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        Ok(DecisionResult {
+            workflow_id: r.try_get("workflow_id")?,
+            step: r.try_get("step")?,
+            solver_status: r.try_get("solver_status")?,
+            objective: r.try_get("objective")?,
+            mip_gap: r.try_get("mip_gap")?,
+            result_json: r.try_get("result_json")?,
+        })
+    })
+    .transpose()
+}
+
+/// A stored step with the input it used (hash checked) and what it produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDecision {
+    /// The step row.
+    pub step: DecisionStep,
+    /// Its input snapshot.
+    pub snapshot: Snapshot,
+    /// Its result, when kept.
+    pub result: Option<DecisionResult>,
+}
+
+/// Loads a workflow's step with its snapshot and result: the named step, or, without
+/// one, the workflow's last recorded solver step (else its last step). A snapshot whose
+/// content no longer hashes to its key is refused ([`Error::Corrupt`]).
+pub async fn load(db: &Db, workflow_id: &str, step_name: Option<&str>) -> Result<StoredDecision> {
+    let all = steps(db, workflow_id).await?;
+    let chosen = match step_name {
+        Some(name) => all
+            .iter()
+            .find(|s| s.step == name)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|s| s.step.as_str()).collect();
+                Error::NotFound(format!(
+                    "decision step {name} of workflow {workflow_id} (recorded steps: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })?,
+        None => all
+            .iter()
+            .rev()
+            .find(|s| s.solver.is_some())
+            .or_else(|| all.last())
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("decision steps of workflow {workflow_id}")))?,
+    };
+    let snap = snapshot(db, &chosen.snapshot_sha256)
+        .await?
+        .ok_or_else(|| {
+            Error::Corrupt(format!(
+                "decision step {} of workflow {workflow_id} names snapshot {}, which is not stored",
+                chosen.step, chosen.snapshot_sha256
+            ))
+        })?;
+    let result = result(db, workflow_id, &chosen.step).await?;
+    Ok(StoredDecision {
+        step: chosen,
+        snapshot: snap,
+        result,
+    })
+}
+
+/// The role of a user named on the command line, or `NotFound`.
+pub async fn role_of(db: &Db, user: &str) -> Result<careflow_types::Role> {
+    let row = sqlx::query("SELECT role FROM users WHERE user_name = $1")
+        .bind(user)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("user {user}")))?;
+    let role: String = row.try_get("role")?;
+    role.parse()
+        .map_err(|_| Error::Corrupt(format!("user {user} has unknown role {role}")))
+}
+
+/// Checks that `role` may read a decision of a process whose approver is `approver`:
+/// auditors, administrators and that approver.
+pub fn check_may_read(
+    user: &str,
+    role: careflow_types::Role,
+    approver: careflow_types::Role,
+) -> Result<()> {
+    use careflow_types::Role;
+    if matches!(role, Role::Auditor | Role::Admin) || role == approver {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "{user} ({role}) may not read this decision (allowed: auditor, admin, {approver})"
+        )))
+    }
+}
+
+/// Audits a replay: who ran which step again, when, and with what verdict
+/// (`decision.replayed`, the step's snapshot as input, the replay's result as output).
+/// Each replay is its own entry.
+pub async fn record_replay(
+    db: &Db,
+    user: &str,
+    role: careflow_types::Role,
+    step: &DecisionStep,
+    verdict: &str,
+    replayed_digest: &str,
+) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    let ts = now();
+    audit::append(
+        &mut tx,
+        careflow_types::NewAuditEntry {
+            actor: user.to_owned(),
+            role: role.as_str().to_owned(),
+            action: "decision.replayed".into(),
+            meaning: None,
+            reason: Some(verdict.to_owned()),
+            workflow_id: Some(step.workflow_id.clone()),
+            step: Some(format!("decision/{}", step.step)),
+            input_digest: Some(step.snapshot_sha256.clone()),
+            output_digest: Some(replayed_digest.to_owned()),
+            // A replay is an event of its own each time it is run.
+            idempotency_key: format!(
+                "{}/decision/{}/replay/{user}/{ts}/{}",
+                step.workflow_id,
+                step.step,
+                replay_nonce()
+            ),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// 16 random bytes, hex: keeps two replays in the same instant apart.
+fn replay_nonce() -> String {
+    let mut buf = [0u8; 16];
+    getrandom::fill(&mut buf).expect("the OS provides randomness");
+    hex::encode(buf)
+}

@@ -26,6 +26,7 @@ mod audit;
 mod bed_plan;
 mod roster;
 mod scanner;
+mod decisions;
 mod tasks;
 mod theatre;
 
@@ -35,6 +36,7 @@ pub use audit::*;
 pub use bed_plan::*;
 pub use roster::*;
 pub use scanner::*;
+pub use decisions::*;
 pub use tasks::*;
 pub use theatre::*;
 

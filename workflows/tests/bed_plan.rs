@@ -424,3 +424,144 @@ async fn plan_on_postgresql() {
     assert_eq!(runs, 1);
     assert_eq!(audit::verify(&db).await.expect("verify").first_break, None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_bed_plan_replays_and_explains_and_a_tampered_snapshot_is_refused() {
+    use careflow_activities::decisions::Decisions;
+    use careflow_store::decisions;
+    use careflow_types::ReplayVerdict;
+
+    let (_server, client) = start_server().await;
+    // A male cardiology patient on the general-medicine ward: the plan moves him back.
+    let inpatients = [
+        ("female", "cardiology", "CARD-BAY1-B1"),
+        ("male", "general_medicine", "GMED-BAY1-B1"),
+        ("male", "cardiology", "GMED-BAY2-B1"),
+    ];
+    let (_dir, db) = hospital(&inpatients).await;
+    let sha = promote_committed_model(&db).await;
+    with_worker(&client, &db, async {
+        start(&client, "bedplan-replay").await;
+        open_task(&db, "bedplan-replay").await;
+    })
+    .await;
+
+    // Both steps stored their whole input with the model, solver and settings.
+    let steps = decisions::steps(&db, "bedplan-replay")
+        .await
+        .expect("steps");
+    let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
+    assert_eq!(names, ["forecast/emergency-demand", "solve/bed-plan"]);
+    assert!(steps.iter().all(|s| s.models[0].sha256 == sha));
+    let solve = &steps[1];
+    assert_eq!(
+        (
+            solve.solver.as_deref(),
+            solve.seed,
+            solve.time_limit_s,
+            solve.threads
+        ),
+        (Some("HiGHS"), Some(0), Some(10.0), Some(1))
+    );
+
+    let service = Decisions::new(db.clone(), models_dir());
+    let report = service
+        .replay("aud.ines", Role::Auditor, "bedplan-replay", None)
+        .await
+        .expect("replay");
+    assert_eq!(report.step, "solve/bed-plan");
+    assert_eq!(
+        report.verdict,
+        ReplayVerdict::Identical,
+        "{}",
+        report.summary
+    );
+    assert_eq!(report.replayed_digest, solve.result_digest);
+    let forecast = service
+        .replay(
+            "bm.kim",
+            Role::BedManager,
+            "bedplan-replay",
+            Some("forecast/emergency-demand"),
+        )
+        .await
+        .expect("forecast replay");
+    assert_eq!(
+        forecast.verdict,
+        ReplayVerdict::Identical,
+        "{}",
+        forecast.summary
+    );
+
+    let why = service
+        .explain("aud.ines", Role::Auditor, "bedplan-replay", None)
+        .await
+        .expect("explain");
+    assert_eq!(why.cost_terms.len(), 4);
+    let total: f64 = why.cost_terms.iter().map(|t| t.cost).sum();
+    assert!((total - why.objective.expect("objective")).abs() < 1e-6);
+    // The cardiology patient on the general-medicine ward stays there (a move costs
+    // more than three outlier days): the outlier term counts his days, and every move
+    // the proposal asked for is explained.
+    let proposal = careflow_store::bed_plans::stored_proposal(&db, "bedplan-replay")
+        .await
+        .expect("read")
+        .expect("proposal");
+    let outliers = &why.cost_terms[0];
+    assert!(outliers.term.starts_with("outlier patient-days"));
+    assert_eq!(outliers.amount, f64::from(proposal.outlier_days));
+    assert!(proposal.outlier_days > 0);
+    let moved: Vec<&str> = why
+        .changes
+        .iter()
+        .filter(|c| c.change == "moved")
+        .map(|c| c.subject.as_str())
+        .collect();
+    let planned: Vec<&str> = proposal
+        .moves
+        .iter()
+        .map(|m| m.admission_id.as_str())
+        .collect();
+    assert_eq!(moved, planned);
+    eprintln!("bed plan explained: {why:?}");
+
+    // Only auditors, admins and bed managers read bed-plan decisions.
+    let refused = service
+        .explain("clerk.ana", Role::AdmissionsClerk, "bedplan-replay", None)
+        .await
+        .expect_err("a clerk may not read it");
+    assert!(
+        matches!(refused, careflow_store::Error::Forbidden(_)),
+        "{refused}"
+    );
+
+    // Each replay is audited with who ran it and the verdict.
+    let entries = audit::entries(&db).await.expect("trail");
+    let replays: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "decision.replayed")
+        .collect();
+    assert_eq!(replays.len(), 2);
+    assert_eq!(replays[0].actor, "aud.ines");
+    assert!(replays[0]
+        .reason
+        .as_deref()
+        .unwrap_or_default()
+        .contains("identical"));
+
+    // A snapshot edited in the database no longer matches its key and is refused.
+    sqlx::query("UPDATE decision_snapshots SET json = json || ' ' WHERE sha256 = $1")
+        .bind(&solve.snapshot_sha256)
+        .execute(db.pool())
+        .await
+        .expect("tamper");
+    let err = service
+        .replay("aud.ines", Role::Auditor, "bedplan-replay", None)
+        .await
+        .expect_err("tampered snapshot refused");
+    assert!(
+        matches!(&err, careflow_store::Error::Corrupt(m) if m.contains("altered")),
+        "{err}"
+    );
+    assert_eq!(audit::verify(&db).await.expect("verify").first_break, None);
+}

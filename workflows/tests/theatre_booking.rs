@@ -456,6 +456,30 @@ async fn the_week_is_published_after_approval_and_a_cancellation_is_replanned_at
             assert_eq!(again.result_digest, solve.result_digest);
         }
 
+        // "Why was this case deferred?": explain names every deferred case with the
+        // reason the administrator saw; the replay service reproduces the step.
+        let service = careflow_activities::decisions::Decisions::new(db.clone(), models_dir());
+        let why = service
+            .explain("aud.ines", Role::Auditor, wf, Some("solve/r0"))
+            .await
+            .expect("explain");
+        assert!(!p.deferred.is_empty());
+        for d in &p.deferred {
+            assert!(
+                why.changes
+                    .iter()
+                    .any(|c| c.subject == d.case_id && c.change == "deferred" && c.why == d.reason),
+                "{} missing from {:?}",
+                d.case_id,
+                why.changes
+            );
+        }
+        let replayed = service
+            .replay("aud.ines", Role::Auditor, wf, None)
+            .await
+            .expect("replay");
+        assert!(replayed.verdict.reproduced(), "{}", replayed.summary);
+
         // The week cannot be closed while its list awaits a decision.
         let early = client
             .get_workflow_handle::<TheatreBookingWorkflow>(wf.to_owned())

@@ -1,5 +1,7 @@
 //! Routes: admissions, tasks, beds, audit.
 
+pub(crate) mod decisions;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
@@ -46,6 +48,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/bed-plans/{plan_id}", get(bed_plan))
         .route("/api/audit/verify", get(audit_verify))
         .merge(roster::router())
+        .merge(decisions::router())
 }
 
 /// The signed-in user, from `Authorization: Bearer TOKEN`.
