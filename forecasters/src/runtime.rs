@@ -420,15 +420,19 @@ fn cuda_failures() -> &'static Mutex<HashMap<i32, String>> {
     F.get_or_init(Default::default)
 }
 
-/// Logs `message` once per process.
-fn log_once(message: &str) {
+/// Logs `message` once per process (as information when `expected`, else as a warning).
+fn log_once(message: &str, expected: bool) {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let mut seen = SEEN
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     if seen.insert(message.to_string()) {
-        tracing::warn!(target: "careflow_forecasters::runtime", "{message}");
+        if expected {
+            tracing::info!(target: "careflow_forecasters::runtime", "{message}");
+        } else {
+            tracing::warn!(target: "careflow_forecasters::runtime", "{message}");
+        }
     }
 }
 
@@ -554,9 +558,11 @@ impl OnnxModel {
                             .unwrap_or_else(|p| p.into_inner())
                             .entry(0)
                             .or_insert_with(|| why.clone());
-                        log_once(&format!(
-                            "forecast device auto: CUDA is not used, forecasts run on the CPU: {why}"
-                        ));
+                        log_once(
+                            &format!("forecast device auto: CUDA is not used, forecasts run on the CPU: {why}"),
+                            // A build without the feature is a deliberate CPU install.
+                            !cfg!(feature = "cuda"),
+                        );
                         (Some(cpu), None, Some(why))
                     }
                 }
