@@ -52,6 +52,7 @@ pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<(
     });
     let client = connect(&address, Duration::from_secs(60)).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
+    careflow_activities::configure_forecasts(g.forecast_runtime());
     let mut worker = build_worker(&runtime, client.clone(), db.clone(), g.models_dir()?)?;
     let stop_worker = worker.shutdown_handle();
 
@@ -122,6 +123,7 @@ pub async fn worker_only(g: &Global) -> Result<()> {
         .unwrap_or_else(|| format!("127.0.0.1:{}", g.temporal_port));
     let client = connect(&address, Duration::from_secs(60)).await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
+    careflow_activities::configure_forecasts(g.forecast_runtime());
     let mut worker = build_worker(&runtime, client, db, g.models_dir()?)?;
     let stop = worker.shutdown_handle();
     eprintln!("careflow worker polling task queue '{TASK_QUEUE}' at {address} (Ctrl-C to stop)");

@@ -20,7 +20,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use careflow_forecasters::bundle::open_verified;
 use careflow_forecasters::ed_arrivals::{EdArrivals, EdArrivalsRequest, MODEL_NAME};
-use careflow_forecasters::{Forecaster, RuntimeOptions};
+use careflow_forecasters::Forecaster;
 use careflow_solvers::bed_allocation::{
     self as beds, BedInput, BedWeights, DemandForecast, PreviousAssignment, SolveError,
 };
@@ -112,7 +112,7 @@ impl BedPlanActivities {
         // missing runtime will not heal by retrying: fail the step with the reason.
         let bundle =
             production_model(&self.db, &self.models_dir, MODEL_NAME, "demand forecast").await?;
-        let model = EdArrivals::from_bundle(&bundle, &RuntimeOptions::default())
+        let model = EdArrivals::from_bundle(&bundle, &crate::forecast_runtime())
             .map_err(|e| non_retryable(format!("demand forecast: {e}")))?;
         let horizon_hours = horizon_days * 24;
         let forecast = model

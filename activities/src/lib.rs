@@ -18,12 +18,14 @@ pub mod decisions;
 pub mod theatre_booking;
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::ApplicationFailure;
 
 use careflow_forecasters::bundle::{open_verified, ModelBundle};
+use careflow_forecasters::RuntimeOptions;
 use careflow_solvers::solve::Progress;
 use careflow_store::{registry, Db};
 
@@ -66,6 +68,24 @@ pub(crate) async fn production_model(
         &production.sha256,
     )
     .map_err(|e| non_retryable(format!("{what}: {e}")))
+}
+
+static FORECAST_RUNTIME: OnceLock<RuntimeOptions> = OnceLock::new();
+
+/// Sets how this process's activities run forecasts (`--forecast-device` and the GPU
+/// threshold), once, before the worker starts; a later, different setting is refused
+/// and logged (a worker's forecasts must not change device mid-run).
+pub fn configure_forecasts(opts: RuntimeOptions) {
+    if let Err(refused) = FORECAST_RUNTIME.set(opts) {
+        if FORECAST_RUNTIME.get() != Some(&refused) {
+            tracing::warn!(?refused, kept = ?FORECAST_RUNTIME.get(), "forecast runtime already configured");
+        }
+    }
+}
+
+/// How activities run forecasts: as configured, else ONNX Runtime's CPU provider.
+pub(crate) fn forecast_runtime() -> RuntimeOptions {
+    FORECAST_RUNTIME.get().cloned().unwrap_or_default()
 }
 
 /// Heartbeat details while the optimiser runs (visible in Temporal's UI and history).

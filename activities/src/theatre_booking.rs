@@ -19,7 +19,7 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use careflow_forecasters::surgery_duration::{SurgeryDuration, SurgicalCase, MODEL_NAME};
-use careflow_forecasters::{Forecaster, RuntimeOptions};
+use careflow_forecasters::Forecaster;
 use careflow_solvers::highs::{SOLVER, SOLVER_VERSION};
 use careflow_solvers::solve::{SolveOptions, SolveStatus};
 use careflow_solvers::theatre_booking::{
@@ -137,7 +137,7 @@ impl TheatreActivities {
     ) -> Result<CaseDurations, ActivityError> {
         let bundle =
             production_model(&self.db, &self.models_dir, MODEL_NAME, "duration forecast").await?;
-        let model = SurgeryDuration::from_bundle(&bundle, &RuntimeOptions::default())
+        let model = SurgeryDuration::from_bundle(&bundle, &crate::forecast_runtime())
             .map_err(|e| non_retryable(format!("duration forecast: {e}")))?;
         let known = model.procedures();
         let mut requests = Vec::new();

@@ -173,6 +173,7 @@ impl Forecaster<WardRequest> for BedDemand {
         }
         let rows: usize = requests.iter().map(|r| r.horizon_days).sum();
         let heads = self.model.run(&buf, rows)?;
+        let metadata = self.metadata.for_plan(&self.model.plan(rows));
         let mut at = 0;
         let mut out = Vec::with_capacity(requests.len());
         for r in requests {
@@ -201,7 +202,7 @@ impl Forecaster<WardRequest> for BedDemand {
             }
             at += r.horizon_days;
             out.push(Forecast {
-                metadata: self.metadata.clone(),
+                metadata: metadata.clone(),
                 levels: LEVELS.to_vec(),
                 rows,
             });

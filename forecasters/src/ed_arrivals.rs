@@ -23,7 +23,6 @@
 //! `features()` in `training/ed_arrivals_1_1_0.py`); fixtures written by those
 //! scripts are compared in `tests/ed_arrivals.rs`.
 
-use std::cell::RefCell;
 use std::f64::consts::PI;
 use std::path::Path;
 
@@ -185,18 +184,16 @@ fn day_features(day: NaiveDate, out: &mut [f32]) {
     }
 }
 
-/// Features of `horizon` consecutive hours from `origin`, appended to `out`;
-/// `n_features` is [`N_FEATURES`], [`N_FEATURES_V1`] or [`N_FEATURES_V3`].
-fn request_features(req: &EdArrivalsRequest, n_features: usize, out: &mut Vec<f32>) {
-    let start = out.len();
-    out.resize(start + req.horizon * n_features, 0.0);
+/// Features of `horizon` consecutive hours from `origin` into the zeroed `out`
+/// (`horizon * n_features` values); `n_features` is [`N_FEATURES`], [`N_FEATURES_V1`]
+/// or [`N_FEATURES_V3`].
+fn request_features(req: &EdArrivalsRequest, n_features: usize, out: &mut [f32]) {
     let mut day_block = [0.0f32; 2 * N_FOURIER + 7];
     let mut session = 0.0f32;
     let mut current_day = None;
     let base_trend = (req.origin - trend_epoch()).num_hours();
-    for h in 0..req.horizon {
+    for (h, row) in out.chunks_exact_mut(n_features).enumerate() {
         let ts = req.origin + TimeDelta::hours(h as i64);
-        let row = &mut out[start + h * n_features..start + (h + 1) * n_features];
         let day = ts.date();
         if current_day != Some(day) {
             day_features(day, &mut day_block);
@@ -215,12 +212,11 @@ fn request_features(req: &EdArrivalsRequest, n_features: usize, out: &mut Vec<f3
     }
 }
 
-/// Day rows of the [`HISTORY_DAYS`] days before the origin's date, appended to `out`.
-fn history_day_rows(origin: NaiveDateTime, out: &mut Vec<f32>) {
-    let start = out.len();
-    out.resize(start + HISTORY_DAYS * N_FEATURES_V3, 0.0);
+/// Day rows of the [`HISTORY_DAYS`] days before the origin's date into the zeroed `out`
+/// (`HISTORY_DAYS * N_FEATURES_V3` values).
+fn history_day_rows(origin: NaiveDateTime, out: &mut [f32]) {
     let first = origin.date() - TimeDelta::days(HISTORY_DAYS as i64);
-    for (i, row) in out[start..].chunks_exact_mut(N_FEATURES_V3).enumerate() {
+    for (i, row) in out.chunks_exact_mut(N_FEATURES_V3).enumerate() {
         day_row(first + TimeDelta::days(i as i64), row);
     }
 }
@@ -280,9 +276,6 @@ pub struct EdArrivals {
     /// Set for a 1.2.0-layout model: it needs the history before each origin.
     correction: Option<HistoryCorrection>,
 }
-
-/// Series per ONNX call in a batch: bounds the feature buffer (~140-170 kB per 168-hour series).
-const BATCH_CHUNK: usize = 64;
 
 impl EdArrivals {
     /// Loads the model in `dir` (containing `model.onnx` and `card.json`).
@@ -390,20 +383,40 @@ impl EdArrivals {
             0
         };
         let n_out = if self.correction.is_some() { 2 } else { 1 };
+        let rows_of = |r: &EdArrivalsRequest| r.horizon + day_rows;
+        // The whole batch goes to one provider, in calls of at most `chunk_rows` rows
+        // (whole series; a series longer than that is a call of its own).
+        let plan = self
+            .model
+            .plan(requests.iter().map(|(r, _)| rows_of(r)).sum());
+        let metadata = self.metadata.for_plan(&plan);
         let mut out = Vec::with_capacity(requests.len());
-        // A week of features is 140 kB, above glibc's mmap threshold: reusing the buffer
-        // per thread avoids an mmap/munmap and page faults on every forecast.
-        let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-        for chunk in requests.chunks(BATCH_CHUNK) {
-            buf.clear();
-            for (r, _) in chunk {
-                request_features(r, self.n_features, &mut buf);
-                if day_rows > 0 {
-                    history_day_rows(r.origin, &mut buf);
-                }
+        let mut rest = requests;
+        while !rest.is_empty() {
+            let (mut take, mut rows) = (0, 0);
+            while take < rest.len()
+                && (take == 0 || rows + rows_of(&rest[take].0) <= plan.chunk_rows)
+            {
+                rows += rows_of(&rest[take].0);
+                take += 1;
             }
-            let rows: usize = chunk.iter().map(|(r, _)| r.horizon + day_rows).sum();
-            let values = self.model.run(&buf, rows)?;
+            let (chunk, tail) = rest.split_at(take);
+            rest = tail;
+            let n_features = self.n_features;
+            let values = self.model.run_filled(plan.provider, rows, |buf| {
+                let mut at = 0;
+                for (r, _) in chunk {
+                    let hours = r.horizon * n_features;
+                    request_features(r, n_features, &mut buf[at..at + hours]);
+                    at += hours;
+                    if day_rows > 0 {
+                        let days = day_rows * N_FEATURES_V3;
+                        history_day_rows(r.origin, &mut buf[at..at + days]);
+                        at += days;
+                    }
+                }
+                Ok(())
+            })?;
             let mut at = 0;
             for (r, history) in chunk {
                 let mult = match (self.correction, history) {
@@ -434,15 +447,14 @@ impl EdArrivals {
                         quantiles: q,
                     });
                 }
-                at += r.horizon + day_rows;
+                at += rows_of(r);
                 out.push(Forecast {
-                    metadata: self.metadata.clone(),
+                    metadata: metadata.clone(),
                     levels: LEVELS.to_vec(),
                     rows,
                 });
             }
         }
-        SCRATCH.with(|s| *s.borrow_mut() = buf);
         Ok(out)
     }
 
@@ -553,10 +565,6 @@ impl<'a> Forecaster<EdArrivalsHistoryRequest<'a>> for EdArrivals {
             .collect();
         self.run_batch(&reqs)
     }
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub mod surgery_duration;
 use serde::{Deserialize, Serialize};
 
 pub use error::{Error, Result};
-pub use runtime::{Provider, RuntimeOptions};
+pub use runtime::{Device, Provider, RuntimeOptions};
 
 /// Where a forecast came from; stored with every forecast for audit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +46,10 @@ pub struct ForecastMetadata {
     pub model_sha256: String,
     /// ONNX Runtime execution provider that ran it, e.g. `CPUExecutionProvider`.
     pub execution_provider: String,
+    /// With `--forecast-device auto`: why that provider ran (CUDA unavailable and why,
+    /// or the call's size against the GPU threshold). `None` for `cpu` and `cuda`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_note: Option<String>,
 }
 
 impl ForecastMetadata {
@@ -55,6 +59,16 @@ impl ForecastMetadata {
             model_version: header.version.clone(),
             model_sha256: header.sha256.clone(),
             execution_provider: provider.ort_name().into(),
+            device_note: None,
+        }
+    }
+
+    /// This metadata for a call run as `plan` says (the provider that ran it and why).
+    pub(crate) fn for_plan(&self, plan: &runtime::RunPlan) -> Self {
+        ForecastMetadata {
+            execution_provider: plan.provider.ort_name().into(),
+            device_note: plan.note.clone(),
+            ..self.clone()
         }
     }
 }
@@ -86,7 +100,11 @@ pub trait Forecaster<R>: Send + Sync {
     /// Model and provider of this forecaster.
     fn metadata(&self) -> &ForecastMetadata;
 
-    /// Forecasts many requests at once (one ONNX call per chunk).
+    /// Forecasts many requests at once: the whole batch goes to one provider (with
+    /// `auto`, CUDA when the batch's rows reach the GPU threshold), in ONNX Runtime
+    /// calls sized for it (see [`runtime::OnnxModel::plan`]). Pass everything a step
+    /// needs in one batch (a plan's wards, days and quantiles; a backtest's origins):
+    /// the numbers equal one call per request.
     fn forecast_batch(&self, requests: &[R]) -> Result<Vec<Forecast>>;
 
     /// Forecasts one request.

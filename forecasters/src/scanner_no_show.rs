@@ -157,9 +157,10 @@ impl Forecaster<Appointment> for ScannerNoShow {
             features(a, row);
         }
         let p = self.model.run(&buf, requests.len())?;
+        let metadata = self.metadata.for_plan(&self.model.plan(requests.len()));
         Ok(p.into_iter()
             .map(|p| Forecast {
-                metadata: self.metadata.clone(),
+                metadata: metadata.clone(),
                 levels: Vec::new(),
                 rows: vec![ForecastRow {
                     key: "no_show".into(),

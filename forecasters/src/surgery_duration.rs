@@ -145,12 +145,13 @@ impl Forecaster<SurgicalCase> for SurgeryDuration {
             self.features(c, row)?;
         }
         let out = self.model.run(&buf, requests.len())?;
+        let metadata = self.metadata.for_plan(&self.model.plan(requests.len()));
         Ok(out
             .chunks(2)
             .map(|h| {
                 let (mu, sigma) = (h[0] as f64, h[1] as f64);
                 Forecast {
-                    metadata: self.metadata.clone(),
+                    metadata: metadata.clone(),
                     levels: LEVELS.to_vec(),
                     rows: vec![ForecastRow {
                         key: "duration_minutes".into(),

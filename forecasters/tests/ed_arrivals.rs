@@ -167,16 +167,3 @@ fn model_1_0_0_with_the_older_layout_still_serves() {
         assert_ne!(a.rows, b.rows, "{origin}");
     }
 }
-
-#[test]
-fn cuda_request_is_an_error_not_a_silent_cpu_fallback() {
-    let opts = RuntimeOptions {
-        provider: Provider::Cuda { device_id: 0 },
-        ..RuntimeOptions::default()
-    };
-    // Without the `cuda` feature, or with the CPU-only wheel, asking for CUDA must fail loudly.
-    match EdArrivals::load(&common::committed_model_dir("ed-arrivals"), &opts) {
-        Err(e) => assert!(e.to_string().contains("CUDAExecutionProvider"), "{e}"),
-        Ok(m) => assert_eq!(m.metadata().execution_provider, "CUDAExecutionProvider"),
-    }
-}

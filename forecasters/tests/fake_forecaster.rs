@@ -55,6 +55,7 @@ fn real_and_fake_forecasters_share_one_interface() {
         model_version: "0".into(),
         model_sha256: String::new(),
         execution_provider: "none".into(),
+        device_note: None,
     }));
     // Calendar-only requests: the 1.1.0 model (1.2.0 needs the history, below).
     let real: Box<dyn Forecaster<EdArrivalsRequest>> = Box::new(
@@ -90,6 +91,7 @@ impl<'a> Forecaster<EdArrivalsHistoryRequest<'a>> for ConstantWithHistory {
                         model_version: "0".into(),
                         model_sha256: String::new(),
                         execution_provider: "none".into(),
+                        device_note: None,
                     },
                     levels: vec![0.1, 0.5, 0.9],
                     rows: (0..r.request.horizon)

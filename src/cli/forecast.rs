@@ -19,7 +19,7 @@ use careflow_forecasters::data::HourlySeries;
 use careflow_forecasters::ed_arrivals::{
     EdArrivals, EdArrivalsHistoryRequest, EdArrivalsRequest, HOUR_FORMAT, MODEL_NAME,
 };
-use careflow_forecasters::{Forecast, Forecaster, Provider, RuntimeOptions};
+use careflow_forecasters::{Forecast, Forecaster, RuntimeOptions};
 use careflow_store::registry::{self, ModelFacts, Status};
 use careflow_store::Db;
 
@@ -35,9 +35,10 @@ pub struct ModelArgs {
     /// careflow's domain database, see --database), checked against its sha256.
     #[arg(long)]
     pub registry: bool,
-    /// Execution provider: cpu, or cuda[:device] (needs the `cuda` build feature).
-    #[arg(long, default_value = "cpu")]
-    pub provider: String,
+    /// Where this command's forecasts run (auto, cpu, cuda or cuda:N); overrides the
+    /// global --forecast-device.
+    #[arg(long)]
+    pub provider: Option<String>,
     /// ONNX Runtime intra-op threads.
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
@@ -120,7 +121,11 @@ pub enum ForecastCommand {
 
 /// Runs one forecasting command against the domain database at `database_url` (the
 /// registry), computing forecasts on a blocking thread.
-pub async fn run(cmd: ForecastCommand, database_url: &str) -> anyhow::Result<()> {
+pub async fn run(
+    cmd: ForecastCommand,
+    database_url: &str,
+    runtime: RuntimeOptions,
+) -> anyhow::Result<()> {
     match cmd {
         ForecastCommand::Register { dir, by } => {
             let facts = model_facts(&dir)?;
@@ -159,7 +164,7 @@ pub async fn run(cmd: ForecastCommand, database_url: &str) -> anyhow::Result<()>
                 }
                 _ => unreachable!("registry commands are handled above"),
             };
-            tokio::task::spawn_blocking(move || compute(other, bundle)).await?
+            tokio::task::spawn_blocking(move || compute(other, bundle, runtime)).await?
         }
     }
 }
@@ -177,7 +182,11 @@ pub fn model_facts(dir: &Path) -> anyhow::Result<ModelFacts> {
 }
 
 /// Backtest or predict with the model in `bundle`.
-fn compute(cmd: ForecastCommand, bundle: ModelBundle) -> anyhow::Result<()> {
+fn compute(
+    cmd: ForecastCommand,
+    bundle: ModelBundle,
+    runtime: RuntimeOptions,
+) -> anyhow::Result<()> {
     match cmd {
         ForecastCommand::Backtest {
             model,
@@ -192,7 +201,7 @@ fn compute(cmd: ForecastCommand, bundle: ModelBundle) -> anyhow::Result<()> {
             }
             let start = parse_hour(&start).context("--start")?;
             let series = HourlySeries::read_csv(&data)?;
-            let forecaster = load_ed(&model, &bundle)?;
+            let forecaster = load_ed(&model, &bundle, &runtime)?;
             let mut requests = Vec::new();
             let mut origin = start;
             while origin < series.end() {
@@ -216,14 +225,18 @@ fn compute(cmd: ForecastCommand, bundle: ModelBundle) -> anyhow::Result<()> {
                     history: series.before(r.origin).unwrap_or(&[]),
                 })
                 .collect();
+            // One batch: every origin in calls sized for the device (a GPU under `auto`
+            // once the batch reaches the threshold).
             let forecasts = forecaster.forecast_batch(&with_history)?;
             write_csv(&out, &requests, &forecasts)?;
+            let ran = forecasts.first().map(|f| &f.metadata);
             eprintln!(
-                "backtest: {} origins, model {} {} ({}), wrote {}",
+                "backtest: {} origins, model {} {} ({}{}), wrote {}",
                 requests.len(),
                 forecaster.metadata().model_name,
                 forecaster.metadata().model_version,
-                forecaster.metadata().execution_provider,
+                ran.map_or("", |m| m.execution_provider.as_str()),
+                device_note(ran),
                 out.display()
             );
             print_scores(&series, &forecasts);
@@ -242,7 +255,7 @@ fn compute(cmd: ForecastCommand, bundle: ModelBundle) -> anyhow::Result<()> {
             let origin = parse_hour(&origin).context("--origin")?;
             let series = HourlySeries::read_csv(&data)?;
             check_history(&series, origin)?;
-            let forecaster = load_ed(&model, &bundle)?;
+            let forecaster = load_ed(&model, &bundle, &runtime)?;
             let req = EdArrivalsRequest { origin, horizon };
             let f = forecaster.forecast_with_history(&req, series.before(origin).unwrap_or(&[]))?;
             match out {
@@ -254,11 +267,12 @@ fn compute(cmd: ForecastCommand, bundle: ModelBundle) -> anyhow::Result<()> {
                 }
             }
             eprintln!(
-                "predict: model {} {} sha256 {} on {}",
+                "predict: model {} {} sha256 {} on {}{}",
                 f.metadata.model_name,
                 f.metadata.model_version,
                 f.metadata.model_sha256,
-                f.metadata.execution_provider
+                f.metadata.execution_provider,
+                device_note(Some(&f.metadata))
             );
             Ok(())
         }
@@ -268,15 +282,12 @@ fn compute(cmd: ForecastCommand, bundle: ModelBundle) -> anyhow::Result<()> {
     }
 }
 
-fn parse_provider(s: &str) -> anyhow::Result<Provider> {
-    match s.split_once(':') {
-        None if s == "cpu" => Ok(Provider::Cpu),
-        None if s == "cuda" => Ok(Provider::Cuda { device_id: 0 }),
-        Some(("cuda", d)) => Ok(Provider::Cuda {
-            device_id: d.parse().context("cuda device id")?,
-        }),
-        _ => bail!("--provider {s:?}: expected cpu, cuda or cuda:N"),
-    }
+/// `; why` when `auto` chose the provider.
+fn device_note(metadata: Option<&careflow_forecasters::ForecastMetadata>) -> String {
+    metadata
+        .and_then(|m| m.device_note.as_deref())
+        .map(|n| format!("; {n}"))
+        .unwrap_or_default()
 }
 
 /// The model `args` names: a model directory, the registry's production version of a
@@ -300,10 +311,19 @@ async fn model_bundle(args: &ModelArgs, database_url: &str) -> anyhow::Result<Mo
     )?)?)
 }
 
-fn load_ed(args: &ModelArgs, bundle: &ModelBundle) -> anyhow::Result<EdArrivals> {
+fn load_ed(
+    args: &ModelArgs,
+    bundle: &ModelBundle,
+    runtime: &RuntimeOptions,
+) -> anyhow::Result<EdArrivals> {
+    let device = match &args.provider {
+        Some(p) => p.parse().context("--provider")?,
+        None => runtime.device,
+    };
     let opts = RuntimeOptions {
         intra_threads: args.threads,
-        provider: parse_provider(&args.provider)?,
+        device,
+        ..runtime.clone()
     };
     if bundle.header.name != MODEL_NAME {
         bail!(

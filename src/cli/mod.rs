@@ -70,6 +70,31 @@ pub struct Global {
     /// Each file is checked against the registry's sha256 before it is used.
     #[arg(long, global = true, env = "CAREFLOW_MODELS_DIR")]
     pub models_dir: Option<PathBuf>,
+    /// Where forecasts run: `auto` (CUDA for calls of at least --forecast-gpu-min-rows
+    /// rows when CUDA works, else the CPU; why is logged once and kept with each
+    /// forecast), `cpu`, or `cuda[:N]` (a forecast is refused, saying why, when CUDA
+    /// cannot be used). CUDA needs a `--features cuda` build and `scripts/setup --gpu`.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_FORECAST_DEVICE",
+        default_value = "auto",
+        value_parser = parse_forecast_device
+    )]
+    pub forecast_device: careflow_forecasters::Device,
+    /// With `--forecast-device auto`: the smallest forecast call (rows for ONNX Runtime,
+    /// a batch's series x hours) that runs on the GPU; `scripts/gpu-check` measures it.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_FORECAST_GPU_MIN_ROWS",
+        default_value_t = careflow_forecasters::runtime::DEFAULT_GPU_MIN_ROWS
+    )]
+    pub forecast_gpu_min_rows: usize,
+}
+
+fn parse_forecast_device(s: &str) -> Result<careflow_forecasters::Device> {
+    Ok(s.parse()?)
 }
 
 impl Global {
@@ -85,6 +110,15 @@ impl Global {
         match &self.models_dir {
             Some(d) => Ok(d.clone()),
             None => Ok(careflow_forecasters::bundle::models_dir()?),
+        }
+    }
+
+    /// How forecasts run in this process (`--forecast-device`, `--forecast-gpu-min-rows`).
+    pub fn forecast_runtime(&self) -> careflow_forecasters::RuntimeOptions {
+        careflow_forecasters::RuntimeOptions {
+            device: self.forecast_device,
+            gpu_min_rows: self.forecast_gpu_min_rows,
+            ..Default::default()
         }
     }
 
@@ -255,7 +289,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             // The registry lives in careflow's domain database.
             std::fs::create_dir_all(&g.data_dir)
                 .with_context(|| format!("creating data directory {}", g.data_dir.display()))?;
-            forecast::run(cmd, &g.database_url()).await
+            forecast::run(cmd, &g.database_url(), g.forecast_runtime()).await
         }
     }
 }
