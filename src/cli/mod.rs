@@ -13,6 +13,7 @@ pub mod forecast;
 pub mod serve;
 pub mod solve;
 pub mod tasks;
+pub mod theatre;
 pub mod users;
 
 use std::path::PathBuf;
@@ -217,6 +218,9 @@ pub enum Command {
     /// Forecast demand with the ONNX models (backtest, predict).
     #[command(subcommand)]
     Forecast(forecast::ForecastCommand),
+    /// Operating-theatre weeks: plan, status, list in force, day-of events, close.
+    #[command(subcommand)]
+    Theatre(theatre::TheatreCommand),
 }
 
 /// Runs one command line. An error is for the caller to print (with its causes) and
@@ -238,6 +242,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::PlanBeds(args) => bed_plans::plan_beds(&g, args).await,
         Command::BedPlan(args) => bed_plans::show(&g, args).await,
         Command::Audit(cmd) => audit::run(&g, cmd).await,
+        Command::Theatre(cmd) => theatre::run(&g, cmd).await,
         Command::User(cmd) => users::run(&g, cmd).await,
         // Solvers and forecasters block their thread while they compute.
         Command::Solve(cmd) => tokio::task::spawn_blocking(move || solve::run(cmd)).await?,
