@@ -32,14 +32,17 @@ pub(crate) const REQUESTER: (&str, Role) = ("theatre.tom", Role::TheatreAdmin);
 /// Approves the lists and the re-plans that move booked patients.
 pub(crate) const APPROVER: (&str, Role) = ("theatre.tess", Role::TheatreAdmin);
 
-/// Cases on the week's waiting list.
-const WAITING_CASES: u32 = 52;
+/// Cases on the week's waiting list: about what four theatres' staffed time holds, so
+/// a few wait for next week.
+const WAITING_CASES: u32 = 60;
 /// Solver time limit per revision, seconds.
 const SOLVE_SECONDS: u32 = 30;
 
-/// A surgeon of the demo week: the procedures they do and the days they operate.
+/// A surgeon of the demo week: the procedures they do, the days they operate, and
+/// their share of the waiting list.
 struct Surgeon {
     id: &'static str,
+    waiting_share: u32,
     specialty: &'static str,
     procedures: &'static [&'static str],
     days: &'static [u32],
@@ -48,6 +51,7 @@ struct Surgeon {
 const SURGEONS: [Surgeon; 10] = [
     Surgeon {
         id: "S01",
+        waiting_share: 4,
         specialty: "general_surgery",
         procedures: &[
             "lap_cholecystectomy",
@@ -58,54 +62,63 @@ const SURGEONS: [Surgeon; 10] = [
     },
     Surgeon {
         id: "S02",
+        waiting_share: 3,
         specialty: "general_surgery",
         procedures: &["lap_cholecystectomy", "inguinal_hernia_repair"],
         days: &[1, 3],
     },
     Surgeon {
         id: "S03",
+        waiting_share: 3,
         specialty: "general_surgery",
         procedures: &["inguinal_hernia_repair", "lap_cholecystectomy"],
         days: &[0, 3],
     },
     Surgeon {
         id: "S04",
+        waiting_share: 2,
         specialty: "orthopaedics",
         procedures: &["total_knee_arthroplasty", "total_hip_arthroplasty"],
         days: &[0, 2],
     },
     Surgeon {
         id: "S05",
+        waiting_share: 3,
         specialty: "orthopaedics",
         procedures: &["total_hip_arthroplasty", "total_knee_arthroplasty"],
         days: &[1, 3, 4],
     },
     Surgeon {
         id: "S06",
+        waiting_share: 3,
         specialty: "urology",
         procedures: &["cystoscopy_turbt"],
         days: &[1, 2, 4],
     },
     Surgeon {
         id: "S07",
+        waiting_share: 2,
         specialty: "urology",
         procedures: &["cystoscopy_turbt"],
         days: &[0, 3],
     },
     Surgeon {
         id: "S08",
+        waiting_share: 1,
         specialty: "cardiac_surgery",
         procedures: &["cabg"],
         days: &[1, 3],
     },
     Surgeon {
         id: "S09",
+        waiting_share: 2,
         specialty: "colorectal_surgery",
         procedures: &["colectomy"],
         days: &[0, 2, 4],
     },
     Surgeon {
         id: "S10",
+        waiting_share: 2,
         specialty: "general_surgery",
         procedures: &["lap_cholecystectomy", "colectomy"],
         days: &[1, 4],
@@ -408,15 +421,22 @@ async fn waiting_list(db: &Db, rng: &mut StdRng) -> Result<TheatreWeekRequest> {
     let today = chrono::Utc::now().date_naive();
     // The Monday after today.
     let monday = today + chrono::Days::new(u64::from(7 - today.weekday().num_days_from_monday()));
-    // Four theatres of different session lengths (no two interchangeable), all week.
-    let theatres = [("TH1", 480), ("TH2", 510), ("TH3", 420), ("TH4", 540)]
+    // Four theatres: all-day (480-minute) lists, and half-day (240-minute) day-surgery
+    // lists where a theatre is shared; no two theatres interchangeable.
+    let week_sessions: [(&str, [u32; 5]); 4] = [
+        ("TH1", [480, 480, 480, 480, 480]),
+        ("TH2", [480, 480, 480, 480, 240]),
+        ("TH3", [240, 240, 240, 240, 240]),
+        ("TH4", [480, 240, 480, 240, 480]),
+    ];
+    let theatres = week_sessions
         .into_iter()
         .map(|(id, minutes)| TheatreWeek {
             theatre_id: id.into(),
-            sessions: (0..5)
+            sessions: (0..5u32)
                 .map(|day| TheatreSession {
                     day,
-                    staffed_minutes: minutes,
+                    staffed_minutes: minutes[day as usize],
                 })
                 .collect(),
             max_overtime_minutes: 60,
@@ -432,7 +452,7 @@ async fn waiting_list(db: &Db, rng: &mut StdRng) -> Result<TheatreWeekRequest> {
         .collect();
     let mut cases = Vec::new();
     for n in 1..=WAITING_CASES {
-        let surgeon = &SURGEONS[rng.random_range(0..SURGEONS.len())];
+        let surgeon = pick_surgeon(rng);
         let procedure = surgeon.procedures[rng.random_range(0..surgeon.procedures.len())];
         // About a fifth urgent (P2), the rest routine, some long past 18 weeks.
         let (category, days_waited) = match rng.random_range(0..100) {
@@ -484,4 +504,17 @@ async fn waiting_list(db: &Db, rng: &mut StdRng) -> Result<TheatreWeekRequest> {
         // The server records whoever is signed in.
         requested_by: String::new(),
     })
+}
+
+/// A surgeon drawn by their share of the waiting list.
+fn pick_surgeon(rng: &mut StdRng) -> &'static Surgeon {
+    let total: u32 = SURGEONS.iter().map(|s| s.waiting_share).sum();
+    let mut pick = rng.random_range(0..total);
+    for s in &SURGEONS {
+        if pick < s.waiting_share {
+            return s;
+        }
+        pick -= s.waiting_share;
+    }
+    &SURGEONS[0]
 }

@@ -4,7 +4,8 @@
 //! on Wednesday an emergency case (`careflow theatre event --emergency`) re-plans the
 //! lists, the re-plan moves booked patients and goes back for approval, is approved,
 //! and `careflow theatre list` shows it in force. Bad input is located and stores
-//! nothing, the requester may not approve, an auditor reads no patient key, and the
+//! nothing (a procedure the duration model does not know fails the week with the
+//! field named), the requester may not approve, an auditor reads no patient key, and the
 //! audit trail verifies.
 
 use std::path::Path;
@@ -280,6 +281,42 @@ async fn a_theatre_day_is_replanned_after_an_emergency_and_the_replan_approved()
     assert_eq!(
         count_rows(&db, "SELECT COUNT(*) FROM audit_log").await,
         audit_before
+    );
+
+    // A procedure the duration model does not know: the week starts, its forecast step
+    // fails naming the case's field, and nothing is stored.
+    let mut unknown = good.clone();
+    unknown["cases"][3]["procedure"] = "heart_transplant".into();
+    let unknown_file = write_json(files, "unknown-procedure.json", &unknown);
+    let failed_id = stdout(
+        &node
+            .cli(&["theatre", "plan", &unknown_file, "--as", REQUESTER])
+            .await,
+        "theatre plan (unknown procedure)",
+    );
+    let failed = poll(
+        "the week with an unknown procedure failed",
+        Duration::from_secs(120),
+        Duration::from_millis(500),
+        || async {
+            let s = status(&node, &failed_id, APPROVER).await;
+            (s["execution"] == "failed").then_some(s)
+        },
+    )
+    .await;
+    let why = failed["failure"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("cases[3].procedure: case C07 names procedure \"heart_transplant\""),
+        "{failed}"
+    );
+    assert_eq!(failed["status"], serde_json::Value::Null);
+    assert_eq!(
+        count_rows(&db, "SELECT COUNT(*) FROM theatre_lists").await,
+        0
+    );
+    assert_eq!(
+        count_rows(&db, "SELECT COUNT(*) FROM decision_steps").await,
+        0
     );
 
     // Monday's plan: tom asks, tess approves.
