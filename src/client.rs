@@ -423,3 +423,101 @@ impl ApiClient {
         .await
     }
 }
+
+/// The operating-theatre week's routes (`/api/theatre-weeks`).
+impl ApiClient {
+    /// `POST /api/theatre-weeks`: starts a week's lists (forecast, optimise, then a
+    /// theatre administrator's approval). With `idempotency_key`, a retry after a lost
+    /// answer returns the week the first try started.
+    pub async fn create_theatre_week(
+        &self,
+        request: &careflow_types::TheatreWeekRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<careflow_types::TheatreWeekStarted> {
+        self.call(
+            Method::POST,
+            "/api/theatre-weeks",
+            Some(request),
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// `POST /api/theatre-weeks` with the week given as JSON text (a file as the
+    /// hospital wrote it), sent as it is: the server locates what is wrong.
+    pub async fn create_theatre_week_json(
+        &self,
+        json: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<careflow_types::TheatreWeekStarted> {
+        let url = format!("{}/api/theatre-weeks", self.base);
+        let req = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(json.to_owned());
+        self.send(req, url, idempotency_key).await
+    }
+
+    /// `GET /api/theatre-weeks/{list_id}`: where the week's workflow stands.
+    pub async fn theatre_week(&self, list_id: &str) -> Result<careflow_types::TheatreWeekView> {
+        self.call(
+            Method::GET,
+            &format!("/api/theatre-weeks/{list_id}"),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    /// `GET /api/theatre-weeks/{list_id}/list`: the list in force and the latest
+    /// proposal, as stored.
+    pub async fn theatre_lists(&self, list_id: &str) -> Result<careflow_types::TheatreWeekLists> {
+        self.call(
+            Method::GET,
+            &format!("/api/theatre-weeks/{list_id}/list"),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    /// `GET /api/theatre-weeks`: the most recent revisions of every week, newest first.
+    pub async fn theatre_revisions(&self) -> Result<Vec<careflow_types::TheatreListRecord>> {
+        self.call(Method::GET, "/api/theatre-weeks", None::<&()>, None)
+            .await
+    }
+
+    /// `POST /api/theatre-weeks/{list_id}/events`: reports a day-of event (recorded as
+    /// reported by the signed-in user); the week re-plans from its day.
+    pub async fn report_theatre_event(
+        &self,
+        list_id: &str,
+        event: &careflow_types::DayOfEvent,
+    ) -> Result<careflow_types::TheatreEventAccepted> {
+        self.call(
+            Method::POST,
+            &format!("/api/theatre-weeks/{list_id}/events"),
+            Some(event),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/theatre-weeks/{list_id}/close`: the week's lists are final.
+    pub async fn close_theatre_week(
+        &self,
+        list_id: &str,
+        reason: &str,
+    ) -> Result<careflow_types::TheatreWeekClosed> {
+        self.call(
+            Method::POST,
+            &format!("/api/theatre-weeks/{list_id}/close"),
+            Some(&careflow_types::CloseWeekRequest {
+                reason: reason.to_owned(),
+            }),
+            None,
+        )
+        .await
+    }
+}

@@ -131,3 +131,56 @@ impl UpdateDefinition for ReportRosterEvent {
         "report_event"
     }
 }
+
+
+/// The theatre-booking workflow (`TheatreBookingWorkflow`): one week's lists.
+pub struct TheatreBooking;
+
+impl WorkflowDefinition for TheatreBooking {
+    type Input = careflow_types::TheatreBookingInput;
+    type Output = careflow_types::TheatreWeekOutcome;
+    fn name(&self) -> &str {
+        "TheatreBookingWorkflow"
+    }
+}
+
+impl HasWorkflowDefinition for TheatreBooking {
+    type Run = Self;
+}
+
+/// The theatre week's `status` query.
+pub struct TheatreStatusQuery;
+
+impl QueryDefinition for TheatreStatusQuery {
+    type Workflow = TheatreBooking;
+    type Input = ();
+    type Output = careflow_types::TheatreListStatus;
+    fn name(&self) -> &str {
+        "status"
+    }
+}
+
+/// The theatre week's `report_event` update: a day-of event, checked by the workflow's
+/// validator against the week as it stands.
+pub struct ReportTheatreEvent;
+
+impl UpdateDefinition for ReportTheatreEvent {
+    type Workflow = TheatreBooking;
+    type Input = careflow_types::DayOfEvent;
+    type Output = String;
+    fn name(&self) -> &str {
+        "report_event"
+    }
+}
+
+/// The theatre week's `close_week` update.
+pub struct CloseTheatreWeek;
+
+impl UpdateDefinition for CloseTheatreWeek {
+    type Workflow = TheatreBooking;
+    type Input = careflow_types::CloseWeek;
+    type Output = String;
+    fn name(&self) -> &str {
+        "close_week"
+    }
+}

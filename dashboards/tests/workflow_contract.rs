@@ -10,10 +10,13 @@ use temporalio_common::{
 };
 
 use careflow_dashboards::workflows::{
-    Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, Decide, NurseRostering,
-    ReportRosterEvent, RosterStatusQuery,
+    Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, CloseTheatreWeek, Decide,
+    NurseRostering, ReportRosterEvent, ReportTheatreEvent, RosterStatusQuery, TheatreBooking,
+    TheatreStatusQuery,
 };
-use careflow_workflows::{AdmissionWorkflow, BedPlanWorkflow, NurseRosteringWorkflow};
+use careflow_workflows::{
+    AdmissionWorkflow, BedPlanWorkflow, NurseRosteringWorkflow, TheatreBookingWorkflow,
+};
 
 /// Compiles only when both type parameters are the same type.
 fn same_type<T>(_: PhantomData<T>, _: PhantomData<T>) {}
@@ -112,5 +115,50 @@ fn workflow_names_and_payloads_match_the_workflow_code() {
     same_type(
         query_io(&RosterStatusQuery),
         query_io(&NurseRosteringWorkflow::status),
+    );
+}
+
+#[test]
+fn theatre_week_names_and_payloads_match_the_workflow_code() {
+    assert_eq!(TheatreBooking.name(), TheatreBookingWorkflow::run.name());
+    assert_eq!(
+        Decide::<TheatreBooking>::new().name(),
+        TheatreBookingWorkflow::decide.name()
+    );
+    assert_eq!(
+        TheatreStatusQuery.name(),
+        TheatreBookingWorkflow::status.name()
+    );
+    assert_eq!(
+        ReportTheatreEvent.name(),
+        TheatreBookingWorkflow::report_event.name()
+    );
+    assert_eq!(
+        CloseTheatreWeek.name(),
+        TheatreBookingWorkflow::close_week.name()
+    );
+    same_type(
+        PhantomData::<<TheatreBooking as WorkflowDefinition>::Input>,
+        PhantomData::<<Run<TheatreBookingWorkflow> as WorkflowDefinition>::Input>,
+    );
+    same_type(
+        PhantomData::<<TheatreBooking as WorkflowDefinition>::Output>,
+        PhantomData::<<Run<TheatreBookingWorkflow> as WorkflowDefinition>::Output>,
+    );
+    same_type(
+        update_io(&Decide::<TheatreBooking>::new()),
+        update_io(&TheatreBookingWorkflow::decide),
+    );
+    same_type(
+        update_io(&ReportTheatreEvent),
+        update_io(&TheatreBookingWorkflow::report_event),
+    );
+    same_type(
+        update_io(&CloseTheatreWeek),
+        update_io(&TheatreBookingWorkflow::close_week),
+    );
+    same_type(
+        query_io(&TheatreStatusQuery),
+        query_io(&TheatreBookingWorkflow::status),
     );
 }

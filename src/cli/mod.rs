@@ -15,6 +15,7 @@ pub mod roster;
 pub mod serve;
 pub mod solve;
 pub mod tasks;
+pub mod theatre;
 pub mod users;
 
 use std::path::PathBuf;
@@ -259,6 +260,9 @@ pub enum Command {
     /// Forecast demand with the ONNX models (backtest, predict).
     #[command(subcommand)]
     Forecast(forecast::ForecastCommand),
+    /// Operating-theatre weeks: plan, status, list in force, day-of events, close.
+    #[command(subcommand)]
+    Theatre(theatre::TheatreCommand),
 }
 
 /// Runs one command line. An error is for the caller to print (with its causes) and
@@ -282,6 +286,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Roster(cmd) => roster::run(&g, cmd).await,
         Command::Audit(cmd) => audit::run(&g, cmd).await,
         Command::Decision(cmd) => decisions::run(&g, cmd).await,
+        Command::Theatre(cmd) => theatre::run(&g, cmd).await,
         Command::User(cmd) => users::run(&g, cmd).await,
         // Solvers and forecasters block their thread while they compute.
         Command::Solve(cmd) => tokio::task::spawn_blocking(move || solve::run(cmd)).await?,

@@ -26,6 +26,7 @@ use crate::client::{save_token, token_file, ApiClient};
 use crate::serve::{ensure_admin, serve, Driver, BOOTSTRAP_ADMIN};
 
 mod roster;
+mod theatre;
 
 /// How the demo's day runs.
 #[derive(Clone, Debug)]
@@ -38,12 +39,14 @@ pub struct DemoOptions {
     pub seed: u64,
 }
 
-const USERS: [(&str, Role); 5] = [
+const USERS: [(&str, Role); 7] = [
     ("clerk.ana", Role::AdmissionsClerk),
     ("beds.ben", Role::BedManager),
     ("site.sam", Role::SiteManager),
     ("audit.ada", Role::Auditor),
     ("model.owner", Role::Admin),
+    theatre::REQUESTER,
+    theatre::APPROVER,
 ];
 
 /// Seeds the hospital and users, then serves the API on `listen` while the day runs.
@@ -69,8 +72,27 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
         tokens.insert(name, token);
     }
     // After the users: the model owner (an admin) registers and promotes the model.
-    ensure_production_forecaster(&db, g).await?;
-    roster::ensure_demand_model(&db, g).await?;
+    ensure_production_forecaster(
+        &db,
+        g,
+        careflow_forecasters::ed_arrivals::MODEL_NAME,
+        SERVED_ED_ARRIVALS,
+    )
+    .await?;
+    ensure_production_forecaster(
+        &db,
+        g,
+        careflow_forecasters::surgery_duration::MODEL_NAME,
+        theatre::SERVED_SURGERY_DURATION,
+    )
+    .await?;
+    ensure_production_forecaster(
+        &db,
+        g,
+        careflow_forecasters::bed_demand::MODEL_NAME,
+        roster::SERVED_BED_DEMAND,
+    )
+    .await?;
     eprintln!(
         "demo: hospital with {beds} beds on {} wards; users: {}",
         hospital::demo_layout().len(),
@@ -83,6 +105,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     );
     let exit = args.exit;
     let driver_db = db.clone();
+    let theatre_db = db.clone();
     let data_dir = g.data_dir.clone();
     let driver = Driver {
         start: Box::new(move |base| {
@@ -99,6 +122,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
                 };
                 day.run().await?;
                 roster::run(|name| ApiClient::new(base.clone(), tokens[name].clone())).await?;
+                theatre::run(&theatre_db, &base, &tokens, args.seed, exit).await?;
                 eprintln!(
                     "demo: day done. Look around: `careflow tasks --as beds.ben`, `careflow audit verify`, \
                      API {base}, Temporal UI http://127.0.0.1:8233, tokens in {}",
@@ -117,17 +141,18 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
 /// is kept; until then it is registered as a candidate beside this one.
 const SERVED_ED_ARRIVALS: &str = "1.1.0";
 
-/// The bed plan needs a production `ed-arrivals` model. A new demo site registers every
-/// committed version as a candidate and promotes [`SERVED_ED_ARRIVALS`], as the model
-/// owner would after reading its card; each change is audited like any other.
-async fn ensure_production_forecaster(db: &Db, g: &Global) -> Result<()> {
+/// The bed plan needs a production `ed-arrivals` model, the theatre week a production
+/// `surgery-duration` model. A new demo site registers every committed version of the
+/// model `name` as a candidate and promotes `served` (for `ed-arrivals`,
+/// [`SERVED_ED_ARRIVALS`]), as the model owner would after reading its card; each
+/// change is audited like any other.
+async fn ensure_production_forecaster(db: &Db, g: &Global, name: &str, served: &str) -> Result<()> {
     use careflow_store::registry::{self, Status};
-    const NAME: &str = careflow_forecasters::ed_arrivals::MODEL_NAME;
     const OWNER: &str = "model.owner";
-    if registry::production(db, NAME).await.is_ok() {
+    if registry::production(db, name).await.is_ok() {
         return Ok(());
     }
-    let dir = g.models_dir()?.join(NAME);
+    let dir = g.models_dir()?.join(name);
     let mut versions: Vec<_> = std::fs::read_dir(&dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -142,17 +167,15 @@ async fn ensure_production_forecaster(db: &Db, g: &Global) -> Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    let entry = registry::list(db, Some(NAME))
+    let entry = registry::list(db, Some(name))
         .await?
         .into_iter()
-        .find(|e| e.version == SERVED_ED_ARRIVALS)
-        .with_context(|| {
-            format!("{NAME} {SERVED_ED_ARRIVALS} is not among the committed models")
-        })?;
+        .find(|e| e.version == served)
+        .with_context(|| format!("{name} {served} is not among the committed models"))?;
     let reason = "demo site: committed model, validation metrics in its card reviewed";
-    registry::promote(db, NAME, &entry.version, Status::Production, OWNER, reason).await?;
+    registry::promote(db, name, &entry.version, Status::Production, OWNER, reason).await?;
     eprintln!(
-        "demo: {NAME} {} (sha256 {}…) promoted to production",
+        "demo: {name} {} (sha256 {}…) promoted to production",
         entry.version,
         &entry.sha256[..12]
     );

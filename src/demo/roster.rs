@@ -30,31 +30,8 @@ pub const USERS: [(&str, Role); 4] = [
     ("nic.noor", Role::NurseInCharge),
 ];
 
-/// The roster needs a production `bed-demand` model: a new demo site registers the
-/// committed versions and promotes the newest, as the model owner would after reading
-/// its card (audited like any other change).
-pub async fn ensure_demand_model(db: &Db, g: &Global) -> Result<()> {
-    use careflow_store::registry::{self, Status};
-    const NAME: &str = careflow_forecasters::bed_demand::MODEL_NAME;
-    const OWNER: &str = "model.owner";
-    if registry::production(db, NAME).await.is_ok() {
-        return Ok(());
-    }
-    let dir = careflow_forecasters::bundle::latest_version_dir(&g.models_dir()?, NAME)?;
-    let facts = crate::cli::forecast::model_facts(&dir)?;
-    match registry::register(db, &facts, OWNER).await {
-        Ok(_) | Err(careflow_store::Error::Conflict(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let reason = "demo site: committed model, validation metrics in its card reviewed";
-    registry::promote(db, NAME, &facts.version, Status::Production, OWNER, reason).await?;
-    eprintln!(
-        "demo: {NAME} {} (sha256 {}…) promoted to production",
-        facts.version,
-        &facts.sha256[..12]
-    );
-    Ok(())
-}
+/// The `bed-demand` version the demo site serves.
+pub const SERVED_BED_DEMAND: &str = "1.0.0";
 
 /// The next Monday on or after today.
 fn next_monday() -> String {

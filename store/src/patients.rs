@@ -72,3 +72,23 @@ pub async fn pseudonymise(
     tx.commit().await?;
     Ok(stored)
 }
+
+/// Those of `keys` that are not a registered patient's pseudonym (in the order given,
+/// once each): a waiting list names its patients by these keys only, so anything else
+/// (a hospital number typed by mistake, a stale key) is refused before it is stored.
+pub async fn unknown_keys(db: &Db, keys: &[&str]) -> Result<Vec<String>> {
+    let mut unknown = Vec::new();
+    for key in keys {
+        if unknown.iter().any(|u| u == key) {
+            continue;
+        }
+        let found = sqlx::query("SELECT 1 AS found FROM patients WHERE patient_key = $1")
+            .bind(*key)
+            .fetch_optional(db.pool())
+            .await?;
+        if found.is_none() {
+            unknown.push((*key).to_owned());
+        }
+    }
+    Ok(unknown)
+}

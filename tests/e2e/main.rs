@@ -10,3 +10,4 @@ mod bed_plan;
 mod common;
 mod crash;
 mod scale_out;
+mod theatre;

@@ -92,6 +92,95 @@ pub struct ApiErrorDetail {
     pub fields: Option<Vec<FieldError>>,
 }
 
+/// `POST /api/theatre-weeks`: the week's workflow started (201), or the one an earlier
+/// request with the same `Idempotency-Key` started (200).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TheatreWeekStarted {
+    /// List id (the workflow id): `theatre-WEEK_START-...`.
+    pub list_id: String,
+}
+
+/// `GET /api/theatre-weeks/{list_id}`: where the week's workflow stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TheatreWeekView {
+    /// List id.
+    pub list_id: String,
+    /// Temporal's word for the execution: `running`, `completed`, `failed`,
+    /// `cancelled`, `terminated` or `timed_out`.
+    pub execution: String,
+    /// The workflow's own account (stage, revisions, open task, latest proposal);
+    /// absent for a week that failed before it had one.
+    pub status: Option<crate::TheatreListStatus>,
+    /// Why the week failed (a procedure the duration model does not know, ...),
+    /// located by field.
+    pub failure: Option<String>,
+}
+
+/// One stored revision of a week's list, in a line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TheatreRevisionLine {
+    /// Revision.
+    pub revision: u32,
+    /// proposed, published, rejected, superseded, infeasible or cancelled.
+    pub status: String,
+    /// Who asked for it (the week's requester or the event's reporter).
+    pub requested_by: String,
+    /// Who decided (`careflow` when published without approval).
+    pub decided_by: Option<String>,
+    /// Cases booked.
+    pub booked: usize,
+    /// Booked patients moved or deferred against the list in force before it.
+    pub changes: usize,
+    /// The day-of events it answers, in words.
+    pub replanned_after: Vec<String>,
+}
+
+/// `GET /api/theatre-weeks/{list_id}/list`: the list in force and the latest proposal
+/// of a week, as stored (what was approved and what the approver sees now).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TheatreWeekLists {
+    /// List id.
+    pub list_id: String,
+    /// The published revision, if one is in force.
+    pub in_force: Option<crate::TheatreListRecord>,
+    /// The most recent revision (the one in force, or one awaiting a decision,
+    /// rejected or infeasible).
+    pub latest: Option<crate::TheatreListRecord>,
+    /// Every revision, oldest first.
+    pub revisions: Vec<TheatreRevisionLine>,
+}
+
+/// `POST /api/theatre-weeks/{list_id}/events`: the week took the day-of event and
+/// re-plans from its day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TheatreEventAccepted {
+    /// List id.
+    pub list_id: String,
+    /// Who reported it (the signed-in user).
+    pub reported_by: String,
+    /// The workflow's answer, in words.
+    pub result: String,
+}
+
+/// Body of `POST /api/theatre-weeks/{list_id}/close`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseWeekRequest {
+    /// Why the week's lists are final (recorded).
+    pub reason: String,
+}
+
+/// `POST /api/theatre-weeks/{list_id}/close`: the week is closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TheatreWeekClosed {
+    /// List id.
+    pub list_id: String,
+    /// Who closed it (the signed-in user).
+    pub closed_by: String,
+    /// The workflow's answer, in words.
+    pub result: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

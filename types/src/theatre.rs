@@ -636,7 +636,9 @@ pub struct DayOfEvent {
     /// Day of the week it happens on (0 = `week_start`); lists before it are done and
     /// are not re-planned.
     pub day: u32,
-    /// Who reports it (they may not approve the re-plan it causes).
+    /// Who reports it (they may not approve the re-plan it causes); the API fills it
+    /// in from the caller's identity.
+    #[serde(default)]
     pub reported_by: String,
     /// What changed.
     pub change: DayOfChange,

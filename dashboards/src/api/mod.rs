@@ -28,6 +28,7 @@ use crate::workflows::{Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQu
 use crate::AppState;
 
 mod roster;
+mod theatre;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -49,7 +50,32 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/audit/verify", get(audit_verify))
         .merge(roster::router())
         .merge(decisions::router())
+        .merge(theatre::router())
 }
+
+/// The roles whose people decide approval tasks: each process's approver and the
+/// roles its tasks escalate to. The store checks again that a decider holds the task's
+/// own role.
+const DECIDER_ROLES: &[Role] = &[
+    Role::BedManager,
+    Role::SiteManager,
+    Role::TheatreAdmin,
+    Role::ImagingManager,
+    Role::DepartmentHead,
+    Role::NurseInCharge,
+];
+
+/// The roles that may read the task queue: the deciders, and the admin (who sees every
+/// queue).
+const TASK_READER_ROLES: &[Role] = &[
+    Role::BedManager,
+    Role::SiteManager,
+    Role::TheatreAdmin,
+    Role::ImagingManager,
+    Role::DepartmentHead,
+    Role::NurseInCharge,
+    Role::Admin,
+];
 
 /// The signed-in user, from `Authorization: Bearer TOKEN`.
 pub(crate) struct Caller(User);
@@ -229,13 +255,7 @@ async fn list_tasks(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<careflow_types::TaskView>>, AppError> {
-    let user = caller.require(&[
-        Role::BedManager,
-        Role::SiteManager,
-        Role::Admin,
-        Role::DepartmentHead,
-        Role::NurseInCharge,
-    ])?;
+    let user = caller.require(TASK_READER_ROLES)?;
     let list = if user.role == Role::Admin {
         tasks::all(&state.db, 500).await?
     } else {
@@ -249,13 +269,7 @@ async fn get_task(
     caller: Caller,
     Path(task_id): Path<String>,
 ) -> Result<Json<careflow_types::TaskView>, AppError> {
-    caller.require(&[
-        Role::BedManager,
-        Role::SiteManager,
-        Role::Admin,
-        Role::DepartmentHead,
-        Role::NurseInCharge,
-    ])?;
+    caller.require(TASK_READER_ROLES)?;
     Ok(Json(tasks::get(&state.db, &task_id).await?))
 }
 
@@ -264,12 +278,7 @@ async fn claim_task(
     caller: Caller,
     Path(task_id): Path<String>,
 ) -> Result<Json<careflow_types::TaskView>, AppError> {
-    let user = caller.require(&[
-        Role::BedManager,
-        Role::SiteManager,
-        Role::DepartmentHead,
-        Role::NurseInCharge,
-    ])?;
+    let user = caller.require(DECIDER_ROLES)?;
     Ok(Json(
         tasks::claim(&state.db, &task_id, &user.name, user.role).await?,
     ))
@@ -281,12 +290,7 @@ async fn decide_task(
     Path(task_id): Path<String>,
     body: Bytes,
 ) -> Result<Json<DecisionOutcome>, AppError> {
-    let user = caller.require(&[
-        Role::BedManager,
-        Role::SiteManager,
-        Role::DepartmentHead,
-        Role::NurseInCharge,
-    ])?;
+    let user = caller.require(DECIDER_ROLES)?;
     let req: DecisionRequest = parse_json(&body)?;
     req.validate().map_err(AppError::Invalid)?;
     let task = tasks::get(&state.db, &task_id).await?;
