@@ -1,5 +1,6 @@
 //! Routes: admissions, tasks, beds, audit.
 
+pub(crate) mod bed_moves;
 pub(crate) mod decisions;
 
 use axum::body::Bytes;
@@ -46,6 +47,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/bed-plans/{plan_id}", get(bed_plan))
         .route("/api/audit/verify", get(audit_verify))
         .merge(decisions::router())
+        .merge(bed_moves::router())
 }
 
 /// The signed-in user, from `Authorization: Bearer TOKEN`.
