@@ -289,9 +289,7 @@ fn report(stored: &StoredDecision, replayed: Replayed, elapsed_s: f64) -> Replay
     }
 }
 
-fn recorded_result<'a>(
-    stored: &'a StoredDecision,
-) -> std::result::Result<&'a DecisionResult, String> {
+fn recorded_result(stored: &StoredDecision) -> std::result::Result<&DecisionResult, String> {
     stored.result.as_ref().ok_or_else(|| {
         "its result was not kept (recorded before careflow kept step results): replay it \
          to check it"

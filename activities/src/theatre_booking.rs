@@ -166,20 +166,7 @@ impl TheatreActivities {
         let forecasts = model
             .forecast_batch(&batch)
             .map_err(|e| non_retryable(format!("duration forecast: {e}")))?;
-        let cases: Vec<CaseDuration> = requests
-            .iter()
-            .zip(&forecasts)
-            .map(|((id, _), f)| {
-                let row = &f.rows[0];
-                CaseDuration {
-                    case_id: id.clone(),
-                    mean_minutes: row.mean,
-                    p10_minutes: row.quantiles[0],
-                    p50_minutes: row.quantiles[1],
-                    p90_minutes: row.quantiles[2],
-                }
-            })
-            .collect();
+        let cases = case_durations(&requests, &forecasts);
         let meta = model.metadata();
         let step = decisions::record(
             &self.db,
@@ -418,10 +405,17 @@ pub fn replay_forecast(
     let forecasts = model
         .forecast_batch(&batch)
         .map_err(|e| format!("replay: {e}"))?;
-    let cases: Vec<CaseDuration> = request
-        .cases
+    Ok(digest(&case_durations(&request.cases, &forecasts)))
+}
+
+/// Each case's forecast quantiles (0.1, 0.5, 0.9) and mean, in the request's order.
+fn case_durations(
+    requests: &[(String, SurgicalCase)],
+    forecasts: &[careflow_forecasters::Forecast],
+) -> Vec<CaseDuration> {
+    requests
         .iter()
-        .zip(&forecasts)
+        .zip(forecasts)
         .map(|((id, _), f)| {
             let row = &f.rows[0];
             CaseDuration {
@@ -432,8 +426,7 @@ pub fn replay_forecast(
                 p90_minutes: row.quantiles[2],
             }
         })
-        .collect();
-    Ok(digest(&cases))
+        .collect()
 }
 
 /// What a theatre solver step produced, as `decision_results` keeps it: the plan (none

@@ -563,6 +563,140 @@ async fn cancellation_closes_the_open_task() {
 }
 
 /// The determinism guard: every saved history must replay against today's code.
+/// Publishes a bed plan for today that keeps `reserve` beds free on `ward` (the
+/// forecast 0.9 quantile of emergency admissions), as the bed-plan workflow would.
+async fn publish_reserve(db: &Db, ward: &str, reserve: f64) {
+    use careflow_store::decisions::{DecisionResult, NewDecisionStep};
+    use careflow_types::{
+        BedPlanInput, BedPlanProposal, BedPlanRequest, EmergencyDemand, ForecastProvenance,
+        WardDemand,
+    };
+    let today = chrono::Utc::now().date_naive().to_string();
+    let plan = BedPlanInput {
+        plan_id: "plan-today".into(),
+        request: BedPlanRequest {
+            plan_date: today.clone(),
+            horizon_days: 1,
+            solve_seconds: 5,
+            requested_by: "bm.kim".into(),
+        },
+    };
+    let proposal = BedPlanProposal {
+        plan_id: "plan-today".into(),
+        solver_status: "optimal".into(),
+        cost_total: 0.0,
+        outlier_days: 0,
+        transfers: 0,
+        reserve_shortfall: 0.0,
+        mip_gap: Some(0.0),
+        patients: 0,
+        moves: Vec::new(),
+        shortfalls: Vec::new(),
+        conflicts: Vec::new(),
+        demand: EmergencyDemand {
+            provenance: ForecastProvenance {
+                model_name: "ed-arrivals".into(),
+                model_version: "1.1.0".into(),
+                model_sha256: "ab".repeat(32),
+                execution_provider: "CPUExecutionProvider".into(),
+                origin: format!("{today}T00:00:00"),
+                horizon_hours: 24,
+            },
+            wards: vec![WardDemand {
+                ward_id: ward.into(),
+                day: 0,
+                mean: reserve,
+                p50: reserve,
+                p90: reserve,
+            }],
+            ed_arrivals_per_day: vec![10.0],
+            admission_rate: 0.13,
+        },
+    };
+    let step = NewDecisionStep {
+        workflow_id: "plan-today".into(),
+        step: "solve/bed-plan".into(),
+        kind: "bed_allocation.input".into(),
+        snapshot_json: "{}".into(),
+        models: Vec::new(),
+        solver: None,
+        solver_version: None,
+        careflow_version: "0.1.0".into(),
+        seed: None,
+        time_limit_s: None,
+        threads: None,
+        result_digest: String::new(),
+    };
+    let result = DecisionResult {
+        workflow_id: "plan-today".into(),
+        step: "solve/bed-plan".into(),
+        solver_status: "optimal".into(),
+        objective: Some(0.0),
+        mip_gap: Some(0.0),
+        result_json: "{}".into(),
+    };
+    careflow_store::bed_plans::store_proposal(
+        db,
+        "plan-today",
+        &plan,
+        &proposal,
+        &[],
+        &step,
+        &result,
+    )
+    .await
+    .expect("proposal");
+    careflow_store::bed_plans::conclude(
+        db,
+        "plan-today",
+        "plan-today",
+        &decision("plan-today-approve", true, "bm.lee", Role::BedManager),
+    )
+    .await
+    .expect("publish");
+}
+
+#[tokio::test]
+async fn an_elective_admission_keeps_off_the_emergency_reserve_and_an_emergency_gets_it() {
+    let (_server, client) = start_server().await;
+    let (_dir, db) = hospital(&[
+        ward("CARD", "cardiology", false, (1, 2), 0),
+        ward("GMED", "general_medicine", false, (1, 2), 0),
+    ])
+    .await;
+    // Both cardiology beds are free and the published plan holds two back.
+    publish_reserve(&db, "CARD", 2.0).await;
+    with_worker(&client, &db, async {
+        let elective = start(
+            &client,
+            request("cardiology", AgeGroup::Adult, AdmissionKind::Elective),
+        )
+        .await;
+        // Offered a general-medicine bed instead, which a bed manager must approve.
+        let task = wait_for_task(&db, &elective, Role::BedManager).await;
+        let summary: String = value(
+            &db,
+            "SELECT summary AS v FROM tasks WHERE task_id = $1",
+            &task,
+        )
+        .await;
+        assert!(
+            summary.contains("held back for emergencies by bed plan plan-today")
+                && summary.contains("GMED"),
+            "{summary}"
+        );
+        let emergency = start(
+            &client,
+            request("cardiology", AgeGroup::Adult, AdmissionKind::Emergency),
+        )
+        .await;
+        let outcome = result(&client, &emergency).await;
+        assert_eq!(outcome.stage, AdmissionStage::Admitted);
+        assert!(outcome.bed_id.expect("bed").starts_with("CARD"));
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn saved_histories_replay() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories");

@@ -242,6 +242,20 @@ async fn plan_records_the_production_model_and_is_published_only_after_approval(
         assert_eq!(outcome.stage, BedPlanStage::Published);
         assert_eq!(outcome.decided_by.as_deref(), Some("bm.lee"));
         assert_eq!(plan_status(&db, "bedplan-a").await, "published");
+        // Publishing ordered the plan's moves for the wards.
+        let ordered = careflow_store::bed_plans::moves(&db, Some("bedplan-a"))
+            .await
+            .expect("moves");
+        let ordered: Vec<(&str, &str)> = ordered
+            .iter()
+            .map(|m| (m.admission_id.as_str(), m.to_room.as_str()))
+            .collect();
+        let planned: Vec<(&str, &str)> = proposal
+            .moves
+            .iter()
+            .map(|m| (m.admission_id.as_str(), m.to_room.as_str()))
+            .collect();
+        assert_eq!(ordered, planned);
         maybe_record(&client, "bedplan-a", "bed_plan_published").await;
 
         // A second approved plan supersedes the first; a rejected one changes nothing.

@@ -1,5 +1,6 @@
 //! Routes: admissions, tasks, beds, audit.
 
+pub(crate) mod bed_moves;
 pub(crate) mod decisions;
 
 use axum::body::Bytes;
@@ -51,6 +52,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(roster::router())
         .merge(decisions::router())
         .merge(theatre::router())
+        .merge(bed_moves::router())
 }
 
 /// The roles whose people decide approval tasks: each process's approver and the
