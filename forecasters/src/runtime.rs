@@ -406,6 +406,7 @@ fn certain_cuda_obstacles(device_id: i32) -> Vec<String> {
 /// Names the kind of a CUDA failure ONNX Runtime reported.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 fn classify_cuda_failure(message: &str) -> String {
+    let message = message.trim();
     let m = message.to_ascii_lowercase();
     let kind = if m.contains("cannot open shared object") || m.contains("no such file") {
         "library not found"
@@ -757,7 +758,35 @@ impl OnnxModel {
                 SCRATCH.with(|s| *s.borrow_mut() = buf);
                 result
             }
-            Provider::Cuda { .. } => self.run_bound(provider, rows, fill),
+            Provider::Cuda { .. } => {
+                // The features are built at most once: a binding that fails before `fill`
+                // ran (no pinned allocator in this ONNX Runtime build) leaves it for a
+                // plain run on the same CUDA session, which copies from pageable memory.
+                let mut fill = Some(fill);
+                let bound = self.run_bound(provider, rows, |buf| {
+                    (fill.take().expect("fill runs once"))(buf)
+                });
+                match (bound, fill) {
+                    (Ok(v), _) => Ok(v),
+                    (Err(e), Some(fill)) => {
+                        log_once(
+                            &format!(
+                                "IO binding with pinned memory unavailable, plain CUDA runs: {e}"
+                            ),
+                            false,
+                        );
+                        let mut buf = vec![0.0; rows * self.n_features];
+                        fill(&mut buf)?;
+                        let cuda = &self
+                            .cuda
+                            .as_ref()
+                            .ok_or_else(|| Error::runtime("running", "no CUDA session"))?
+                            .session;
+                        self.run_plain(cuda, &buf, rows)
+                    }
+                    (Err(e), None) => Err(e),
+                }
+            }
         }
     }
 
@@ -850,7 +879,9 @@ impl OnnxModel {
         };
         {
             // Allocator memory is uninitialised; the feature writers expect zeros.
-            let (_, data) = input.extract_tensor_mut();
+            let (_, data) = input
+                .try_extract_tensor_mut()
+                .map_err(|e| Error::runtime(ctx(), e))?;
             data.fill(0.0);
             fill(data)?;
         }
