@@ -32,7 +32,7 @@ use crate::bundle::ModelBundle;
 use crate::calendar::{holiday_flags, uiowa_in_session};
 use crate::error::{Error, Result};
 use crate::quantile::{poisson_quantiles, poisson_quantiles_nearest_tail};
-use crate::runtime::{OnnxModel, RuntimeOptions};
+use crate::runtime::{OnnxModel, RunPlan, RuntimeOptions};
 use crate::{Forecast, ForecastMetadata, ForecastRow, Forecaster};
 
 /// Registry and directory name of the model.
@@ -266,6 +266,9 @@ pub struct HistoryCorrection {
     pub p10_offset: f64,
 }
 
+/// One ONNX Runtime call of a batch: whole series and their rows in all.
+type Call<'r, 'h> = (&'r [(EdArrivalsRequest, Option<&'h [f64]>)], usize);
+
 /// The ED arrivals forecaster.
 #[derive(Debug)]
 pub struct EdArrivals {
@@ -382,15 +385,15 @@ impl EdArrivals {
         } else {
             0
         };
-        let n_out = if self.correction.is_some() { 2 } else { 1 };
         let rows_of = |r: &EdArrivalsRequest| r.horizon + day_rows;
-        // The whole batch goes to one provider, in calls of at most `chunk_rows` rows
-        // (whole series; a series longer than that is a call of its own).
+        // The whole batch goes to one provider.
         let plan = self
             .model
             .plan(requests.iter().map(|(r, _)| rows_of(r)).sum());
         let metadata = self.metadata.for_plan(&plan);
-        let mut out = Vec::with_capacity(requests.len());
+        // Calls of whole series, each at most `chunk_rows` rows (a longer series is a call
+        // of its own).
+        let mut chunks: Vec<Call> = Vec::new();
         let mut rest = requests;
         while !rest.is_empty() {
             let (mut take, mut rows) = (0, 0);
@@ -401,59 +404,119 @@ impl EdArrivals {
                 take += 1;
             }
             let (chunk, tail) = rest.split_at(take);
+            chunks.push((chunk, rows));
             rest = tail;
-            let n_features = self.n_features;
-            let values = self.model.run_filled(plan.provider, rows, |buf| {
-                let mut at = 0;
-                for (r, _) in chunk {
-                    let hours = r.horizon * n_features;
-                    request_features(r, n_features, &mut buf[at..at + hours]);
-                    at += hours;
-                    if day_rows > 0 {
-                        let days = day_rows * N_FEATURES_V3;
-                        history_day_rows(r.origin, &mut buf[at..at + days]);
-                        at += days;
-                    }
-                }
-                Ok(())
-            })?;
-            let mut at = 0;
-            for (r, history) in chunk {
-                let mult = match (self.correction, history) {
-                    (Some(c), Some(h)) => {
-                        let expected: f64 = (0..HISTORY_DAYS)
-                            .map(|d| values[(at + r.horizon + d) * n_out + 1] as f64)
-                            .sum();
-                        let end = h.len() - r.origin.hour() as usize;
-                        let observed: f64 = h[end - HISTORY_DAYS * 24..end].iter().sum();
-                        level_correction(observed, expected, c.dead_band, c.clamp)
-                    }
-                    _ => 1.0,
-                };
-                let mut rows = Vec::with_capacity(r.horizon);
-                for h in 0..r.horizon {
-                    let rate = values[(at + h) * n_out] as f64 * mult;
-                    let mut q = vec![0.0; LEVELS.len()];
-                    match self.correction {
-                        Some(c) => {
-                            poisson_quantiles_nearest_tail(rate, &LEVELS, c.p10_offset, &mut q)
+        }
+        let run_chunk = |(chunk, rows): Call| self.run_call(&plan, &metadata, chunk, rows);
+        let threads = self.model.batch_threads().min(chunks.len());
+        if threads <= 1 {
+            let mut out = Vec::with_capacity(requests.len());
+            for c in chunks {
+                out.extend(run_chunk(c)?);
+            }
+            return Ok(out);
+        }
+        // Workers take the next call in turn; each call's forecasts go back in its place.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut done: Vec<(usize, Result<Vec<Forecast>>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&c) = chunks.get(i) else { break };
+                            let r = run_chunk(c);
+                            let failed = r.is_err();
+                            mine.push((i, r));
+                            if failed {
+                                // Stop handing out calls: the batch fails anyway.
+                                next.store(chunks.len(), std::sync::atomic::Ordering::Relaxed);
+                                break;
+                            }
                         }
-                        None => poisson_quantiles(rate, &LEVELS, &mut q),
-                    }
-                    let ts = r.origin + TimeDelta::hours(h as i64);
-                    rows.push(ForecastRow {
-                        key: hour_key(ts),
-                        mean: rate,
-                        quantiles: q,
-                    });
+                        mine
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a batch worker panicked"))
+                .collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        let mut out = Vec::with_capacity(requests.len());
+        for (_, r) in done {
+            out.extend(r?);
+        }
+        Ok(out)
+    }
+
+    /// One ONNX Runtime call for the series of `chunk` (`rows` rows in all, hour rows
+    /// then day rows per series) and their forecasts.
+    fn run_call(
+        &self,
+        plan: &RunPlan,
+        metadata: &ForecastMetadata,
+        chunk: &[(EdArrivalsRequest, Option<&[f64]>)],
+        rows: usize,
+    ) -> Result<Vec<Forecast>> {
+        let day_rows = if self.correction.is_some() {
+            HISTORY_DAYS
+        } else {
+            0
+        };
+        let n_out = if self.correction.is_some() { 2 } else { 1 };
+        let mut out = Vec::with_capacity(chunk.len());
+        let n_features = self.n_features;
+        let values = self.model.run_filled(plan.provider, rows, |buf| {
+            let mut at = 0;
+            for (r, _) in chunk {
+                let hours = r.horizon * n_features;
+                request_features(r, n_features, &mut buf[at..at + hours]);
+                at += hours;
+                if day_rows > 0 {
+                    let days = day_rows * N_FEATURES_V3;
+                    history_day_rows(r.origin, &mut buf[at..at + days]);
+                    at += days;
                 }
-                at += rows_of(r);
-                out.push(Forecast {
-                    metadata: metadata.clone(),
-                    levels: LEVELS.to_vec(),
-                    rows,
+            }
+            Ok(())
+        })?;
+        let mut at = 0;
+        for (r, history) in chunk {
+            let mult = match (self.correction, history) {
+                (Some(c), Some(h)) => {
+                    let expected: f64 = (0..HISTORY_DAYS)
+                        .map(|d| values[(at + r.horizon + d) * n_out + 1] as f64)
+                        .sum();
+                    let end = h.len() - r.origin.hour() as usize;
+                    let observed: f64 = h[end - HISTORY_DAYS * 24..end].iter().sum();
+                    level_correction(observed, expected, c.dead_band, c.clamp)
+                }
+                _ => 1.0,
+            };
+            let mut rows = Vec::with_capacity(r.horizon);
+            for h in 0..r.horizon {
+                let rate = values[(at + h) * n_out] as f64 * mult;
+                let mut q = vec![0.0; LEVELS.len()];
+                match self.correction {
+                    Some(c) => poisson_quantiles_nearest_tail(rate, &LEVELS, c.p10_offset, &mut q),
+                    None => poisson_quantiles(rate, &LEVELS, &mut q),
+                }
+                let ts = r.origin + TimeDelta::hours(h as i64);
+                rows.push(ForecastRow {
+                    key: hour_key(ts),
+                    mean: rate,
+                    quantiles: q,
                 });
             }
+            at += r.horizon + day_rows;
+            out.push(Forecast {
+                metadata: metadata.clone(),
+                levels: LEVELS.to_vec(),
+                rows,
+            });
         }
         Ok(out)
     }

@@ -126,6 +126,11 @@ pub struct RuntimeOptions {
     pub device_memory_bytes: usize,
     /// Overrides the rows per call chosen for the provider (tests, measurements).
     pub max_rows_per_call: Option<usize>,
+    /// Threads that build features and quantiles of a batch's calls in parallel (ONNX
+    /// Runtime itself runs one call at a time per session); 1 keeps a batch on the
+    /// caller's thread. With CUDA each thread's call is 1/threads of the CUDA chunk, so
+    /// the pinned host memory in flight stays that of one chunk.
+    pub batch_threads: usize,
 }
 
 impl Default for RuntimeOptions {
@@ -136,6 +141,7 @@ impl Default for RuntimeOptions {
             gpu_min_rows: DEFAULT_GPU_MIN_ROWS,
             device_memory_bytes: DEFAULT_DEVICE_MEMORY_BYTES,
             max_rows_per_call: None,
+            batch_threads: 1,
         }
     }
 }
@@ -400,6 +406,7 @@ fn certain_cuda_obstacles(device_id: i32) -> Vec<String> {
 /// Names the kind of a CUDA failure ONNX Runtime reported.
 #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
 fn classify_cuda_failure(message: &str) -> String {
+    let message = message.trim();
     let m = message.to_ascii_lowercase();
     let kind = if m.contains("cannot open shared object") || m.contains("no such file") {
         "library not found"
@@ -514,6 +521,7 @@ pub struct OnnxModel {
     device: Device,
     gpu_min_rows: usize,
     cpu_chunk_rows: usize,
+    batch_threads: usize,
     n_features: usize,
     n_outputs: usize,
     input_name: String,
@@ -605,6 +613,7 @@ impl OnnxModel {
             device: opts.device,
             gpu_min_rows: opts.gpu_min_rows.max(1),
             cpu_chunk_rows: opts.max_rows_per_call.unwrap_or(CPU_CHUNK_ROWS).max(1),
+            batch_threads: opts.batch_threads.max(1),
             n_features,
             n_outputs,
             input_name,
@@ -618,7 +627,7 @@ impl OnnxModel {
         if let Some(c) = model.cuda.as_mut() {
             c.chunk_rows = opts
                 .max_rows_per_call
-                .unwrap_or(CUDA_MAX_CHUNK_ROWS.min(fits))
+                .unwrap_or(CUDA_MAX_CHUNK_ROWS.min(fits) / opts.batch_threads.max(1))
                 .max(1);
         }
         tracing::info!(model = %path.display(), device = %opts.device, cpu = model.cpu.is_some(), cuda = model.cuda.is_some(), threads = opts.intra_threads, "model session ready");
@@ -633,6 +642,11 @@ impl OnnxModel {
     /// Number of outputs per row.
     pub fn n_outputs(&self) -> usize {
         self.n_outputs
+    }
+
+    /// Threads a batch's calls are spread over ([`RuntimeOptions::batch_threads`]).
+    pub fn batch_threads(&self) -> usize {
+        self.batch_threads
     }
 
     /// The device the model was loaded for.
@@ -744,7 +758,35 @@ impl OnnxModel {
                 SCRATCH.with(|s| *s.borrow_mut() = buf);
                 result
             }
-            Provider::Cuda { .. } => self.run_bound(provider, rows, fill),
+            Provider::Cuda { .. } => {
+                // The features are built at most once: a binding that fails before `fill`
+                // ran (no pinned allocator in this ONNX Runtime build) leaves it for a
+                // plain run on the same CUDA session, which copies from pageable memory.
+                let mut fill = Some(fill);
+                let bound = self.run_bound(provider, rows, |buf| {
+                    (fill.take().expect("fill runs once"))(buf)
+                });
+                match (bound, fill) {
+                    (Ok(v), _) => Ok(v),
+                    (Err(e), Some(fill)) => {
+                        log_once(
+                            &format!(
+                                "IO binding with pinned memory unavailable, plain CUDA runs: {e}"
+                            ),
+                            false,
+                        );
+                        let mut buf = vec![0.0; rows * self.n_features];
+                        fill(&mut buf)?;
+                        let cuda = &self
+                            .cuda
+                            .as_ref()
+                            .ok_or_else(|| Error::runtime("running", "no CUDA session"))?
+                            .session;
+                        self.run_plain(cuda, &buf, rows)
+                    }
+                    (Err(e), None) => Err(e),
+                }
+            }
         }
     }
 
@@ -817,23 +859,33 @@ impl OnnxModel {
                 MemoryType::CPUOutput,
             ),
         };
-        let mut session = session
-            .lock()
-            .map_err(|_| Error::runtime(ctx(), "session mutex poisoned"))?;
+        let lock = || {
+            session
+                .lock()
+                .map_err(|_| Error::runtime(ctx(), "session mutex poisoned"))
+        };
         let mem = |kind| {
             MemoryInfo::new(device.clone(), device_id, AllocatorType::Device, kind)
                 .map_err(|e| Error::runtime(ctx(), e))
         };
-        let input_alloc =
-            Allocator::new(&session, mem(input_kind)?).map_err(|e| Error::runtime(ctx(), e))?;
-        let mut input = Tensor::<f32>::new(&input_alloc, [rows, self.n_features])
-            .map_err(|e| Error::runtime(ctx(), e))?;
+        // The session is held only to allocate and to run: other threads of a batch
+        // write their features meanwhile (the tensor keeps its allocator alive).
+        let mut input = {
+            let session = lock()?;
+            let input_alloc =
+                Allocator::new(&session, mem(input_kind)?).map_err(|e| Error::runtime(ctx(), e))?;
+            Tensor::<f32>::new(&input_alloc, [rows, self.n_features])
+                .map_err(|e| Error::runtime(ctx(), e))?
+        };
         {
             // Allocator memory is uninitialised; the feature writers expect zeros.
-            let (_, data) = input.extract_tensor_mut();
+            let (_, data) = input
+                .try_extract_tensor_mut()
+                .map_err(|e| Error::runtime(ctx(), e))?;
             data.fill(0.0);
             fill(data)?;
         }
+        let mut session = lock()?;
         let mut binding = session
             .create_binding()
             .map_err(|e| Error::runtime(ctx(), e))?;

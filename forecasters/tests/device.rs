@@ -130,8 +130,9 @@ fn history(hours: usize) -> Vec<f64> {
 fn a_batch_gives_the_numbers_of_one_call_per_series() {
     let start = common::hour("2016-01-01T00");
     let series = history(400 * 24);
-    // 1.2.0 (history and day rows) and 1.1.0 (calendar only); calls of 500 rows force
-    // many chunks, series split between them and series longer than a call (600 h).
+    // 1.2.0 (history and day rows) and 1.1.0 (calendar only); calls of 500 or 700 rows
+    // force many calls (series longer than a call, 600 h, are calls of their own), on
+    // the caller's thread and spread over 3 threads.
     for version in ["1.2.0", "1.1.0"] {
         let dir = common::model_dir("ed-arrivals", version);
         let one = EdArrivals::load(&dir, &RuntimeOptions::default()).unwrap();
@@ -155,8 +156,17 @@ fn a_batch_gives_the_numbers_of_one_call_per_series() {
                 }
             })
             .collect();
+        let threaded = EdArrivals::load(
+            &dir,
+            &RuntimeOptions {
+                max_rows_per_call: Some(700),
+                batch_threads: 3,
+                ..RuntimeOptions::default()
+            },
+        )
+        .unwrap();
         let singles: Vec<_> = requests.iter().map(|r| one.forecast(r).unwrap()).collect();
-        for model in [&one, &small_calls] {
+        for model in [&one, &small_calls, &threaded] {
             let batch = model.forecast_batch(&requests).unwrap();
             assert_eq!(batch.len(), singles.len());
             for (b, s) in batch.iter().zip(&singles) {
@@ -165,6 +175,11 @@ fn a_batch_gives_the_numbers_of_one_call_per_series() {
                 assert_eq!(b.metadata.model_sha256, s.metadata.model_sha256);
             }
         }
+        // Bad input anywhere in the batch fails it, naming the request, before any call.
+        let mut bad = requests.clone();
+        bad[77].request.horizon = 0;
+        let e = threaded.forecast_batch(&bad).unwrap_err().to_string();
+        assert!(e.contains("horizon 0 at origin"), "{e}");
     }
 }
 

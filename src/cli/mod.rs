@@ -92,6 +92,15 @@ pub struct Global {
         default_value_t = careflow_forecasters::runtime::DEFAULT_GPU_MIN_ROWS
     )]
     pub forecast_gpu_min_rows: usize,
+    /// Threads that build a large forecast batch's features and quantiles in parallel
+    /// (backtests, hospital-group plans); 1 keeps each batch on one thread.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_FORECAST_THREADS",
+        default_value_t = 1
+    )]
+    pub forecast_threads: usize,
 }
 
 fn parse_forecast_device(s: &str) -> Result<careflow_forecasters::Device> {
@@ -114,11 +123,13 @@ impl Global {
         }
     }
 
-    /// How forecasts run in this process (`--forecast-device`, `--forecast-gpu-min-rows`).
+    /// How forecasts run in this process (`--forecast-device`, `--forecast-gpu-min-rows`,
+    /// `--forecast-threads`).
     pub fn forecast_runtime(&self) -> careflow_forecasters::RuntimeOptions {
         careflow_forecasters::RuntimeOptions {
             device: self.forecast_device,
             gpu_min_rows: self.forecast_gpu_min_rows,
+            batch_threads: self.forecast_threads,
             ..Default::default()
         }
     }

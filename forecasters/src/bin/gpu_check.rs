@@ -13,7 +13,7 @@
 //! `--cpu-only` runs the CPU half (any machine). Exit status: 0 when the check ran (and
 //! outputs agreed), 1 when outputs differ, 2 when CUDA could not be used (the reason is
 //! printed). Usage: `gpu-check [--cpu-only] [--sizes 100,1000] [--cpu-threads N]
-//! [--budget-s S] [--model DIR]`.
+//! [--batch-threads N] [--budget-s S] [--model DIR]`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -34,6 +34,7 @@ struct Args {
     cpu_only: bool,
     sizes: Vec<usize>,
     cpu_threads: usize,
+    batch_threads: usize,
     budget: Duration,
     model: Option<PathBuf>,
 }
@@ -43,6 +44,7 @@ fn args() -> anyhow::Result<Args> {
         cpu_only: false,
         sizes: vec![1, 10, 100, 1_000, 10_000, 100_000],
         cpu_threads: 1,
+        batch_threads: 1,
         budget: Duration::from_secs(420),
         model: None,
     };
@@ -62,6 +64,7 @@ fn args() -> anyhow::Result<Args> {
                     .collect::<anyhow::Result<_>>()?
             }
             "--cpu-threads" => a.cpu_threads = value("--cpu-threads")?.parse()?,
+            "--batch-threads" => a.batch_threads = value("--batch-threads")?.parse()?,
             "--budget-s" => a.budget = Duration::from_secs(value("--budget-s")?.parse()?),
             "--model" => a.model = Some(PathBuf::from(value("--model")?)),
             other => bail!("unknown argument {other:?} (see the header of scripts/gpu-check)"),
@@ -245,9 +248,10 @@ fn main() -> anyhow::Result<()> {
     let lib = runtime::init_for(device)?;
     println!("ONNX Runtime: {}", lib.display());
     println!(
-        "machine: {} cores; CPU provider with {} intra-op thread(s)",
+        "machine: {} cores; CPU provider with {} intra-op thread(s); batches over {} thread(s) (--forecast-threads)",
         std::thread::available_parallelism()?.get(),
-        a.cpu_threads
+        a.cpu_threads,
+        a.batch_threads
     );
     let dir = match &a.model {
         Some(d) => d.clone(),
@@ -258,7 +262,12 @@ fn main() -> anyhow::Result<()> {
     };
     let cpu_opts = RuntimeOptions {
         intra_threads: a.cpu_threads,
+        batch_threads: a.batch_threads,
         ..RuntimeOptions::on(Device::Cpu)
+    };
+    let cuda_opts = RuntimeOptions {
+        batch_threads: a.batch_threads,
+        ..RuntimeOptions::on(device)
     };
     let cpu = EdArrivals::load(&dir, &cpu_opts)?;
     println!(
@@ -276,7 +285,7 @@ fn main() -> anyhow::Result<()> {
         println!("CUDA: not asked (--cpu-only)");
         None
     } else {
-        match EdArrivals::load(&dir, &RuntimeOptions::on(device)) {
+        match EdArrivals::load(&dir, &cuda_opts) {
             Ok(m) => Some(m),
             Err(e) => {
                 println!("CUDA: cannot be used: {e}");
@@ -286,10 +295,7 @@ fn main() -> anyhow::Result<()> {
     };
     let cpu_onnx = OnnxModel::load(&dir.join("model.onnx"), &cpu_opts)?;
     let cuda_onnx = match &cuda {
-        Some(_) => Some(OnnxModel::load(
-            &dir.join("model.onnx"),
-            &RuntimeOptions::on(device),
-        )?),
+        Some(_) => Some(OnnxModel::load(&dir.join("model.onnx"), &cuda_opts)?),
         None => None,
     };
     let per_series = HORIZON
