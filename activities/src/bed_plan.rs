@@ -576,7 +576,7 @@ pub fn replay_forecast(
         &model_use.sha256,
     )
     .map_err(|e| format!("replay: {e}"))?;
-    let model = EdArrivals::from_bundle(&bundle, &RuntimeOptions::default())
+    let model = EdArrivals::from_bundle(&bundle, &crate::forecast_runtime())
         .map_err(|e| format!("replay: {e}"))?;
     let origin = chrono::NaiveDateTime::parse_from_str(&request.origin, "%Y-%m-%dT%H:%M:%S")
         .map_err(|e| format!("snapshot origin {:?}: {e}", request.origin))?;

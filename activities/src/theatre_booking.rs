@@ -399,7 +399,7 @@ pub fn replay_forecast(
         &model_use.sha256,
     )
     .map_err(|e| format!("replay: {e}"))?;
-    let model = SurgeryDuration::from_bundle(&bundle, &RuntimeOptions::default())
+    let model = SurgeryDuration::from_bundle(&bundle, &crate::forecast_runtime())
         .map_err(|e| format!("replay: {e}"))?;
     let batch: Vec<SurgicalCase> = request.cases.iter().map(|(_, c)| c.clone()).collect();
     let forecasts = model

@@ -12,13 +12,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use chrono::Datelike;
 
-use careflow_store::Db;
 use careflow_types::{
     default_shifts, DecisionRequest, Role, RosterChange, RosterProposal, RosterRequest,
     RosterStage, RosterStatus, WardNurse,
 };
 
-use crate::cli::Global;
 use crate::client::ApiClient;
 
 /// The ward's people: two department heads (one asks, the other approves) and two
