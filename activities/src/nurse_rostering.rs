@@ -150,7 +150,7 @@ impl RosterActivities {
             production_model(&self.db, &self.models_dir, MODEL_NAME, "demand forecast").await?;
         let model = BedDemand::from_bundle(&bundle, &RuntimeOptions::default())
             .map_err(|e| non_retryable(format!("demand forecast: {e}")))?;
-        if !model.wards().iter().any(|w| *w == req.ward) {
+        if !model.wards().contains(&req.ward) {
             return Err(non_retryable(format!(
                 "ward: the {MODEL_NAME} model does not know ward {:?} (known: {})",
                 req.ward,

@@ -717,3 +717,36 @@ async fn bad_input_fails_with_the_located_field_and_stores_nothing() {
         .get("n");
     assert_eq!(snapshots, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_impossible_contract_ends_infeasible_with_the_nurse_named() {
+    let (_server, client) = start_server().await;
+    let (_dir, db, _) = hospital().await;
+    let wf = "roster-paeds-x";
+    with_worker(&client, &db, async {
+        // 48 hours a week, but never two shifts in a row and no weekends: at most 14
+        // shifts in four weeks, 140 hours, far below the contract.
+        let mut impossible = ward();
+        impossible.nurses[3].contracted_hours_per_week = 48.0;
+        impossible.nurses[3].max_consecutive_shifts = 1;
+        impossible.nurses[3].max_weekends = 0;
+        start(&client, wf, impossible).await;
+        let outcome = client
+            .get_workflow_handle::<NurseRosteringWorkflow>(wf.to_owned())
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("outcome");
+        assert_eq!(outcome.stage, RosterStage::Infeasible);
+        let reason = outcome.reason.expect("reason");
+        assert!(
+            reason.contains("nurse RN04: the contracted minimum"),
+            "{reason}"
+        );
+        assert_eq!(roster_status(&db, wf, 0).await, "infeasible");
+        maybe_record(&client, wf, "roster_infeasible_contract").await;
+    })
+    .await;
+    assert!(actions(&db, wf)
+        .await
+        .contains(&"roster.infeasible".to_owned()));
+}

@@ -52,7 +52,7 @@ pub fn generate(seed: u64, nurses: usize, weeks: u32) -> RosterInput {
             min_minutes: net.saturating_sub(450),
             max_minutes: net + 450,
             max_consecutive_shifts: 5,
-            max_weekends: (weeks + 1) / 2,
+            max_weekends: weeks.div_ceil(2),
             leave_days: leave,
             day_off_requests: requests,
         });
