@@ -18,6 +18,7 @@ use careflow_types::{
 };
 
 use crate::bed_plan::{self, BedSolveResult};
+use crate::nurse_rostering;
 use crate::theatre_booking::{self, TheatreSolveResult};
 
 /// A step run again: what it produced, to compare with the record.
@@ -92,6 +93,12 @@ pub const STEP_KINDS: &[StepKind] = &[
         kind: theatre_booking::FORECAST_SNAPSHOT,
         approver: Role::TheatreAdmin,
         replay: replay_theatre_forecast,
+        explain: None,
+    },
+    StepKind {
+        kind: nurse_rostering::SOLVE_SNAPSHOT,
+        approver: Role::DepartmentHead,
+        replay: replay_roster_solve,
         explain: None,
     },
 ];
@@ -189,8 +196,8 @@ impl Decisions {
         let (stored, kind) = self.load_for(user, role, workflow_id, step).await?;
         let explain = kind.explain.ok_or_else(|| {
             Error::Invalid(format!(
-                "decision step {} is a forecast ({}): it has no objective or constraints to \
-                 explain; replay it to check it",
+                "decision step {} ({}) has no explanation: forecasts have no objective or \
+                 constraints, and rostering steps are not explained yet; replay it to check it",
                 stored.step.step, kind.kind
             ))
         })?;
@@ -352,6 +359,18 @@ fn replay_theatre_forecast(
         )?,
         objective: None,
         mip_gap: None,
+    })
+}
+
+fn replay_roster_solve(
+    _models: &Path,
+    stored: &StoredDecision,
+) -> std::result::Result<Replayed, String> {
+    let r = nurse_rostering::replay_solve(&stored.snapshot.json, &stored.step)?;
+    Ok(Replayed {
+        result_digest: r.result_digest,
+        objective: Some(r.objective),
+        mip_gap: r.mip_gap,
     })
 }
 
