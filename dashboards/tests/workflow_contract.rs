@@ -10,9 +10,10 @@ use temporalio_common::{
 };
 
 use careflow_dashboards::workflows::{
-    Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, Decide,
+    Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, Decide, RecordAttendance,
+    ScannerBooking, ScannerBookingStatusQuery,
 };
-use careflow_workflows::{AdmissionWorkflow, BedPlanWorkflow};
+use careflow_workflows::{AdmissionWorkflow, BedPlanWorkflow, ScannerBookingWorkflow};
 
 /// Compiles only when both type parameters are the same type.
 fn same_type<T>(_: PhantomData<T>, _: PhantomData<T>) {}
@@ -76,5 +77,42 @@ fn workflow_names_and_payloads_match_the_workflow_code() {
     same_type(
         query_io(&BedPlanStatusQuery),
         query_io(&BedPlanWorkflow::status),
+    );
+}
+
+#[test]
+fn scanner_booking_names_and_payloads_match_the_workflow_code() {
+    assert_eq!(ScannerBooking.name(), ScannerBookingWorkflow::run.name());
+    assert_eq!(
+        Decide::<ScannerBooking>::new().name(),
+        ScannerBookingWorkflow::decide.name()
+    );
+    assert_eq!(
+        ScannerBookingStatusQuery.name(),
+        ScannerBookingWorkflow::status.name()
+    );
+    assert_eq!(
+        RecordAttendance.name(),
+        ScannerBookingWorkflow::record_attendance.name()
+    );
+    same_type(
+        PhantomData::<<ScannerBooking as WorkflowDefinition>::Input>,
+        PhantomData::<<Run<ScannerBookingWorkflow> as WorkflowDefinition>::Input>,
+    );
+    same_type(
+        PhantomData::<<ScannerBooking as WorkflowDefinition>::Output>,
+        PhantomData::<<Run<ScannerBookingWorkflow> as WorkflowDefinition>::Output>,
+    );
+    same_type(
+        update_io(&Decide::<ScannerBooking>::new()),
+        update_io(&ScannerBookingWorkflow::decide),
+    );
+    same_type(
+        query_io(&ScannerBookingStatusQuery),
+        query_io(&ScannerBookingWorkflow::status),
+    );
+    same_type(
+        update_io(&RecordAttendance),
+        update_io(&ScannerBookingWorkflow::record_attendance),
     );
 }

@@ -10,6 +10,7 @@ pub mod admissions;
 pub mod audit;
 pub mod bed_plans;
 pub mod forecast;
+pub mod scanner;
 pub mod serve;
 pub mod solve;
 pub mod tasks;
@@ -217,6 +218,9 @@ pub enum Command {
     /// Forecast demand with the ONNX models (backtest, predict).
     #[command(subcommand)]
     Forecast(forecast::ForecastCommand),
+    /// CT/MRI scanner bookings: book a week, status, record attendance.
+    #[command(subcommand)]
+    Scanner(scanner::ScannerCommand),
 }
 
 /// Runs one command line. An error is for the caller to print (with its causes) and
@@ -239,6 +243,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::BedPlan(args) => bed_plans::show(&g, args).await,
         Command::Audit(cmd) => audit::run(&g, cmd).await,
         Command::User(cmd) => users::run(&g, cmd).await,
+        Command::Scanner(cmd) => scanner::run(&g, cmd).await,
         // Solvers and forecasters block their thread while they compute.
         Command::Solve(cmd) => tokio::task::spawn_blocking(move || solve::run(cmd)).await?,
         Command::Forecast(cmd) => {

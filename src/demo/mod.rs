@@ -25,6 +25,8 @@ use crate::cli::Global;
 use crate::client::{save_token, token_file, ApiClient};
 use crate::serve::{ensure_admin, serve, Driver, BOOTSTRAP_ADMIN};
 
+mod scanner;
+
 /// How the demo's day runs.
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
@@ -36,12 +38,14 @@ pub struct DemoOptions {
     pub seed: u64,
 }
 
-const USERS: [(&str, Role); 5] = [
+const USERS: [(&str, Role); 7] = [
     ("clerk.ana", Role::AdmissionsClerk),
     ("beds.ben", Role::BedManager),
     ("site.sam", Role::SiteManager),
     ("audit.ada", Role::Auditor),
     ("model.owner", Role::Admin),
+    (scanner::REQUESTER, Role::ImagingManager),
+    (scanner::APPROVER, Role::ImagingManager),
 ];
 
 /// Seeds the hospital and users, then serves the API on `listen` while the day runs.
@@ -79,6 +83,8 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     );
     let exit = args.exit;
     let driver_db = db.clone();
+    let scanner_db = db.clone();
+    let models_dir = g.models_dir()?;
     let data_dir = g.data_dir.clone();
     let driver = Driver {
         start: Box::new(move |base| {
@@ -94,6 +100,13 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
                     leave_open: !exit,
                 };
                 day.run().await?;
+                scanner::run(
+                    &scanner_db,
+                    &models_dir,
+                    &ApiClient::new(base.clone(), tokens[scanner::REQUESTER].clone()),
+                    &ApiClient::new(base.clone(), tokens[scanner::APPROVER].clone()),
+                )
+                .await?;
                 eprintln!(
                     "demo: day done. Look around: `careflow tasks --as beds.ben`, `careflow audit verify`, \
                      API {base}, Temporal UI http://127.0.0.1:8233, tokens in {}",

@@ -25,6 +25,8 @@ use crate::error::{parse_json, AppError};
 use crate::workflows::{Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, Decide};
 use crate::AppState;
 
+mod scanner;
+
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/health", get(health))
@@ -43,6 +45,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/bed-plans", post(create_bed_plan).get(list_bed_plans))
         .route("/api/bed-plans/{plan_id}", get(bed_plan))
         .route("/api/audit/verify", get(audit_verify))
+        .merge(scanner::router())
 }
 
 /// The signed-in user, from `Authorization: Bearer TOKEN`.
@@ -223,7 +226,12 @@ async fn list_tasks(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<careflow_types::TaskView>>, AppError> {
-    let user = caller.require(&[Role::BedManager, Role::SiteManager, Role::Admin])?;
+    let user = caller.require(&[
+        Role::BedManager,
+        Role::SiteManager,
+        Role::Admin,
+        Role::ImagingManager,
+    ])?;
     let list = if user.role == Role::Admin {
         tasks::all(&state.db, 500).await?
     } else {
@@ -237,7 +245,12 @@ async fn get_task(
     caller: Caller,
     Path(task_id): Path<String>,
 ) -> Result<Json<careflow_types::TaskView>, AppError> {
-    caller.require(&[Role::BedManager, Role::SiteManager, Role::Admin])?;
+    caller.require(&[
+        Role::BedManager,
+        Role::SiteManager,
+        Role::Admin,
+        Role::ImagingManager,
+    ])?;
     Ok(Json(tasks::get(&state.db, &task_id).await?))
 }
 
@@ -246,7 +259,7 @@ async fn claim_task(
     caller: Caller,
     Path(task_id): Path<String>,
 ) -> Result<Json<careflow_types::TaskView>, AppError> {
-    let user = caller.require(&[Role::BedManager, Role::SiteManager])?;
+    let user = caller.require(&[Role::BedManager, Role::SiteManager, Role::ImagingManager])?;
     Ok(Json(
         tasks::claim(&state.db, &task_id, &user.name, user.role).await?,
     ))
@@ -258,7 +271,7 @@ async fn decide_task(
     Path(task_id): Path<String>,
     body: Bytes,
 ) -> Result<Json<DecisionOutcome>, AppError> {
-    let user = caller.require(&[Role::BedManager, Role::SiteManager])?;
+    let user = caller.require(&[Role::BedManager, Role::SiteManager, Role::ImagingManager])?;
     let req: DecisionRequest = parse_json(&body)?;
     req.validate().map_err(AppError::Invalid)?;
     let task = tasks::get(&state.db, &task_id).await?;
