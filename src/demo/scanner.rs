@@ -116,6 +116,15 @@ pub async fn run(
         };
         approver.record_attendance(&booking_id, &report).await?;
     }
+    // The workflow records each report after accepting it: wait until all are stored.
+    let started = Instant::now();
+    while requester.scanner_booking(&booking_id).await?.stage != ScannerStage::Closed {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "attendance of booking {booking_id} was not all recorded within 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let outcomes = approver.no_show_outcomes().await?;
     let n = outcomes.len().max(1) as f64;
     eprintln!(
