@@ -521,3 +521,62 @@ impl ApiClient {
         .await
     }
 }
+
+/// The CT/MRI scanner booking routes.
+impl ApiClient {
+    /// `POST /api/scanner-bookings`: starts a booking run and returns its id.
+    pub async fn create_scanner_booking(
+        &self,
+        request: &careflow_types::ScannerWeekRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<careflow_types::ScannerBookingStarted> {
+        self.call(
+            Method::POST,
+            "/api/scanner-bookings",
+            Some(request),
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// `GET /api/scanner-bookings/{id}`: where the booking run stands.
+    pub async fn scanner_booking(
+        &self,
+        booking_id: &str,
+    ) -> Result<careflow_types::ScannerBookingStatus> {
+        self.call(
+            Method::GET,
+            &format!("/api/scanner-bookings/{booking_id}"),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/scanner-bookings/{id}/attendance`: whether a booked patient came.
+    pub async fn record_attendance(
+        &self,
+        booking_id: &str,
+        report: &careflow_types::AttendanceReport,
+    ) -> Result<careflow_types::AttendanceAccepted> {
+        self.call(
+            Method::POST,
+            &format!("/api/scanner-bookings/{booking_id}/attendance"),
+            Some(report),
+            None,
+        )
+        .await
+    }
+
+    /// `GET /api/scanner-bookings/no-show-outcomes`: predicted probability beside
+    /// outcome for every booked scan whose attendance is recorded.
+    pub async fn no_show_outcomes(&self) -> Result<Vec<careflow_types::NoShowOutcome>> {
+        self.call(
+            Method::GET,
+            "/api/scanner-bookings/no-show-outcomes",
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+}

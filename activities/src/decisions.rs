@@ -19,6 +19,7 @@ use careflow_types::{
 
 use crate::bed_plan::{self, BedSolveResult};
 use crate::nurse_rostering;
+use crate::scanner_booking;
 use crate::theatre_booking::{self, TheatreSolveResult};
 
 /// A step run again: what it produced, to compare with the record.
@@ -99,6 +100,12 @@ pub const STEP_KINDS: &[StepKind] = &[
         kind: nurse_rostering::SOLVE_SNAPSHOT,
         approver: Role::DepartmentHead,
         replay: replay_roster_solve,
+        explain: None,
+    },
+    StepKind {
+        kind: scanner_booking::SOLVE_SNAPSHOT,
+        approver: Role::ImagingManager,
+        replay: replay_scanner_solve,
         explain: None,
     },
 ];
@@ -197,7 +204,7 @@ impl Decisions {
         let explain = kind.explain.ok_or_else(|| {
             Error::Invalid(format!(
                 "decision step {} ({}) has no explanation: forecasts have no objective or \
-                 constraints, and rostering steps are not explained yet; replay it to check it",
+                 constraints, and rostering and scanner steps are not explained yet; replay it to check it",
                 stored.step.step, kind.kind
             ))
         })?;
@@ -367,6 +374,18 @@ fn replay_roster_solve(
     stored: &StoredDecision,
 ) -> std::result::Result<Replayed, String> {
     let r = nurse_rostering::replay_solve(&stored.snapshot.json, &stored.step)?;
+    Ok(Replayed {
+        result_digest: r.result_digest,
+        objective: Some(r.objective),
+        mip_gap: r.mip_gap,
+    })
+}
+
+fn replay_scanner_solve(
+    _models: &Path,
+    stored: &StoredDecision,
+) -> std::result::Result<Replayed, String> {
+    let r = scanner_booking::replay_solve(&stored.snapshot.json, &stored.step)?;
     Ok(Replayed {
         result_digest: r.result_digest,
         objective: Some(r.objective),

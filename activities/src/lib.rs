@@ -12,9 +12,9 @@
 pub mod admission;
 pub mod approval;
 pub mod bed_plan;
+pub mod decisions;
 pub mod nurse_rostering;
 pub mod scanner_booking;
-pub mod decisions;
 pub mod theatre_booking;
 
 use std::path::Path;

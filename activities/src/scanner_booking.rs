@@ -460,24 +460,35 @@ pub fn solver_input(
             .get(r.request_id.as_str())
             .ok_or_else(|| format!("request {} has no no-show forecast", r.request_id))?;
         if r.urgency.hard_deadline() && !servable(week, r) {
+            let scanner = format!(
+                "{}{} scanner{}",
+                r.modality.as_str().to_uppercase(),
+                if r.contrast { " contrast-capable" } else { "" },
+                if r.anaesthesia {
+                    " with an anaesthetist"
+                } else {
+                    ""
+                },
+            );
+            let last = week.days.saturating_sub(1);
             unservable.push(ScanBreach {
                 request_id: r.request_id.clone(),
                 urgency: r.urgency,
                 modality: r.modality,
                 deadline_day: r.deadline_day,
                 booked_day: None,
-                why: format!(
-                    "no {}{} scanner{} is open between day {} and its deadline, day {}",
-                    r.modality.as_str().to_uppercase(),
-                    if r.contrast { " contrast-capable" } else { "" },
-                    if r.anaesthesia {
-                        " with an anaesthetist"
-                    } else {
-                        ""
-                    },
-                    r.release_day,
-                    r.deadline_day.min(week.days.saturating_sub(1))
-                ),
+                why: if r.deadline_day <= last {
+                    format!(
+                        "no {scanner} is open between day {} and its deadline, day {}",
+                        r.release_day, r.deadline_day
+                    )
+                } else {
+                    format!(
+                        "no {scanner} is open between day {} and day {last}, the last day \
+                         planned (its deadline is day {})",
+                        r.release_day, r.deadline_day
+                    )
+                },
             });
             continue;
         }

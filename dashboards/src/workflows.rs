@@ -10,8 +10,9 @@ use temporalio_common::{
 };
 
 use careflow_types::{
-    AdmissionInput, AdmissionOutcome, AdmissionStatus, BedPlanInput, BedPlanOutcome, BedPlanStatus,
-    Decision, NurseRosteringInput, RosterEvent, RosterOutcome, RosterStatus,
+    AdmissionInput, AdmissionOutcome, AdmissionStatus, AttendanceReport, BedPlanInput,
+    BedPlanOutcome, BedPlanStatus, Decision, NurseRosteringInput, RosterEvent, RosterOutcome,
+    RosterStatus, ScannerBookingInput, ScannerBookingOutcome, ScannerBookingStatus,
 };
 
 /// The admission workflow (`AdmissionWorkflow`).
@@ -132,7 +133,6 @@ impl UpdateDefinition for ReportRosterEvent {
     }
 }
 
-
 /// The theatre-booking workflow (`TheatreBookingWorkflow`): one week's lists.
 pub struct TheatreBooking;
 
@@ -182,5 +182,44 @@ impl UpdateDefinition for CloseTheatreWeek {
     type Output = String;
     fn name(&self) -> &str {
         "close_week"
+    }
+}
+
+/// The scanner-booking workflow (`ScannerBookingWorkflow`).
+pub struct ScannerBooking;
+
+impl WorkflowDefinition for ScannerBooking {
+    type Input = ScannerBookingInput;
+    type Output = ScannerBookingOutcome;
+    fn name(&self) -> &str {
+        "ScannerBookingWorkflow"
+    }
+}
+
+impl HasWorkflowDefinition for ScannerBooking {
+    type Run = Self;
+}
+
+/// The scanner booking's `status` query.
+pub struct ScannerBookingStatusQuery;
+
+impl QueryDefinition for ScannerBookingStatusQuery {
+    type Workflow = ScannerBooking;
+    type Input = ();
+    type Output = ScannerBookingStatus;
+    fn name(&self) -> &str {
+        "status"
+    }
+}
+
+/// The scanner booking's `record_attendance` update.
+pub struct RecordAttendance;
+
+impl UpdateDefinition for RecordAttendance {
+    type Workflow = ScannerBooking;
+    type Input = AttendanceReport;
+    type Output = String;
+    fn name(&self) -> &str {
+        "record_attendance"
     }
 }

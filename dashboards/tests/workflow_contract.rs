@@ -11,11 +11,12 @@ use temporalio_common::{
 
 use careflow_dashboards::workflows::{
     Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, CloseTheatreWeek, Decide,
-    NurseRostering, ReportRosterEvent, ReportTheatreEvent, RosterStatusQuery, TheatreBooking,
-    TheatreStatusQuery,
+    NurseRostering, RecordAttendance, ReportRosterEvent, ReportTheatreEvent, RosterStatusQuery,
+    ScannerBooking, ScannerBookingStatusQuery, TheatreBooking, TheatreStatusQuery,
 };
 use careflow_workflows::{
-    AdmissionWorkflow, BedPlanWorkflow, NurseRosteringWorkflow, TheatreBookingWorkflow,
+    AdmissionWorkflow, BedPlanWorkflow, NurseRosteringWorkflow, ScannerBookingWorkflow,
+    TheatreBookingWorkflow,
 };
 
 /// Compiles only when both type parameters are the same type.
@@ -160,5 +161,42 @@ fn theatre_week_names_and_payloads_match_the_workflow_code() {
     same_type(
         query_io(&TheatreStatusQuery),
         query_io(&TheatreBookingWorkflow::status),
+    );
+}
+
+#[test]
+fn scanner_booking_names_and_payloads_match_the_workflow_code() {
+    assert_eq!(ScannerBooking.name(), ScannerBookingWorkflow::run.name());
+    assert_eq!(
+        Decide::<ScannerBooking>::new().name(),
+        ScannerBookingWorkflow::decide.name()
+    );
+    assert_eq!(
+        ScannerBookingStatusQuery.name(),
+        ScannerBookingWorkflow::status.name()
+    );
+    assert_eq!(
+        RecordAttendance.name(),
+        ScannerBookingWorkflow::record_attendance.name()
+    );
+    same_type(
+        PhantomData::<<ScannerBooking as WorkflowDefinition>::Input>,
+        PhantomData::<<Run<ScannerBookingWorkflow> as WorkflowDefinition>::Input>,
+    );
+    same_type(
+        PhantomData::<<ScannerBooking as WorkflowDefinition>::Output>,
+        PhantomData::<<Run<ScannerBookingWorkflow> as WorkflowDefinition>::Output>,
+    );
+    same_type(
+        update_io(&Decide::<ScannerBooking>::new()),
+        update_io(&ScannerBookingWorkflow::decide),
+    );
+    same_type(
+        query_io(&ScannerBookingStatusQuery),
+        query_io(&ScannerBookingWorkflow::status),
+    );
+    same_type(
+        update_io(&RecordAttendance),
+        update_io(&ScannerBookingWorkflow::record_attendance),
     );
 }

@@ -12,6 +12,7 @@ pub mod bed_plans;
 pub mod decisions;
 pub mod forecast;
 pub mod roster;
+pub mod scanner;
 pub mod serve;
 pub mod solve;
 pub mod tasks;
@@ -274,6 +275,9 @@ pub enum Command {
     /// Operating-theatre weeks: plan, status, list in force, day-of events, close.
     #[command(subcommand)]
     Theatre(theatre::TheatreCommand),
+    /// CT/MRI scanner bookings: book a week, status, record attendance.
+    #[command(subcommand)]
+    Scanner(scanner::ScannerCommand),
 }
 
 /// Runs one command line. An error is for the caller to print (with its causes) and
@@ -299,6 +303,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Decision(cmd) => decisions::run(&g, cmd).await,
         Command::Theatre(cmd) => theatre::run(&g, cmd).await,
         Command::User(cmd) => users::run(&g, cmd).await,
+        Command::Scanner(cmd) => scanner::run(&g, cmd).await,
         // Solvers and forecasters block their thread while they compute.
         Command::Solve(cmd) => tokio::task::spawn_blocking(move || solve::run(cmd)).await?,
         Command::Forecast(cmd) => {

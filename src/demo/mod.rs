@@ -26,6 +26,7 @@ use crate::client::{save_token, token_file, ApiClient};
 use crate::serve::{ensure_admin, serve, Driver, BOOTSTRAP_ADMIN};
 
 mod roster;
+mod scanner;
 mod theatre;
 
 /// How the demo's day runs.
@@ -39,7 +40,7 @@ pub struct DemoOptions {
     pub seed: u64,
 }
 
-const USERS: [(&str, Role); 7] = [
+const USERS: [(&str, Role); 9] = [
     ("clerk.ana", Role::AdmissionsClerk),
     ("beds.ben", Role::BedManager),
     ("site.sam", Role::SiteManager),
@@ -47,6 +48,8 @@ const USERS: [(&str, Role); 7] = [
     ("model.owner", Role::Admin),
     theatre::REQUESTER,
     theatre::APPROVER,
+    (scanner::REQUESTER, Role::ImagingManager),
+    (scanner::APPROVER, Role::ImagingManager),
 ];
 
 /// Seeds the hospital and users, then serves the API on `listen` while the day runs.
@@ -93,6 +96,13 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
         roster::SERVED_BED_DEMAND,
     )
     .await?;
+    ensure_production_forecaster(
+        &db,
+        g,
+        careflow_forecasters::scanner_no_show::MODEL_NAME,
+        scanner::SERVED_NO_SHOW,
+    )
+    .await?;
     eprintln!(
         "demo: hospital with {beds} beds on {} wards; users: {}",
         hospital::demo_layout().len(),
@@ -106,6 +116,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     let exit = args.exit;
     let driver_db = db.clone();
     let theatre_db = db.clone();
+    let scanner_db = db.clone();
     let data_dir = g.data_dir.clone();
     let driver = Driver {
         start: Box::new(move |base| {
@@ -123,6 +134,12 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
                 day.run().await?;
                 roster::run(|name| ApiClient::new(base.clone(), tokens[name].clone())).await?;
                 theatre::run(&theatre_db, &base, &tokens, args.seed, exit).await?;
+                scanner::run(
+                    &scanner_db,
+                    &ApiClient::new(base.clone(), tokens[scanner::REQUESTER].clone()),
+                    &ApiClient::new(base.clone(), tokens[scanner::APPROVER].clone()),
+                )
+                .await?;
                 eprintln!(
                     "demo: day done. Look around: `careflow tasks --as beds.ben`, `careflow audit verify`, \
                      API {base}, Temporal UI http://127.0.0.1:8233, tokens in {}",

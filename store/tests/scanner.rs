@@ -168,7 +168,10 @@ async fn lifecycle(db: &Db) {
     let err = scanner::record_attendance(db, wf, "scan-a", &clerk)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Forbidden(_)), "only imaging managers record it: {err}");
+    assert!(
+        matches!(err, Error::Forbidden(_)),
+        "only imaging managers record it: {err}"
+    );
     let err = scanner::record_attendance(db, wf, "scan-a", &attended("R9", ScanAttendance::NoShow))
         .await
         .unwrap_err();

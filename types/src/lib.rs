@@ -24,9 +24,9 @@ mod admission;
 mod api;
 mod audit;
 mod bed_plan;
+mod decisions;
 mod roster;
 mod scanner;
-mod decisions;
 mod tasks;
 mod theatre;
 
@@ -34,9 +34,9 @@ pub use admission::*;
 pub use api::*;
 pub use audit::*;
 pub use bed_plan::*;
+pub use decisions::*;
 pub use roster::*;
 pub use scanner::*;
-pub use decisions::*;
 pub use tasks::*;
 pub use theatre::*;
 

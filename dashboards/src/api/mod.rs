@@ -29,6 +29,7 @@ use crate::workflows::{Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQu
 use crate::AppState;
 
 mod roster;
+mod scanner;
 mod theatre;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -53,6 +54,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(decisions::router())
         .merge(theatre::router())
         .merge(bed_moves::router())
+        .merge(scanner::router())
 }
 
 /// The roles whose people decide approval tasks: each process's approver and the
