@@ -24,6 +24,7 @@ pub mod error;
 pub mod hospital;
 pub mod patients;
 pub mod registry;
+pub mod signatures;
 pub mod tasks;
 pub mod theatre;
 pub mod users;

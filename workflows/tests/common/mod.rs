@@ -12,7 +12,7 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use careflow_forecasters::bundle::{sha256_file, ModelBundle};
 use careflow_store::registry::{self, ModelFacts, Status};
 use careflow_store::Db;
-use careflow_types::{Role, TASK_QUEUE};
+use careflow_types::{Decision, Role, TASK_QUEUE};
 
 /// The official Temporal test server, one per test so that time skipping in one test
 /// cannot fire another test's timers.
@@ -35,11 +35,15 @@ pub const STAFF: [(&str, Role); 7] = [
     ("dr.release", Role::Admin),
 ];
 
+/// The password of every one of the [`STAFF`].
+pub const STAFF_PASSWORD: &str = "staff password for tests";
+
 /// Runs `body` while a careflow worker polls the task queue (in the same task: the
-/// worker's future is not Send). The [`STAFF`] are users of `db` first.
+/// worker's future is not Send). The [`STAFF`] are users of `db` first, with
+/// [`STAFF_PASSWORD`].
 pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fut::Output {
     for (name, role) in STAFF {
-        careflow_store::users::upsert(db, name, role, "test")
+        careflow_store::users::upsert_with_password(db, name, role, Some(STAFF_PASSWORD), "test")
             .await
             .expect("staff user");
     }
@@ -58,6 +62,31 @@ pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fu
     stop();
     let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
     out
+}
+
+/// `d` signed as the API signs a decision: its actor (one of the [`STAFF`]) re-enters
+/// their password over the task as the store holds it, and the decision carries the
+/// signature. The one way these tests make a decision that the store will record; a
+/// decision sent without it is what a forger past the API would send.
+pub async fn signed(db: &Db, d: Decision) -> Decision {
+    let task = careflow_store::tasks::get(db, &d.task_id)
+        .await
+        .unwrap_or_else(|e| panic!("signing a decision on task {}: {e}", d.task_id));
+    let signature = careflow_store::tasks::sign_decision(
+        db,
+        &task,
+        &d.actor,
+        STAFF_PASSWORD,
+        d.approve,
+        &d.reason,
+        d.bed_id.as_deref(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{} signing task {}: {e}", d.actor, d.task_id));
+    Decision {
+        signature_id: Some(signature.signature_id),
+        ..d
+    }
 }
 
 /// Registers the committed model in `dir` and promotes it to production, as the model
