@@ -3,13 +3,16 @@
 //! `careflow_types`, and one error type that keeps the server's status and located
 //! message.
 //!
-//! Also where a running `careflow serve` leaves its address and the users' tokens in
-//! the data directory (`api-url`, `tokens/NAME`), which `--as NAME` reads.
+//! Also where a running `careflow serve` leaves its address in the data directory
+//! (`api-url`), and where `careflow login` keeps a user's session token for `--as NAME`:
+//! a file only that OS user can read, in their own configuration directory (never the
+//! shared data directory), one per API and user ([`session_file`]).
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), careflow::client::ApiError> {
 //! use careflow::client::ApiClient;
-//! let api = ApiClient::new("http://127.0.0.1:8080", "TOKEN");
+//! let login = ApiClient::login("http://127.0.0.1:8080", "beds.ben", "PASSWORD").await?;
+//! let api = ApiClient::new("http://127.0.0.1:8080", login.token);
 //! for task in api.tasks().await? {
 //!     println!("{} {}", task.task_id, task.summary);
 //! }
@@ -26,7 +29,8 @@ use careflow_store::hospital::WardOccupancy;
 use careflow_types::{
     AdmissionRequest, AdmissionStarted, AdmissionStatus, ApiErrorBody, AuditVerification,
     BedPlanRecord, BedPlanRequest, BedPlanStarted, BedPlanView, CancelRequested, DecisionOutcome,
-    DecisionRequest, Discharged, FieldError, Health, TaskView,
+    DecisionRequest, Discharged, FieldError, Health, LoggedOut, LoginRequest, LoginResponse,
+    TaskView,
 };
 
 /// Header that makes a retried request (after a lost answer) act once.
@@ -122,6 +126,39 @@ impl ApiClient {
         &self.base
     }
 
+    /// `POST /api/login`: a token for `username`, who proves who they are with their
+    /// password. Wrong passwords are counted by the server; repeated ones lock the
+    /// account for a while (`423`, code `locked`).
+    pub async fn login(
+        base: impl Into<String>,
+        username: &str,
+        password: &str,
+    ) -> Result<LoginResponse> {
+        let anonymous = Self::new(base, "");
+        anonymous
+            .call(
+                Method::POST,
+                "/api/login",
+                Some(&LoginRequest {
+                    username: username.to_owned(),
+                    password: password.to_owned(),
+                }),
+                None,
+            )
+            .await
+    }
+
+    /// `POST /api/logout`: revokes this client's token.
+    pub async fn logout(&self) -> Result<LoggedOut> {
+        self.call(
+            Method::POST,
+            "/api/logout",
+            Some(&serde_json::json!({})),
+            None,
+        )
+        .await
+    }
+
     /// `GET /api/health`.
     pub async fn health(&self) -> Result<Health> {
         self.call(Method::GET, "/api/health", None::<&()>, None)
@@ -205,7 +242,8 @@ impl ApiClient {
         .await
     }
 
-    /// `POST /api/tasks/{task_id}/decision`: approve or reject, with the reason.
+    /// `POST /api/tasks/{task_id}/decision`: approve or reject, with the reason, signed
+    /// with the decider's password (in `decision`).
     pub async fn decide(
         &self,
         task_id: &str,
@@ -359,24 +397,95 @@ pub fn api_file(data_dir: &Path) -> PathBuf {
     data_dir.join("api-url")
 }
 
-/// Where `--as NAME` finds a user's token.
-pub fn token_file(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join("tokens").join(name)
+/// The calling OS user's careflow configuration directory: `$XDG_CONFIG_HOME/careflow`,
+/// else `$HOME/.config/careflow`.
+pub fn config_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })?;
+    Some(base.join("careflow"))
 }
 
-/// Saves a user's token where `--as NAME` finds it, readable by the owner only.
-pub fn save_token(data_dir: &Path, name: &str, token: &str) -> std::io::Result<PathBuf> {
-    let path = token_file(data_dir, name);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Where the session of `user` on the API at `api` lives in `config_dir`:
+/// `sessions/HOST_PORT/USER` (one per server, so two sites never share a token).
+pub fn session_file(config_dir: &Path, api: &str, user: &str) -> PathBuf {
+    let server: String = api
+        .trim_end_matches('/')
+        .trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    config_dir.join("sessions").join(server).join(user)
+}
+
+/// A session token saved by `careflow login`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SavedSession {
+    /// Bearer token.
+    pub token: String,
+    /// When it expires (RFC 3339, UTC).
+    pub expires_at: String,
+}
+
+impl std::fmt::Debug for SavedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SavedSession")
+            .field("token", &"<hidden>")
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
-    std::fs::write(&path, token)?;
+}
+
+/// Saves a session where only the calling OS user can read it (directories 0700, the
+/// file 0600, created with that mode so it is never readable by others, even briefly).
+pub fn save_session(path: &Path, session: &SavedSession) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder.create(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    Ok(path)
+    use std::io::Write;
+    let mut file = options.open(path)?;
+    writeln!(file, "{}\n{}", session.token, session.expires_at)
+}
+
+/// The session saved at `path`, if any.
+pub fn load_session(path: &Path) -> std::io::Result<Option<SavedSession>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mut lines = text.lines();
+            let token = lines.next().unwrap_or_default().trim().to_owned();
+            let expires_at = lines.next().unwrap_or_default().trim().to_owned();
+            Ok((!token.is_empty()).then_some(SavedSession { token, expires_at }))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The nurse-rostering routes.

@@ -10,12 +10,12 @@ use temporalio_client::Client;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use careflow_dashboards::AppState;
-use careflow_store::users::{self, Provisioner};
+use careflow_store::users::{self, NewUser, Provisioner};
 use careflow_store::Db;
 use careflow_types::{Role, TASK_QUEUE};
 
 use crate::cli::Global;
-use crate::client::{api_file, save_token, token_file};
+use crate::client::api_file;
 use crate::temporal::{connect, EmbeddedTemporal};
 
 /// A future on the serving task (not Send: it runs beside the worker).
@@ -33,7 +33,7 @@ pub struct Driver {
 /// Runs Temporal (embedded unless `--temporal`), a worker and the HTTP API on `listen`.
 pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<()> {
     let db = g.open_db().await?;
-    ensure_admin(&db, g).await?;
+    ensure_admin(&db).await?;
     // Bind first: a taken port fails before anything is started.
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -58,10 +58,16 @@ pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<(
 
     let base = format!("http://{}", listener.local_addr()?);
     std::fs::write(api_file(&g.data_dir), &base)?;
-    let app = careflow_dashboards::app(AppState {
-        db: db.clone(),
-        client,
-    });
+    let auth = careflow_dashboards::AuthConfig {
+        token_ttl: token_ttl(g)?,
+    };
+    let app = careflow_dashboards::app_with(
+        AppState {
+            db: db.clone(),
+            client,
+        },
+        auth,
+    );
     let app = careflow_dashboards::with_decisions(
         app,
         std::sync::Arc::new(crate::cli::decisions::ApiDecisions(
@@ -149,28 +155,56 @@ fn build_worker(
     Worker::new(runtime, client, opts).context("creating the Temporal worker")
 }
 
+/// How long the tokens the API issues at login work (`--token-hours`).
+fn token_ttl(g: &Global) -> Result<Duration> {
+    if !(g.token_hours > 0.0 && g.token_hours <= 24.0 * 31.0) {
+        anyhow::bail!(
+            "--token-hours: must be more than 0 and at most 744 (31 days), got {}",
+            g.token_hours
+        );
+    }
+    Ok(Duration::from_secs_f64(g.token_hours * 3600.0))
+}
+
 /// The administrator a new site starts with.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
 
+/// A password for the first admin: 20 characters from an alphabet without look-alikes
+/// (about 100 bits), shown once to whoever starts the site.
+fn generated_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRTUVWXY34679";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 /// First start of a site without an administrator: create [`BOOTSTRAP_ADMIN`] (as the
-/// local operator, checked and audited by the store) and save its token in the data
-/// directory. A site that has an admin already is left alone.
-pub async fn ensure_admin(db: &Db, g: &Global) -> Result<()> {
-    if token_file(&g.data_dir, BOOTSTRAP_ADMIN).exists() || !users::admins(db).await?.is_empty() {
+/// local operator, checked and audited by the store) with a generated password, shown
+/// once on the terminal that started careflow and stored only as its hash. A site that
+/// has an admin already is left alone.
+pub async fn ensure_admin(db: &Db) -> Result<()> {
+    if !users::admins(db).await?.is_empty() {
         return Ok(());
     }
-    let token = users::provision(
+    let password = generated_password();
+    let admin = NewUser {
+        name: BOOTSTRAP_ADMIN,
+        role: Role::Admin,
+        printed_name: Some("Site administrator"),
+        password: &password,
+    };
+    users::provision(
         db,
-        BOOTSTRAP_ADMIN,
-        Role::Admin,
+        admin,
         Provisioner::LocalOperator,
         Some("first start of careflow serve"),
     )
     .await?;
-    let path = save_token(&g.data_dir, BOOTSTRAP_ADMIN, &token)?;
     eprintln!(
-        "careflow: created user 'admin'; token saved to {}",
-        path.display()
+        "careflow: created user '{BOOTSTRAP_ADMIN}' with password {password}\n\
+         careflow: it is shown only this once: change it now with `careflow user passwd {BOOTSTRAP_ADMIN}`"
     );
     Ok(())
 }

@@ -2,9 +2,10 @@
 //! queue, escalate it at its deadline, record the decision that reached the workflow.
 //!
 //! Recording checks the decision again against the store (the decider is a user who
-//! holds the task's role and its claim, and did not ask for the work); a decision that
-//! fails is not recorded, its refusal is audited, and the workflow keeps waiting. So a
-//! decision sent straight to Temporal, past the API, cannot approve anything.
+//! holds the task's role and its claim, did not ask for the work, and signed this very
+//! decision with their password); a decision that fails is not recorded, its refusal is
+//! audited, and the workflow keeps waiting. So a decision sent straight to Temporal,
+//! past the API, cannot approve anything.
 #![allow(missing_docs)] // the #[activities] macro generates undocumented items
 
 use std::sync::Arc;

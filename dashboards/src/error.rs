@@ -15,6 +15,12 @@ pub enum AppError {
     /// No or unknown bearer token.
     #[error("authentication required")]
     Unauthenticated,
+    /// A password was wrong (logging in or signing); the message says what is left.
+    #[error("{0}")]
+    BadCredentials(String),
+    /// The account is locked after repeated wrong passwords; the message says until when.
+    #[error("{0}")]
+    Locked(String),
     /// The user's role may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -34,6 +40,8 @@ impl IntoResponse for AppError {
         let (status, code) = match &self {
             AppError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             AppError::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            AppError::BadCredentials(_) => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            AppError::Locked(_) => (StatusCode::LOCKED, "locked"),
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
@@ -71,6 +79,8 @@ impl From<careflow_store::Error> for AppError {
             E::NotFound(what) => AppError::NotFound(format!("{what} not found")),
             E::Conflict(m) => AppError::Conflict(m),
             E::Forbidden(m) => AppError::Forbidden(m),
+            E::BadCredentials(m) => AppError::BadCredentials(m),
+            E::Locked(m) => AppError::Locked(m),
             E::Invalid(m) => AppError::Invalid(vec![careflow_types::FieldError::new("body", m)]),
             other => AppError::Internal(other.to_string()),
         }

@@ -1,7 +1,9 @@
 //! careflow-dashboards: the HTTP API (and, later, web pages) over careflow.
 //!
-//! `app(state)` builds the router; `careflow serve` binds it. Every call needs a
-//! bearer token; each route names the roles allowed to use it (least privilege).
+//! `app(state)` builds the router; `careflow serve` binds it. Every call but
+//! `POST /api/login` needs a bearer token (from that login, expiring); each route names
+//! the roles allowed to use it (least privilege). Decisions are signed: the decider
+//! re-enters their password.
 //! Responses never carry patient identifiers except the admission endpoint's echo to
 //! the clerk who registered it.
 #![warn(missing_docs)]
@@ -16,6 +18,7 @@ use temporalio_client::Client;
 use careflow_store::Db;
 
 pub use api::decisions::{DecisionService, ServiceFuture, SharedDecisionService};
+pub use api::AuthConfig;
 pub use error::AppError;
 
 /// What every handler needs.
@@ -27,9 +30,14 @@ pub struct AppState {
     pub client: Client,
 }
 
-/// The API router.
+/// The API router, issuing tokens with the default [`AuthConfig`].
 pub fn app(state: AppState) -> Router {
-    api::router().with_state(state)
+    app_with(state, AuthConfig::default())
+}
+
+/// The API router, issuing tokens as `auth` says.
+pub fn app_with(state: AppState, auth: AuthConfig) -> Router {
+    api::router().layer(axum::Extension(auth)).with_state(state)
 }
 
 /// The router with the service that replays and explains decisions (it needs the

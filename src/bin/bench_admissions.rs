@@ -45,7 +45,7 @@ struct Args {
     /// Measure this running careflow API instead of starting one.
     #[arg(long)]
     api: Option<String>,
-    /// User to act as (token from DATA_DIR/tokens/USER); with --api.
+    /// User to act as (their `careflow login` session for --api); with --api.
     #[arg(long = "as")]
     as_user: Option<String>,
     /// Bearer token instead of --as.
@@ -130,10 +130,7 @@ async fn run(args: Args) -> Result<()> {
     let (base, token) = if let Some(api) = &args.api {
         let token = match (&args.token, &args.as_user) {
             (Some(t), _) => t.clone(),
-            (None, Some(u)) => std::fs::read_to_string(data_dir.join("tokens").join(u))
-                .with_context(|| format!("no token for {u} in {}", data_dir.display()))?
-                .trim()
-                .to_owned(),
+            (None, Some(u)) => careflow::cli::login::session_token(api, u)?,
             (None, None) => bail!("--api needs --as USER or --token TOKEN"),
         };
         (api.clone(), token)

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod bed_plans;
 pub mod decisions;
 pub mod forecast;
+pub mod login;
 pub mod roster;
 pub mod scanner;
 pub mod serve;
@@ -26,7 +27,7 @@ use clap::{Args, Parser, Subcommand};
 
 use careflow_store::Db;
 
-use crate::client::{api_file, token_file, ApiClient};
+use crate::client::{api_file, ApiClient};
 
 /// `careflow [OPTIONS] <COMMAND>`.
 #[derive(Parser, Debug)]
@@ -47,8 +48,8 @@ pub struct Cli {
 /// Options every subcommand takes.
 #[derive(Args, Clone, Debug)]
 pub struct Global {
-    /// Directory for the SQLite domain database, the embedded Temporal server's
-    /// database and logs, and user tokens.
+    /// Directory for the SQLite domain database and the embedded Temporal server's
+    /// database and logs (no secrets: sessions live in each user's own config directory).
     #[arg(
         long,
         global = true,
@@ -102,6 +103,15 @@ pub struct Global {
         default_value_t = 1
     )]
     pub forecast_threads: usize,
+    /// Hours a token from `careflow login` (`POST /api/login`) works before it expires
+    /// (the server's setting).
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_TOKEN_HOURS",
+        default_value_t = 8.0
+    )]
+    pub token_hours: f64,
 }
 
 fn parse_forecast_device(s: &str) -> Result<careflow_forecasters::Device> {
@@ -173,10 +183,26 @@ pub(crate) fn print_json(value: &impl serde::Serialize, pretty: bool) -> Result<
     Ok(())
 }
 
+/// The API base URL: `api`, else the one the running `careflow serve` wrote to DATA_DIR.
+pub fn api_base(g: &Global, api: Option<&str>) -> Result<String> {
+    Ok(match api {
+        Some(a) => a.to_owned(),
+        None => std::fs::read_to_string(api_file(&g.data_dir))
+            .with_context(|| {
+                format!(
+                    "no running careflow server found for data directory {} (start `careflow serve`, or pass --api URL)",
+                    g.data_dir.display()
+                )
+            })?
+            .trim()
+            .to_owned(),
+    })
+}
+
 /// Who is calling, for the commands that go through the API.
 #[derive(Args, Clone, Debug)]
 pub struct AuthArgs {
-    /// Act as this user, with the token saved in DATA_DIR/tokens/USER.
+    /// Act as this user, with the session `careflow login --as USER` saved.
     #[arg(long = "as")]
     pub as_user: Option<String>,
     /// Bearer token (instead of --as).
@@ -189,33 +215,14 @@ pub struct AuthArgs {
 
 impl AuthArgs {
     /// The API client these options name: the server (`--api`, else the one running on
-    /// DATA_DIR) and the token (`--token`, else the saved token of `--as USER`).
+    /// DATA_DIR) and the token (`--token`, else the login session of `--as USER`).
     pub fn client(&self, g: &Global) -> Result<ApiClient> {
-        let base = match &self.api {
-            Some(a) => a.clone(),
-            None => std::fs::read_to_string(api_file(&g.data_dir))
-                .with_context(|| {
-                    format!(
-                        "no running careflow server found for data directory {} (start `careflow serve`, or pass --api URL)",
-                        g.data_dir.display()
-                    )
-                })?
-                .trim()
-                .to_owned(),
-        };
+        let base = api_base(g, self.api.as_deref())?;
         let token = match (&self.token, &self.as_user) {
             (Some(t), _) => t.clone(),
-            (None, Some(user)) => {
-                let path = token_file(&g.data_dir, user);
-                std::fs::read_to_string(&path)
-                    .with_context(|| {
-                        format!("no saved token for user '{user}' at {}", path.display())
-                    })?
-                    .trim()
-                    .to_owned()
-            }
+            (None, Some(user)) => login::session_token(&base, user)?,
             (None, None) => {
-                bail!("say who you are: --as USER or --token TOKEN (or CAREFLOW_TOKEN)")
+                bail!("say who you are: --as USER (after `careflow login --as USER`) or --token TOKEN (or CAREFLOW_TOKEN)")
             }
         };
         Ok(ApiClient::new(base, token))
@@ -233,15 +240,21 @@ pub enum Command {
     Worker,
     /// Seed a realistic small hospital, run a day of admissions, then keep serving.
     Demo(serve::DemoArgs),
+    /// Log in with your password: keeps a session (expiring) for `--as NAME`.
+    Login(login::LoginArgs),
+    /// Log out: revokes the session's token.
+    Logout(login::LogoutArgs),
     /// Register an admission request (through the running server's API).
     Admit(admissions::AdmitArgs),
     /// Show an admission's status.
     Status(admissions::StatusArgs),
     /// List the approval tasks of your queue.
     Tasks(tasks::TasksArgs),
-    /// Approve a task (the reason is recorded in the audit trail).
+    /// Approve a task, signed with your password (the reason is recorded in the audit
+    /// trail).
     Approve(tasks::DecideArgs),
-    /// Reject a task (the reason is recorded in the audit trail).
+    /// Reject a task, signed with your password (the reason is recorded in the audit
+    /// trail).
     Reject(tasks::DecideArgs),
     /// Claim a task so colleagues see you are deciding it.
     Claim(tasks::ClaimArgs),
@@ -288,6 +301,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::serve(&g, args).await,
         Command::Worker => serve::worker(&g).await,
         Command::Demo(args) => serve::demo(&g, args).await,
+        Command::Login(args) => login::login(&g, args).await,
+        Command::Logout(args) => login::logout(&g, args).await,
         Command::Admit(args) => admissions::admit(&g, args).await,
         Command::Status(args) => admissions::status(&g, args).await,
         Command::Discharge(args) => admissions::discharge(&g, args).await,

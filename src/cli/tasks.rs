@@ -1,11 +1,12 @@
 //! `careflow tasks`, `claim`, `approve` and `reject`: the approval queue, through the
-//! API.
+//! API. A decision is signed: the decider re-enters their password for each one.
 
 use anyhow::Result;
 use clap::Args;
 
 use careflow_types::DecisionRequest;
 
+use crate::cli::login::PasswordSource;
 use crate::cli::{AuthArgs, Global};
 
 /// Options of `tasks`.
@@ -35,6 +36,10 @@ pub struct DecideArgs {
     /// For tasks without a matching bed: the bed to use.
     #[arg(long)]
     bed: Option<String>,
+    /// Read your password (which signs the decision) from the first line of standard
+    /// input instead of the terminal.
+    #[arg(long)]
+    password_stdin: bool,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -72,14 +77,23 @@ pub async fn claim(g: &Global, a: ClaimArgs) -> Result<()> {
     Ok(())
 }
 
-/// `careflow approve` / `careflow reject`: prints the workflow's answer.
+/// `careflow approve` / `careflow reject`: signs the decision with the decider's
+/// password (asked for each decision) and prints the workflow's answer.
 pub async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<()> {
+    let api = a.auth.client(g)?;
+    let who = a.auth.as_user.as_deref().unwrap_or("you");
+    let meaning = if approve { "approved" } else { "rejected" };
+    let password = PasswordSource::new(a.password_stdin).read(&format!(
+        "password of {who} (signs task {} as {meaning})",
+        a.task_id
+    ))?;
     let decision = DecisionRequest {
         approve,
         reason: a.reason,
         bed_id: a.bed,
+        password,
     };
-    let outcome = a.auth.client(g)?.decide(&a.task_id, &decision).await?;
+    let outcome = api.decide(&a.task_id, &decision).await?;
     println!("{}", outcome.result);
     Ok(())
 }

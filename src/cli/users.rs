@@ -1,20 +1,23 @@
-//! `careflow user add`: provisions a user in the domain database through the store's
-//! checked, audited [`careflow_store::users::provision`].
+//! `careflow user add | passwd | revoke-tokens`: users in the domain database, through
+//! the store's checked, audited functions ([`careflow_store::users`]). Passwords are
+//! asked on the terminal (twice for a new one) or read one per line from standard input
+//! with `--password-stdin`; never taken from the command line or the environment.
 
 use anyhow::Result;
 use clap::Subcommand;
 
-use careflow_store::users::{self, Provisioner};
+use careflow_store::users::{self, NewUser, Provisioner};
 use careflow_types::Role;
 
+use crate::cli::login::PasswordSource;
 use crate::cli::Global;
-use crate::client::save_token;
 
 /// User commands.
 #[derive(Subcommand, Debug)]
 pub enum UserCommand {
-    /// Create a user (or issue a new token) and print the token; it is also saved to
-    /// DATA_DIR/tokens/NAME for `--as NAME`.
+    /// Create a user with a role and password, or change a user's role and reset their
+    /// password (which ends their sessions and lifts a lock-out). The user then logs in
+    /// with `careflow login --as NAME`.
     ///
     /// Only an admin provisions users: name one with --by. Without --by, you act as
     /// the site's local operator, who may only create the first admin while the site
@@ -23,13 +26,40 @@ pub enum UserCommand {
     Add {
         /// User name.
         name: String,
-        /// Role: admissions_clerk, bed_manager, site_manager, auditor, admin.
+        /// Role (admissions_clerk, bed_manager, site_manager, auditor, admin, ...).
         #[arg(long)]
         role: Role,
+        /// The name printed on their signatures (default: the user name).
+        #[arg(long)]
+        printed_name: Option<String>,
         /// The admin who provisions the user (must hold the admin role). Omit only to
         /// create the first admin of a site that has none.
         #[arg(long)]
         by: Option<String>,
+        /// Why, recorded in the audit trail.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Read the new password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Change your password (the current one first); every session of yours ends.
+    Passwd {
+        /// User name.
+        name: String,
+        /// Read the current and the new password from the first two lines of standard
+        /// input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Revoke every token of a user (a lost laptop, someone leaving): their sessions
+    /// end at once. Audited with who and why.
+    RevokeTokens {
+        /// User name.
+        name: String,
+        /// The admin who revokes them.
+        #[arg(long)]
+        by: String,
         /// Why, recorded in the audit trail.
         #[arg(long)]
         reason: Option<String>,
@@ -42,17 +72,44 @@ pub async fn run(g: &Global, cmd: UserCommand) -> Result<()> {
         UserCommand::Add {
             name,
             role,
+            printed_name,
             by,
             reason,
+            password_stdin,
         } => {
+            let password =
+                PasswordSource::new(password_stdin).read_new(&format!("new password of {name}"))?;
             let db = g.open_db().await?;
             let by = match &by {
                 Some(admin) => Provisioner::Admin(admin),
                 None => Provisioner::LocalOperator,
             };
-            let token = users::provision(&db, &name, role, by, reason.as_deref()).await?;
-            save_token(&g.data_dir, &name, &token)?;
-            println!("{token}");
+            let user = NewUser {
+                name: &name,
+                role,
+                printed_name: printed_name.as_deref(),
+                password: &password,
+            };
+            users::provision(&db, user, by, reason.as_deref()).await?;
+            eprintln!("user {name} ({role}) ready: log in with `careflow login --as {name}`");
+            Ok(())
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let mut source = PasswordSource::new(password_stdin);
+            let current = source.read(&format!("current password of {name}"))?;
+            let new = source.read_new(&format!("new password of {name}"))?;
+            let db = g.open_db().await?;
+            users::change_password(&db, &name, &current, &new).await?;
+            eprintln!("password of {name} changed; every session of {name} has ended");
+            Ok(())
+        }
+        UserCommand::RevokeTokens { name, by, reason } => {
+            let db = g.open_db().await?;
+            let n = users::revoke_tokens(&db, &name, &by, reason.as_deref()).await?;
+            eprintln!("revoked {n} token(s) of {name}");
             Ok(())
         }
     }

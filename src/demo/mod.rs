@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use careflow_store::users::{self, Provisioner};
+use careflow_store::users::{self, NewUser, Provisioner};
 use careflow_store::{audit, hospital, Db};
 use careflow_types::{
     AdmissionKind, AdmissionRequest, AgeGroup, BedPlanRequest, BedPlanView, DecisionRequest, Role,
@@ -22,7 +22,7 @@ use careflow_types::{
 };
 
 use crate::cli::Global;
-use crate::client::{save_token, token_file, ApiClient};
+use crate::client::ApiClient;
 use crate::serve::{ensure_admin, serve, Driver, BOOTSTRAP_ADMIN};
 
 mod roster;
@@ -39,6 +39,14 @@ pub struct DemoOptions {
     /// Seed of the demo's random choices.
     pub seed: u64,
 }
+
+/// The password of every demo user, documented in the README. Fixed on purpose: the
+/// demo's people and patients are synthetic, a restarted demo must still be able to
+/// sign as its bed manager, and the operator logs in as any of them from the README
+/// (`careflow login --as beds.ben`) without copying a generated secret from a terminal
+/// whose output `scripts/demo` may keep. Only its argon2id hash is stored, like any
+/// password; the site's own `admin` gets a generated one.
+pub const DEMO_PASSWORD: &str = "careflow-demo-2026";
 
 const USERS: [(&str, Role); 9] = [
     ("clerk.ana", Role::AdmissionsClerk),
@@ -58,21 +66,24 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     let beds = hospital::seed_layout(&db, &hospital::demo_layout()).await?;
     // The demo staff are provisioned as any site's would be: by its admin, whom the
     // first start creates.
-    ensure_admin(&db, g).await?;
-    let mut tokens = BTreeMap::new();
+    ensure_admin(&db).await?;
     for (name, role) in USERS.into_iter().chain(roster::USERS) {
-        let token = match std::fs::read_to_string(token_file(&g.data_dir, name)) {
-            Ok(t) => t.trim().to_owned(),
-            Err(_) => {
+        match users::account(&db, name).await {
+            Ok(_) => {}
+            Err(careflow_store::Error::NotFound(_)) => {
+                let user = NewUser {
+                    name,
+                    role,
+                    printed_name: None,
+                    password: DEMO_PASSWORD,
+                };
                 let by = Provisioner::Admin(BOOTSTRAP_ADMIN);
-                let t = users::provision(&db, name, role, by, Some("demo site staff"))
+                users::provision(&db, user, by, Some("demo site staff"))
                     .await
                     .with_context(|| format!("provisioning demo user {name}"))?;
-                save_token(&g.data_dir, name, &t)?;
-                t
             }
-        };
-        tokens.insert(name, token);
+            Err(e) => return Err(e.into()),
+        }
     }
     // After the users: the model owner (an admin) registers and promotes the model.
     ensure_production_forecaster(
@@ -121,6 +132,14 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     let driver = Driver {
         start: Box::new(move |base| {
             Box::pin(async move {
+                // The demo's people log in as anyone would, with their passwords.
+                let mut tokens = BTreeMap::new();
+                for (name, _) in USERS.iter().chain(&roster::USERS) {
+                    let login = ApiClient::login(&base, name, DEMO_PASSWORD)
+                        .await
+                        .with_context(|| format!("logging in demo user {name}"))?;
+                    tokens.insert(*name, login.token);
+                }
                 let day = Day {
                     clerk: ApiClient::new(base.clone(), tokens["clerk.ana"].clone()),
                     bed_manager: ApiClient::new(base.clone(), tokens["beds.ben"].clone()),
@@ -141,9 +160,10 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
                 )
                 .await?;
                 eprintln!(
-                    "demo: day done. Look around: `careflow tasks --as beds.ben`, `careflow audit verify`, \
-                     API {base}, Temporal UI http://127.0.0.1:8233, tokens in {}",
-                    data_dir.join("tokens").display()
+                    "demo: day done. Look around: `careflow login --as beds.ben` (demo password \
+                     {DEMO_PASSWORD}), then `careflow tasks --as beds.ben`; `careflow audit verify`; \
+                     API {base}, Temporal UI http://127.0.0.1:8233 (data in {})",
+                    data_dir.display()
                 );
                 Ok(())
             })
@@ -429,10 +449,12 @@ impl Day {
                 } else {
                     (false, "No suitable bed: divert to partner hospital under the regional escalation plan")
                 };
+                // Each decision is signed with the manager's password.
                 let decision = DecisionRequest {
                     approve,
                     reason: reason.into(),
                     bed_id: None,
+                    password: DEMO_PASSWORD.into(),
                 };
                 // Another manager may have decided it meanwhile.
                 if api.decide(&t.task_id, &decision).await.is_ok() {

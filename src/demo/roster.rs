@@ -141,6 +141,7 @@ pub async fn run(client: impl Fn(&str) -> ApiClient) -> Result<()> {
         approve: true,
         reason: "Cover, leave and requests reviewed with the ward manager: publish".into(),
         bed_id: None,
+        password: super::DEMO_PASSWORD.into(),
     };
     dev.decide(&task, &decision).await?;
     let s = until(&hana, &roster_id, "publication", |s| {
@@ -179,6 +180,7 @@ pub async fn run(client: impl Fn(&str) -> ApiClient) -> Result<()> {
         approve: true,
         reason: "Cover for the sick call agreed with the nurses moved".into(),
         bed_id: None,
+        password: super::DEMO_PASSWORD.into(),
     };
     noor.decide(&task, &decision).await?;
     until(&nia, &roster_id, "the re-roster's publication", |s| {

@@ -49,6 +49,7 @@ pub async fn run(db: &Db, requester: &ApiClient, approver: &ApiClient) -> Result
                         reason: "Overbooking checked against the week's no-show forecast: book"
                             .into(),
                         bed_id: None,
+                        password: super::DEMO_PASSWORD.into(),
                     };
                     // Decided already on an earlier pass.
                     let _ = approver.decide(task, &decision).await;

@@ -308,6 +308,7 @@ async fn conclude(
                             approve: true,
                             reason: reason.into(),
                             bed_id: None,
+                            password: super::DEMO_PASSWORD.into(),
                         },
                     )
                     .await?;

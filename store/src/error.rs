@@ -25,6 +25,12 @@ pub enum Error {
     /// The input is not valid; the message says which field and why.
     #[error("{0}")]
     Invalid(String),
+    /// A password (or a token) was wrong; the message says what the user may do next.
+    #[error("{0}")]
+    BadCredentials(String),
+    /// The account is locked after repeated failed passwords; the message says until when.
+    #[error("{0}")]
+    Locked(String),
     /// Stored data could not be read back.
     #[error("corrupt record: {0}")]
     Corrupt(String),

@@ -26,6 +26,7 @@ pub mod patients;
 pub mod registry;
 pub mod rosters;
 pub mod scanner;
+pub mod signatures;
 pub mod tasks;
 pub mod theatre;
 pub mod users;

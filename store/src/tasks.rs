@@ -9,15 +9,90 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use careflow_types::{Decision, NewAuditEntry, NewTask, Role, TaskKind, TaskView};
+use careflow_types::{Decision, NewAuditEntry, NewTask, Role, Signature, TaskKind, TaskView};
 
 use crate::audit::{self, digest, system_entry};
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
+use crate::signatures::{self, SignRequest};
+
+/// What a signature on a task's decision is for.
+pub fn signature_subject(task_id: &str) -> String {
+    format!("task/{task_id}")
+}
+
+/// What the decider of a task signs: the task as its queue shows it (what is asked,
+/// the proposal summarised with its figures and the model behind it, the bed proposed,
+/// who asked) and their decision on it. Not the queue or the claim, which escalation
+/// changes under a decision already signed.
+#[derive(Serialize)]
+struct SignedDecision<'a> {
+    task_id: &'a str,
+    workflow_id: &'a str,
+    kind: &'a str,
+    summary: &'a str,
+    proposed_bed: Option<&'a str>,
+    requested_by: Option<&'a str>,
+    approve: bool,
+    reason: &'a str,
+    bed_id: Option<&'a str>,
+}
+
+/// SHA-256 of what the decider of `task` signs when deciding `approve` for `reason`
+/// (naming `bed_id`).
+pub fn signed_content_sha256(
+    task: &TaskView,
+    approve: bool,
+    reason: &str,
+    bed_id: Option<&str>,
+) -> String {
+    digest(&SignedDecision {
+        task_id: &task.task_id,
+        workflow_id: &task.workflow_id,
+        kind: &task.kind,
+        summary: &task.summary,
+        proposed_bed: task.proposed_bed.as_deref(),
+        requested_by: task.requested_by.as_deref(),
+        approve,
+        reason,
+        bed_id,
+    })
+}
+
+/// A decision on `task`, signed by `signer` with their password: checks the password
+/// (lock-out, failures counted and audited) and writes the signature the decision must
+/// then carry (`Decision::signature_id`) to be recorded.
+pub async fn sign_decision(
+    db: &Db,
+    task: &TaskView,
+    signer: &str,
+    password: &str,
+    approve: bool,
+    reason: &str,
+    bed_id: Option<&str>,
+) -> Result<Signature> {
+    signatures::sign(
+        db,
+        &SignRequest {
+            signer,
+            password,
+            meaning: if approve {
+                careflow_types::SignatureMeaning::Approved
+            } else {
+                careflow_types::SignatureMeaning::Rejected
+            },
+            subject: signature_subject(&task.task_id),
+            signed_sha256: signed_content_sha256(task, approve, reason, bed_id),
+            workflow_id: Some(task.workflow_id.clone()),
+        },
+    )
+    .await
+}
 
 const COLUMNS: &str =
     "task_id, workflow_id, kind, role, status, summary, proposed_bed, claimed_by, \
-                       due_at, escalations, created_at, decided_by, decision_reason, requested_by";
+                       due_at, escalations, created_at, decided_by, decision_reason, requested_by, \
+                       signature_id";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<TaskView> {
     Ok(TaskView {
@@ -35,6 +110,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<TaskView> {
         decided_by: row.try_get("decided_by")?,
         decision_reason: row.try_get("decision_reason")?,
         requested_by: row.try_get("requested_by")?,
+        signature_id: row.try_get("signature_id")?,
     })
 }
 
@@ -240,8 +316,10 @@ pub enum Recorded {
 /// Checks again, against what is stored, what the API and the workflow checked before
 /// the decision reached the workflow: the task is undecided, the decider is a user
 /// who holds the task's role, holds the claim if there is one, and did not ask for the
-/// work. A decision that fails is not recorded; its refusal is audited, so a forged
-/// update sent straight to Temporal leaves a trace and changes nothing.
+/// work; and the decision carries the decider's unused signature for this task and
+/// this content ([`sign_decision`]), which it then uses up. A decision that fails is
+/// not recorded; its refusal is audited, so a forged update sent straight to Temporal
+/// leaves a trace and changes nothing.
 pub async fn record_decision(
     db: &Db,
     workflow_id: &str,
@@ -276,6 +354,20 @@ pub async fn record_decision(
             .err()
             .map(|e| e.to_string()),
     };
+    let refusal = match refusal {
+        Some(r) => Some(r),
+        None => {
+            let subject = signature_subject(&d.task_id);
+            let content = signed_content_sha256(&task, d.approve, &d.reason, d.bed_id.as_deref());
+            let expected = signatures::Expected {
+                actor: &d.actor,
+                subject: &subject,
+                meaning: d.signature_meaning(),
+                signed_sha256: &content,
+            };
+            signatures::check_unused_in(&mut tx, d.signature_id.as_deref(), &expected).await?
+        }
+    };
     if let Some(reason) = refusal {
         let mut entry = system_entry(
             workflow_id,
@@ -288,15 +380,22 @@ pub async fn record_decision(
         tx.commit().await?;
         return Ok(Recorded::Refused(reason));
     }
+    let signature_id = d.signature_id.as_deref().expect("checked above");
+    if !signatures::mark_used_in(&mut tx, signature_id).await? {
+        return Err(Error::Conflict(format!(
+            "signature {signature_id} was used meanwhile"
+        )));
+    }
     sqlx::query(
         "UPDATE tasks SET status = $1, decided_by = $2, decided_role = $3, decided_at = $4, \
-         decision_reason = $5 WHERE task_id = $6 AND status IN ('open','claimed')",
+         decision_reason = $5, signature_id = $6 WHERE task_id = $7 AND status IN ('open','claimed')",
     )
     .bind(decided_status)
     .bind(&d.actor)
     .bind(d.role.as_str())
     .bind(now())
     .bind(&d.reason)
+    .bind(signature_id)
     .bind(&d.task_id)
     .execute(&mut *tx)
     .await?;

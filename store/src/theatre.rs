@@ -397,6 +397,7 @@ mod tests {
             role: Role::TheatreAdmin,
             reason: "lists agreed at the weekly meeting".into(),
             bed_id: None,
+            signature_id: None,
         };
         conclude(
             db,

@@ -156,6 +156,7 @@ async fn publish_plan(db: &Db) {
             role: Role::BedManager,
             reason: "ok".into(),
             bed_id: None,
+            signature_id: None,
         },
     )
     .await

@@ -90,6 +90,7 @@ fn decision(approve: bool, actor: &str, role: Role) -> Decision {
         role,
         reason: "cover agreed with the matron".into(),
         bed_id: None,
+        signature_id: None,
     }
 }
 

@@ -222,6 +222,7 @@ async fn lifecycle(db: &Db) {
         role: Role::ImagingManager,
         reason: "too much overbooking on Monday".into(),
         bed_id: None,
+        signature_id: None,
     };
     scanner::conclude(db, wf, "scan-b", 0, &ScanConclusion::Decided(reject))
         .await

@@ -1,11 +1,13 @@
 //! Recording a decision checks it again against the store: only a user who holds the
-//! task's role (and its claim, if claimed) and did not ask for the work may decide;
-//! anything else is refused, the refusal audited, and the task left open.
+//! task's role (and its claim, if claimed) and did not ask for the work may decide, and
+//! only with their own unused signature for this task and this content; anything else
+//! (unsigned, another's signature, a signature reused, for another task, of another
+//! meaning or content) is refused, the refusal audited, and the task left open.
 
 mod common;
 
 use careflow_store::tasks::{self, Escalation, Recorded};
-use careflow_store::{audit, users, Db};
+use careflow_store::{audit, signatures, users, Db};
 use careflow_types::{Decision, NewTask, Role, TaskKind};
 
 fn task(id: &str) -> NewTask {
@@ -29,6 +31,31 @@ fn decision(task_id: &str, actor: &str, role: Role) -> Decision {
         role,
         reason: "reserve agreed at the bed meeting".into(),
         bed_id: None,
+        signature_id: None,
+    }
+}
+
+/// Everyone's password in these tests.
+const PASSWORD: &str = "test password 1";
+
+/// `d`, signed by its actor as the API signs it: password re-entered, the task's
+/// content hashed.
+async fn signed(db: &Db, d: Decision) -> Decision {
+    let task = tasks::get(db, &d.task_id).await.unwrap();
+    let sig = tasks::sign_decision(
+        db,
+        &task,
+        &d.actor,
+        PASSWORD,
+        d.approve,
+        &d.reason,
+        d.bed_id.as_deref(),
+    )
+    .await
+    .unwrap();
+    Decision {
+        signature_id: Some(sig.signature_id),
+        ..d
     }
 }
 
@@ -62,7 +89,9 @@ async fn decisions_are_checked_against_the_store(db: Db) {
         ("site.sam", Role::SiteManager),
         ("clerk.ana", Role::AdmissionsClerk),
     ] {
-        users::upsert(&db, name, role, "test").await.unwrap();
+        users::upsert_with_password(&db, name, role, Some(PASSWORD), "test")
+            .await
+            .unwrap();
     }
     tasks::open(&db, &task("t1")).await.unwrap();
     tasks::open(&db, &task("t1")).await.unwrap(); // idempotent
@@ -94,13 +123,9 @@ async fn decisions_are_checked_against_the_store(db: Db) {
         "bed_manager queue",
     )
     .await;
-    refused(
-        &db,
-        "t1",
-        decision("t1", "bm.kim", Role::BedManager),
-        "asked for",
-    )
-    .await;
+    // The requester is refused even with a valid signature of their own.
+    let own = signed(&db, decision("t1", "bm.kim", Role::BedManager)).await;
+    refused(&db, "t1", own, "asked for").await;
     tasks::claim(&db, "t1", "bm.ola", Role::BedManager)
         .await
         .unwrap();
@@ -112,8 +137,69 @@ async fn decisions_are_checked_against_the_store(db: Db) {
     )
     .await;
 
-    // The claim holder decides; a retry of the same step changes nothing.
-    let d = decision("t1", "bm.ola", Role::BedManager);
+    // Unsigned, signed by someone else, signed meaning a rejection, signed with another
+    // reason: all refused, as a forged update sent straight to Temporal would be.
+    refused(
+        &db,
+        "t1",
+        decision("t1", "bm.ola", Role::BedManager),
+        "not signed",
+    )
+    .await;
+    let lee = signed(&db, decision("t1", "bm.lee", Role::BedManager)).await;
+    refused(
+        &db,
+        "t1",
+        Decision {
+            actor: "bm.ola".into(),
+            ..lee
+        },
+        "made by bm.lee, not by bm.ola",
+    )
+    .await;
+    let rejection = signed(
+        &db,
+        Decision {
+            approve: false,
+            ..decision("t1", "bm.ola", Role::BedManager)
+        },
+    )
+    .await;
+    refused(
+        &db,
+        "t1",
+        Decision {
+            approve: true,
+            ..rejection
+        },
+        "means rejected, but the decision is approved",
+    )
+    .await;
+    let other_reason = signed(&db, decision("t1", "bm.ola", Role::BedManager)).await;
+    refused(
+        &db,
+        "t1",
+        Decision {
+            reason: "a reason nobody signed".into(),
+            ..other_reason
+        },
+        "signed other content",
+    )
+    .await;
+    refused(
+        &db,
+        "t1",
+        Decision {
+            signature_id: Some("sig-made-up".into()),
+            ..decision("t1", "bm.ola", Role::BedManager)
+        },
+        "does not exist",
+    )
+    .await;
+
+    // The claim holder decides with their signature; a retry of the same step changes
+    // nothing.
+    let d = signed(&db, decision("t1", "bm.ola", Role::BedManager)).await;
     assert_eq!(
         tasks::record_decision(&db, "wf-t1", TaskKind::BedPlan, &d)
             .await
@@ -144,6 +230,15 @@ async fn decisions_are_checked_against_the_store(db: Db) {
         approved.meaning.as_deref(),
         Some("approved bed plan for publication")
     );
+    // The signature is linked to the task and used up.
+    let used = d.signature_id.clone().unwrap();
+    assert_eq!(view.signature_id.as_deref(), Some(used.as_str()));
+    let sig = signatures::get(&db, &used).await.unwrap().unwrap();
+    assert!(sig.used_at.is_some());
+    assert_eq!(
+        (sig.signer.as_str(), sig.subject.as_str()),
+        ("bm.ola", "task/t1")
+    );
 
     // After escalation the site manager's queue holds the task.
     tasks::open(&db, &task("t2")).await.unwrap();
@@ -166,17 +261,48 @@ async fn decisions_are_checked_against_the_store(db: Db) {
         "site_manager queue",
     )
     .await;
+    // A used signature cannot sign again, not even the same person's next decision.
+    let sam_first = signed(&db, decision("t2", "site.sam", Role::SiteManager)).await;
+    tasks::open(&db, &task("t3")).await.unwrap();
+    let sam_t3 = signed(&db, decision("t3", "site.sam", Role::SiteManager)).await;
+    refused(
+        &db,
+        "t2",
+        Decision {
+            signature_id: sam_t3.signature_id.clone(),
+            ..decision("t2", "site.sam", Role::SiteManager)
+        },
+        "signs task/t3, not task/t2",
+    )
+    .await;
     assert_eq!(
-        tasks::record_decision(
-            &db,
-            "wf-t2",
-            TaskKind::BedPlan,
-            &decision("t2", "site.sam", Role::SiteManager)
-        )
-        .await
-        .unwrap(),
+        tasks::record_decision(&db, "wf-t2", TaskKind::BedPlan, &sam_first)
+            .await
+            .unwrap(),
         Recorded::Recorded
     );
+    tasks::escalate(
+        &db,
+        &Escalation {
+            task_id: "t3".into(),
+            workflow_id: "wf-t3".into(),
+            to_role: Role::SiteManager,
+            due_at: "2026-12-02T12:00:00Z".into(),
+            escalation: 1,
+        },
+    )
+    .await
+    .unwrap();
+    refused(
+        &db,
+        "t3",
+        Decision {
+            signature_id: sam_first.signature_id.clone(),
+            ..decision("t3", "site.sam", Role::SiteManager)
+        },
+        "already used",
+    )
+    .await;
     assert!(audit::verify(&db).await.unwrap().first_break.is_none());
 }
 

@@ -1,13 +1,15 @@
 //! Provisioning users on real databases: the local operator may create the first admin
 //! of a site that has none and nothing else; after that only an admin provisions, a
-//! non-admin or a stranger is refused, the last admin cannot be demoted, and every
-//! provisioning is audited (who, what, why) while a refusal writes nothing.
+//! non-admin or a stranger is refused, the last admin cannot be demoted, a password
+//! that breaks the rules is refused, and every provisioning is audited (who, what, why)
+//! while a refusal writes nothing. Re-provisioning resets the password and ends the
+//! user's sessions.
 
 mod common;
 
 use std::future::Future;
 
-use careflow_store::users::{self, Provisioner, LOCAL_OPERATOR};
+use careflow_store::users::{self, NewUser, Provisioner, DEFAULT_TOKEN_TTL, LOCAL_OPERATOR};
 use careflow_store::{audit, Db, Error};
 use careflow_types::{AuditEntry, Role};
 
@@ -15,7 +17,7 @@ use careflow_types::{AuditEntry, Role};
 /// that the refusal left the audit trail as it was.
 async fn assert_refused(
     db: &Db,
-    provisioning: impl Future<Output = Result<String, Error>>,
+    provisioning: impl Future<Output = Result<(), Error>>,
     matches: fn(&Error) -> bool,
 ) {
     let before = audit::entries(db).await.unwrap().len();
@@ -24,6 +26,17 @@ async fn assert_refused(
         Err(e) => assert!(matches(&e), "{e:?}"),
     }
     assert_eq!(audit::entries(db).await.unwrap().len(), before);
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+fn user(name: &str, role: Role) -> NewUser<'_> {
+    NewUser {
+        name,
+        role,
+        printed_name: None,
+        password: PASSWORD,
+    }
 }
 
 async fn last_entry(db: &Db) -> AuditEntry {
@@ -35,8 +48,7 @@ async fn provisioning_is_checked_and_audited(db: Db) {
     assert!(users::admins(&db).await.unwrap().is_empty());
     let r = users::provision(
         &db,
-        "beds.ben",
-        Role::BedManager,
+        user("beds.ben", Role::BedManager),
         Provisioner::LocalOperator,
         None,
     );
@@ -46,17 +58,14 @@ async fn provisioning_is_checked_and_audited(db: Db) {
         |e| matches!(e, Error::Forbidden(m) if m.contains("only create its first admin")),
     )
     .await;
-    let first = users::provision(
+    users::provision(
         &db,
-        "dr.first",
-        Role::Admin,
+        user("dr.first", Role::Admin),
         Provisioner::LocalOperator,
         None,
     )
     .await
     .unwrap();
-    let user = users::authenticate(&db, &first).await.unwrap().unwrap();
-    assert_eq!((user.name.as_str(), user.role), ("dr.first", Role::Admin));
     let e = last_entry(&db).await;
     assert_eq!(
         (e.action.as_str(), e.actor.as_str(), e.role.as_str()),
@@ -73,7 +82,12 @@ async fn provisioning_is_checked_and_audited(db: Db) {
 
     // Once there is an admin, the bootstrap is closed, for any role.
     for role in [Role::Admin, Role::AdmissionsClerk] {
-        let r = users::provision(&db, "dr.second", role, Provisioner::LocalOperator, None);
+        let r = users::provision(
+            &db,
+            user("dr.second", role),
+            Provisioner::LocalOperator,
+            None,
+        );
         assert_refused(&db, r, |e| {
             matches!(e, Error::Forbidden(m) if m.contains("dr.first") && m.contains("only an admin"))
         })
@@ -82,10 +96,9 @@ async fn provisioning_is_checked_and_audited(db: Db) {
     assert_eq!(users::admins(&db).await.unwrap(), ["dr.first"]);
 
     // An admin provisions, with the why recorded.
-    let ben = users::provision(
+    users::provision(
         &db,
-        "beds.ben",
-        Role::BedManager,
+        user("beds.ben", Role::BedManager),
         Provisioner::Admin("dr.first"),
         Some("joined the bed team"),
     )
@@ -104,8 +117,7 @@ async fn provisioning_is_checked_and_audited(db: Db) {
     // A non-admin, a stranger and a bad name are refused.
     let r = users::provision(
         &db,
-        "clerk.ana",
-        Role::AdmissionsClerk,
+        user("clerk.ana", Role::AdmissionsClerk),
         Provisioner::Admin("beds.ben"),
         None,
     );
@@ -117,8 +129,7 @@ async fn provisioning_is_checked_and_audited(db: Db) {
     .await;
     let r = users::provision(
         &db,
-        "clerk.ana",
-        Role::Admin,
+        user("clerk.ana", Role::Admin),
         Provisioner::Admin("nobody"),
         None,
     );
@@ -130,41 +141,77 @@ async fn provisioning_is_checked_and_audited(db: Db) {
     .await;
     let r = users::provision(
         &db,
-        "ana smith",
-        Role::AdmissionsClerk,
+        user("ana smith", Role::AdmissionsClerk),
         Provisioner::Admin("dr.first"),
         None,
     );
     assert_refused(&db, r, |e| matches!(e, Error::Invalid(_))).await;
-    assert!(users::authenticate(&db, &ben).await.unwrap().is_some());
-
-    // Provisioning again issues a new token: the old one stops working.
-    let ben2 = users::provision(
+    // A password shorter than the rules allow is refused, naming the rule.
+    let short = NewUser {
+        password: "short",
+        ..user("clerk.ana", Role::AdmissionsClerk)
+    };
+    let r = users::provision(&db, short, Provisioner::Admin("dr.first"), None);
+    assert_refused(
         &db,
-        "beds.ben",
-        Role::BedManager,
-        Provisioner::Admin("dr.first"),
-        None,
+        r,
+        |e| matches!(e, Error::Invalid(m) if m.contains("password: must be at least 10")),
     )
-    .await
-    .unwrap();
-    assert!(users::authenticate(&db, &ben).await.unwrap().is_none());
+    .await;
+    let session = users::login(&db, "beds.ben", PASSWORD, DEFAULT_TOKEN_TTL)
+        .await
+        .unwrap();
     assert_eq!(
-        users::authenticate(&db, &ben2).await.unwrap().unwrap().role,
-        Role::BedManager
+        users::authenticate(&db, &session.token)
+            .await
+            .unwrap()
+            .unwrap(),
+        users::User {
+            name: "beds.ben".into(),
+            role: Role::BedManager
+        }
     );
-    let e = last_entry(&db).await;
+
+    // Provisioning again resets the password: the old one and the sessions end.
+    let reset = NewUser {
+        password: "a new password for ben",
+        printed_name: Some("Ben Okafor"),
+        ..user("beds.ben", Role::BedManager)
+    };
+    users::provision(&db, reset, Provisioner::Admin("dr.first"), None)
+        .await
+        .unwrap();
+    assert!(users::authenticate(&db, &session.token)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        users::login(&db, "beds.ben", PASSWORD, DEFAULT_TOKEN_TTL).await,
+        Err(Error::BadCredentials(_))
+    ));
+    users::login(&db, "beds.ben", "a new password for ben", DEFAULT_TOKEN_TTL)
+        .await
+        .unwrap();
+    assert_eq!(
+        users::account(&db, "beds.ben").await.unwrap().printed_name,
+        "Ben Okafor"
+    );
+    let e = audit::entries(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .rfind(|e| e.action == "user.provisioned")
+        .unwrap();
     assert_eq!(
         e.meaning.as_deref(),
-        Some("issued a new token to beds.ben (bed_manager)")
+        Some("reset the password of beds.ben (bed_manager); revoked 1 token(s)")
     );
     assert_eq!(e.reason, None);
 
     // The last admin cannot be demoted; with a second admin, the first can.
     let r = users::provision(
         &db,
-        "dr.first",
-        Role::Auditor,
+        user("dr.first", Role::Auditor),
         Provisioner::Admin("dr.first"),
         None,
     );
@@ -176,8 +223,7 @@ async fn provisioning_is_checked_and_audited(db: Db) {
     .await;
     users::provision(
         &db,
-        "beds.ben",
-        Role::Admin,
+        user("beds.ben", Role::Admin),
         Provisioner::Admin("dr.first"),
         Some("site lead"),
     )
@@ -185,12 +231,11 @@ async fn provisioning_is_checked_and_audited(db: Db) {
     .unwrap();
     assert_eq!(
         last_entry(&db).await.meaning.as_deref(),
-        Some("changed beds.ben's role from bed_manager to admin and issued a new token")
+        Some("changed beds.ben's role from bed_manager to admin and reset the password; revoked 1 token(s)")
     );
     users::provision(
         &db,
-        "dr.first",
-        Role::Auditor,
+        user("dr.first", Role::Auditor),
         Provisioner::Admin("beds.ben"),
         None,
     )

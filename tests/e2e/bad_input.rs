@@ -73,7 +73,6 @@ async fn malformed_admissions_are_refused_and_change_nothing() {
     let db = Db::connect(&node.database_url()).await.unwrap();
     let tokens = seed(
         &db,
-        &node.dir,
         &layout(1),
         &[
             ("clerk.e2e", Role::AdmissionsClerk),
@@ -84,6 +83,8 @@ async fn malformed_admissions_are_refused_and_change_nothing() {
     .await;
     node.spawn_serve();
     node.wait_ready(Duration::from_secs(120)).await;
+    // The clerk logs in to use the CLI below (before the counts: a login is audited).
+    node.login("clerk.e2e").await;
     let tables = [
         "admissions",
         "patients",

@@ -1,7 +1,8 @@
 //! A bed plan through the real binary: a model owner registers and promotes the
-//! committed `ed-arrivals` model with the CLI, a bed manager asks for a plan and
-//! approves it with the CLI, and the plan, the task and the audit trail all name the
-//! model (version and sha256) that forecast the demand.
+//! committed `ed-arrivals` model with the CLI, a site manager asks for a plan and a bed
+//! manager, logged in with the CLI, approves it signing with their password; the plan,
+//! the task and the audit trail all name the model (version and sha256) that forecast
+//! the demand, and the signature is on record.
 
 use std::time::Duration;
 
@@ -27,9 +28,8 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
     let tmp = tempfile::tempdir().unwrap();
     let mut node = Node::new(&tmp.path().join("data"), None);
     let db = Db::connect(&node.database_url()).await.unwrap();
-    seed(
+    let tokens = seed(
         &db,
-        &node.dir,
         &layout(1),
         &[
             ("clerk.e2e", Role::AdmissionsClerk),
@@ -83,7 +83,11 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
     node.spawn_serve();
     node.wait_ready(Duration::from_secs(120)).await;
     // A few patients in beds, through the real admission workflow.
-    let clerk = node.client(&std::fs::read_to_string(node.dir.join("tokens/clerk.e2e")).unwrap());
+    let clerk = node.client(&tokens["clerk.e2e"]);
+    // The people who use the CLI log in first; nothing secret lands in the data dir.
+    node.login("site.e2e").await;
+    node.login("beds.e2e").await;
+    assert!(!node.dir.join("tokens").exists());
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for n in 0..6 {
         let req = request(n, 0.0, &mut rng);
@@ -137,16 +141,41 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
     );
     assert!(task_line.contains(&sha[..12]), "{task_line}");
 
-    stdout(
-        &node
-            .cli(&[
+    // A wrong password signs nothing and is refused, saying so.
+    let wrong = node
+        .cli_with_stdin(
+            &[
                 "approve",
                 &task_id,
                 "--reason",
                 "moves and reserve agreed at the bed meeting",
                 "--as",
                 "beds.e2e",
-            ])
+                "--password-stdin",
+            ],
+            "not the password\n",
+        )
+        .await;
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("attempts left"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    stdout(
+        &node
+            .cli_with_stdin(
+                &[
+                    "approve",
+                    &task_id,
+                    "--reason",
+                    "moves and reserve agreed at the bed meeting",
+                    "--as",
+                    "beds.e2e",
+                    "--password-stdin",
+                ],
+                &format!("{PASSWORD}\n"),
+            )
             .await,
         "approve",
     );
@@ -173,16 +202,36 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
     );
     assert!(record["proposal"]["patients"].as_u64().unwrap() >= 6);
 
+    // The decision is linked to the bed manager's signature of it.
+    let (signer, meaning, used): (String, String, Option<String>) = sqlx::query(
+        "SELECT s.signer, s.meaning, s.used_at FROM signatures s JOIN tasks t ON t.signature_id = s.signature_id \
+         WHERE t.task_id = $1",
+    )
+    .bind(&task_id)
+    .fetch_one(db.pool())
+    .await
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .expect("the decision's signature");
+    assert_eq!(
+        (signer.as_str(), meaning.as_str()),
+        ("beds.e2e", "approved")
+    );
+    assert!(used.is_some());
+
     // A second approval of the same task is refused.
     let again = node
-        .cli(&[
-            "approve",
-            &task_id,
-            "--reason",
-            "approving twice",
-            "--as",
-            "beds.e2e",
-        ])
+        .cli_with_stdin(
+            &[
+                "approve",
+                &task_id,
+                "--reason",
+                "approving twice",
+                "--as",
+                "beds.e2e",
+                "--password-stdin",
+            ],
+            PASSWORD,
+        )
         .await;
     assert!(!again.status.success());
 

@@ -58,7 +58,7 @@ async fn admissions_survive_careflow_and_temporal_kills() {
     let tmp = tempfile::tempdir().unwrap();
     let mut node = Node::new(&tmp.path().join("data"), None);
     let db = Db::connect(&node.database_url()).await.unwrap();
-    let tokens = seed_users(&db, &node).await;
+    let tokens = seed_users(&db).await;
     node.spawn_serve();
     let first_ready = node.wait_ready(Duration::from_secs(120)).await;
     println!("crash: first start (dev server included) ready in {first_ready:?}");
@@ -405,10 +405,9 @@ async fn admissions_survive_careflow_and_temporal_kills() {
     db.close().await;
 }
 
-async fn seed_users(db: &Db, node: &Node) -> std::collections::HashMap<String, String> {
+async fn seed_users(db: &Db) -> std::collections::HashMap<String, String> {
     seed(
         db,
-        &node.dir,
         &layout(2),
         &[
             ("clerk.e2e", Role::AdmissionsClerk),

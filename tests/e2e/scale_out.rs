@@ -28,7 +28,6 @@ async fn two_workers_share_the_work_on_postgres() {
         .expect("fresh PostgreSQL database");
     let tokens = seed(
         &db,
-        &node.dir,
         &layout(1),
         &[
             ("clerk.e2e", Role::AdmissionsClerk),

@@ -184,7 +184,6 @@ async fn a_theatre_day_is_replanned_after_an_emergency_and_the_replan_approved()
     let db = Db::connect(&node.database_url()).await.unwrap();
     seed(
         &db,
-        &node.dir,
         &layout(1),
         &[
             (REQUESTER, Role::TheatreAdmin),
@@ -254,6 +253,10 @@ async fn a_theatre_day_is_replanned_after_an_emergency_and_the_replan_approved()
 
     node.spawn_serve();
     node.wait_ready(Duration::from_secs(120)).await;
+    // The people who use the CLI log in first; decisions are signed with the password.
+    for user in [REQUESTER, APPROVER, AUDITOR, "clerk.e2e"] {
+        node.login(user).await;
+    }
 
     // Bad input: every field located, nothing stored, nothing started.
     let audit_before = count_rows(&db, "SELECT COUNT(*) FROM audit_log").await;
@@ -339,14 +342,18 @@ async fn a_theatre_day_is_replanned_after_an_emergency_and_the_replan_approved()
         "no patient key in the task: {task_line}"
     );
     let own = node
-        .cli(&[
-            "approve",
-            &r0_task,
-            "--reason",
-            "my own lists look fine",
-            "--as",
-            REQUESTER,
-        ])
+        .cli_with_stdin(
+            &[
+                "approve",
+                &r0_task,
+                "--reason",
+                "my own lists look fine",
+                "--as",
+                REQUESTER,
+                "--password-stdin",
+            ],
+            &format!("{PASSWORD}\n"),
+        )
         .await;
     assert!(!own.status.success(), "the requester may not approve");
     assert!(
@@ -356,14 +363,18 @@ async fn a_theatre_day_is_replanned_after_an_emergency_and_the_replan_approved()
     );
     stdout(
         &node
-            .cli(&[
-                "approve",
-                &r0_task,
-                "--reason",
-                "lists agreed at the theatre scheduling meeting",
-                "--as",
-                APPROVER,
-            ])
+            .cli_with_stdin(
+                &[
+                    "approve",
+                    &r0_task,
+                    "--reason",
+                    "lists agreed at the theatre scheduling meeting",
+                    "--as",
+                    APPROVER,
+                    "--password-stdin",
+                ],
+                &format!("{PASSWORD}\n"),
+            )
             .await,
         "approve revision 0",
     );
@@ -421,14 +432,18 @@ async fn a_theatre_day_is_replanned_after_an_emergency_and_the_replan_approved()
     );
     stdout(
         &node
-            .cli(&[
-                "approve",
-                &r1_task,
-                "--reason",
-                "moves agreed with the surgeons; patients told this morning",
-                "--as",
-                APPROVER,
-            ])
+            .cli_with_stdin(
+                &[
+                    "approve",
+                    &r1_task,
+                    "--reason",
+                    "moves agreed with the surgeons; patients told this morning",
+                    "--as",
+                    APPROVER,
+                    "--password-stdin",
+                ],
+                &format!("{PASSWORD}\n"),
+            )
             .await,
         "approve revision 1",
     );

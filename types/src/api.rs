@@ -82,7 +82,8 @@ pub struct ApiErrorBody {
 /// What went wrong, for people (`message`) and programs (`code`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiErrorDetail {
-    /// Stable code: `invalid_request`, `unauthenticated`, `forbidden`, `not_found`,
+    /// Stable code: `invalid_request`, `unauthenticated`, `bad_credentials` (a wrong
+    /// password), `locked` (too many wrong passwords), `forbidden`, `not_found`,
     /// `conflict`, `internal`.
     pub code: String,
     /// What is wrong and where, in words.

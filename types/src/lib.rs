@@ -23,6 +23,7 @@
 mod admission;
 mod api;
 mod audit;
+mod auth;
 mod bed_plan;
 mod decisions;
 mod roster;
@@ -33,6 +34,7 @@ mod theatre;
 pub use admission::*;
 pub use api::*;
 pub use audit::*;
+pub use auth::*;
 pub use bed_plan::*;
 pub use decisions::*;
 pub use roster::*;

@@ -83,9 +83,23 @@ pub struct Decision {
     pub reason: String,
     /// For `no_bed` tasks: the bed the approver names.
     pub bed_id: Option<String>,
+    /// The signature the decider made by re-entering their password (see
+    /// [`crate::Signature`]); the store refuses a decision without a valid one. Absent
+    /// in decisions recorded before signatures (saved histories replay unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_id: Option<String>,
 }
 
 impl Decision {
+    /// What a signature on this decision means.
+    pub fn signature_meaning(&self) -> crate::SignatureMeaning {
+        if self.approve {
+            crate::SignatureMeaning::Approved
+        } else {
+            crate::SignatureMeaning::Rejected
+        }
+    }
+
     /// The meaning of this signature, recorded in the audit trail.
     pub fn meaning(&self, kind: TaskKind) -> &'static str {
         match (kind, self.approve) {
@@ -108,8 +122,9 @@ impl Decision {
     }
 }
 
-/// Body of `POST /api/tasks/{id}/decision`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Body of `POST /api/tasks/{id}/decision`. The decider signs it: `password` is their
+/// own, re-entered for this decision (never stored, never logged: `Debug` hides it).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// Approve or reject.
@@ -119,6 +134,19 @@ pub struct DecisionRequest {
     /// Bed the approver names (for `no_bed` tasks).
     #[serde(default)]
     pub bed_id: Option<String>,
+    /// The decider's password: the decision is signed with it.
+    pub password: String,
+}
+
+impl std::fmt::Debug for DecisionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionRequest")
+            .field("approve", &self.approve)
+            .field("reason", &self.reason)
+            .field("bed_id", &self.bed_id)
+            .field("password", &"<hidden>")
+            .finish()
+    }
 }
 
 impl DecisionRequest {
@@ -135,6 +163,12 @@ impl DecisionRequest {
             if bed.trim().is_empty() {
                 errors.push(FieldError::new("bed_id", "must not be empty when given"));
             }
+        }
+        if self.password.is_empty() {
+            errors.push(FieldError::new(
+                "password",
+                "a decision is signed: re-enter your password",
+            ));
         }
         if errors.is_empty() {
             Ok(())
@@ -176,4 +210,7 @@ pub struct TaskView {
     /// Who asked for the work (may not decide it).
     #[serde(default)]
     pub requested_by: Option<String>,
+    /// The signature of the decision, once decided with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_id: Option<String>,
 }

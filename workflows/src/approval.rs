@@ -7,8 +7,9 @@
 //! checked three times: by the API (the signed-in user holds the task's role and
 //! claim), by the workflow's update validator (the task is the one pending, its role,
 //! not the requester, with a reason), and by the recording activity against the store
-//! (the same, from the database). A decision the store refuses is discarded, its
-//! refusal audited, and the step keeps waiting.
+//! (the same, from the database, and the decider's signature: their unused signature of
+//! this task and content, made by re-entering their password at the API). A decision
+//! the store refuses is discarded, its refusal audited, and the step keeps waiting.
 //!
 //! A workflow embeds an [`Approval`] in its state, implements [`AwaitsApproval`],
 //! calls [`ask`] where it needs a person, and routes its `decide` update and validator

@@ -24,7 +24,7 @@ use careflow_types::{
 use careflow_workflows::AdmissionWorkflow;
 
 mod common;
-use common::{start_server, with_worker};
+use common::{signed, start_server, with_worker};
 
 fn ward(
     id: &str,
@@ -157,6 +157,7 @@ fn decision(task_id: &str, approve: bool, actor: &str, role: Role) -> Decision {
         role,
         reason: "capacity meeting agreed".into(),
         bed_id: None,
+        signature_id: None,
     }
 }
 
@@ -235,7 +236,7 @@ async fn outlier_bed_needs_approval_and_a_second_decision_is_refused() {
         let answer = handle
             .execute_update(
                 AdmissionWorkflow::decide,
-                decision(&task, true, "beds.ben", Role::BedManager),
+                signed(&db, decision(&task, true, "beds.ben", Role::BedManager)).await,
                 WorkflowExecuteUpdateOptions::default(),
             )
             .await
@@ -354,7 +355,7 @@ async fn a_forged_decision_sent_past_the_api_is_refused_and_audited() {
         assert_eq!(status, "open", "the task waits for a real decision");
 
         // The bed manager's real decision then goes through.
-        send(decision(&task, true, "beds.ben", Role::BedManager))
+        send(signed(&db, decision(&task, true, "beds.ben", Role::BedManager)).await)
             .await
             .expect("a valid decision after the refusal");
         let outcome = result(&client, &wf).await;
@@ -372,6 +373,114 @@ async fn a_forged_decision_sent_past_the_api_is_refused_and_audited() {
     .await;
 }
 
+/// Waits until the workflow's audit trail holds `n` refusals; returns their reasons.
+async fn refusals(db: &Db, workflow_id: &str, n: usize) -> Vec<String> {
+    for _ in 0..300 {
+        let found: Vec<String> = audit::entries_for_workflow(db, workflow_id)
+            .await
+            .expect("audit")
+            .into_iter()
+            .filter(|e| e.action == "task.decision_refused")
+            .map(|e| e.reason.unwrap_or_default())
+            .collect();
+        if found.len() >= n {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{n} refusals not audited for {workflow_id}");
+}
+
+#[tokio::test]
+async fn an_unsigned_or_misused_signature_sent_past_the_api_is_refused_and_audited() {
+    let (_server, client) = start_server().await;
+    let (_dir, db) = hospital(&[ward("GMED", "general_medicine", false, (1, 4), 0)]).await;
+    with_worker(&client, &db, async {
+        let wf = start(
+            &client,
+            request("cardiology", AgeGroup::Adult, AdmissionKind::Elective),
+        )
+        .await;
+        let task = wait_for_task(&db, &wf, Role::BedManager).await;
+        let handle = client.get_workflow_handle::<AdmissionWorkflow>(wf.clone());
+        let send = |d: Decision| {
+            let handle = &handle;
+            async move {
+                handle
+                    .execute_update(
+                        AdmissionWorkflow::decide,
+                        d,
+                        WorkflowExecuteUpdateOptions::default(),
+                    )
+                    .await
+                    .expect("the validator cannot see signatures: the store judges them")
+            }
+        };
+        // Someone with access to Temporal but not to the bed manager's password sends
+        // the bed manager's decision unsigned, then with a colleague's signature, then
+        // with the bed manager's signature of a rejection turned into an approval.
+        // Each is refused by the recording step before the next can be taken.
+        send(decision(&task, true, "beds.ben", Role::BedManager)).await;
+        refusals(&db, &wf, 1).await;
+        let bea = signed(&db, decision(&task, true, "beds.bea", Role::BedManager)).await;
+        send(Decision {
+            actor: "beds.ben".into(),
+            ..bea
+        })
+        .await;
+        refusals(&db, &wf, 2).await;
+        let rejection = signed(&db, decision(&task, false, "beds.ben", Role::BedManager)).await;
+        send(Decision {
+            approve: true,
+            ..rejection
+        })
+        .await;
+        let reasons = refusals(&db, &wf, 3).await;
+        assert!(reasons[0].contains("not signed"), "{reasons:?}");
+        assert!(
+            reasons[1].contains("made by beds.bea, not by beds.ben"),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons[2].contains("means rejected, but the decision is approved"),
+            "{reasons:?}"
+        );
+        let status: String = value(
+            &db,
+            "SELECT status AS v FROM tasks WHERE task_id = $1",
+            &task,
+        )
+        .await;
+        assert_eq!(status, "open", "nothing forged was recorded");
+
+        // The bed manager's own signed decision goes through and uses its signature.
+        let real = signed(&db, decision(&task, true, "beds.ben", Role::BedManager)).await;
+        let signature_id = real.signature_id.clone().expect("signed");
+        send(real).await;
+        let outcome = result(&client, &wf).await;
+        assert_eq!(outcome.stage, AdmissionStage::Admitted);
+        let linked: String = value(
+            &db,
+            "SELECT signature_id AS v FROM tasks WHERE task_id = $1",
+            &task,
+        )
+        .await;
+        assert_eq!(linked, signature_id);
+        let sig = careflow_store::signatures::get(&db, &signature_id)
+            .await
+            .expect("read")
+            .expect("signature");
+        assert_eq!(
+            (sig.signer.as_str(), sig.meaning.as_str()),
+            ("beds.ben", "approved")
+        );
+        assert!(sig.used_at.is_some());
+        assert_eq!(audit::verify(&db).await.expect("verify").first_break, None);
+        maybe_record(&client, &wf, "signature_refusals_then_signed").await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn decision_while_waiting_is_taken_once() {
     let (_server, client) = start_server().await;
@@ -380,15 +489,17 @@ async fn decision_while_waiting_is_taken_once() {
         let wf = start(&client, request("respiratory", AgeGroup::Adult, AdmissionKind::Elective)).await;
         let task = wait_for_task(&db, &wf, Role::BedManager).await;
         let handle = client.get_workflow_handle::<AdmissionWorkflow>(wf.clone());
+        let ben = signed(&db, decision(&task, true, "beds.ben", Role::BedManager)).await;
+        let bea = signed(&db, decision(&task, false, "beds.bea", Role::BedManager)).await;
         let (a, b) = tokio::join!(
             handle.execute_update(
                 AdmissionWorkflow::decide,
-                decision(&task, true, "beds.ben", Role::BedManager),
+                ben,
                 WorkflowExecuteUpdateOptions::default(),
             ),
             handle.execute_update(
                 AdmissionWorkflow::decide,
-                decision(&task, false, "beds.bea", Role::BedManager),
+                bea,
                 WorkflowExecuteUpdateOptions::default(),
             )
         );
@@ -437,7 +548,7 @@ async fn no_bed_then_rejection_declines_the_admission() {
             .get_workflow_handle::<AdmissionWorkflow>(wf.clone())
             .execute_update(
                 AdmissionWorkflow::decide,
-                decision(&task, false, "beds.ben", Role::BedManager),
+                signed(&db, decision(&task, false, "beds.ben", Role::BedManager)).await,
                 WorkflowExecuteUpdateOptions::default(),
             )
             .await
@@ -501,7 +612,7 @@ async fn undecided_task_escalates_to_the_site_manager() {
             .get_workflow_handle::<AdmissionWorkflow>(wf.clone())
             .execute_update(
                 AdmissionWorkflow::decide,
-                decision(&task, true, "site.sam", Role::SiteManager),
+                signed(&db, decision(&task, true, "site.sam", Role::SiteManager)).await,
                 WorkflowExecuteUpdateOptions::default(),
             )
             .await

@@ -20,7 +20,7 @@ use careflow_types::{
 use careflow_workflows::BedPlanWorkflow;
 
 mod common;
-use common::{models_dir, start_server, with_worker};
+use common::{models_dir, signed, start_server, with_worker};
 
 fn ward(id: &str, specialty: &str, bays: (u32, u32), side_rooms: u32) -> WardSpec {
     WardSpec {
@@ -144,19 +144,27 @@ async fn open_task(db: &Db, workflow_id: &str) -> String {
     panic!("no open bed_plan task appeared for {workflow_id}");
 }
 
-async fn decide(client: &Client, plan_id: &str, task_id: &str, approve: bool) -> BedPlanOutcome {
+async fn decide(
+    client: &Client,
+    db: &Db,
+    plan_id: &str,
+    task_id: &str,
+    approve: bool,
+) -> BedPlanOutcome {
     let handle = client.get_workflow_handle::<BedPlanWorkflow>(plan_id.to_owned());
+    let decision = Decision {
+        task_id: task_id.into(),
+        approve,
+        actor: "bm.lee".into(),
+        role: Role::BedManager,
+        reason: "reserve matches the winter pressure plan".into(),
+        bed_id: None,
+        signature_id: None,
+    };
     handle
         .execute_update(
             BedPlanWorkflow::decide,
-            Decision {
-                task_id: task_id.into(),
-                approve,
-                actor: "bm.lee".into(),
-                role: Role::BedManager,
-                reason: "reserve matches the winter pressure plan".into(),
-                bed_id: None,
-            },
+            signed(db, decision).await,
             WorkflowExecuteUpdateOptions::default(),
         )
         .await
@@ -238,7 +246,7 @@ async fn plan_records_the_production_model_and_is_published_only_after_approval(
         assert_eq!(run.0, sha);
         assert_eq!(run.1, proposal.demand.provenance.execution_provider);
 
-        let outcome = decide(&client, "bedplan-a", &task, true).await;
+        let outcome = decide(&client, &db, "bedplan-a", &task, true).await;
         assert_eq!(outcome.stage, BedPlanStage::Published);
         assert_eq!(outcome.decided_by.as_deref(), Some("bm.lee"));
         assert_eq!(plan_status(&db, "bedplan-a").await, "published");
@@ -261,11 +269,11 @@ async fn plan_records_the_production_model_and_is_published_only_after_approval(
         // A second approved plan supersedes the first; a rejected one changes nothing.
         start(&client, "bedplan-b").await;
         let task_b = open_task(&db, "bedplan-b").await;
-        assert_eq!(decide(&client, "bedplan-b", &task_b, true).await.stage, BedPlanStage::Published);
+        assert_eq!(decide(&client, &db, "bedplan-b", &task_b, true).await.stage, BedPlanStage::Published);
         assert_eq!(plan_status(&db, "bedplan-a").await, "superseded");
         start(&client, "bedplan-c").await;
         let task_c = open_task(&db, "bedplan-c").await;
-        assert_eq!(decide(&client, "bedplan-c", &task_c, false).await.stage, BedPlanStage::Rejected);
+        assert_eq!(decide(&client, &db, "bedplan-c", &task_c, false).await.stage, BedPlanStage::Rejected);
         assert_eq!(plan_status(&db, "bedplan-b").await, "published");
         assert_eq!(plan_status(&db, "bedplan-c").await, "rejected");
         maybe_record(&client, "bedplan-c", "bed_plan_rejected").await;
@@ -374,14 +382,19 @@ async fn an_undecided_plan_escalates_to_the_site_manager() {
         handle
             .execute_update(
                 BedPlanWorkflow::decide,
-                Decision {
-                    task_id: task.clone(),
-                    approve: true,
-                    actor: "site.sam".into(),
-                    role: Role::SiteManager,
-                    reason: "approved out of hours by the site manager".into(),
-                    bed_id: None,
-                },
+                signed(
+                    &db,
+                    Decision {
+                        task_id: task.clone(),
+                        approve: true,
+                        actor: "site.sam".into(),
+                        role: Role::SiteManager,
+                        reason: "approved out of hours by the site manager".into(),
+                        bed_id: None,
+                        signature_id: None,
+                    },
+                )
+                .await,
                 WorkflowExecuteUpdateOptions::default(),
             )
             .await
@@ -422,7 +435,7 @@ async fn plan_on_postgresql() {
     with_worker(&client, &db, async {
         start(&client, "bedplan-pg").await;
         let task = open_task(&db, "bedplan-pg").await;
-        let outcome = decide(&client, "bedplan-pg", &task, true).await;
+        let outcome = decide(&client, &db, "bedplan-pg", &task, true).await;
         assert_eq!(outcome.stage, BedPlanStage::Published);
         assert_eq!(outcome.proposal.patients, 2);
         assert_eq!(outcome.proposal.demand.provenance.model_sha256, sha);

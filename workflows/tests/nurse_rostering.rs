@@ -92,9 +92,7 @@ async fn hospital() -> (tempfile::TempDir, Db, String) {
         (REPORTER, Role::NurseInCharge),
         (NURSE_IN_CHARGE, Role::NurseInCharge),
     ] {
-        careflow_store::users::upsert(&db, name, role, "test")
-            .await
-            .expect("ward staff");
+        common::staff_user(&db, name, role).await;
     }
     let model = careflow_forecasters::bundle::latest_version_dir(&models_dir(), "bed-demand")
         .expect("committed bed-demand model");
@@ -170,6 +168,7 @@ async fn reaches(
 
 /// Every decision of these tests goes through here.
 async fn decide(
+    db: &Db,
     client: &Client,
     workflow_id: &str,
     task_id: &str,
@@ -184,7 +183,9 @@ async fn decide(
         role,
         reason: "cover and requests agreed with the ward".into(),
         bed_id: None,
+        signature_id: None,
     };
+    let d = common::signed_if_allowed(db, d).await;
     client
         .get_workflow_handle::<NurseRosteringWorkflow>(workflow_id.to_owned())
         .execute_update(
@@ -354,9 +355,9 @@ async fn the_roster_is_published_after_approval_and_a_sick_call_rerosters_only_i
         check_against_snapshot(&db, wf, &p).await;
 
         // The requester may not approve the roster they asked for.
-        let own = decide(&client, wf, &task, true, REQUESTER, Role::DepartmentHead).await;
+        let own = decide(&db, &client, wf, &task, true, REQUESTER, Role::DepartmentHead).await;
         assert!(own.unwrap_err().contains("someone else must decide"));
-        let answer = decide(&client, wf, &task, true, APPROVER, Role::DepartmentHead)
+        let answer = decide(&db, &client, wf, &task, true, APPROVER, Role::DepartmentHead)
             .await
             .expect("approval");
         assert!(answer.contains("published"), "{answer}");
@@ -427,11 +428,11 @@ async fn the_roster_is_published_after_approval_and_a_sick_call_rerosters_only_i
         );
         check_against_snapshot(&db, wf, &r1).await;
         // The reporter may not approve the re-roster; a department head is not its queue.
-        let own = decide(&client, wf, &t1, true, REPORTER, Role::NurseInCharge).await;
+        let own = decide(&db, &client, wf, &t1, true, REPORTER, Role::NurseInCharge).await;
         assert!(own.unwrap_err().contains("someone else must decide"));
-        let wrong = decide(&client, wf, &t1, true, APPROVER, Role::DepartmentHead).await;
+        let wrong = decide(&db, &client, wf, &t1, true, APPROVER, Role::DepartmentHead).await;
         assert!(wrong.unwrap_err().contains("nurse_in_charge queue"));
-        decide(&client, wf, &t1, true, NURSE_IN_CHARGE, Role::NurseInCharge)
+        decide(&db, &client, wf, &t1, true, NURSE_IN_CHARGE, Role::NurseInCharge)
             .await
             .expect("re-roster approved");
         let s = reaches(&client, wf, 1, RosterStage::Published).await;
@@ -473,7 +474,7 @@ async fn the_roster_is_published_after_approval_and_a_sick_call_rerosters_only_i
             r2.changes.len()
         );
         check_against_snapshot(&db, wf, &r2).await;
-        decide(&client, wf, &t2, false, NURSE_IN_CHARGE, Role::NurseInCharge)
+        decide(&db, &client, wf, &t2, false, NURSE_IN_CHARGE, Role::NurseInCharge)
             .await
             .expect("re-roster rejected");
         let s = reaches(&client, wf, 2, RosterStage::Published).await;
@@ -519,9 +520,17 @@ async fn a_rejected_roster_is_planned_again_from_a_revised_request() {
     with_worker(&client, &db, async {
         start(&client, wf, ward()).await;
         let task = open_task(&db, wf, 0, "roster", Role::DepartmentHead).await;
-        decide(&client, wf, &task, false, APPROVER, Role::DepartmentHead)
-            .await
-            .expect("rejection");
+        decide(
+            &db,
+            &client,
+            wf,
+            &task,
+            false,
+            APPROVER,
+            Role::DepartmentHead,
+        )
+        .await
+        .expect("rejection");
         let s = reaches(&client, wf, 0, RosterStage::Rejected).await;
         assert_eq!(s.in_force, None);
         assert_eq!(roster_status(&db, wf, 0).await, "rejected");
@@ -567,7 +576,7 @@ async fn a_rejected_roster_is_planned_again_from_a_revised_request() {
             .iter()
             .all(|a| !(a.nurse_id == "RN06" && a.day < 5)));
         check_against_snapshot(&db, wf, &r1).await;
-        decide(&client, wf, &t1, true, APPROVER, Role::DepartmentHead)
+        decide(&db, &client, wf, &t1, true, APPROVER, Role::DepartmentHead)
             .await
             .expect("approval of r1");
         reaches(&client, wf, 1, RosterStage::Published).await;
@@ -604,9 +613,18 @@ async fn an_undecided_roster_escalates_to_the_site_manager() {
             open_task(&db, wf, 0, "roster", Role::SiteManager).await,
             task
         );
-        let refused = decide(&client, wf, &task, true, APPROVER, Role::DepartmentHead).await;
+        let refused = decide(
+            &db,
+            &client,
+            wf,
+            &task,
+            true,
+            APPROVER,
+            Role::DepartmentHead,
+        )
+        .await;
         assert!(refused.unwrap_err().contains("site_manager queue"));
-        decide(&client, wf, &task, true, "site.sam", Role::SiteManager)
+        decide(&db, &client, wf, &task, true, "site.sam", Role::SiteManager)
             .await
             .expect("site manager approves");
         let s = reaches(&client, wf, 0, RosterStage::Published).await;

@@ -98,9 +98,7 @@ fn strict_week() -> ScannerWeekRequest {
 async fn hospital() -> (tempfile::TempDir, Db, String) {
     let (dir, db) = careflow_testkit::db::sqlite().await;
     for name in [REQUESTER, APPROVER] {
-        careflow_store::users::upsert(&db, name, Role::ImagingManager, "test")
-            .await
-            .expect("imaging manager");
+        common::staff_user(&db, name, Role::ImagingManager).await;
     }
     let model = careflow_forecasters::bundle::latest_version_dir(&models_dir(), "scanner-no-show")
         .expect("committed scanner-no-show model");
@@ -186,6 +184,7 @@ async fn reaches(
 
 /// Every decision of these tests goes through here.
 async fn decide(
+    db: &Db,
     client: &Client,
     workflow_id: &str,
     task_id: &str,
@@ -200,7 +199,9 @@ async fn decide(
         role,
         reason: "agreed at the imaging huddle".into(),
         bed_id: None,
+        signature_id: None,
     };
+    let d = common::signed_if_allowed(db, d).await;
     client
         .get_workflow_handle::<ScannerBookingWorkflow>(workflow_id.to_owned())
         .execute_update(
@@ -472,11 +473,28 @@ async fn overbooking_beyond_policy_is_booked_once_the_imaging_manager_approves()
         eprintln!("over policy: {summary}");
 
         // Whoever asked for the booking may not approve it.
-        let refused = decide(&client, wf, &task, true, REQUESTER, Role::ImagingManager).await;
+        let refused = decide(
+            &db,
+            &client,
+            wf,
+            &task,
+            true,
+            REQUESTER,
+            Role::ImagingManager,
+        )
+        .await;
         assert!(refused.unwrap_err().contains("someone else must decide it"));
-        decide(&client, wf, &task, true, APPROVER, Role::ImagingManager)
-            .await
-            .expect("approval");
+        decide(
+            &db,
+            &client,
+            wf,
+            &task,
+            true,
+            APPROVER,
+            Role::ImagingManager,
+        )
+        .await
+        .expect("approval");
         reaches(&client, wf, 0, ScannerStage::Booked).await;
         assert_eq!(booking_status(&db, wf, 0).await, "booked");
         let booked_scans = count(
@@ -514,9 +532,17 @@ async fn a_rejected_booking_is_replanned_without_overbooking() {
     with_worker(&client, &db, async {
         start(&client, wf, strict_week()).await;
         let task = open_task(&db, wf, 0, "scanner_booking", Role::ImagingManager).await;
-        decide(&client, wf, &task, false, APPROVER, Role::ImagingManager)
-            .await
-            .expect("rejection");
+        decide(
+            &db,
+            &client,
+            wf,
+            &task,
+            false,
+            APPROVER,
+            Role::ImagingManager,
+        )
+        .await
+        .expect("rejection");
         let s = reaches(&client, wf, 1, ScannerStage::Booked).await;
         let p = s.proposal.expect("re-plan");
         assert!(!p.overbooking_allowed);
@@ -571,9 +597,18 @@ async fn an_undecided_booking_escalates_to_the_site_manager() {
             open_task(&db, wf, 0, "scanner_booking", Role::SiteManager).await,
             task
         );
-        let refused = decide(&client, wf, &task, true, APPROVER, Role::ImagingManager).await;
+        let refused = decide(
+            &db,
+            &client,
+            wf,
+            &task,
+            true,
+            APPROVER,
+            Role::ImagingManager,
+        )
+        .await;
         assert!(refused.unwrap_err().contains("site_manager queue"));
-        decide(&client, wf, &task, true, "site.sam", Role::SiteManager)
+        decide(&db, &client, wf, &task, true, "site.sam", Role::SiteManager)
             .await
             .expect("site manager approves");
         let s = reaches(&client, wf, 0, ScannerStage::Booked).await;
@@ -680,7 +715,7 @@ async fn a_request_that_cannot_meet_its_deadline_escalates_naming_it_and_why() {
         assert_eq!(p.breaches.len(), 1);
         assert!(p.over_policy.iter().any(|r| r == "urgent request U1 cannot be scanned by its deadline"));
         assert_eq!(p.booked.len(), 3, "the rest of the week is booked");
-        decide(&client, wf, &task, true, APPROVER, Role::ImagingManager)
+        decide(&db, &client, wf, &task, true, APPROVER, Role::ImagingManager)
             .await
             .expect("accepted: U1 goes to the partner hospital");
         reaches(&client, wf, 0, ScannerStage::Booked).await;

@@ -30,7 +30,7 @@ use careflow_types::{
 use careflow_workflows::TheatreBookingWorkflow;
 
 mod common;
-use common::{models_dir, start_server, with_worker};
+use common::{models_dir, signed, start_server, with_worker};
 
 /// The theatre administrators: tom asks for the lists, tess approves them.
 const REQUESTER: &str = "theatre.tom";
@@ -161,9 +161,15 @@ async fn hospital() -> (tempfile::TempDir, Db, String) {
         (REQUESTER, Role::TheatreAdmin),
         (APPROVER, Role::TheatreAdmin),
     ] {
-        careflow_store::users::upsert(&db, name, role, "test")
-            .await
-            .expect("theatre staff");
+        careflow_store::users::upsert_with_password(
+            &db,
+            name,
+            role,
+            Some(common::STAFF_PASSWORD),
+            "test",
+        )
+        .await
+        .expect("theatre staff");
     }
     let sha = promote_duration_model(&db).await;
     (dir, db, sha)
@@ -249,6 +255,7 @@ fn decision(task_id: &str, approve: bool, actor: &str, role: Role) -> Decision {
         role,
         reason: "lists agreed at the theatre scheduling meeting".into(),
         bed_id: None,
+        signature_id: None,
     }
 }
 
@@ -502,14 +509,14 @@ async fn the_week_is_published_after_approval_and_a_cancellation_is_replanned_at
         let own = decide(
             &client,
             wf,
-            decision(&task, true, REQUESTER, Role::TheatreAdmin),
+            signed(&db, decision(&task, true, REQUESTER, Role::TheatreAdmin)).await,
         )
         .await;
         assert!(own.unwrap_err().contains("someone else must decide"));
         let answer = decide(
             &client,
             wf,
-            decision(&task, true, APPROVER, Role::TheatreAdmin),
+            signed(&db, decision(&task, true, APPROVER, Role::TheatreAdmin)).await,
         )
         .await
         .expect("approval");
@@ -619,7 +626,7 @@ async fn a_rejected_list_leaves_none_in_force_until_a_change_replans_it() {
         decide(
             &client,
             wf,
-            decision(&task, false, APPROVER, Role::TheatreAdmin),
+            signed(&db, decision(&task, false, APPROVER, Role::TheatreAdmin)).await,
         )
         .await
         .expect("rejection");
@@ -650,14 +657,14 @@ async fn a_rejected_list_leaves_none_in_force_until_a_change_replans_it() {
         let own = decide(
             &client,
             wf,
-            decision(&t1, true, APPROVER, Role::TheatreAdmin),
+            signed(&db, decision(&t1, true, APPROVER, Role::TheatreAdmin)).await,
         )
         .await;
         assert!(own.unwrap_err().contains("someone else must decide"));
         decide(
             &client,
             wf,
-            decision(&t1, true, REQUESTER, Role::TheatreAdmin),
+            signed(&db, decision(&t1, true, REQUESTER, Role::TheatreAdmin)).await,
         )
         .await
         .expect("approval of r1");
@@ -704,14 +711,14 @@ async fn an_undecided_list_escalates_to_the_site_manager() {
         let refused = decide(
             &client,
             wf,
-            decision(&task, true, APPROVER, Role::TheatreAdmin),
+            signed(&db, decision(&task, true, APPROVER, Role::TheatreAdmin)).await,
         )
         .await;
         assert!(refused.unwrap_err().contains("site_manager queue"));
         decide(
             &client,
             wf,
-            decision(&task, true, "site.sam", Role::SiteManager),
+            signed(&db, decision(&task, true, "site.sam", Role::SiteManager)).await,
         )
         .await
         .expect("site manager approves");
@@ -790,7 +797,7 @@ async fn an_emergency_case_that_moves_a_booked_patient_goes_back_for_approval() 
     with_worker(&client, &db, async {
         start(&client, wf, week()).await;
         let task = open_task(&db, wf, 0, Role::TheatreAdmin).await;
-        decide(&client, wf, decision(&task, true, APPROVER, Role::TheatreAdmin))
+        decide(&client, wf, signed(&db, decision(&task, true, APPROVER, Role::TheatreAdmin)).await)
             .await
             .expect("approval");
         let r0 = reaches(&client, wf, 0, TheatreStage::Published).await.proposal.expect("r0");
@@ -823,7 +830,7 @@ async fn an_emergency_case_that_moves_a_booked_patient_goes_back_for_approval() 
             r1.changes.len(),
             r1.changes.iter().map(|c| format!("{} {}->{:?}: {}", c.case_id, c.from_theatre, c.to_theatre, c.why)).collect::<Vec<_>>()
         );
-        decide(&client, wf, decision(&t1, true, APPROVER, Role::TheatreAdmin))
+        decide(&client, wf, signed(&db, decision(&t1, true, APPROVER, Role::TheatreAdmin)).await)
             .await
             .expect("re-plan approved");
         let r1 = reaches(&client, wf, 1, TheatreStage::Published).await.proposal.expect("r1");
@@ -864,7 +871,7 @@ async fn an_emergency_case_that_moves_a_booked_patient_goes_back_for_approval() 
         );
         assert!(r2.booked.iter().all(|b| !(b.theatre_id == "T1" && b.day == 3)));
         assert!(r2.sessions.iter().all(|x| !(x.theatre_id == "T1" && x.day == 3)));
-        decide(&client, wf, decision(&t2, true, APPROVER, Role::TheatreAdmin))
+        decide(&client, wf, signed(&db, decision(&t2, true, APPROVER, Role::TheatreAdmin)).await)
             .await
             .expect("closure re-plan approved");
         reaches(&client, wf, 2, TheatreStage::Published).await;

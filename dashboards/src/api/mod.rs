@@ -1,4 +1,8 @@
-//! Routes: admissions, tasks, beds, audit.
+//! Routes: admissions, tasks, beds, audit; logging in and out (`auth`).
+
+mod auth;
+
+pub use auth::AuthConfig;
 
 pub(crate) mod bed_moves;
 pub(crate) mod decisions;
@@ -55,6 +59,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(theatre::router())
         .merge(bed_moves::router())
         .merge(scanner::router())
+        .merge(auth::router())
 }
 
 /// The roles whose people decide approval tasks: each process's approver and the
@@ -81,19 +86,15 @@ const TASK_READER_ROLES: &[Role] = &[
     Role::Admin,
 ];
 
-/// The signed-in user, from `Authorization: Bearer TOKEN`.
+/// The signed-in user, from `Authorization: Bearer TOKEN` (a token from
+/// `POST /api/login`, not expired, not revoked).
 pub(crate) struct Caller(User);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(AppError::Unauthenticated)?;
-        users::authenticate(&state.db, token.trim())
+        let token = auth::bearer(&parts.headers).ok_or(AppError::Unauthenticated)?;
+        users::authenticate(&state.db, token)
             .await?
             .map(Caller)
             .ok_or(AppError::Unauthenticated)
@@ -299,6 +300,18 @@ async fn decide_task(
     req.validate().map_err(AppError::Invalid)?;
     let task = tasks::get(&state.db, &task_id).await?;
     tasks::check_may_decide(&task, &user.name, user.role)?;
+    // The decider signs with their password (a wrong one is counted towards the
+    // lock-out); the store then records the decision only with this signature.
+    let signature = tasks::sign_decision(
+        &state.db,
+        &task,
+        &user.name,
+        &req.password,
+        req.approve,
+        &req.reason,
+        req.bed_id.as_deref(),
+    )
+    .await?;
     let decision = Decision {
         task_id: task_id.clone(),
         approve: req.approve,
@@ -306,6 +319,7 @@ async fn decide_task(
         role: user.role,
         reason: req.reason,
         bed_id: req.bed_id,
+        signature_id: Some(signature.signature_id),
     };
     // The workflow's validator is the arbiter: it accepts exactly one decision per task.
     let refused = |e: temporalio_client::errors::WorkflowUpdateError| {

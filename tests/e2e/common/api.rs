@@ -96,6 +96,8 @@ pub async fn work_queue(bed_manager: &ApiClient) -> (usize, usize) {
             }
             .into(),
             bed_id: None,
+            // The bed manager signs each decision with their password.
+            password: super::PASSWORD.into(),
         };
         if bed_manager.decide(&t.task_id, &decision).await.is_ok() {
             if approve {

@@ -81,12 +81,21 @@ impl Node {
         g
     }
 
+    /// The configuration directory (XDG_CONFIG_HOME) of the OS user running this node's
+    /// CLI commands: where `careflow login` keeps sessions, outside the data directory.
+    pub fn config_home(&self) -> PathBuf {
+        let mut name = self.dir.file_name().unwrap_or_default().to_owned();
+        name.push("-config-home");
+        self.dir.with_file_name(name)
+    }
+
     /// A careflow command with this node's globals; environment that could point it
     /// elsewhere is removed.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(CAREFLOW);
         c.args(self.globals())
             .args(args)
+            .env("XDG_CONFIG_HOME", self.config_home())
             .env_remove("CAREFLOW_DATABASE")
             .env_remove("CAREFLOW_TEMPORAL")
             .env_remove("CAREFLOW_DATA_DIR")
@@ -196,6 +205,44 @@ impl Node {
     /// Runs a careflow CLI command to completion.
     pub async fn cli(&self, args: &[&str]) -> std::process::Output {
         process::output(self.command(args), Duration::from_secs(120), "careflow CLI").await
+    }
+
+    /// Runs a careflow CLI command to completion with `input` on its standard input (a
+    /// password for `--password-stdin`).
+    pub async fn cli_with_stdin(&self, args: &[&str], input: &str) -> std::process::Output {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = tokio::process::Command::from(self.command(args));
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("careflow CLI starts");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .expect("write stdin");
+        drop(stdin);
+        tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+            .await
+            .expect("careflow CLI finished within 120 s")
+            .expect("careflow CLI output")
+    }
+
+    /// `careflow login --as NAME` with the seeded password, as a person would before
+    /// using the CLI; fails the test if it fails.
+    pub async fn login(&self, name: &str) {
+        let out = self
+            .cli_with_stdin(
+                &["login", "--as", name, "--password-stdin"],
+                super::PASSWORD,
+            )
+            .await;
+        assert!(
+            out.status.success(),
+            "careflow login --as {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Runs the Temporal CLI against this node's server; returns stdout.

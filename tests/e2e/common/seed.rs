@@ -2,7 +2,6 @@
 //! requests it sends.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use rand::Rng;
 
@@ -26,11 +25,14 @@ pub fn layout(copies: u32) -> Vec<WardSpec> {
     out
 }
 
-/// Seeds the hospital and users directly in the domain database (before careflow
-/// starts) and saves the tokens where `careflow ... --as NAME` finds them.
+/// The password of every user a scenario seeds.
+pub const PASSWORD: &str = "e2e password 2026";
+
+/// Seeds the hospital and users (with [`PASSWORD`]) directly in the domain database
+/// (before careflow starts); returns an API token per user for the typed clients. CLI
+/// commands `--as NAME` need `Node::login` first, as a person would.
 pub async fn seed(
     db: &Db,
-    data_dir: &Path,
     layout: &[WardSpec],
     people: &[(&str, Role)],
 ) -> HashMap<String, String> {
@@ -39,11 +41,10 @@ pub async fn seed(
         .expect("seed layout");
     assert!(beds > 0);
     let mut tokens = HashMap::new();
-    let dir = data_dir.join("tokens");
-    std::fs::create_dir_all(&dir).unwrap();
     for (name, role) in people {
-        let token = users::upsert(db, name, *role, "e2e").await.expect("user");
-        std::fs::write(dir.join(name), &token).unwrap();
+        let token = users::upsert_with_password(db, name, *role, Some(PASSWORD), "e2e")
+            .await
+            .expect("user");
         tokens.insert((*name).to_owned(), token);
     }
     tokens

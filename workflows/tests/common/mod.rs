@@ -12,7 +12,7 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use careflow_forecasters::bundle::{sha256_file, ModelBundle};
 use careflow_store::registry::{self, ModelFacts, Status};
 use careflow_store::Db;
-use careflow_types::{Role, TASK_QUEUE};
+use careflow_types::{Decision, Role, TASK_QUEUE};
 
 /// The official Temporal test server, one per test so that time skipping in one test
 /// cannot fire another test's timers.
@@ -35,11 +35,15 @@ pub const STAFF: [(&str, Role); 7] = [
     ("dr.release", Role::Admin),
 ];
 
+/// The password of every one of the [`STAFF`].
+pub const STAFF_PASSWORD: &str = "staff password for tests";
+
 /// Runs `body` while a careflow worker polls the task queue (in the same task: the
-/// worker's future is not Send). The [`STAFF`] are users of `db` first.
+/// worker's future is not Send). The [`STAFF`] are users of `db` first, with
+/// [`STAFF_PASSWORD`].
 pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fut::Output {
     for (name, role) in STAFF {
-        careflow_store::users::upsert(db, name, role, "test")
+        careflow_store::users::upsert_with_password(db, name, role, Some(STAFF_PASSWORD), "test")
             .await
             .expect("staff user");
     }
@@ -58,6 +62,54 @@ pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fu
     stop();
     let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
     out
+}
+
+/// `d` signed as the API signs a decision: its actor (one of the [`STAFF`]) re-enters
+/// their password over the task as the store holds it, and the decision carries the
+/// signature. The one way these tests make a decision that the store will record; a
+/// decision sent without it is what a forger past the API would send.
+pub async fn signed(db: &Db, d: Decision) -> Decision {
+    let task_id = d.task_id.clone();
+    sign(db, d)
+        .await
+        .unwrap_or_else(|e| panic!("signing task {task_id}: {e}"))
+}
+
+/// Signs `d` with its actor's [`STAFF_PASSWORD`] over the task as the store holds it.
+async fn sign(db: &Db, d: Decision) -> Result<Decision, String> {
+    let task = careflow_store::tasks::get(db, &d.task_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let signature = careflow_store::tasks::sign_decision(
+        db,
+        &task,
+        &d.actor,
+        STAFF_PASSWORD,
+        d.approve,
+        &d.reason,
+        d.bed_id.as_deref(),
+    )
+    .await
+    .map_err(|e| format!("{}: {e}", d.actor))?;
+    Ok(Decision {
+        signature_id: Some(signature.signature_id),
+        ..d
+    })
+}
+
+/// A decision as the person would send it through the API: signed when the store lets
+/// them sign it, else unsigned (the API never asks a requester or the wrong role to
+/// sign, so what reaches the workflow then is what a forger past the API would send,
+/// and the approval step must refuse it).
+pub async fn signed_if_allowed(db: &Db, d: Decision) -> Decision {
+    sign(db, d.clone()).await.unwrap_or(d)
+}
+
+/// A staff user of a process's tests, with [`STAFF_PASSWORD`].
+pub async fn staff_user(db: &Db, name: &str, role: Role) {
+    careflow_store::users::upsert_with_password(db, name, role, Some(STAFF_PASSWORD), "test")
+        .await
+        .unwrap_or_else(|e| panic!("staff user {name}: {e}"));
 }
 
 /// Registers the committed model in `dir` and promotes it to production, as the model
