@@ -11,15 +11,26 @@ use std::process::Command;
 
 use chrono::NaiveDate;
 
-/// Runs `careflow --data-dir DATA_DIR ARGS...`; Ok(stdout) on success, Err(stderr) otherwise.
+/// The password the users these tests provision get (`user add --password-stdin`).
+const PASSWORD: &str = "forecast cli test password";
+
+/// Runs `careflow --data-dir DATA_DIR ARGS...` with [`PASSWORD`] on its standard input
+/// (read by `--password-stdin`); Ok(stdout) on success, Err(stderr) otherwise.
 fn careflow(data_dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_careflow"))
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_careflow"))
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
         .env_remove("CAREFLOW_DATABASE")
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("careflow runs");
+    // A command that reads no password may exit before the write: ignore a closed pipe.
+    let _ = writeln!(child.stdin.take().expect("stdin"), "{PASSWORD}");
+    let out = child.wait_with_output().expect("careflow runs");
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -217,13 +228,27 @@ fn registry_commands_and_predict_from_the_production_model() {
 
     careflow(
         &data_dir,
-        &["user", "add", "model.owner", "--role", "admin"],
+        &[
+            "user",
+            "add",
+            "model.owner",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
     )
     .unwrap();
     // Once the site has an admin, only an admin provisions users.
     let e = careflow(
         &data_dir,
-        &["user", "add", "beds.ben", "--role", "bed_manager"],
+        &[
+            "user",
+            "add",
+            "beds.ben",
+            "--role",
+            "bed_manager",
+            "--password-stdin",
+        ],
     )
     .unwrap_err();
     assert!(e.contains("only an admin"), "{e}");
@@ -237,6 +262,7 @@ fn registry_commands_and_predict_from_the_production_model() {
             "bed_manager",
             "--by",
             "model.owner",
+            "--password-stdin",
         ],
     )
     .unwrap();
