@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 use temporalio_client::{
-    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowFetchHistoryOptions,
-    WorkflowGetResultOptions, WorkflowHistory, WorkflowStartOptions,
+    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
+    WorkflowHistory, WorkflowStartOptions,
 };
 use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
@@ -24,7 +24,7 @@ use careflow_types::{
 use careflow_workflows::AdmissionWorkflow;
 
 mod common;
-use common::{signed, start_server, with_worker};
+use common::{actions, maybe_record, signed, start_server, with_worker};
 
 fn ward(
     id: &str,
@@ -111,23 +111,6 @@ async fn wait_for_task(db: &Db, workflow_id: &str, role: Role) -> String {
     panic!("no open {role} task appeared for {workflow_id}");
 }
 
-/// Saves the run's history as a replay fixture when CAREFLOW_RECORD_HISTORIES is set.
-async fn maybe_record(client: &Client, workflow_id: &str, name: &str) {
-    if std::env::var_os("CAREFLOW_RECORD_HISTORIES").is_none() {
-        return;
-    }
-    let handle = client.get_workflow_handle::<AdmissionWorkflow>(workflow_id.to_owned());
-    let json = handle
-        .fetch_history(WorkflowFetchHistoryOptions::default())
-        .to_json()
-        .await
-        .expect("history");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/histories")
-        .join(format!("{name}.json"));
-    std::fs::write(&path, json).expect("write history");
-}
-
 async fn start(client: &Client, input: AdmissionInput) -> String {
     let workflow_id = format!("admission-{}", input.admission_id);
     client
@@ -159,15 +142,6 @@ fn decision(task_id: &str, approve: bool, actor: &str, role: Role) -> Decision {
         bed_id: None,
         signature_id: None,
     }
-}
-
-async fn actions(db: &Db, workflow_id: &str) -> Vec<String> {
-    audit::entries_for_workflow(db, workflow_id)
-        .await
-        .expect("audit")
-        .into_iter()
-        .map(|e| e.action)
-        .collect()
 }
 
 #[tokio::test]

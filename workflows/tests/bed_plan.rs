@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 use temporalio_client::{
-    Client, WorkflowExecuteUpdateOptions, WorkflowFetchHistoryOptions, WorkflowGetResultOptions,
-    WorkflowQueryOptions, WorkflowStartOptions,
+    Client, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions, WorkflowQueryOptions,
+    WorkflowStartOptions,
 };
 
 use careflow_store::hospital::{seed_layout, WardSpec};
@@ -20,7 +20,7 @@ use careflow_types::{
 use careflow_workflows::BedPlanWorkflow;
 
 mod common;
-use common::{models_dir, signed, start_server, with_worker};
+use common::{maybe_record, models_dir, signed, start_server, with_worker};
 
 fn ward(id: &str, specialty: &str, bays: (u32, u32), side_rooms: u32) -> WardSpec {
     WardSpec {
@@ -173,24 +173,6 @@ async fn decide(
         .get_result(WorkflowGetResultOptions::default())
         .await
         .expect("plan result")
-}
-
-/// Saves the run's history as a replay fixture when CAREFLOW_RECORD_HISTORIES is set
-/// (replayed by `saved_histories_replay` in `admission.rs`).
-async fn maybe_record(client: &Client, plan_id: &str, name: &str) {
-    if std::env::var_os("CAREFLOW_RECORD_HISTORIES").is_none() {
-        return;
-    }
-    let json = client
-        .get_workflow_handle::<BedPlanWorkflow>(plan_id.to_owned())
-        .fetch_history(WorkflowFetchHistoryOptions::default())
-        .to_json()
-        .await
-        .expect("history");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/histories")
-        .join(format!("{name}.json"));
-    std::fs::write(&path, json).expect("write history");
 }
 
 async fn plan_status(db: &Db, plan_id: &str) -> String {

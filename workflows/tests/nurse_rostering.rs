@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 use temporalio_client::{
-    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowFetchHistoryOptions,
-    WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowStartOptions,
+    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
+    WorkflowQueryOptions, WorkflowStartOptions,
 };
 use temporalio_common::protos::temporal::api::testservice::v1::SleepRequest;
 
@@ -28,7 +28,7 @@ use careflow_types::{
 use careflow_workflows::NurseRosteringWorkflow;
 
 mod common;
-use common::{models_dir, start_server, with_worker};
+use common::{actions, maybe_record, models_dir, start_server, with_worker};
 
 /// The department heads: hana asks for the roster, dev approves it.
 const REQUESTER: &str = "head.hana";
@@ -216,24 +216,6 @@ async fn report(
         .map_err(|e| format!("{e:?}"))
 }
 
-/// Saves the run's history as a replay fixture when CAREFLOW_RECORD_HISTORIES is set
-/// (replayed by `saved_histories_replay` in `admission.rs`).
-async fn maybe_record(client: &Client, workflow_id: &str, name: &str) {
-    if std::env::var_os("CAREFLOW_RECORD_HISTORIES").is_none() {
-        return;
-    }
-    let json = client
-        .get_workflow_handle::<NurseRosteringWorkflow>(workflow_id.to_owned())
-        .fetch_history(WorkflowFetchHistoryOptions::default())
-        .to_json()
-        .await
-        .expect("history");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/histories")
-        .join(format!("{name}.json"));
-    std::fs::write(&path, json).expect("write history");
-}
-
 async fn roster_status(db: &Db, roster_id: &str, revision: u32) -> String {
     sqlx::query("SELECT status FROM rosters WHERE roster_id = $1 AND revision = $2")
         .bind(roster_id)
@@ -242,15 +224,6 @@ async fn roster_status(db: &Db, roster_id: &str, revision: u32) -> String {
         .await
         .expect("roster row")
         .get("status")
-}
-
-async fn actions(db: &Db, workflow_id: &str) -> Vec<String> {
-    audit::entries_for_workflow(db, workflow_id)
-        .await
-        .expect("audit")
-        .into_iter()
-        .map(|e| e.action)
-        .collect()
 }
 
 /// The independent checker accepts the proposal against the input its step stored, and

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 use temporalio_client::{
-    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowFetchHistoryOptions,
-    WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowStartOptions,
+    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowGetResultOptions,
+    WorkflowQueryOptions, WorkflowStartOptions,
 };
 use temporalio_common::protos::temporal::api::testservice::v1::SleepRequest;
 
@@ -30,7 +30,7 @@ use careflow_types::{
 use careflow_workflows::TheatreBookingWorkflow;
 
 mod common;
-use common::{models_dir, signed, start_server, with_worker};
+use common::{actions, maybe_record, models_dir, signed, start_server, with_worker};
 
 /// The theatre administrators: tom asks for the lists, tess approves them.
 const REQUESTER: &str = "theatre.tom";
@@ -302,24 +302,6 @@ async fn close(client: &Client, workflow_id: &str) -> TheatreWeekOutcome {
         .expect("week outcome")
 }
 
-/// Saves the run's history as a replay fixture when CAREFLOW_RECORD_HISTORIES is set
-/// (replayed by `saved_histories_replay` in `admission.rs`).
-async fn maybe_record(client: &Client, workflow_id: &str, name: &str) {
-    if std::env::var_os("CAREFLOW_RECORD_HISTORIES").is_none() {
-        return;
-    }
-    let json = client
-        .get_workflow_handle::<TheatreBookingWorkflow>(workflow_id.to_owned())
-        .fetch_history(WorkflowFetchHistoryOptions::default())
-        .to_json()
-        .await
-        .expect("history");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/histories")
-        .join(format!("{name}.json"));
-    std::fs::write(&path, json).expect("write history");
-}
-
 async fn list_status(db: &Db, list_id: &str, revision: u32) -> String {
     sqlx::query("SELECT status FROM theatre_lists WHERE list_id = $1 AND revision = $2")
         .bind(list_id)
@@ -337,15 +319,6 @@ async fn count(db: &Db, sql: &str, workflow_id: &str) -> i64 {
         .await
         .expect("count")
         .get("n")
-}
-
-async fn actions(db: &Db, workflow_id: &str) -> Vec<String> {
-    audit::entries_for_workflow(db, workflow_id)
-        .await
-        .expect("audit")
-        .into_iter()
-        .map(|e| e.action)
-        .collect()
 }
 
 fn event(day: u32, change: DayOfChange) -> DayOfEvent {

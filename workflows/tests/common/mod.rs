@@ -6,7 +6,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use temporalio_client::Client;
+use temporalio_client::{Client, UntypedWorkflow, WorkflowFetchHistoryOptions};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use careflow_forecasters::bundle::{sha256_file, ModelBundle};
@@ -139,4 +139,33 @@ pub async fn promote_committed_model(db: &Db, dir: &Path, reason: &str) -> Strin
     .await
     .expect("promote");
     entry.sha256
+}
+
+/// Saves the run's history as a replay fixture `tests/histories/NAME.json` when
+/// CAREFLOW_RECORD_HISTORIES is set (replayed by `saved_histories_replay` in
+/// `admission.rs`). Only for new workflow paths: a released history is never re-recorded.
+pub async fn maybe_record(client: &Client, workflow_id: &str, name: &str) {
+    if std::env::var_os("CAREFLOW_RECORD_HISTORIES").is_none() {
+        return;
+    }
+    let json = client
+        .get_workflow_handle::<UntypedWorkflow>(workflow_id.to_owned())
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await
+        .expect("history");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/histories")
+        .join(format!("{name}.json"));
+    std::fs::write(&path, json).expect("write history");
+}
+
+/// The audit trail's actions for one workflow, in order.
+pub async fn actions(db: &Db, workflow_id: &str) -> Vec<String> {
+    careflow_store::audit::entries_for_workflow(db, workflow_id)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
 }
