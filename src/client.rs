@@ -296,6 +296,28 @@ impl ApiClient {
             .await
     }
 
+    /// `GET /api/bed-moves`: the open move orders of published bed plans.
+    pub async fn bed_moves(&self) -> Result<Vec<careflow_store::bed_plans::BedMove>> {
+        self.call(Method::GET, "/api/bed-moves", None::<&()>, None)
+            .await
+    }
+
+    /// `POST /api/bed-moves/{plan_id}/{admission_id}/done`: the ward moved the patient
+    /// (the store checks the caller's role and the patient's room, and moves the census).
+    pub async fn bed_move_done(
+        &self,
+        plan_id: &str,
+        admission_id: &str,
+    ) -> Result<careflow_store::bed_plans::BedMove> {
+        self.call(
+            Method::POST,
+            &format!("/api/bed-moves/{plan_id}/{admission_id}/done"),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
     /// `GET /api/audit/verify`: walks the audit chain.
     pub async fn audit_verify(&self) -> Result<AuditVerification> {
         self.call(Method::GET, "/api/audit/verify", None::<&()>, None)

@@ -1,4 +1,5 @@
-//! `careflow plan-beds` and `careflow bed-plan`: bed plans, through the API.
+//! `careflow plan-beds`, `careflow bed-plan` and `careflow bed-moves`: bed plans and the
+//! moves a published plan orders, through the API.
 
 use anyhow::Result;
 use clap::Args;
@@ -33,6 +34,29 @@ pub struct BedPlanArgs {
     plan_id: Option<String>,
     #[command(flatten)]
     auth: AuthArgs,
+}
+
+/// Options of `bed-moves`.
+#[derive(Args, Debug)]
+pub struct BedMovesArgs {
+    /// Report a move done: the plan that ordered it and the patient's admission id
+    /// (both as `bed-moves` lists them).
+    #[arg(long, num_args = 2, value_names = ["PLAN_ID", "ADMISSION_ID"])]
+    done: Option<Vec<String>>,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+/// `careflow bed-moves [--done PLAN ADMISSION]`: the open move orders as JSON, or the
+/// order reported done (the patient moves in the census, audited).
+pub async fn moves(g: &Global, a: BedMovesArgs) -> Result<()> {
+    let api = a.auth.client(g)?;
+    match a.done.as_deref() {
+        Some([plan_id, admission_id]) => {
+            print_json(&api.bed_move_done(plan_id, admission_id).await?, true)
+        }
+        _ => print_json(&api.bed_moves().await?, true),
+    }
 }
 
 /// `careflow plan-beds`: prints the plan id.

@@ -267,6 +267,9 @@ pub enum Command {
     PlanBeds(bed_plans::PlanBedsArgs),
     /// Show a bed plan (stage, proposal, the forecast model that fed it, decision).
     BedPlan(bed_plans::BedPlanArgs),
+    /// The move orders of published bed plans; `--done PLAN ADMISSION` when the ward has
+    /// moved the patient.
+    BedMoves(bed_plans::BedMovesArgs),
     /// A ward's nurse roster: plan, status, sick calls and surges.
     #[command(subcommand)]
     Roster(roster::RosterCommand),
@@ -313,6 +316,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Claim(args) => tasks::claim(&g, args).await,
         Command::PlanBeds(args) => bed_plans::plan_beds(&g, args).await,
         Command::BedPlan(args) => bed_plans::show(&g, args).await,
+        Command::BedMoves(args) => bed_plans::moves(&g, args).await,
         Command::Roster(cmd) => roster::run(&g, cmd).await,
         Command::Audit(cmd) => audit::run(&g, cmd).await,
         Command::Decision(cmd) => decisions::run(&g, cmd).await,

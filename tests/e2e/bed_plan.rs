@@ -14,15 +14,6 @@ use careflow_types::Role;
 
 use crate::common::*;
 
-fn stdout(out: &std::process::Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager() {
     let tmp = tempfile::tempdir().unwrap();
@@ -87,6 +78,7 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
     // The people who use the CLI log in first; nothing secret lands in the data dir.
     node.login("site.e2e").await;
     node.login("beds.e2e").await;
+    node.login("clerk.e2e").await;
     assert!(!node.dir.join("tokens").exists());
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     for n in 0..6 {
@@ -201,6 +193,57 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
         version.as_str()
     );
     assert!(record["proposal"]["patients"].as_u64().unwrap() >= 6);
+
+    // The published plan's moves are orders for the wards: the CLI lists them as the
+    // store holds them, one per move the plan proposed; the ward reports one done.
+    let proposed = record["proposal"]["moves"]
+        .as_array()
+        .expect("the proposal's moves")
+        .len();
+    let ordered: Vec<(String, String)> = sqlx::query(
+        "SELECT plan_id, admission_id FROM bed_moves WHERE status = 'ordered' ORDER BY admission_id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .expect("move orders")
+    .into_iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert_eq!(ordered.len(), proposed, "one order per proposed move");
+    eprintln!("bed plan {plan_id}: {proposed} move order(s)");
+    assert!(ordered.iter().all(|(p, _)| p == &plan_id));
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&stdout(
+        &node.cli(&["bed-moves", "--as", "beds.e2e"]).await,
+        "bed-moves",
+    ))
+    .expect("bed-moves prints JSON");
+    let mut listed: Vec<(String, String)> = listed
+        .iter()
+        .map(|m| {
+            (
+                m["plan_id"].as_str().unwrap().to_owned(),
+                m["admission_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    listed.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(listed, ordered);
+    let clerk_view = node.cli(&["bed-moves", "--as", "clerk.e2e"]).await;
+    assert!(!clerk_view.status.success(), "a clerk sees no move orders");
+    assert!(
+        String::from_utf8_lossy(&clerk_view.stderr).contains("admissions_clerk may not"),
+        "{}",
+        String::from_utf8_lossy(&clerk_view.stderr)
+    );
+    if let Some((plan, admission)) = ordered.first() {
+        let done = stdout(
+            &node
+                .cli(&["bed-moves", "--done", plan, admission, "--as", "beds.e2e"])
+                .await,
+            "bed-moves --done",
+        );
+        assert!(done.contains("\"done\""), "{done}");
+    }
 
     // The decision is linked to the bed manager's signature of it.
     let (signer, meaning, used): (String, String, Option<String>) = sqlx::query(

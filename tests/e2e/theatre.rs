@@ -9,7 +9,6 @@
 //! audit trail verifies.
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use sqlx::Row;
@@ -22,15 +21,6 @@ use crate::common::*;
 const REQUESTER: &str = "theatre.tom";
 const APPROVER: &str = "theatre.tess";
 const AUDITOR: &str = "audit.e2e";
-
-fn stdout(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 fn case(
     id: &str,

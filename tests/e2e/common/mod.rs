@@ -27,3 +27,14 @@ pub use views::*;
 pub use careflow_testkit::db::PgDatabase;
 pub use careflow_testkit::poll;
 pub use careflow_testkit::process::kill_pid;
+
+/// A CLI run's standard output, trimmed; fails the test, naming `what` and the error,
+/// when the command failed.
+pub fn stdout(out: &std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
