@@ -23,6 +23,7 @@ pub mod decisions;
 pub mod error;
 pub mod hospital;
 pub mod patients;
+mod proposals;
 pub mod registry;
 pub mod rosters;
 pub mod scanner;

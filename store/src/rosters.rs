@@ -214,30 +214,7 @@ pub async fn roster_in_force(
 /// The roster's workflow was cancelled: its open proposal is withdrawn (`cancelled`) and
 /// its open approval tasks closed, audited once. A roster already in force stays.
 pub async fn withdraw(db: &Db, workflow_id: &str, reason: &str) -> Result<()> {
-    let mut tx = db.begin_write().await?;
-    let withdrawn = sqlx::query(
-        "UPDATE rosters SET status = 'cancelled', decision_reason = $1 \
-         WHERE workflow_id = $2 AND status = 'proposed'",
-    )
-    .bind(reason)
-    .bind(workflow_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let tasks = sqlx::query(
-        "UPDATE tasks SET status = 'cancelled' WHERE workflow_id = $1 AND status IN ('open','claimed')",
-    )
-    .bind(workflow_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let mut entry = system_entry(workflow_id, "withdraw", "roster.withdrawn");
-    entry.reason = Some(format!(
-        "{reason}: {withdrawn} open proposal(s) withdrawn, {tasks} open task(s) closed"
-    ));
-    audit::append(&mut tx, entry).await?;
-    tx.commit().await?;
-    Ok(())
+    crate::proposals::withdraw(db, "rosters", "roster.withdrawn", workflow_id, reason).await
 }
 
 const RECORD_SQL: &str = "SELECT roster_id, revision, workflow_id, ward, start_date, status, \

@@ -237,30 +237,14 @@ pub async fn conclude(
 /// The run's workflow was cancelled: its open proposal is withdrawn (`cancelled`) and
 /// its open approval tasks closed, audited once. Scans already booked stay booked.
 pub async fn withdraw(db: &Db, workflow_id: &str, reason: &str) -> Result<()> {
-    let mut tx = db.begin_write().await?;
-    let withdrawn = sqlx::query(
-        "UPDATE scanner_bookings SET status = 'cancelled', decision_reason = $1 \
-         WHERE workflow_id = $2 AND status = 'proposed'",
+    crate::proposals::withdraw(
+        db,
+        "scanner_bookings",
+        "scanner_booking.withdrawn",
+        workflow_id,
+        reason,
     )
-    .bind(reason)
-    .bind(workflow_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let tasks = sqlx::query(
-        "UPDATE tasks SET status = 'cancelled' WHERE workflow_id = $1 AND status IN ('open','claimed')",
-    )
-    .bind(workflow_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let mut entry = system_entry(workflow_id, "withdraw", "scanner_booking.withdrawn");
-    entry.reason = Some(format!(
-        "{reason}: {withdrawn} open proposal(s) withdrawn, {tasks} open task(s) closed"
-    ));
-    audit::append(&mut tx, entry).await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 /// Who may record attendance: the imaging department's managers.

@@ -208,30 +208,14 @@ pub async fn plan_in_force(db: &Db, week_start: &str) -> Result<Option<TheatreLi
 /// The week's workflow was cancelled: its open proposal is withdrawn (`cancelled`) and
 /// its open approval tasks closed, audited once. A list already in force stays in force.
 pub async fn withdraw(db: &Db, workflow_id: &str, reason: &str) -> Result<()> {
-    let mut tx = db.begin_write().await?;
-    let withdrawn = sqlx::query(
-        "UPDATE theatre_lists SET status = 'cancelled', decision_reason = $1 \
-         WHERE workflow_id = $2 AND status = 'proposed'",
+    crate::proposals::withdraw(
+        db,
+        "theatre_lists",
+        "theatre_list.withdrawn",
+        workflow_id,
+        reason,
     )
-    .bind(reason)
-    .bind(workflow_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let tasks = sqlx::query(
-        "UPDATE tasks SET status = 'cancelled' WHERE workflow_id = $1 AND status IN ('open','claimed')",
-    )
-    .bind(workflow_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    let mut entry = system_entry(workflow_id, "withdraw", "theatre_list.withdrawn");
-    entry.reason = Some(format!(
-        "{reason}: {withdrawn} open proposal(s) withdrawn, {tasks} open task(s) closed"
-    ));
-    audit::append(&mut tx, entry).await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 const RECORD_SQL: &str = "SELECT list_id, revision, workflow_id, week_start, status, requested_by, \
