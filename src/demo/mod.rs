@@ -86,34 +86,27 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
         }
     }
     // After the users: the model owner (an admin) registers and promotes the model.
-    ensure_production_forecaster(
-        &db,
-        g,
-        careflow_forecasters::ed_arrivals::MODEL_NAME,
-        SERVED_ED_ARRIVALS,
-    )
-    .await?;
-    ensure_production_forecaster(
-        &db,
-        g,
-        careflow_forecasters::surgery_duration::MODEL_NAME,
-        theatre::SERVED_SURGERY_DURATION,
-    )
-    .await?;
-    ensure_production_forecaster(
-        &db,
-        g,
-        careflow_forecasters::bed_demand::MODEL_NAME,
-        roster::SERVED_BED_DEMAND,
-    )
-    .await?;
-    ensure_production_forecaster(
-        &db,
-        g,
-        careflow_forecasters::scanner_no_show::MODEL_NAME,
-        scanner::SERVED_NO_SHOW,
-    )
-    .await?;
+    // Each process's model, at the version the demo site serves.
+    for (name, served) in [
+        (
+            careflow_forecasters::ed_arrivals::MODEL_NAME,
+            SERVED_ED_ARRIVALS,
+        ),
+        (
+            careflow_forecasters::surgery_duration::MODEL_NAME,
+            theatre::SERVED_SURGERY_DURATION,
+        ),
+        (
+            careflow_forecasters::bed_demand::MODEL_NAME,
+            roster::SERVED_BED_DEMAND,
+        ),
+        (
+            careflow_forecasters::scanner_no_show::MODEL_NAME,
+            scanner::SERVED_NO_SHOW,
+        ),
+    ] {
+        ensure_production_forecaster(&db, g, name, served).await?;
+    }
     eprintln!(
         "demo: hospital with {beds} beds on {} wards; users: {}",
         hospital::demo_layout().len(),
