@@ -8,7 +8,6 @@
 //! returns predicted probability beside what happened, so the no-show model can be
 //! validated on real outcomes.
 
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use careflow_types::{
@@ -16,10 +15,23 @@ use careflow_types::{
     ScannerBookingRecord,
 };
 
-use crate::audit::{self, digest, system_entry};
+use crate::audit::{self, digest};
 use crate::db::{now, Db};
-use crate::decisions::{self, NewDecisionStep};
+use crate::decisions::NewDecisionStep;
 use crate::error::{Error, Result};
+use crate::proposals::{self, Conclusion, Kind, Proposed, Stored};
+
+/// The scanner bookings' table. A booked revision supersedes nothing: each run books
+/// its own requests.
+pub(crate) const KIND: Kind = Kind {
+    table: "scanner_bookings",
+    id_column: "booking_id",
+    noun: "scanner booking",
+    action: "scanner_booking",
+    period: &["week_start"],
+    concluded: "booked",
+    supersedes: false,
+};
 
 /// The proposal stored for `booking_id` at `revision`, if a step stored one.
 pub async fn stored_proposal(
@@ -27,29 +39,7 @@ pub async fn stored_proposal(
     booking_id: &str,
     revision: u32,
 ) -> Result<Option<ScannerBookingProposal>> {
-    let row = sqlx::query(
-        "SELECT proposal_json FROM scanner_bookings WHERE booking_id = $1 AND revision = $2",
-    )
-    .bind(booking_id)
-    .bind(i64::from(revision))
-    .fetch_optional(db.pool())
-    .await?;
-    row.map(|r| {
-        proposal_of(
-            booking_id,
-            revision,
-            &r.try_get::<String, _>("proposal_json")?,
-        )
-    })
-    .transpose()
-}
-
-fn proposal_of(booking_id: &str, revision: u32, json: &str) -> Result<ScannerBookingProposal> {
-    serde_json::from_str(json).map_err(|e| {
-        Error::Corrupt(format!(
-            "scanner booking {booking_id} revision {revision}: {e}"
-        ))
-    })
+    proposals::stored(db, &KIND, booking_id, revision).await
 }
 
 /// Stores a proposed revision (or an infeasible one, when it names conflicts) together
@@ -63,40 +53,9 @@ pub async fn store_proposal(
     proposal: &ScannerBookingProposal,
     step: &NewDecisionStep,
 ) -> Result<ScannerBookingProposal> {
-    let (booking_id, revision) = (proposal.booking_id.as_str(), proposal.revision);
+    let revision = proposal.revision;
     let infeasible = proposal.is_infeasible();
-    let mut tx = db.begin_write().await?;
-    let recorded = decisions::record_in(&mut tx, step).await?;
-    sqlx::query(
-        "INSERT INTO scanner_bookings (booking_id, revision, workflow_id, week_start, days, status, \
-         requested_by, created_at, decision_step, snapshot_sha256, solver_status, objective, proposal_json) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT (booking_id, revision) DO NOTHING",
-    )
-    .bind(booking_id)
-    .bind(i64::from(revision))
-    .bind(workflow_id)
-    .bind(&proposal.week_start)
-    .bind(i64::from(proposal.days))
-    .bind(if infeasible { "infeasible" } else { "proposed" })
-    .bind(requested_by)
-    .bind(now())
-    .bind(&recorded.step)
-    .bind(&recorded.snapshot_sha256)
-    .bind(&proposal.solver_status)
-    .bind(proposal.objective)
-    .bind(serde_json::to_string(proposal).expect("proposal serialises"))
-    .execute(&mut *tx)
-    .await?;
-    let mut entry = system_entry(
-        workflow_id,
-        &format!("propose/r{revision}"),
-        if infeasible {
-            "scanner_booking.infeasible"
-        } else {
-            "scanner_booking.proposed"
-        },
-    );
-    entry.reason = Some(if infeasible {
+    let summary = if infeasible {
         proposal.conflicts.join("; ")
     } else {
         format!(
@@ -114,14 +73,20 @@ pub async fn store_proposal(
                 "; within policy".to_owned()
             }
         )
-    });
-    entry.input_digest = Some(recorded.snapshot_sha256.clone());
-    entry.output_digest = Some(digest(proposal));
-    audit::append(&mut tx, entry).await?;
-    tx.commit().await?;
-    Ok(stored_proposal(db, booking_id, revision)
-        .await?
-        .unwrap_or_else(|| proposal.clone()))
+    };
+    let row = Proposed {
+        workflow_id,
+        requested_by,
+        id: &proposal.booking_id,
+        revision,
+        period: &[&proposal.week_start],
+        days: proposal.days,
+        infeasible,
+        solver_status: &proposal.solver_status,
+        objective: proposal.objective,
+        summary,
+    };
+    proposals::store(db, &KIND, row, proposal, step).await
 }
 
 /// Books a proposed revision (its scans stored with the no-show probability each was
@@ -136,50 +101,49 @@ pub async fn conclude(
     revision: u32,
     conclusion: &ScanConclusion,
 ) -> Result<()> {
-    let ts = now();
-    let mut tx = db.begin_write().await?;
-    let row = sqlx::query(
-        "SELECT status, proposal_json FROM scanner_bookings WHERE booking_id = $1 AND revision = $2",
-    )
-    .bind(booking_id)
-    .bind(i64::from(revision))
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("scanner booking {booking_id} revision {revision}")))?;
-    let status: String = row.try_get("status")?;
-    if status != "proposed" {
-        return Ok(());
-    }
-    let proposal_json: String = row.try_get("proposal_json")?;
-    let proposal = proposal_of(booking_id, revision, &proposal_json)?;
-    let (book, actor, role, reason) = match conclusion {
-        ScanConclusion::Decided(d) => (
-            d.approve,
-            d.actor.clone(),
-            d.role.as_str().to_owned(),
-            d.reason.clone(),
-        ),
-        ScanConclusion::WithinPolicy { reason } => (
-            true,
-            "careflow".to_owned(),
-            "system".to_owned(),
-            format!("within policy: {reason}"),
-        ),
+    // Booked within policy, the stated reason is both the stored and the audited one.
+    let within_policy;
+    let c = match conclusion {
+        ScanConclusion::Decided(d) => Conclusion {
+            approve: d.approve,
+            actor: &d.actor,
+            role: d.role.as_str(),
+            reason: &d.reason,
+            audit_reason: format!(
+                "revision {revision} {} by {} ({}): {}",
+                if d.approve { "approved" } else { "rejected" },
+                d.actor,
+                d.role,
+                d.reason
+            ),
+            meaning: None,
+        },
+        ScanConclusion::WithinPolicy { reason } => {
+            within_policy = format!("within policy: {reason}");
+            Conclusion {
+                approve: true,
+                actor: "careflow",
+                role: "system",
+                reason: &within_policy,
+                audit_reason: within_policy.clone(),
+                meaning: Some("system decision: booked without approval, within policy".into()),
+            }
+        }
     };
-    sqlx::query(
-        "UPDATE scanner_bookings SET status = $1, decided_by = $2, decided_role = $3, decided_at = $4, \
-         decision_reason = $5 WHERE booking_id = $6 AND revision = $7",
-    )
-    .bind(if book { "booked" } else { "rejected" })
-    .bind(&actor)
-    .bind(&role)
-    .bind(&ts)
-    .bind(&reason)
-    .bind(booking_id)
-    .bind(i64::from(revision))
-    .execute(&mut *tx)
-    .await?;
+    let book = c.approve;
+    let mut tx = db.begin_write().await?;
+    let Some(proposal_json) =
+        proposals::conclude_in(&mut tx, &KIND, workflow_id, booking_id, revision, c).await?
+    else {
+        return Ok(());
+    };
     if book {
+        let proposal: ScannerBookingProposal =
+            serde_json::from_str(&proposal_json).map_err(|e| {
+                Error::Corrupt(format!(
+                    "scanner booking {booking_id} revision {revision}: {e}"
+                ))
+            })?;
         for b in &proposal.booked {
             sqlx::query(
                 "INSERT INTO scan_appointments (booking_id, request_id, revision, workflow_id, \
@@ -206,30 +170,6 @@ pub async fn conclude(
             .await?;
         }
     }
-    let mut entry = system_entry(
-        workflow_id,
-        &format!("conclude/r{revision}"),
-        if book {
-            "scanner_booking.booked"
-        } else {
-            "scanner_booking.rejected"
-        },
-    );
-    entry.reason = Some(match conclusion {
-        ScanConclusion::Decided(d) => format!(
-            "revision {revision} {} by {} ({}): {}",
-            if d.approve { "approved" } else { "rejected" },
-            d.actor,
-            d.role,
-            d.reason
-        ),
-        ScanConclusion::WithinPolicy { .. } => reason.clone(),
-    });
-    if matches!(conclusion, ScanConclusion::WithinPolicy { .. }) {
-        entry.meaning = Some("system decision: booked without approval, within policy".into());
-    }
-    entry.output_digest = Some(hex::encode(Sha256::digest(proposal_json.as_bytes())));
-    audit::append(&mut tx, entry).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -237,14 +177,7 @@ pub async fn conclude(
 /// The run's workflow was cancelled: its open proposal is withdrawn (`cancelled`) and
 /// its open approval tasks closed, audited once. Scans already booked stay booked.
 pub async fn withdraw(db: &Db, workflow_id: &str, reason: &str) -> Result<()> {
-    crate::proposals::withdraw(
-        db,
-        "scanner_bookings",
-        "scanner_booking.withdrawn",
-        workflow_id,
-        reason,
-    )
-    .await
+    proposals::withdraw(db, &KIND, workflow_id, reason).await
 }
 
 /// Who may record attendance: the imaging department's managers.
@@ -359,38 +292,22 @@ pub async fn no_show_outcomes(db: &Db, model_name: &str) -> Result<Vec<NoShowOut
         .collect()
 }
 
-const RECORD_SQL: &str =
-    "SELECT booking_id, revision, workflow_id, status, requested_by, created_at, \
-                          proposal_json, decided_by, decision_reason FROM scanner_bookings";
-
-fn record(row: &sqlx::any::AnyRow) -> Result<ScannerBookingRecord> {
-    let booking_id: String = row.try_get("booking_id")?;
-    let revision = row.try_get::<i64, _>("revision")? as u32;
-    let proposal = proposal_of(
-        &booking_id,
-        revision,
-        &row.try_get::<String, _>("proposal_json")?,
-    )?;
-    Ok(ScannerBookingRecord {
-        workflow_id: row.try_get("workflow_id")?,
-        status: row.try_get("status")?,
-        requested_by: row.try_get("requested_by")?,
-        created_at: row.try_get("created_at")?,
-        proposal,
-        decided_by: row.try_get("decided_by")?,
-        decision_reason: row.try_get("decision_reason")?,
-        booking_id,
-        revision,
-    })
+fn record(s: Stored<ScannerBookingProposal>) -> ScannerBookingRecord {
+    ScannerBookingRecord {
+        booking_id: s.id,
+        revision: s.revision,
+        workflow_id: s.workflow_id,
+        status: s.status,
+        requested_by: s.requested_by,
+        created_at: s.created_at,
+        proposal: s.proposal,
+        decided_by: s.decided_by,
+        decision_reason: s.decision_reason,
+    }
 }
 
 /// Every revision of a booking run, oldest first.
 pub async fn revisions(db: &Db, booking_id: &str) -> Result<Vec<ScannerBookingRecord>> {
-    let rows = sqlx::query(&format!(
-        "{RECORD_SQL} WHERE booking_id = $1 ORDER BY revision"
-    ))
-    .bind(booking_id)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(record).collect()
+    let rows = proposals::revisions(db, &KIND, booking_id).await?;
+    Ok(rows.into_iter().map(record).collect())
 }

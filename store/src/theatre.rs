@@ -5,17 +5,26 @@
 //!
 //! One list is in force per week (a unique index); publishing a revision supersedes the
 //! one in force in the same transaction, and every change is audited in the
-//! transaction that makes it.
-
-use sha2::{Digest, Sha256};
-use sqlx::Row;
+//! transaction that makes it. The SQL is the one in [`crate::proposals`], shared with
+//! the scanner bookings and the nurse rosters.
 
 use careflow_types::{ListConclusion, TheatreListProposal, TheatreListRecord};
 
-use crate::audit::{self, digest, system_entry};
-use crate::db::{now, Db};
-use crate::decisions::{self, NewDecisionStep};
-use crate::error::{Error, Result};
+use crate::db::Db;
+use crate::decisions::NewDecisionStep;
+use crate::error::Result;
+use crate::proposals::{self, Conclusion, Kind, Proposed, Stored};
+
+/// The theatre lists' table.
+pub(crate) const KIND: Kind = Kind {
+    table: "theatre_lists",
+    id_column: "list_id",
+    noun: "theatre list",
+    action: "theatre_list",
+    period: &["week_start"],
+    concluded: "published",
+    supersedes: true,
+};
 
 /// The proposal stored for `list_id` at `revision`, if a step stored one.
 pub async fn stored_proposal(
@@ -23,19 +32,7 @@ pub async fn stored_proposal(
     list_id: &str,
     revision: u32,
 ) -> Result<Option<TheatreListProposal>> {
-    let row =
-        sqlx::query("SELECT proposal_json FROM theatre_lists WHERE list_id = $1 AND revision = $2")
-            .bind(list_id)
-            .bind(i64::from(revision))
-            .fetch_optional(db.pool())
-            .await?;
-    row.map(|r| proposal_of(list_id, revision, &r.try_get::<String, _>("proposal_json")?))
-        .transpose()
-}
-
-fn proposal_of(list_id: &str, revision: u32, json: &str) -> Result<TheatreListProposal> {
-    serde_json::from_str(json)
-        .map_err(|e| Error::Corrupt(format!("theatre list {list_id} revision {revision}: {e}")))
+    proposals::stored(db, &KIND, list_id, revision).await
 }
 
 /// Stores a proposed revision (or an infeasible one, when it names conflicts) together
@@ -49,40 +46,9 @@ pub async fn store_proposal(
     proposal: &TheatreListProposal,
     step: &NewDecisionStep,
 ) -> Result<TheatreListProposal> {
-    let (list_id, revision) = (proposal.list_id.as_str(), proposal.revision);
+    let revision = proposal.revision;
     let infeasible = proposal.is_infeasible();
-    let mut tx = db.begin_write().await?;
-    let recorded = decisions::record_in(&mut tx, step).await?;
-    sqlx::query(
-        "INSERT INTO theatre_lists (list_id, revision, workflow_id, week_start, days, status, \
-         requested_by, created_at, decision_step, snapshot_sha256, solver_status, objective, proposal_json) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT (list_id, revision) DO NOTHING",
-    )
-    .bind(list_id)
-    .bind(i64::from(revision))
-    .bind(workflow_id)
-    .bind(&proposal.week_start)
-    .bind(i64::from(proposal.days))
-    .bind(if infeasible { "infeasible" } else { "proposed" })
-    .bind(requested_by)
-    .bind(now())
-    .bind(&recorded.step)
-    .bind(&recorded.snapshot_sha256)
-    .bind(&proposal.solver_status)
-    .bind(proposal.objective)
-    .bind(serde_json::to_string(proposal).expect("proposal serialises"))
-    .execute(&mut *tx)
-    .await?;
-    let mut entry = system_entry(
-        workflow_id,
-        &format!("propose/r{revision}"),
-        if infeasible {
-            "theatre_list.infeasible"
-        } else {
-            "theatre_list.proposed"
-        },
-    );
-    entry.reason = Some(if infeasible {
+    let summary = if infeasible {
         proposal.conflicts.join("; ")
     } else {
         format!(
@@ -95,14 +61,20 @@ pub async fn store_proposal(
             proposal.expected_overtime_minutes,
             proposal.solver_status
         )
-    });
-    entry.input_digest = Some(recorded.snapshot_sha256.clone());
-    entry.output_digest = Some(digest(proposal));
-    audit::append(&mut tx, entry).await?;
-    tx.commit().await?;
-    Ok(stored_proposal(db, list_id, revision)
-        .await?
-        .unwrap_or_else(|| proposal.clone()))
+    };
+    let row = Proposed {
+        workflow_id,
+        requested_by,
+        id: &proposal.list_id,
+        revision,
+        period: &[&proposal.week_start],
+        days: proposal.days,
+        infeasible,
+        solver_status: &proposal.solver_status,
+        objective: proposal.objective,
+        summary,
+    };
+    proposals::store(db, &KIND, row, proposal, step).await
 }
 
 /// Publishes a proposed revision (the list in force for its week is superseded) or
@@ -115,163 +87,82 @@ pub async fn conclude(
     revision: u32,
     conclusion: &ListConclusion,
 ) -> Result<()> {
-    let ts = now();
-    let mut tx = db.begin_write().await?;
-    let row = sqlx::query(
-        "SELECT status, week_start, proposal_json FROM theatre_lists WHERE list_id = $1 AND revision = $2",
-    )
-    .bind(list_id)
-    .bind(i64::from(revision))
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("theatre list {list_id} revision {revision}")))?;
-    let status: String = row.try_get("status")?;
-    if status != "proposed" {
-        return Ok(());
-    }
-    let week_start: String = row.try_get("week_start")?;
-    let proposal_json: String = row.try_get("proposal_json")?;
-    let (publish, actor, role, reason) = match conclusion {
-        ListConclusion::Decided(d) => (d.approve, d.actor.as_str(), d.role.as_str(), &d.reason),
-        ListConclusion::PublishedUnchanged { reason } => (true, "careflow", "system", reason),
-    };
-    if publish {
-        sqlx::query(
-            "UPDATE theatre_lists SET status = 'superseded' WHERE week_start = $1 AND status = 'published'",
-        )
-        .bind(&week_start)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query(
-        "UPDATE theatre_lists SET status = $1, decided_by = $2, decided_role = $3, decided_at = $4, \
-         decision_reason = $5 WHERE list_id = $6 AND revision = $7",
-    )
-    .bind(if publish { "published" } else { "rejected" })
-    .bind(actor)
-    .bind(role)
-    .bind(&ts)
-    .bind(reason)
-    .bind(list_id)
-    .bind(i64::from(revision))
-    .execute(&mut *tx)
-    .await?;
-    let mut entry = system_entry(
-        workflow_id,
-        &format!("conclude/r{revision}"),
-        if publish {
-            "theatre_list.published"
-        } else {
-            "theatre_list.rejected"
+    let c = match conclusion {
+        ListConclusion::Decided(d) => Conclusion {
+            approve: d.approve,
+            actor: &d.actor,
+            role: d.role.as_str(),
+            reason: &d.reason,
+            audit_reason: format!(
+                "revision {revision} {} by {} ({})",
+                if d.approve { "approved" } else { "rejected" },
+                d.actor,
+                d.role
+            ),
+            meaning: None,
         },
-    );
-    entry.reason = Some(match conclusion {
-        ListConclusion::Decided(d) => format!(
-            "revision {revision} {} by {} ({})",
-            if d.approve { "approved" } else { "rejected" },
-            d.actor,
-            d.role
-        ),
-        ListConclusion::PublishedUnchanged { reason } => {
-            format!("revision {revision} published without approval: {reason}")
-        }
-    });
-    entry.output_digest = Some(hex::encode(Sha256::digest(proposal_json.as_bytes())));
-    audit::append(&mut tx, entry).await?;
-    tx.commit().await?;
-    Ok(())
+        ListConclusion::PublishedUnchanged { reason } => Conclusion {
+            approve: true,
+            actor: "careflow",
+            role: "system",
+            reason,
+            audit_reason: format!("revision {revision} published without approval: {reason}"),
+            meaning: None,
+        },
+    };
+    proposals::conclude(db, &KIND, workflow_id, list_id, revision, c).await
 }
 
 /// The list in force for the week starting `week_start`: what a re-plan warm-starts
 /// from and measures its changes against.
 pub async fn plan_in_force(db: &Db, week_start: &str) -> Result<Option<TheatreListProposal>> {
-    let row = sqlx::query(
-        "SELECT list_id, revision, proposal_json FROM theatre_lists \
-         WHERE week_start = $1 AND status = 'published'",
-    )
-    .bind(week_start)
-    .fetch_optional(db.pool())
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let list_id: String = row.try_get("list_id")?;
-    let revision = row.try_get::<i64, _>("revision")? as u32;
-    proposal_of(
-        &list_id,
-        revision,
-        &row.try_get::<String, _>("proposal_json")?,
-    )
-    .map(Some)
+    proposals::in_force(db, &KIND, &[week_start]).await
 }
 
 /// The week's workflow was cancelled: its open proposal is withdrawn (`cancelled`) and
 /// its open approval tasks closed, audited once. A list already in force stays in force.
 pub async fn withdraw(db: &Db, workflow_id: &str, reason: &str) -> Result<()> {
-    crate::proposals::withdraw(
-        db,
-        "theatre_lists",
-        "theatre_list.withdrawn",
-        workflow_id,
-        reason,
-    )
-    .await
+    proposals::withdraw(db, &KIND, workflow_id, reason).await
 }
 
-const RECORD_SQL: &str = "SELECT list_id, revision, workflow_id, week_start, status, requested_by, \
-                          created_at, proposal_json, decided_by, decided_at, decision_reason FROM theatre_lists";
-
-fn record(row: &sqlx::any::AnyRow) -> Result<TheatreListRecord> {
-    let list_id: String = row.try_get("list_id")?;
-    let revision = row.try_get::<i64, _>("revision")? as u32;
-    let proposal = proposal_of(
-        &list_id,
-        revision,
-        &row.try_get::<String, _>("proposal_json")?,
-    )?;
-    Ok(TheatreListRecord {
-        workflow_id: row.try_get("workflow_id")?,
-        week_start: row.try_get("week_start")?,
-        status: row.try_get("status")?,
-        requested_by: row.try_get("requested_by")?,
-        created_at: row.try_get("created_at")?,
-        proposal,
-        decided_by: row.try_get("decided_by")?,
-        decided_at: row.try_get("decided_at")?,
-        decision_reason: row.try_get("decision_reason")?,
-        list_id,
-        revision,
-    })
+fn record(s: Stored<TheatreListProposal>) -> TheatreListRecord {
+    let [week_start]: [String; 1] = s.period.try_into().expect("one period column");
+    TheatreListRecord {
+        list_id: s.id,
+        revision: s.revision,
+        workflow_id: s.workflow_id,
+        week_start,
+        status: s.status,
+        requested_by: s.requested_by,
+        created_at: s.created_at,
+        proposal: s.proposal,
+        decided_by: s.decided_by,
+        decided_at: s.decided_at,
+        decision_reason: s.decision_reason,
+    }
 }
 
 /// Every revision of a list, oldest first.
 pub async fn revisions(db: &Db, list_id: &str) -> Result<Vec<TheatreListRecord>> {
-    let rows = sqlx::query(&format!(
-        "{RECORD_SQL} WHERE list_id = $1 ORDER BY revision"
-    ))
-    .bind(list_id)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(record).collect()
+    let rows = proposals::revisions(db, &KIND, list_id).await?;
+    Ok(rows.into_iter().map(record).collect())
 }
 
 /// The most recently proposed revisions of all lists, newest first.
 pub async fn list(db: &Db, limit: i64) -> Result<Vec<TheatreListRecord>> {
-    let rows = sqlx::query(&format!(
-        "{RECORD_SQL} ORDER BY created_at DESC, list_id, revision DESC LIMIT $1"
-    ))
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(record).collect()
+    let rows = proposals::latest(db, &KIND, limit).await?;
+    Ok(rows.into_iter().map(record).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use careflow_types::{Decision, ForecastProvenance, Role};
 
+    use sqlx::Row;
+
     use super::*;
-    use crate::decisions::{ModelUse, NewDecisionStep};
+    use crate::audit;
+    use crate::decisions::{self, ModelUse, NewDecisionStep};
 
     fn proposal(revision: u32, week_start: &str) -> TheatreListProposal {
         TheatreListProposal {
