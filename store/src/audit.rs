@@ -206,17 +206,40 @@ pub async fn entries_for_workflow(db: &Db, workflow_id: &str) -> Result<Vec<Audi
 
 /// Walks the whole chain and reports the first break, naming the entry.
 pub async fn verify(db: &Db) -> Result<AuditVerification> {
-    let all = entries(db).await?;
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_optional(db.pool())
-        .await?
-        .map(|r| -> Result<(i64, String)> { Ok((r.try_get("seq")?, r.try_get("hash")?)) })
-        .transpose()?;
+    let (all, head) = snapshot(db).await?;
     Ok(verify_entries(
         &all,
         head.as_ref().map(|(s, h)| (*s, h.as_str())),
     ))
 }
+
+/// Every entry and the recorded head, read in one transaction so that an append
+/// between the two reads cannot look like tampering (SQLite's WAL reader keeps the
+/// snapshot of its first read; PostgreSQL needs REPEATABLE READ for that).
+pub async fn snapshot(db: &Db) -> Result<(Vec<AuditEntry>, Option<(i64, String)>)> {
+    let mut tx = db.pool().begin().await?;
+    if db.backend() == crate::Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY seq"))
+        .fetch_all(&mut *tx)
+        .await?;
+    let all = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| -> Result<(i64, String)> { Ok((r.try_get("seq")?, r.try_get("hash")?)) })
+        .transpose()?;
+    tx.rollback().await?;
+    Ok((all, head))
+}
+
+/// How far from its stored seq the verifier looks for the seq an altered entry's hash
+/// holds under: enough for any honest renumbering diagnosis, and bounded so that a
+/// hostile row (seq near i64::MAX) costs a few thousand hashes, not forever.
+const MAX_SEQ_SEARCH: i64 = 4096;
 
 /// The chain check itself, on entries in stored order and the recorded head.
 pub fn verify_entries(all: &[AuditEntry], head: Option<(i64, &str)>) -> AuditVerification {
@@ -237,9 +260,10 @@ pub fn verify_entries(all: &[AuditEntry], head: Option<(i64, &str)>) -> AuditVer
         if entry_hash(e) != e.hash {
             // Each hash covers the entry's own seq: an entry whose hash holds under
             // another seq was moved, which tells renumbering apart from editing.
-            let max_seq = all.iter().map(|x| x.seq).max().unwrap_or(0) + count;
             let hash_at = |x: &AuditEntry, seq: i64| entry_hash(&AuditEntry { seq, ..x.clone() });
-            let original = (1..=max_seq).find(|&s| s != e.seq && hash_at(e, s) == e.hash);
+            let lo = e.seq.saturating_sub(MAX_SEQ_SEARCH).max(1);
+            let hi = e.seq.saturating_add(MAX_SEQ_SEARCH);
+            let original = (lo..=hi).find(|&s| s != e.seq && hash_at(e, s) == e.hash);
             return match original {
                 None => brk(
                     e.seq,

@@ -34,6 +34,9 @@ pub enum Error {
     /// Stored data could not be read back.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A file beside the database (the audit key or anchors) could not be read or written.
+    #[error("{0}")]
+    Io(String),
 }
 
 /// Result with the store's error.
