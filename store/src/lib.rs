@@ -16,15 +16,18 @@
 #![warn(missing_docs)]
 
 pub mod admissions;
+pub mod anchor;
 pub mod audit;
 pub mod bed_plans;
 pub mod db;
 pub mod decisions;
 pub mod error;
+pub mod ethics;
 pub mod hospital;
 pub mod patients;
 mod proposals;
 pub mod registry;
+pub mod releases;
 pub mod rosters;
 pub mod scanner;
 pub mod signatures;

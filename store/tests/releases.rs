@@ -1,0 +1,380 @@
+//! Model releases on real databases: the author cannot own or promote their release,
+//! the gate names the metric and subgroup that fail, the ethics sign-off needs the
+//! chair's signed approval, shadow forecasts are compared once the truth is recorded,
+//! the owner's signed promotion retires the previous version, rollback restores it;
+//! every step audited and the chain intact.
+
+mod common;
+
+use careflow_store::registry::{self, ModelFacts, Status};
+use careflow_store::releases::{
+    self, Margins, NewRelease, Scores, ShadowPair, Stage, SubgroupScores, ValidationReport,
+};
+use careflow_store::{audit, tasks, users, Db, Error};
+use careflow_types::{Decision, NewTask, Role, TaskKind};
+
+const PW: &str = "release test password";
+
+fn facts(version: &str) -> ModelFacts {
+    ModelFacts {
+        name: "ed-arrivals".into(),
+        version: version.into(),
+        sha256: format!("{:0>64}", version.replace('.', "")),
+        card_json: format!(r#"{{"name":"ed-arrivals","version":"{version}"}}"#),
+    }
+}
+
+fn s(mae: f64, pinball: f64) -> Scores {
+    Scores {
+        n: 100,
+        mae,
+        pinball,
+    }
+}
+
+fn report(sat_candidate_mae: f64) -> ValidationReport {
+    ValidationReport {
+        data: "held-out test".into(),
+        production_version: "1.0.0".into(),
+        production: s(2.0, 1.0),
+        candidate: s(1.9, 0.95),
+        subgroups: vec![
+            SubgroupScores {
+                subgroup: "weekday=Mon".into(),
+                production: s(2.0, 1.0),
+                candidate: s(1.8, 0.9),
+            },
+            SubgroupScores {
+                subgroup: "weekday=Sat".into(),
+                production: s(2.0, 1.0),
+                candidate: s(sat_candidate_mae, 0.99),
+            },
+        ],
+    }
+}
+
+async fn lifecycle(db: Db) {
+    for (name, role) in [
+        ("dev.dana", Role::Admin),
+        ("model.owner", Role::Admin),
+        ("chair.cleo", Role::CommitteeChair),
+    ] {
+        users::upsert_with_password(&db, name, role, Some(PW), "test")
+            .await
+            .unwrap();
+    }
+    registry::register(&db, &facts("1.0.0"), "model.owner")
+        .await
+        .unwrap();
+    registry::promote(
+        &db,
+        "ed-arrivals",
+        "1.0.0",
+        Status::Production,
+        "model.owner",
+        "bootstrap",
+    )
+    .await
+    .unwrap();
+
+    // The author cannot be the owner.
+    let alone = releases::register(
+        &db,
+        &NewRelease {
+            release_id: "rel-x".into(),
+            facts: facts("1.1.0"),
+            author: "dev.dana".into(),
+            owner: "dev.dana".into(),
+        },
+    )
+    .await;
+    assert!(
+        matches!(&alone, Err(Error::Forbidden(m)) if m.contains("cannot release it alone")),
+        "{alone:?}"
+    );
+
+    // A candidate worse on Saturdays beyond the margin fails the gate, naming it.
+    let failing = releases::register(
+        &db,
+        &NewRelease {
+            release_id: "rel-a".into(),
+            facts: facts("1.1.0"),
+            author: "dev.dana".into(),
+            owner: "model.owner".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(failing.production_version.as_deref(), Some("1.0.0"));
+    let margins = Margins {
+        overall: 0.0,
+        subgroup: 0.05,
+    };
+    let failures = releases::record_validation(&db, "rel-a", &report(2.2), &margins)
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(
+        (failures[0].metric.as_str(), failures[0].subgroup.as_str()),
+        ("mae", "weekday=Sat")
+    );
+    assert!(
+        failures[0].to_string().contains("mae in weekday=Sat"),
+        "{}",
+        failures[0]
+    );
+    assert_eq!(
+        releases::get(&db, "rel-a").await.unwrap().stage,
+        Stage::GateFailed
+    );
+    let trail = audit::entries_for_workflow(&db, "rel-a").await.unwrap();
+    assert!(trail.iter().any(|e| e.action == "release.gate_failed"
+        && e.meaning.as_deref().unwrap().contains("weekday=Sat")));
+
+    // Within the margin: validated, signed off by the chair, shadowed.
+    releases::register(
+        &db,
+        &NewRelease {
+            release_id: "rel-b".into(),
+            facts: facts("1.1.0"),
+            author: "dev.dana".into(),
+            owner: "model.owner".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        releases::record_validation(&db, "rel-b", &report(2.05), &margins)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        releases::start_shadow(&db, "rel-b").await,
+        Err(Error::Conflict(_))
+    ));
+    tasks::open(
+        &db,
+        &NewTask {
+            task_id: "rel-b-signoff".into(),
+            workflow_id: "rel-b".into(),
+            kind: TaskKind::BedPlan,
+            role: Role::CommitteeChair,
+            summary: "sign off ed-arrivals 1.1.0".into(),
+            proposed_bed: None,
+            due_at: "2099-01-01T00:00:00Z".into(),
+            requested_by: Some("dev.dana".into()),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        releases::record_signoff(&db, "rel-b", "rel-b-signoff").await,
+        Err(Error::Forbidden(_))
+    ));
+    let task = tasks::get(&db, "rel-b-signoff").await.unwrap();
+    let sig = tasks::sign_decision(
+        &db,
+        &task,
+        "chair.cleo",
+        PW,
+        true,
+        "reviewed the bias report",
+        None,
+    )
+    .await
+    .unwrap();
+    let d = Decision {
+        task_id: "rel-b-signoff".into(),
+        approve: true,
+        actor: "chair.cleo".into(),
+        role: Role::CommitteeChair,
+        reason: "reviewed the bias report".into(),
+        bed_id: None,
+        signature_id: Some(sig.signature_id),
+    };
+    assert_eq!(
+        tasks::record_decision(&db, "rel-b", TaskKind::BedPlan, &d)
+            .await
+            .unwrap(),
+        tasks::Recorded::Recorded
+    );
+    assert_eq!(
+        releases::record_signoff(&db, "rel-b", "rel-b-signoff")
+            .await
+            .unwrap()
+            .stage,
+        Stage::SignedOff
+    );
+    releases::start_shadow(&db, "rel-b").await.unwrap();
+    assert_eq!(
+        releases::shadow_release(&db, "ed-arrivals")
+            .await
+            .unwrap()
+            .unwrap()
+            .release_id,
+        "rel-b"
+    );
+
+    // Shadow: both recorded, compared once the truth arrives.
+    let pairs = [
+        ShadowPair {
+            target_key: "2026-12-01T00",
+            production: [2.0, 4.0, 6.0],
+            candidate: [3.0, 5.0, 7.0],
+        },
+        ShadowPair {
+            target_key: "2026-12-01T01",
+            production: [1.0, 3.0, 5.0],
+            candidate: [1.0, 2.0, 4.0],
+        },
+    ];
+    assert_eq!(
+        releases::record_shadow(&db, "rel-b", "call-1", &pairs)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        releases::record_shadow(&db, "rel-b", "call-1", &pairs)
+            .await
+            .unwrap(),
+        0
+    );
+    let before = releases::shadow_comparison(&db, "rel-b").await.unwrap();
+    assert_eq!(
+        (before.calls, before.targets, before.production),
+        (1, 2, None)
+    );
+    let filled = releases::record_truth(
+        &db,
+        "ed-arrivals",
+        &[("2026-12-01T00".into(), 5.0), ("2026-12-01T01".into(), 2.0)],
+        "model.owner",
+    )
+    .await
+    .unwrap();
+    assert_eq!(filled, 2);
+    let cmp = releases::shadow_comparison(&db, "rel-b").await.unwrap();
+    // production |5-4| + |2-3| = 2 over 2; candidate |5-5| + |2-2| = 0.
+    assert_eq!(cmp.production.unwrap().mae, 1.0);
+    assert_eq!(cmp.candidate.unwrap().mae, 0.0);
+
+    // The author cannot promote; the owner needs a signature of this very promotion.
+    let by_author = releases::promote(&db, "rel-b", "dev.dana", "shadow better", None).await;
+    assert!(
+        matches!(&by_author, Err(Error::Forbidden(m)) if m.contains("author")),
+        "{by_author:?}"
+    );
+    let unsigned = releases::promote(&db, "rel-b", "model.owner", "shadow better", None).await;
+    assert!(matches!(unsigned, Err(Error::Forbidden(_))), "{unsigned:?}");
+    let wrong_pw = releases::sign_step(
+        &db,
+        "rel-b",
+        "promote",
+        "model.owner",
+        "not the password",
+        "shadow better",
+    )
+    .await;
+    assert!(
+        matches!(wrong_pw, Err(Error::BadCredentials(_))),
+        "{wrong_pw:?}"
+    );
+    let sig = releases::sign_step(&db, "rel-b", "promote", "model.owner", PW, "shadow better")
+        .await
+        .unwrap();
+    let other_reason = releases::promote(
+        &db,
+        "rel-b",
+        "model.owner",
+        "another reason",
+        Some(&sig.signature_id),
+    )
+    .await;
+    assert!(
+        matches!(other_reason, Err(Error::Forbidden(_))),
+        "{other_reason:?}"
+    );
+    let promoted = releases::promote(
+        &db,
+        "rel-b",
+        "model.owner",
+        "shadow better",
+        Some(&sig.signature_id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(promoted.stage, Stage::Production);
+    assert_eq!(
+        registry::production(&db, "ed-arrivals")
+            .await
+            .unwrap()
+            .version,
+        "1.1.0"
+    );
+
+    // Rollback restores 1.0.0, with the reason.
+    let sig = releases::sign_step(
+        &db,
+        "rel-b",
+        "rollback",
+        "model.owner",
+        PW,
+        "Saturday misses in live use",
+    )
+    .await
+    .unwrap();
+    let back = releases::rollback(
+        &db,
+        "rel-b",
+        "model.owner",
+        "Saturday misses in live use",
+        Some(&sig.signature_id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (back.stage, back.rollback_reason.as_deref()),
+        (Stage::RolledBack, Some("Saturday misses in live use"))
+    );
+    assert_eq!(
+        registry::production(&db, "ed-arrivals")
+            .await
+            .unwrap()
+            .version,
+        "1.0.0"
+    );
+    let actions: Vec<String> = audit::entries_for_workflow(&db, "rel-b")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for a in [
+        "release.registered",
+        "release.validated",
+        "release.signed_off",
+        "release.shadow_started",
+        "release.shadow_recorded",
+        "release.promoted",
+        "release.rolled_back",
+    ] {
+        assert!(
+            actions.iter().any(|x| x == a),
+            "{a} missing from {actions:?}"
+        );
+    }
+    assert!(audit::verify(&db).await.unwrap().first_break.is_none());
+}
+
+#[tokio::test]
+async fn releases_on_sqlite() {
+    let (_dir, db) = common::sqlite().await;
+    lifecycle(db).await;
+}
+
+#[tokio::test]
+async fn releases_on_postgres() {
+    lifecycle(common::postgres().await).await;
+}
