@@ -10,6 +10,7 @@
 
 mod api;
 pub mod error;
+mod fhir;
 pub mod workflows;
 
 use axum::Router;

@@ -441,3 +441,65 @@ pub async fn discharge(db: &Db, admission_id: &str, actor: &str, role: &str) -> 
     tx.commit().await?;
     Ok(bed_id)
 }
+
+/// The site's layout as the FHIR Location view serves it: wards, rooms and beds, each
+/// bed with whether it is in service and occupied now. No patient data.
+#[derive(Debug, Clone, Default)]
+pub struct SitePlaces {
+    /// (ward id, ward name)
+    pub wards: Vec<(String, String)>,
+    /// (room id, ward id)
+    pub rooms: Vec<(String, String)>,
+    /// Every bed with its room and state.
+    pub beds: Vec<PlacedBed>,
+}
+
+/// One bed of [`SitePlaces`].
+#[derive(Debug, Clone)]
+pub struct PlacedBed {
+    /// Bed id.
+    pub bed_id: String,
+    /// The room it stands in.
+    pub room_id: String,
+    /// Open for patients (false: closed).
+    pub in_service: bool,
+    /// Someone is assigned to it now.
+    pub occupied: bool,
+}
+
+/// Every ward, room and bed in id order (read in one snapshot of the tables).
+pub async fn site_places(db: &Db) -> Result<SitePlaces> {
+    let mut tx = db.pool().begin().await?;
+    let wards = sqlx::query("SELECT ward_id, name FROM wards ORDER BY ward_id")
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get("ward_id")?, r.try_get("name")?)))
+        .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
+    let rooms = sqlx::query("SELECT room_id, ward_id FROM rooms ORDER BY room_id")
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get("room_id")?, r.try_get("ward_id")?)))
+        .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
+    let beds = sqlx::query(
+        "SELECT b.bed_id, b.room_id, b.in_service, \
+                (SELECT COUNT(*) FROM bed_assignments a \
+                 WHERE a.bed_id = b.bed_id AND a.released_at IS NULL) AS occupants \
+         FROM beds b ORDER BY b.bed_id",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|b| {
+        Ok(PlacedBed {
+            bed_id: b.try_get("bed_id")?,
+            room_id: b.try_get("room_id")?,
+            in_service: b.try_get::<i64, _>("in_service")? != 0,
+            occupied: b.try_get::<i64, _>("occupants")? > 0,
+        })
+    })
+    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()?;
+    tx.commit().await?;
+    Ok(SitePlaces { wards, rooms, beds })
+}

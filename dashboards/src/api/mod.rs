@@ -2,6 +2,7 @@
 
 mod auth;
 
+pub(crate) use auth::bearer;
 pub use auth::AuthConfig;
 
 pub(crate) mod bed_moves;
@@ -32,6 +33,7 @@ use crate::error::{parse_json, AppError};
 use crate::workflows::{Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, Decide};
 use crate::AppState;
 
+mod audit_export;
 mod roster;
 mod scanner;
 mod theatre;
@@ -60,12 +62,14 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(bed_moves::router())
         .merge(scanner::router())
         .merge(auth::router())
+        .merge(audit_export::router())
+        .nest("/fhir/r4", crate::fhir::router())
 }
 
 /// The roles whose people decide approval tasks: each process's approver and the
 /// roles its tasks escalate to. The store checks again that a decider holds the task's
 /// own role.
-const DECIDER_ROLES: &[Role] = &[
+pub(crate) const DECIDER_ROLES: &[Role] = &[
     Role::BedManager,
     Role::SiteManager,
     Role::TheatreAdmin,
@@ -76,7 +80,7 @@ const DECIDER_ROLES: &[Role] = &[
 
 /// The roles that may read the task queue: the deciders, and the admin (who sees every
 /// queue).
-const TASK_READER_ROLES: &[Role] = &[
+pub(crate) const TASK_READER_ROLES: &[Role] = &[
     Role::BedManager,
     Role::SiteManager,
     Role::TheatreAdmin,
@@ -297,6 +301,16 @@ async fn decide_task(
 ) -> Result<Json<DecisionOutcome>, AppError> {
     let user = caller.require(DECIDER_ROLES)?;
     let req: DecisionRequest = parse_json(&body)?;
+    Ok(Json(decide(&state, user, task_id, req).await?))
+}
+
+/// Signs and sends one decision (the API's and the pages' decision forms).
+pub(crate) async fn decide(
+    state: &AppState,
+    user: &User,
+    task_id: String,
+    req: DecisionRequest,
+) -> Result<DecisionOutcome, AppError> {
     req.validate().map_err(AppError::Invalid)?;
     let task = tasks::get(&state.db, &task_id).await?;
     tasks::check_may_decide(&task, &user.name, user.role)?;
@@ -337,11 +351,11 @@ async fn decide_task(
         )
         .await
         .map_err(refused)?;
-    Ok(Json(DecisionOutcome {
+    Ok(DecisionOutcome {
         decided_by: user.name.clone(),
         result: answer,
         task_id,
-    }))
+    })
 }
 
 async fn beds(
