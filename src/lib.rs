@@ -14,6 +14,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod demo;

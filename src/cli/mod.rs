@@ -8,6 +8,7 @@
 
 pub mod admissions;
 pub mod audit;
+pub mod backup;
 pub mod bed_plans;
 pub mod decisions;
 pub mod forecast;
@@ -294,6 +295,12 @@ pub enum Command {
     /// CT/MRI scanner bookings: book a week, status, record attendance.
     #[command(subcommand)]
     Scanner(scanner::ScannerCommand),
+    /// Back up the site while it runs: domain database, embedded Temporal database,
+    /// manifest of checksums (one file).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a fresh --data-dir (checksums, audit chain and counts
+    /// checked first).
+    Restore(backup::RestoreArgs),
 }
 
 /// Runs one command line. An error is for the caller to print (with its causes) and
@@ -323,6 +330,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Theatre(cmd) => theatre::run(&g, cmd).await,
         Command::User(cmd) => users::run(&g, cmd).await,
         Command::Scanner(cmd) => scanner::run(&g, cmd).await,
+        Command::Backup(args) => backup::backup(&g, args).await,
+        Command::Restore(args) => backup::restore(&g, args).await,
         // Solvers and forecasters block their thread while they compute.
         Command::Solve(cmd) => tokio::task::spawn_blocking(move || solve::run(cmd)).await?,
         Command::Forecast(cmd) => {

@@ -5,6 +5,7 @@
 //! PostgreSQL is expected at 127.0.0.1:5432 (trust auth, database `test`); override
 //! with `CAREFLOW_TEST_PG`. The Temporal CLI comes from `.tools/venv` (`scripts/setup`).
 
+mod backup;
 mod bad_input;
 mod bed_plan;
 mod common;
