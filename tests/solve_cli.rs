@@ -135,3 +135,92 @@ fn ihtc_writes_a_solution_the_evaluator_accepts() {
     assert_eq!(solution.patients.len(), instance.patients.len());
     assert!(evaluate(&instance, &solution).unwrap().is_feasible());
 }
+
+/// Two weeks; employee B must work 14 shifts of 480 minutes but at most 5 in a row: no row
+/// of B meets B's rules, so no roster exists (the same instance as the solvers crate's
+/// `nrp_scale` test).
+const NRP_IMPOSSIBLE: &str = "\
+SECTION_HORIZON
+14
+
+SECTION_SHIFTS
+D,480,
+
+SECTION_STAFF
+A,D=14,6720,0,14,1,1,2
+B,D=14,6720,6720,5,1,1,2
+
+SECTION_DAYS_OFF
+
+SECTION_SHIFT_ON_REQUESTS
+
+SECTION_SHIFT_OFF_REQUESTS
+
+SECTION_COVER
+0,D,1,100,1
+";
+
+#[test]
+fn nrp_a_proven_infeasibility_exits_2_and_a_time_limit_without_roster_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("impossible.txt");
+    std::fs::write(&input, NRP_IMPOSSIBLE).unwrap();
+    let o = dir.path().join("roster.json");
+
+    let proven = solve(&["nrp", path(&input), "--time-limit", "30", "--out", path(&o)]);
+    assert_eq!(proven.status.code(), Some(2), "{}", stderr(&proven));
+    let msg = stderr(&proven);
+    assert!(msg.contains("no roster satisfies the hard rules"), "{msg}");
+    assert!(msg.contains("employee B"), "{msg}");
+    assert!(!o.exists());
+
+    // No time to prove anything: "not found within the time limit", never "infeasible".
+    let short = solve(&[
+        "nrp",
+        path(&input),
+        "--time-limit",
+        "0.001",
+        "--out",
+        path(&o),
+    ]);
+    assert_eq!(short.status.code(), Some(3), "{}", stderr(&short));
+    let msg = stderr(&short);
+    assert!(
+        msg.contains("no roster found within the time limit"),
+        "{msg}"
+    );
+    assert!(!msg.contains("no roster satisfies"), "{msg}");
+    assert!(!o.exists());
+}
+
+#[test]
+fn nrp_a_large_generated_instance_gets_a_valid_roster_with_progress_streamed() {
+    use careflow_solvers::nrp::{self, generate};
+    let p = generate::GenParams {
+        nurses: 60,
+        days: 84,
+        shifts: 4,
+        seed: 2,
+    };
+    let inst = generate::generate(&p);
+    let dir = tempfile::tempdir().unwrap();
+    // Named as the instance, so the roster file's `instance` field matches it.
+    let input = dir.path().join(format!("{}.txt", inst.name));
+    std::fs::write(&input, generate::instance_text(&inst)).unwrap();
+    let o = dir.path().join("roster.json");
+    let run = solve(&["nrp", path(&input), "--time-limit", "10", "--out", path(&o)]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let table = String::from_utf8_lossy(&run.stdout);
+    assert!(table.contains("hard=0 "), "{table}");
+    // Not a terminal: one progress line per change of incumbent or bound.
+    let msg = stderr(&run);
+    assert!(
+        msg.lines().any(|l| l.contains("best ")),
+        "no incumbent streamed: {msg}"
+    );
+    let file = nrp::RosterFile::from_file(&o).unwrap();
+    assert!(!file.assignments.is_empty());
+    // The written roster, read back, meets every hard rule by the independent checker.
+    let report = nrp::check_file(&inst, &file);
+    assert_eq!(report.hard_total(), 0, "{:?}", report.hard);
+}
