@@ -66,9 +66,9 @@ fn independent_parse(resource: &Value) {
         .arg("-c")
         .arg(
             "import json,sys\n\
-             from fhir.resources.R4B import construct_fhir_element\n\
+             from fhir.resources.R4B import get_fhir_model_class\n\
              d=json.load(open(sys.argv[1]))\n\
-             construct_fhir_element(d['resourceType'], d)\n",
+             get_fhir_model_class(d['resourceType']).model_validate(d)\n",
         )
         .arg(file.path())
         .output()
