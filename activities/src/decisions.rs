@@ -9,7 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use careflow_solvers::bed_allocation::{BedInput, BedPlan};
+use careflow_solvers::nurse_rostering::{self as nr, RosterInput};
+use careflow_solvers::plan::PlanHeader;
+use careflow_solvers::scanner_booking::{self as sb, ScannerInput};
 use careflow_solvers::theatre_booking::{Priority, TheatreInput};
 use careflow_store::decisions::{self, DecisionResult, StoredDecision};
 use careflow_store::{Db, Error, Result};
@@ -18,8 +23,8 @@ use careflow_types::{
 };
 
 use crate::bed_plan::{self, BedSolveResult};
-use crate::nurse_rostering;
-use crate::scanner_booking;
+use crate::nurse_rostering::{self, RosterSolveResult};
+use crate::scanner_booking::{self, ScannerSolveResult};
 use crate::theatre_booking::{self, TheatreSolveResult};
 
 /// A step run again: what it produced, to compare with the record.
@@ -31,6 +36,38 @@ pub struct Replayed {
     pub objective: Option<f64>,
     /// MIP gap HiGHS reported.
     pub mip_gap: Option<f64>,
+}
+
+/// What a solver step produced, as `decision_results` keeps it for `explain`: the
+/// solver's plan (none when the input was infeasible) and the proposal the approver saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SolveStepResult<Plan, Proposal> {
+    /// The solver's plan.
+    pub plan: Option<Plan>,
+    /// The proposal made of it.
+    pub proposal: Proposal,
+}
+
+impl<Plan: Serialize, Proposal: Serialize> SolveStepResult<Plan, Proposal> {
+    /// The row `decision_results` keeps for step `step` of `workflow_id`; `header`
+    /// finds the plan's objective and gap.
+    pub fn to_record(
+        &self,
+        workflow_id: &str,
+        step: &str,
+        solver_status: &str,
+        header: fn(&Plan) -> &PlanHeader,
+    ) -> DecisionResult {
+        let h = self.plan.as_ref().map(header);
+        DecisionResult {
+            workflow_id: workflow_id.to_owned(),
+            step: step.to_owned(),
+            solver_status: solver_status.to_owned(),
+            objective: h.map(|h| h.objective),
+            mip_gap: h.and_then(|h| h.mip_gap),
+            result_json: serde_json::to_string(self).expect("result serialises"),
+        }
+    }
 }
 
 /// Runs a stored step again from its snapshot (models read from the directory given).
@@ -100,13 +137,13 @@ pub const STEP_KINDS: &[StepKind] = &[
         kind: nurse_rostering::SOLVE_SNAPSHOT,
         approver: Role::DepartmentHead,
         replay: replay_roster_solve,
-        explain: None,
+        explain: Some(explain_roster_solve),
     },
     StepKind {
         kind: scanner_booking::SOLVE_SNAPSHOT,
         approver: Role::ImagingManager,
         replay: replay_scanner_solve,
-        explain: None,
+        explain: Some(explain_scanner_solve),
     },
 ];
 
@@ -204,7 +241,7 @@ impl Decisions {
         let explain = kind.explain.ok_or_else(|| {
             Error::Invalid(format!(
                 "decision step {} ({}) has no explanation: forecasts have no objective or \
-                 constraints, and rostering and scanner steps are not explained yet; replay it to check it",
+                 constraints; replay it to check it",
                 stored.step.step, kind.kind
             ))
         })?;
@@ -698,6 +735,166 @@ fn explain_theatre_solve(stored: &StoredDecision) -> std::result::Result<Explain
         mip_gap: plan.header.mip_gap,
         cost_terms,
         binding,
+        changes,
+        conflicts: Vec::new(),
+    })
+}
+
+fn explain_roster_solve(stored: &StoredDecision) -> std::result::Result<Explained, String> {
+    let input = RosterInput::from_json(&stored.snapshot.json).map_err(|e| e.to_string())?;
+    let result = recorded_result(stored)?;
+    let recorded: RosterSolveResult =
+        serde_json::from_str(&result.result_json).map_err(|e| format!("recorded result: {e}"))?;
+    let proposal = &recorded.proposal;
+    let Some(plan) = &recorded.plan else {
+        return Ok(Explained {
+            solver_status: proposal.solver_status.clone(),
+            conflicts: proposal.conflicts.clone(),
+            ..Explained::default()
+        });
+    };
+    let w = &input.weights;
+    let cost_terms = vec![
+        term(
+            "nurse-shifts short of the cover",
+            f64::from(plan.cost.short),
+            f64::from(w.cover_under),
+        ),
+        term(
+            "nurse-shifts above the cover",
+            f64::from(plan.cost.over),
+            f64::from(w.cover_over),
+        ),
+        term(
+            "requested days off not granted",
+            f64::from(plan.cost.unmet_requests),
+            f64::from(w.day_off_request),
+        ),
+        term(
+            "cells changed against the roster in force",
+            f64::from(plan.cost.changes),
+            f64::from(w.change),
+        ),
+    ];
+    let mut binding = nr::binding(&input, plan);
+    binding.extend(nr::why_short(&input, plan).iter().map(|s| s.describe()));
+    let after = if proposal.replanned_after.is_empty() {
+        String::new()
+    } else {
+        format!(" after {}", proposal.replanned_after.join("; "))
+    };
+    let shift_name = |s: &Option<String>| s.clone().unwrap_or_else(|| "off".into());
+    let mut changes: Vec<ExplainedChange> = proposal
+        .changes
+        .iter()
+        .map(|c| ExplainedChange {
+            subject: format!("nurse {} day {}", c.nurse_id, c.day),
+            patient_key: None,
+            change: "re-rostered".into(),
+            from: Some(shift_name(&c.from_shift)),
+            to: Some(shift_name(&c.to_shift)),
+            why: format!("day {} re-rostered{after}", c.day),
+        })
+        .collect();
+    changes.extend(proposal.unmet_requests.iter().map(|u| ExplainedChange {
+        subject: format!("nurse {} day {}", u.nurse_id, u.day),
+        patient_key: None,
+        change: "day off refused".into(),
+        from: None,
+        to: Some(u.shift_id.clone()),
+        why: format!(
+            "the cover of shift {} needed them (a refused request costs {}, a nurse short {})",
+            u.shift_id, w.day_off_request, w.cover_under
+        ),
+    }));
+    Ok(Explained {
+        solver_status: proposal.solver_status.clone(),
+        objective: Some(plan.header.objective),
+        mip_gap: plan.header.mip_gap,
+        cost_terms,
+        binding,
+        changes,
+        conflicts: Vec::new(),
+    })
+}
+
+fn explain_scanner_solve(stored: &StoredDecision) -> std::result::Result<Explained, String> {
+    let input = ScannerInput::from_json(&stored.snapshot.json).map_err(|e| e.to_string())?;
+    let result = recorded_result(stored)?;
+    let recorded: ScannerSolveResult =
+        serde_json::from_str(&result.result_json).map_err(|e| format!("recorded result: {e}"))?;
+    let proposal = &recorded.proposal;
+    let Some(plan) = &recorded.plan else {
+        return Ok(Explained {
+            solver_status: proposal.solver_status.clone(),
+            conflicts: proposal.conflicts.clone(),
+            ..Explained::default()
+        });
+    };
+    let p = &input.policy;
+    let cost_terms = vec![
+        term(
+            "routine requests waiting for next week",
+            f64::from(plan.cost.unbooked),
+            p.unbooked_routine,
+        ),
+        term(
+            "days booked past a deadline",
+            f64::from(plan.cost.late_days),
+            p.late_day,
+        ),
+        term(
+            "bookings moved from the week in force",
+            f64::from(plan.cost.changes),
+            p.change,
+        ),
+        term(
+            "overbooked slots",
+            f64::from(plan.cost.overbooked_slots),
+            p.overbooked_slot,
+        ),
+    ];
+    let mut changes: Vec<ExplainedChange> = proposal
+        .waiting
+        .iter()
+        .map(|id| ExplainedChange {
+            subject: id.clone(),
+            patient_key: None,
+            change: "waits for next week".into(),
+            from: None,
+            to: None,
+            why: sb::why_waiting(&input, plan, id),
+        })
+        .collect();
+    for b in proposal.booked.iter().filter(|b| b.days_late > 0) {
+        changes.push(ExplainedChange {
+            subject: b.request_id.clone(),
+            patient_key: Some(b.patient_key.clone()),
+            change: format!("booked {} days late", b.days_late),
+            from: None,
+            to: Some(format!("scanner {} day {}", b.scanner_id, b.day)),
+            why: sb::why_waiting(&input, plan, &b.request_id),
+        });
+    }
+    for breach in &proposal.breaches {
+        if changes.iter().any(|c| c.subject == breach.request_id) {
+            continue;
+        }
+        changes.push(ExplainedChange {
+            subject: breach.request_id.clone(),
+            patient_key: None,
+            change: "deadline missed".into(),
+            from: None,
+            to: breach.booked_day.map(|d| format!("day {d}")),
+            why: breach.why.clone(),
+        });
+    }
+    Ok(Explained {
+        solver_status: proposal.solver_status.clone(),
+        objective: Some(plan.header.objective),
+        mip_gap: plan.header.mip_gap,
+        cost_terms,
+        binding: sb::binding(&input, plan),
         changes,
         conflicts: Vec::new(),
     })

@@ -276,7 +276,7 @@ impl RosterActivities {
         })
         .await?;
         let snapshot_sha256 = decisions::sha256_hex(&snapshot_json);
-        let (proposal, result_digest) = match result {
+        let (proposal, result_digest, plan) = match result {
             Ok(plan) => {
                 // The independent checker sees every roster before anyone is asked to
                 // approve it.
@@ -296,6 +296,7 @@ impl RosterActivities {
                         &snapshot_sha256,
                     ),
                     plan_digest(&plan),
+                    Some(plan),
                 )
             }
             Err(SolveError::Infeasible { conflicts }) => {
@@ -308,6 +309,7 @@ impl RosterActivities {
                         ..empty_proposal(&input, &snapshot_sha256)
                     },
                     digest,
+                    None,
                 )
             }
             Err(e @ SolveError::NoPlanInTime) => {
@@ -334,6 +336,21 @@ impl RosterActivities {
             threads: Some(opts.threads),
             result_digest,
         };
+        // Kept first, so that the proposal a retry finds stored always has its result
+        // (what `decision explain` reads).
+        let kept = RosterSolveResult {
+            plan,
+            proposal: proposal.clone(),
+        }
+        .to_record(
+            &input.workflow_id,
+            &proposal.decision_step,
+            &proposal.solver_status,
+            |p| &p.header,
+        );
+        decisions::record_result(&self.db, &kept)
+            .await
+            .map_err(store_failure)?;
         rosters::store_proposal(
             &self.db,
             &input.workflow_id,
@@ -377,6 +394,10 @@ impl RosterActivities {
             .map_err(store_failure)
     }
 }
+
+/// What a rostering solver step produced, as `decision_results` keeps it: the roster
+/// (none when the ward cannot be rostered) and the proposal the department head saw.
+pub type RosterSolveResult = crate::decisions::SolveStepResult<RosterPlan, RosterProposal>;
 
 /// Runs a recorded rostering solver step again from its snapshot (the JSON stored under
 /// `step.snapshot_sha256`) with the step's seed, time limit and threads.

@@ -253,10 +253,11 @@ impl ScannerActivities {
         })
         .await?;
         let snapshot_sha256 = decisions::sha256_hex(&snapshot_json);
-        let (proposal, result_digest) = match result {
+        let (proposal, result_digest, plan) = match result {
             Ok(plan) => (
                 describe(&input, &built, &plan, &snapshot_sha256),
                 plan_digest(&plan),
+                Some(plan),
             ),
             Err(SolveError::Infeasible { conflicts }) => {
                 let conflicts: Vec<String> = conflicts.into_iter().map(|c| c.message).collect();
@@ -268,6 +269,7 @@ impl ScannerActivities {
                         ..empty_proposal(&input, &snapshot_sha256)
                     },
                     digest,
+                    None,
                 )
             }
             Err(e @ SolveError::NoPlanInTime) => {
@@ -294,6 +296,21 @@ impl ScannerActivities {
             threads: Some(opts.threads),
             result_digest,
         };
+        // Kept first, so that the proposal a retry finds stored always has its result
+        // (what `decision explain` reads).
+        let kept = ScannerSolveResult {
+            plan,
+            proposal: proposal.clone(),
+        }
+        .to_record(
+            &input.workflow_id,
+            &proposal.decision_step,
+            &proposal.solver_status,
+            |p| &p.header,
+        );
+        decisions::record_result(&self.db, &kept)
+            .await
+            .map_err(store_failure)?;
         scanner::store_proposal(
             &self.db,
             &input.workflow_id,
@@ -385,6 +402,11 @@ fn appointment(r: &ScanRequestEntry, week_start: chrono::NaiveDate) -> Appointme
         reminder_sent: r.reminder_sent,
     }
 }
+
+/// What a scanner solver step produced, as `decision_results` keeps it: the booking
+/// (none when the week cannot be booked) and the proposal the imaging manager saw.
+pub type ScannerSolveResult =
+    crate::decisions::SolveStepResult<ScannerPlan, ScannerBookingProposal>;
 
 /// Runs a recorded scanner solver step again from its snapshot (the JSON stored under
 /// `step.snapshot_sha256`) with the step's seed, time limit and threads.

@@ -292,7 +292,17 @@ impl TheatreActivities {
             result_digest,
         };
         // Kept first, so that the proposal a retry finds stored always has its result.
-        decisions::record_result(&self.db, &step_result(&input.workflow_id, plan, &proposal))
+        let kept = TheatreSolveResult {
+            plan,
+            proposal: proposal.clone(),
+        }
+        .to_record(
+            &input.workflow_id,
+            &proposal.decision_step,
+            &proposal.solver_status,
+            |p| &p.header,
+        );
+        decisions::record_result(&self.db, &kept)
             .await
             .map_err(store_failure)?;
         theatre::store_proposal(
@@ -432,32 +442,7 @@ fn case_durations(
 /// What a theatre solver step produced, as `decision_results` keeps it: the plan (none
 /// when the input was infeasible) and the proposal the administrator saw, whose
 /// deferrals and changes carry their reasons.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TheatreSolveResult {
-    /// The solver's plan.
-    pub plan: Option<TheatrePlan>,
-    /// The proposal made of it.
-    pub proposal: TheatreListProposal,
-}
-
-fn step_result(
-    workflow_id: &str,
-    plan: Option<TheatrePlan>,
-    proposal: &TheatreListProposal,
-) -> decisions::DecisionResult {
-    decisions::DecisionResult {
-        workflow_id: workflow_id.to_owned(),
-        step: proposal.decision_step.clone(),
-        solver_status: proposal.solver_status.clone(),
-        objective: plan.as_ref().map(|p| p.header.objective),
-        mip_gap: plan.as_ref().and_then(|p| p.header.mip_gap),
-        result_json: serde_json::to_string(&TheatreSolveResult {
-            plan,
-            proposal: proposal.clone(),
-        })
-        .expect("result serialises"),
-    }
-}
+pub type TheatreSolveResult = crate::decisions::SolveStepResult<TheatrePlan, TheatreListProposal>;
 
 /// What a solve booked, without its timings (which differ run to run).
 pub fn plan_digest(plan: &TheatrePlan) -> String {

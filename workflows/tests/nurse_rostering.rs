@@ -264,6 +264,55 @@ async fn check_against_snapshot(db: &Db, workflow_id: &str, p: &RosterProposal) 
     }
 }
 
+/// `decision explain` of the step: its cost terms add up to the objective, every
+/// changed cell and refused day off is named, and every shift left short says what kept
+/// each other nurse who works it off.
+async fn check_explained(db: &Db, workflow_id: &str, p: &RosterProposal) {
+    let service = careflow_activities::decisions::Decisions::new(db.clone(), models_dir());
+    let why = service
+        .explain(
+            "aud.ines",
+            Role::Auditor,
+            workflow_id,
+            Some(&p.decision_step),
+        )
+        .await
+        .expect("explain");
+    eprintln!("roster explained: {:#?}", why.binding);
+    let total: f64 = why.cost_terms.iter().map(|t| t.cost).sum();
+    assert!(
+        (total - p.objective).abs() < 1e-6,
+        "cost terms {total} vs objective {}: {:?}",
+        p.objective,
+        why.cost_terms
+    );
+    for c in &p.changes {
+        let subject = format!("nurse {} day {}", c.nurse_id, c.day);
+        assert!(
+            why.changes
+                .iter()
+                .any(|e| e.subject == subject && e.change == "re-rostered"),
+            "{subject} missing from {:?}",
+            why.changes
+        );
+    }
+    for u in &p.unmet_requests {
+        let subject = format!("nurse {} day {}", u.nurse_id, u.day);
+        assert!(why.changes.iter().any(|e| e.subject == subject));
+    }
+    for c in p.coverage.iter().filter(|c| c.rostered < c.required) {
+        let cell = format!(
+            "day {} shift {}: {} of {}",
+            c.day, c.shift_id, c.rostered, c.required
+        );
+        assert!(
+            why.binding.iter().any(|b| b.starts_with(&cell)),
+            "{cell} not explained: {:?}",
+            why.binding
+        );
+    }
+}
+
 fn cells(p: &RosterProposal, keep: impl Fn(u32) -> bool) -> Vec<(String, u32, String)> {
     let mut v: Vec<_> = p
         .assignments
@@ -326,6 +375,7 @@ async fn the_roster_is_published_after_approval_and_a_sick_call_rerosters_only_i
             (Some("HiGHS"), Some(5), Some(10.0), Some(1))
         );
         check_against_snapshot(&db, wf, &p).await;
+        check_explained(&db, wf, &p).await;
 
         // The requester may not approve the roster they asked for.
         let own = decide(&db, &client, wf, &task, true, REQUESTER, Role::DepartmentHead).await;
@@ -400,6 +450,7 @@ async fn the_roster_is_published_after_approval_and_a_sick_call_rerosters_only_i
             r1.changes
         );
         check_against_snapshot(&db, wf, &r1).await;
+        check_explained(&db, wf, &r1).await;
         // The reporter may not approve the re-roster; a department head is not its queue.
         let own = decide(&db, &client, wf, &t1, true, REPORTER, Role::NurseInCharge).await;
         assert!(own.unwrap_err().contains("someone else must decide"));

@@ -361,6 +361,35 @@ async fn a_booking_within_policy_is_booked_without_a_person_and_attendance_close
             assert_eq!(again.result_digest, steps[1].result_digest);
         }
 
+        // `decision explain`: cost terms that add up to the objective, and the request
+        // left waiting named with why (every suitable scanner-day full, or a free slot
+        // that cost more than waiting).
+        let why = careflow_activities::decisions::Decisions::new(db.clone(), models_dir())
+            .explain("ivy", Role::ImagingManager, wf, Some(&p.decision_step))
+            .await
+            .expect("explain");
+        let total: f64 = why.cost_terms.iter().map(|t| t.cost).sum();
+        assert!(
+            (total - p.objective).abs() < 1e-6,
+            "cost terms {total} vs objective {}: {:?}",
+            p.objective,
+            why.cost_terms
+        );
+        let waits = why
+            .changes
+            .iter()
+            .find(|c| c.subject == p.waiting[0])
+            .expect("the waiting request explained");
+        assert_eq!(waits.change, "waits for next week");
+        assert!(
+            waits
+                .why
+                .starts_with("every scanner-day that could take it is full")
+                || waits.why.starts_with("slots were free"),
+            "{}",
+            waits.why
+        );
+
         // Attendance: refused for a scan that is not booked; refused by the store for
         // someone who holds no imaging role; recorded for each booked scan.
         let waiting = p.waiting[0].clone();

@@ -38,6 +38,7 @@ use crate::nrp::{self, NrpError};
 use crate::plan::PlanHeader;
 use crate::solve::{ProgressSink, SolveOptions};
 pub use check::violations;
+pub use explain::{binding, why_short, ShortShift};
 pub use generate::generate;
 
 /// The model's name in plan headers.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::model::{allowed, build, open_slots};
-use super::{Conflict, ConflictKind, ScannerInput, SolveError, Urgency};
+use super::{Conflict, ConflictKind, ScannerInput, ScannerPlan, SolveError, Urgency};
 use crate::highs::HighsSettings;
 
 /// Solves the elastic model and names the slacks it had to use.
@@ -108,4 +108,98 @@ pub(super) fn stranded_urgent(input: &ScannerInput) -> Vec<Conflict> {
         }
     }
     out
+}
+
+/// The capacity rules that bind in `plan`: scanner-days whose open slots are all booked,
+/// and those at the policy's expected-overtime limit.
+pub fn binding(input: &ScannerInput, plan: &ScannerPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    for sd in &plan.scanner_days {
+        if sd.open_slots > 0 && sd.booked_slots >= sd.open_slots {
+            out.push(format!(
+                "scanner {} day {}: {} booked slots for {} open ({} overbooking allowed)",
+                sd.scanner,
+                sd.day,
+                sd.booked_slots,
+                sd.open_slots,
+                input.policy.max_overbooked_slots
+            ));
+        }
+        if input.policy.max_expected_overtime_slots > 0.0
+            && sd.expected_overtime_slots >= input.policy.max_expected_overtime_slots - 1e-6
+        {
+            out.push(format!(
+                "scanner {} day {}: {:.2} slots of expected overtime, the policy's limit",
+                sd.scanner, sd.day, sd.expected_overtime_slots
+            ));
+        }
+    }
+    out
+}
+
+/// Why request `request_id` waits for next week (or, booked late, was not booked
+/// earlier): no scanner offers what it needs in the planned days, or each scanner-day
+/// that could take it is full, or a slot was free and waiting cost less.
+pub fn why_waiting(input: &ScannerInput, plan: &ScannerPlan, request_id: &str) -> String {
+    let Some(r) = input.requests.iter().find(|r| r.id == request_id) else {
+        return format!("request {request_id} is not in the solver's input");
+    };
+    let booked_day = plan
+        .bookings
+        .iter()
+        .find(|b| b.request == r.id)
+        .map(|b| b.day);
+    let mut suitable = Vec::new();
+    for (k, s) in input.scanners.iter().enumerate() {
+        for d in 0..input.days {
+            if allowed(input, r, k, d) && booked_day.is_none_or(|b| d < b) {
+                suitable.push((s.id.as_str(), d));
+            }
+        }
+    }
+    if suitable.is_empty() {
+        let mut needs = vec![format!("{:?}", r.modality).to_uppercase()];
+        if r.contrast {
+            needs.push("contrast".into());
+        }
+        if r.anaesthesia {
+            needs.push("anaesthesia".into());
+        }
+        return format!(
+            "no scanner offers {} from day {} within the {} planned days",
+            needs.join(" + "),
+            r.release_day,
+            input.days
+        );
+    }
+    let mut full = Vec::new();
+    let mut free = Vec::new();
+    for (scanner, d) in suitable {
+        let load = plan
+            .scanner_days
+            .iter()
+            .find(|sd| sd.scanner == scanner && sd.day == d);
+        match load {
+            Some(sd) if sd.booked_slots + r.slots > sd.open_slots => full.push(format!(
+                "{scanner} day {d} ({}/{} slots)",
+                sd.booked_slots, sd.open_slots
+            )),
+            _ => free.push(format!("{scanner} day {d}")),
+        }
+    }
+    if free.is_empty() {
+        format!(
+            "every scanner-day that could take it is full: {}",
+            full.join(", ")
+        )
+    } else {
+        format!(
+            "slots were free ({}), but booking there cost more than waiting under the \
+             week's prices (routine wait {}, day late {}, change {})",
+            free.join(", "),
+            input.policy.unbooked_routine,
+            input.policy.late_day,
+            input.policy.change
+        )
+    }
 }

@@ -38,6 +38,7 @@ use crate::input::{from_json, index_by_id};
 use crate::plan::PlanHeader;
 use crate::solve::{ProgressSink, SolveOptions, SolveStatus};
 pub use check::violations;
+pub use explain::{binding, why_waiting};
 pub use generate::generate;
 
 /// The model's name in plan headers.
