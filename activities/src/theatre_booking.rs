@@ -30,8 +30,8 @@ use careflow_store::decisions::{self, DecisionStep, ModelUse, NewDecisionStep};
 use careflow_store::{theatre, Db};
 use careflow_types::{
     BookedCase, BookingChange, CaseDuration, CaseDurations, DeferredCase, ForecastProvenance,
-    ListConclusion, SessionLoad, TheatreListProposal, TheatreWeekRequest, UrgencyCategory,
-    WaitingCase,
+    ListConclusion, SessionLoad, TheatreListProposal, TheatreWeek, TheatreWeekRequest,
+    UrgencyCategory, WaitingCase,
 };
 
 use crate::{non_retryable, production_model, solve_with_heartbeats, store_failure};
@@ -770,8 +770,10 @@ fn planned_minutes(d: &CaseDuration) -> u32 {
     q.ceil().max(0.0) as u32
 }
 
-/// Why a case is not booked this week, in words: its surgeon's lists from its first
-/// possible day and how full the proposal leaves them.
+/// Why a case is not booked this week, in words: for each day its surgeon operates
+/// from its first possible day, what left no room for it: the surgeon's daily limit,
+/// the session of the theatre their list is in, every theatre of the day (when they
+/// have no list that day), or nothing binding (room was left, and deferring cost less).
 fn deferral_reason(
     week: &TheatreWeekRequest,
     c: &WaitingCase,
@@ -781,50 +783,103 @@ fn deferral_reason(
 ) -> String {
     let from = c.release_day.max(from_day);
     let surgeon = week.surgeons.iter().find(|s| s.surgeon_id == c.surgeon_id);
+    fn session(t: &TheatreWeek, d: u32) -> Option<&careflow_types::TheatreSession> {
+        t.sessions.iter().find(|x| x.day == d)
+    }
+    let used = |theatre: &str, d: u32| -> u32 {
+        booked
+            .iter()
+            .filter(|b| b.theatre_id == theatre && b.day == d)
+            .map(|b| b.planned_minutes)
+            .sum()
+    };
+    let theatre_full = |t: &TheatreWeek, d: u32| -> Option<String> {
+        let staffed = session(t, d)?.staffed_minutes;
+        let u = used(&t.theatre_id, d);
+        (u + planned > staffed + t.max_overtime_minutes).then(|| {
+            format!(
+                "{} {u} of {staffed} min + {} overtime",
+                t.theatre_id, t.max_overtime_minutes
+            )
+        })
+    };
     let mut days: Vec<u32> = surgeon
         .map(|s| {
             s.days
                 .iter()
                 .copied()
-                .filter(|&d| {
-                    d >= from
-                        && week
-                            .theatres
-                            .iter()
-                            .any(|t| t.sessions.iter().any(|x| x.day == d))
-                })
+                .filter(|&d| d >= from && week.theatres.iter().any(|t| session(t, d).is_some()))
                 .collect()
         })
         .unwrap_or_default();
     days.sort_unstable();
-    let mut why = if days.is_empty() {
-        format!(
+    let mut why = match surgeon {
+        Some(s) if !days.is_empty() => {
+            let per_day: Vec<String> = days
+                .iter()
+                .map(|&d| {
+                    let mine: Vec<&BookedCase> = booked
+                        .iter()
+                        .filter(|b| b.surgeon_id == c.surgeon_id && b.day == d)
+                        .collect();
+                    let minutes: u32 = mine.iter().map(|b| b.planned_minutes).sum();
+                    let over_limit = minutes + planned > s.max_minutes_per_day;
+                    let limit = format!(
+                        "{minutes} of the surgeon's {}-minute daily limit planned",
+                        s.max_minutes_per_day
+                    );
+                    let list_theatre = mine
+                        .first()
+                        .and_then(|b| week.theatres.iter().find(|t| t.theatre_id == b.theatre_id));
+                    match list_theatre {
+                        Some(t) => match (over_limit, theatre_full(t, d)) {
+                            (true, Some(full)) => {
+                                format!("day {d}: {limit}, and the session in {full}")
+                            }
+                            (true, None) => format!("day {d}: {limit}"),
+                            (false, Some(full)) => {
+                                format!("day {d}: the list's session is full ({full})")
+                            }
+                            (false, None) => format!(
+                                "day {d}: room in {}'s session and within the limit, but \
+                                 booking it there cost more than deferring",
+                                t.theatre_id
+                            ),
+                        },
+                        None if over_limit => format!("day {d}: {limit}"),
+                        None => {
+                            let open: Vec<&TheatreWeek> = week
+                                .theatres
+                                .iter()
+                                .filter(|t| session(t, d).is_some())
+                                .collect();
+                            let full: Vec<String> =
+                                open.iter().filter_map(|t| theatre_full(t, d)).collect();
+                            if full.len() == open.len() {
+                                format!(
+                                    "day {d}: no list; every session is full ({})",
+                                    full.join(", ")
+                                )
+                            } else {
+                                format!(
+                                    "day {d}: no list; a session had room, but opening a list \
+                                     there cost more than deferring"
+                                )
+                            }
+                        }
+                    }
+                })
+                .collect();
+            format!(
+                "surgeon {} has no room for its {planned} planned minutes: {}",
+                c.surgeon_id,
+                per_day.join("; ")
+            )
+        }
+        _ => format!(
             "surgeon {} has no theatre session on their operating days from day {from}",
             c.surgeon_id
-        )
-    } else {
-        let lists: Vec<String> = days
-            .iter()
-            .map(|&d| {
-                let minutes: u32 = booked
-                    .iter()
-                    .filter(|b| b.surgeon_id == c.surgeon_id && b.day == d)
-                    .map(|b| b.planned_minutes)
-                    .sum();
-                if minutes == 0 {
-                    format!("day {d} (no list: the day's theatres go to other surgeons)")
-                } else {
-                    format!("day {d} ({minutes} min planned)")
-                }
-            })
-            .collect();
-        format!(
-            "surgeon {}'s lists on {} have no room for its {planned} planned minutes within \
-             the {}-minute daily limit and the sessions' overtime",
-            c.surgeon_id,
-            lists.join(", "),
-            surgeon.map_or(0, |s| s.max_minutes_per_day)
-        )
+        ),
     };
     if c.deadline_day() < i64::from(week.days) {
         why.push_str(&format!(
@@ -899,5 +954,67 @@ mod tests {
         // sigma = 1: mean e^{mu + 1/2}, variance (e - 1) e^{2 mu + 1}.
         assert!((m - 100.0 * 0.5f64.exp()).abs() < 1e-6);
         assert!((v - (1f64.exp() - 1.0) * 1e4 * 1f64.exp()).abs() < 1e-3);
+    }
+
+    /// Surgeon A operates days 0 and 1 in T1 (480 + 60 min), limit 540 min a day. Day 0:
+    /// T1 holds 450 min of B's list and 60 of A's; day 1: A has 500 min in T1.
+    fn deferral_week() -> (TheatreWeekRequest, Vec<BookedCase>) {
+        let week: TheatreWeekRequest = serde_json::from_value(serde_json::json!({
+            "week_start": "2026-12-07",
+            "days": 2,
+            "theatres": [{"theatre_id": "T1", "max_overtime_minutes": 60,
+                          "sessions": [{"day": 0, "staffed_minutes": 480},
+                                       {"day": 1, "staffed_minutes": 480}]}],
+            "surgeons": [{"surgeon_id": "A", "days": [0, 1], "max_minutes_per_day": 540},
+                         {"surgeon_id": "B", "days": [0], "max_minutes_per_day": 540}],
+            "cases": [{"case_id": "C9", "patient_key": "PK-9", "procedure": "hernia",
+                       "specialty": "general", "surgeon_id": "A", "category": "P4",
+                       "days_waited": 10}]
+        }))
+        .expect("week");
+        let case = |id: &str, surgeon: &str, day: u32, minutes: u32| BookedCase {
+            case_id: id.into(),
+            patient_key: format!("PK-{id}"),
+            procedure: "x".into(),
+            surgeon_id: surgeon.into(),
+            category: UrgencyCategory::P4,
+            theatre_id: "T1".into(),
+            day,
+            order: 0,
+            start_minute: 0,
+            planned_minutes: minutes,
+            p50_minutes: f64::from(minutes),
+            p90_minutes: f64::from(minutes),
+        };
+        let booked = vec![
+            case("B1", "B", 0, 450),
+            case("A1", "A", 0, 60),
+            case("A2", "A", 1, 500),
+        ];
+        (week, booked)
+    }
+
+    #[test]
+    fn a_deferral_names_what_bound_each_day_the_session_or_the_surgeons_limit() {
+        let (week, booked) = deferral_week();
+        let why = deferral_reason(&week, &week.cases[0], 0, &booked, 90);
+        // Day 0: A has 60 + 90 of 540 min, but T1 holds 510 + 90 > 540.
+        assert!(
+            why.contains("day 0: the list's session is full (T1 510 of 480 min + 60 overtime)"),
+            "{why}"
+        );
+        // Day 1: 500 + 90 passes A's 540-minute limit (the session would hold it too).
+        assert!(
+            why.contains("day 1: 500 of the surgeon's 540-minute daily limit planned, and the session in T1 500 of 480 min + 60 overtime"),
+            "{why}"
+        );
+        // A short case fits day 0's session by the numbers: nothing binds, deferring
+        // cost less.
+        let why = deferral_reason(&week, &week.cases[0], 0, &booked, 20);
+        assert!(
+            why.contains("day 0: room in T1's session and within the limit"),
+            "{why}"
+        );
+        assert!(why.contains("day 1: room in T1's session"), "{why}");
     }
 }
