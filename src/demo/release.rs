@@ -46,7 +46,17 @@ async fn wait_for(
 ) -> Result<ReleaseView> {
     let started = Instant::now();
     loop {
-        let v = owner.release(release_id).await?;
+        // Until the workflow's first step registers it, the release is not found.
+        let v = match owner.release(release_id).await {
+            Ok(v) => v,
+            Err(e) if started.elapsed() > within => {
+                return Err(e.context(format!("release {release_id}: no {what}")))
+            }
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
         if done(&v) {
             return Ok(v);
         }

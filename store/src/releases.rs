@@ -712,7 +712,8 @@ pub async fn record_signoff(db: &Db, release_id: &str, submission_id: &str) -> R
 }
 
 /// Ends a release before production (`why`: the sign-off or the promotion was
-/// refused); a candidate in shadow goes back to `candidate` in the registry.
+/// refused, or the release was cancelled); a candidate in shadow goes back to
+/// `candidate` in the registry and an open promotion task is cancelled.
 pub async fn withdraw(db: &Db, release_id: &str, by: &str, why: &str) -> Result<Release> {
     let mut tx = db.begin_write().await?;
     let r = get_in(&mut tx, release_id).await?;
@@ -725,6 +726,13 @@ pub async fn withdraw(db: &Db, release_id: &str, by: &str, why: &str) -> Result<
     if r.stage == Stage::Shadow {
         set_registry_status(&mut tx, &r.model_name, &r.version, "candidate", by, why).await?;
     }
+    // A promotion task still open has nothing left to decide.
+    sqlx::query(
+        "UPDATE tasks SET status = 'cancelled' WHERE workflow_id = $1 AND status IN ('open','claimed')",
+    )
+    .bind(release_id)
+    .execute(&mut *tx)
+    .await?;
     set_stage(&mut tx, release_id, Stage::Withdrawn).await?;
     let mut e = entry(
         &r,

@@ -22,7 +22,8 @@ use std::time::{Duration, SystemTime};
 
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityOptions, SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult,
+    ActivityOptions, SyncWorkflowContext, WorkflowCancellationToken, WorkflowContext,
+    WorkflowContextView, WorkflowResult,
 };
 
 use careflow_activities::model_release::{
@@ -74,9 +75,105 @@ impl ModelReleaseWorkflow {
         }
     }
 
-    /// Runs the release to its end.
+    /// Runs the release to its end. Cancelled before production, the release is
+    /// withdrawn (the candidate leaves its shadow period); cancelled in production, the
+    /// rollback window closes and production stays.
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<ReleaseOutcome> {
+        let result = Self::release(ctx).await;
+        if ctx.cancellation_token().is_cancelled() {
+            return Self::finish_cancelled(ctx).await;
+        }
+        result
+    }
+
+    /// Where the release stands.
+    #[query]
+    pub fn status(&self, _ctx: &WorkflowContextView) -> ReleaseStatus {
+        ReleaseStatus {
+            stage: self.stage,
+            amendment_id: self.amendment_id.clone(),
+            task_id: self.approval.pending_task_id(),
+            gate_failures: self.gate_failures.clone(),
+        }
+    }
+
+    /// Refuses a promotion decision that is not the owner's, or that the approval step
+    /// refuses (wrong task or role, the author, no reason).
+    #[update_validator(decide)]
+    fn validate_decide(
+        &self,
+        _ctx: &WorkflowContextView,
+        decision: &Decision,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if decision.actor == self.input.author {
+            return Err(format!(
+                "{} is the author of {} {}: a model's author cannot release it alone",
+                decision.actor, self.input.model_name, self.input.version
+            )
+            .into());
+        }
+        self.approval.validate(decision)?;
+        if decision.actor != self.input.owner {
+            return Err(format!(
+                "{} is not the owner of this release; {} decides its promotion",
+                decision.actor, self.input.owner
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The owner's promotion decision; reaches the workflow exactly once.
+    #[update]
+    pub fn decide(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: Decision) -> String {
+        let consequence = if decision.approve {
+            ": the model version goes to production"
+        } else {
+            ": the release is withdrawn"
+        };
+        self.approval.accept(decision) + consequence
+    }
+
+    /// Refuses a rollback outside production, a second one while one is handled, or one
+    /// without a reason.
+    #[update_validator(rollback)]
+    fn validate_rollback(
+        &self,
+        _ctx: &WorkflowContextView,
+        request: &RollbackRequest,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.stage != ReleaseStage::Production {
+            return Err(format!(
+                "the release is {:?}; only a release in production is rolled back",
+                self.stage
+            )
+            .into());
+        }
+        if self.rollback.is_some() {
+            return Err("a rollback is already being recorded".into());
+        }
+        if request.reason.trim().len() < 3 {
+            return Err("reason: a rollback must say why".into());
+        }
+        Ok(())
+    }
+
+    /// A signed rollback; the store checks the signer and the signature.
+    #[update]
+    pub fn rollback(
+        &mut self,
+        _ctx: &mut SyncWorkflowContext<Self>,
+        request: RollbackRequest,
+    ) -> String {
+        let answer = format!("rollback by {} is being recorded", request.by);
+        self.rollback = Some(request);
+        answer
+    }
+}
+
+impl ModelReleaseWorkflow {
+    async fn release(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<ReleaseOutcome> {
         let input = ctx.state(|s| s.input.clone());
         let release_id = input.release_id.clone();
         ctx.execute_activity(
@@ -261,92 +358,55 @@ impl ModelReleaseWorkflow {
         })
     }
 
-    /// Where the release stands.
-    #[query]
-    pub fn status(&self, _ctx: &WorkflowContextView) -> ReleaseStatus {
-        ReleaseStatus {
-            stage: self.stage,
-            amendment_id: self.amendment_id.clone(),
-            task_id: self.approval.pending_task_id(),
-            gate_failures: self.gate_failures.clone(),
+    async fn finish_cancelled(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<ReleaseOutcome> {
+        let reason = ctx
+            .cancellation_token()
+            .reason()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "cancelled".to_owned());
+        let stage = ctx.state(|s| s.stage);
+        if matches!(
+            stage,
+            ReleaseStage::Production
+                | ReleaseStage::RolledBack
+                | ReleaseStage::GateFailed
+                | ReleaseStage::Withdrawn
+        ) {
+            return Ok(ReleaseOutcome {
+                stage,
+                gate_failures: ctx.state(|s| s.gate_failures.clone()),
+                shadow_summary: None,
+                decided_by: None,
+                reason: Some(reason),
+            });
         }
+        // The clean-up must run although the workflow's own token is cancelled.
+        let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
+            .cancellation_token(WorkflowCancellationToken::new())
+            .build();
+        ctx.execute_activity(
+            ReleaseActivities::withdraw_release,
+            WithdrawInput {
+                release_id: ctx.state(|s| s.input.release_id.clone()),
+                by: "careflow".into(),
+                why: format!("release cancelled: {reason}"),
+            },
+            opts,
+        )
+        .await?;
+        ctx.state_mut(|s| {
+            s.stage = ReleaseStage::Withdrawn;
+            s.approval.withdraw();
+        });
+        Ok(ReleaseOutcome {
+            stage: ReleaseStage::Withdrawn,
+            gate_failures: Vec::new(),
+            shadow_summary: None,
+            decided_by: None,
+            reason: Some(reason),
+        })
     }
 
-    /// Refuses a promotion decision that is not the owner's, or that the approval step
-    /// refuses (wrong task or role, the author, no reason).
-    #[update_validator(decide)]
-    fn validate_decide(
-        &self,
-        _ctx: &WorkflowContextView,
-        decision: &Decision,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if decision.actor == self.input.author {
-            return Err(format!(
-                "{} is the author of {} {}: a model's author cannot release it alone",
-                decision.actor, self.input.model_name, self.input.version
-            )
-            .into());
-        }
-        self.approval.validate(decision)?;
-        if decision.actor != self.input.owner {
-            return Err(format!(
-                "{} is not the owner of this release; {} decides its promotion",
-                decision.actor, self.input.owner
-            )
-            .into());
-        }
-        Ok(())
-    }
-
-    /// The owner's promotion decision; reaches the workflow exactly once.
-    #[update]
-    pub fn decide(&mut self, _ctx: &mut SyncWorkflowContext<Self>, decision: Decision) -> String {
-        let consequence = if decision.approve {
-            ": the model version goes to production"
-        } else {
-            ": the release is withdrawn"
-        };
-        self.approval.accept(decision) + consequence
-    }
-
-    /// Refuses a rollback outside production, a second one while one is handled, or one
-    /// without a reason.
-    #[update_validator(rollback)]
-    fn validate_rollback(
-        &self,
-        _ctx: &WorkflowContextView,
-        request: &RollbackRequest,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        if self.stage != ReleaseStage::Production {
-            return Err(format!(
-                "the release is {:?}; only a release in production is rolled back",
-                self.stage
-            )
-            .into());
-        }
-        if self.rollback.is_some() {
-            return Err("a rollback is already being recorded".into());
-        }
-        if request.reason.trim().len() < 3 {
-            return Err("reason: a rollback must say why".into());
-        }
-        Ok(())
-    }
-
-    /// A signed rollback; the store checks the signer and the signature.
-    #[update]
-    pub fn rollback(
-        &mut self,
-        _ctx: &mut SyncWorkflowContext<Self>,
-        request: RollbackRequest,
-    ) -> String {
-        let answer = format!("rollback by {} is being recorded", request.by);
-        self.rollback = Some(request);
-        answer
-    }
-}
-
-impl ModelReleaseWorkflow {
     async fn withdraw(
         ctx: &mut WorkflowContext<Self>,
         by: &str,

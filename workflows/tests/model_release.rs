@@ -499,3 +499,58 @@ async fn the_author_cannot_own_the_release() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_release_cancelled_while_waiting_for_ethics_is_withdrawn() {
+    let (_server, client) = start_server().await;
+    let (_dir, db) = database().await;
+    production(&db, "1.0.0").await;
+    let project = approved_project(&db).await;
+    let id = "release-cancelled";
+    with_worker(&client, &db, async {
+        let db = &db;
+        start(&client, input(id, "1.1.0", &project, 1.0)).await;
+        wait_for("the amendment", || async move {
+            releases::get(db, id)
+                .await
+                .ok()
+                .and_then(|r| r.signoff_submission_id)
+        })
+        .await;
+        client
+            .get_workflow_handle::<ModelReleaseWorkflow>(id.to_owned())
+            .cancel(
+                temporalio_client::WorkflowCancelOptions::builder()
+                    .reason("candidate superseded".to_owned())
+                    .build(),
+            )
+            .await
+            .expect("cancel");
+        let out = outcome(&client, id).await;
+        assert_eq!(out.stage, ReleaseStage::Withdrawn, "{out:?}");
+        assert_eq!(stage(db, id).await, Some(Stage::Withdrawn));
+        let withdrawn = careflow_store::audit::entries_for_workflow(db, id)
+            .await
+            .expect("audit")
+            .into_iter()
+            .find(|e| e.action == "release.withdrawn")
+            .expect("withdrawal audited");
+        assert!(
+            withdrawn
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("candidate superseded"),
+            "{withdrawn:?}"
+        );
+        assert_eq!(
+            registry::production(db, "ed-arrivals")
+                .await
+                .expect("prod")
+                .version,
+            "1.0.0"
+        );
+        maybe_record(&client, id, "release_cancelled_awaiting_ethics").await;
+    })
+    .await;
+}
