@@ -50,7 +50,9 @@ async fn wait_for(
         let v = match owner.release(release_id).await {
             Ok(v) => v,
             Err(e) if started.elapsed() > within => {
-                return Err(e.context(format!("release {release_id}: no {what}")))
+                return Err(
+                    anyhow::Error::from(e).context(format!("release {release_id}: no {what}"))
+                )
             }
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(500)).await;
