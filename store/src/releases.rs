@@ -687,9 +687,9 @@ pub async fn record_signoff(db: &Db, release_id: &str, submission_id: &str) -> R
             s.route_reason.as_deref().unwrap_or("")
         ),
         _ => format!(
-            "{} ({} review)",
+            "{} (route {})",
             s.decision.as_deref().unwrap_or("approved"),
-            s.route.as_deref().unwrap_or("committee")
+            s.route.as_deref().unwrap_or("full_committee")
         ),
     };
     audit::append(
@@ -1272,7 +1272,7 @@ pub async fn promote(db: &Db, release_id: &str, task_id: &str) -> Result<Release
         Role::Admin.as_str(),
         "release.promoted",
         format!(
-            "responsible: promoted {} {} to production (signature {signature}); retired {}",
+            "promoted {} {} to production on the owner's signed approval (signature {signature}); retired {}",
             r.model_name,
             r.version,
             r.production_version.as_deref().unwrap_or("(none)")

@@ -290,27 +290,27 @@ async fn a_release_waits_for_ethics_shadows_a_live_plan_is_promoted_by_its_owner
 
         // Validated, the amendment is filed; the release waits for the committee.
         let amendment = wait_for("the amendment", || async move {
-            releases::get(&db, id)
+            releases::get(db, id)
                 .await
                 .ok()
                 .and_then(|r| r.signoff_submission_id)
         })
         .await;
-        let filed = ethics::get(&db, &amendment).await.expect("amendment");
+        let filed = ethics::get(db, &amendment).await.expect("amendment");
         assert_eq!(
             (filed.kind.as_str(), filed.project_id.as_str(), filed.applicant.as_str()),
             ("amendment", project.as_str(), AUTHOR)
         );
-        let docs = ethics::documents(&db, &amendment, 1).await.expect("docs");
+        let docs = ethics::documents(db, &amendment, 1).await.expect("docs");
         assert_eq!(docs.len(), 1, "the validation report goes with it");
         // An hour of server time without a decision changes nothing.
         skip(&client, 3600 + 60).await;
-        assert_eq!(stage(&db, id).await, Some(Stage::Validated));
+        assert_eq!(stage(db, id).await, Some(Stage::Validated));
 
         // The committee approves; at its next look the release is signed off and shadows.
-        expedited_approval(&db, &amendment).await;
+        expedited_approval(db, &amendment).await;
         skip(&client, 3600 + 60).await;
-        reach(&db, id, Stage::Shadow).await;
+        reach(db, id, Stage::Shadow).await;
 
         // A live bed plan forecasts with production; the candidate runs beside it.
         client
@@ -345,7 +345,7 @@ async fn a_release_waits_for_ethics_shadows_a_live_plan_is_promoted_by_its_owner
         })
         .await;
         assert_eq!(keys.len(), 48, "every forecast hour, both versions");
-        let before = releases::shadow_comparison(&db, id).await.expect("cmp");
+        let before = releases::shadow_comparison(db, id).await.expect("cmp");
         assert!(before.candidate.is_none(), "no truth yet, no comparison");
         // The truth arrives for the first day.
         let truths: Vec<(String, f64)> = keys
@@ -354,7 +354,7 @@ async fn a_release_waits_for_ethics_shadows_a_live_plan_is_promoted_by_its_owner
             .enumerate()
             .map(|(i, k)| (k.clone(), (i % 9) as f64))
             .collect();
-        releases::record_truth(&db, "ed-arrivals", &truths, OWNER)
+        releases::record_truth(db, "ed-arrivals", &truths, OWNER)
             .await
             .expect("truth");
 
@@ -362,13 +362,13 @@ async fn a_release_waits_for_ethics_shadows_a_live_plan_is_promoted_by_its_owner
         skip(&client, 24 * 3600 + 60).await;
         let task = &format!("{id}-promote");
         wait_for("the promotion task", || async move {
-            careflow_store::tasks::get(&db, &task)
+            careflow_store::tasks::get(db, task)
                 .await
                 .ok()
                 .filter(|t| t.status == "open")
         })
         .await;
-        let summary = careflow_store::tasks::get(&db, &task).await.expect("task").summary;
+        let summary = careflow_store::tasks::get(db, task).await.expect("task").summary;
         assert!(
             summary.contains("shadow on 1 live calls, 48 targets, 24 with their truth"),
             "{summary}"
@@ -391,7 +391,7 @@ async fn a_release_waits_for_ethics_shadows_a_live_plan_is_promoted_by_its_owner
             let err = handle
                 .execute_update(
                     ModelReleaseWorkflow::decide,
-                    signed_if_allowed(&db, decision(actor, role)).await,
+                    signed_if_allowed(db, decision(actor, role)).await,
                     WorkflowExecuteUpdateOptions::default(),
                 )
                 .await
@@ -401,14 +401,14 @@ async fn a_release_waits_for_ethics_shadows_a_live_plan_is_promoted_by_its_owner
         handle
             .execute_update(
                 ModelReleaseWorkflow::decide,
-                common::signed(&db, decision(OWNER, Role::Admin)).await,
+                common::signed(db, decision(OWNER, Role::Admin)).await,
                 WorkflowExecuteUpdateOptions::default(),
             )
             .await
             .expect("the owner promotes");
-        reach(&db, id, Stage::Production).await;
+        reach(db, id, Stage::Production).await;
         assert_eq!(
-            registry::production(&db, "ed-arrivals").await.expect("prod").version,
+            registry::production(db, "ed-arrivals").await.expect("prod").version,
             "1.1.0"
         );
 
@@ -429,12 +429,12 @@ async fn a_release_waits_for_ethics_shadows_a_live_plan_is_promoted_by_its_owner
             .await
             .expect("reaches the workflow");
         wait_for("the refused rollback", || async move {
-            let acts = actions(&db, id).await;
+            let acts = actions(db, id).await;
             acts.iter().any(|a| a == "release.rollback_refused").then_some(())
         })
         .await;
-        assert_eq!(stage(&db, id).await, Some(Stage::Production));
-        let signature = releases::sign_step(&db, id, "rollback", OWNER, STAFF_PASSWORD, reason)
+        assert_eq!(stage(db, id).await, Some(Stage::Production));
+        let signature = releases::sign_step(db, id, "rollback", OWNER, STAFF_PASSWORD, reason)
             .await
             .expect("sign");
         handle
@@ -453,10 +453,10 @@ async fn a_release_waits_for_ethics_shadows_a_live_plan_is_promoted_by_its_owner
         assert_eq!(out.stage, ReleaseStage::RolledBack, "{out:?}");
         assert_eq!(out.reason.as_deref(), Some(reason));
         assert_eq!(
-            registry::production(&db, "ed-arrivals").await.expect("prod").version,
+            registry::production(db, "ed-arrivals").await.expect("prod").version,
             "1.0.0"
         );
-        let acts = actions(&db, id).await;
+        let acts = actions(db, id).await;
         for a in [
             "release.registered",
             "release.validated",
