@@ -20,6 +20,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use careflow_forecasters::bundle::{open_verified, sha256_file, ModelBundle};
 use careflow_forecasters::calendar::holiday_flags;
 use careflow_forecasters::ed_arrivals::{EdArrivals, EdArrivalsRequest, HOUR_FORMAT};
+use careflow_forecasters::surgery_duration::{SurgeryDuration, SurgicalCase};
 use careflow_forecasters::{Forecast, Forecaster};
 use careflow_store::ethics::{self, Document, SubmissionContent};
 use careflow_store::registry::{self, ModelFacts};
@@ -443,10 +444,27 @@ pub fn validate(
                 &c,
             ))
         }
+        careflow_forecasters::surgery_duration::MODEL_NAME => {
+            let cases = HeldOutCases::generate();
+            let run = |b: &ModelBundle| -> Result<Vec<Target>, String> {
+                let model = SurgeryDuration::from_bundle(b, &crate::forecast_runtime())
+                    .map_err(|e| format!("{} {}: {e}", b.header.name, b.header.version))?;
+                cases.forecast(&model)
+            };
+            let p = run(production)?;
+            let c = run(candidate)?;
+            Ok(report(
+                HeldOutCases::DESCRIPTION,
+                &production.header.version,
+                &p,
+                &c,
+            ))
+        }
         other => Err(format!(
             "offline validation of {other} has no held-out data in careflow yet: only \
-             {} can be released",
-            careflow_forecasters::ed_arrivals::MODEL_NAME
+             {} and {} can be released",
+            careflow_forecasters::ed_arrivals::MODEL_NAME,
+            careflow_forecasters::surgery_duration::MODEL_NAME
         )),
     }
 }
@@ -603,6 +621,89 @@ impl HeldOutArrivals {
     }
 }
 
+/// Held-out surgical cases that careflow generates: 400 per procedure the committed
+/// model knows, by surgeons it has not seen, with durations drawn (seeded) from the
+/// log-normal process documented in `forecasters/training/surgery_duration.py`
+/// (procedure medians and log-SDs, ASA, BMI and teaching effects), so the draws are
+/// new cases of that process, not its training rows. Each procedure belongs to a
+/// specialty, the subgroup of the bias report.
+struct HeldOutCases {
+    cases: Vec<(SurgicalCase, &'static str, f64)>,
+}
+
+impl HeldOutCases {
+    const DESCRIPTION: &'static str = "careflow's generated held-out surgical cases: 400 \
+        per procedure, unseen surgeons, log-normal durations from the documented generator \
+        (seeded)";
+    /// Procedure: (specialty, median minutes, log-SD), as documented in the training
+    /// script.
+    const PROCEDURES: [(&'static str, &'static str, f64, f64); 8] = [
+        ("lap_cholecystectomy", "general_surgery", 80.0, 0.32),
+        ("inguinal_hernia_repair", "general_surgery", 65.0, 0.33),
+        ("lap_appendectomy", "general_surgery", 60.0, 0.35),
+        ("total_knee_arthroplasty", "orthopaedics", 115.0, 0.24),
+        ("total_hip_arthroplasty", "orthopaedics", 110.0, 0.25),
+        ("colectomy", "colorectal_surgery", 190.0, 0.34),
+        ("cabg", "cardiac_surgery", 260.0, 0.20),
+        ("cystoscopy_turbt", "urology", 45.0, 0.45),
+    ];
+    const PER_PROCEDURE: usize = 400;
+
+    fn generate() -> Self {
+        let mut rng = SplitMix64(0x5eed_5a26_e2d0_2026);
+        let mut cases = Vec::new();
+        for (procedure, specialty, median, log_sd) in Self::PROCEDURES {
+            for _ in 0..Self::PER_PROCEDURE {
+                let asa = match rng.next_f64() {
+                    u if u < 0.15 => 1,
+                    u if u < 0.60 => 2,
+                    u if u < 0.93 => 3,
+                    _ => 4,
+                };
+                let bmi_ge_35 = rng.next_f64() < 0.18;
+                let teaching_case = rng.next_f64() < 0.4;
+                let mu = median.ln()
+                    + 0.05 * f64::from(asa - 1)
+                    + 0.08 * f64::from(u8::from(bmi_ge_35))
+                    + 0.10 * f64::from(u8::from(teaching_case));
+                let minutes = (mu + log_sd * rng.standard_normal()).exp();
+                cases.push((
+                    SurgicalCase {
+                        procedure: procedure.into(),
+                        surgeon: "held-out".into(),
+                        asa_class: asa,
+                        bmi_ge_35,
+                        teaching_case,
+                    },
+                    specialty,
+                    minutes,
+                ));
+            }
+        }
+        Self { cases }
+    }
+
+    fn forecast(&self, model: &SurgeryDuration) -> Result<Vec<Target>, String> {
+        let requests: Vec<SurgicalCase> = self.cases.iter().map(|c| c.0.clone()).collect();
+        let forecasts = model
+            .forecast_batch(&requests)
+            .map_err(|e| format!("surgical cases: {e}"))?;
+        self.cases
+            .iter()
+            .zip(&forecasts)
+            .map(|((case, specialty, minutes), f)| {
+                let row = f.rows.first().ok_or("a case without a forecast row")?;
+                Ok(Target {
+                    subgroups: vec![format!("specialty={specialty}")],
+                    truth: *minutes,
+                    q: quantiles(f, row)
+                        .ok_or_else(|| format!("{}: no p10/p50/p90", case.procedure))?,
+                })
+            })
+            .collect()
+    }
+}
+
 fn quantiles(f: &Forecast, row: &careflow_forecasters::ForecastRow) -> Option<[f64; 3]> {
     let at = |level: f64| {
         f.levels
@@ -625,6 +726,13 @@ impl SplitMix64 {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^= z >> 31;
         (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A standard normal draw (Box-Muller).
+    fn standard_normal(&mut self) -> f64 {
+        let u1 = self.next_f64().max(f64::MIN_POSITIVE);
+        let u2 = self.next_f64();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
     /// A Poisson draw (Knuth's method: the rates here are small).
