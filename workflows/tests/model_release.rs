@@ -1,12 +1,13 @@
 //! The model-release workflow against the official Temporal test server (time
 //! skipping), a real SQLite domain database (PostgreSQL too for the release path) and
-//! the committed ONNX models run by ONNX Runtime: a candidate worse than production in a subgroup is
-//! stopped by the gate naming metric and subgroup; a candidate that passes waits for the
-//! ethics committee's decision on its amendment, forecasts beside production on a live
-//! bed plan (shadow), is compared once the truth arrives, is promoted by its owner only
-//! (the author is refused), and is rolled back with a signed reason; a release whose
-//! author would own it is refused at registration.
-
+//! the committed ONNX models run by ONNX Runtime: a candidate worse than production in
+//! a subgroup is stopped by the gate naming metric and subgroup; a candidate that
+//! passes waits for the ethics committee's decision on its amendment, forecasts beside
+//! production on a live bed plan (shadow), is compared once the truth arrives, is
+//! promoted by its owner only (the author is refused), and is rolled back with a
+//! signed reason; a release whose author would own it is refused at registration; a
+//! release cancelled before production is withdrawn; surgery durations are validated
+//! per specialty.
 use std::time::Duration;
 
 use sqlx::Row;
