@@ -775,4 +775,14 @@ impl ApiClient {
         )
         .await
     }
+
+    /// `POST /api/releases/truth`: what happened for targets of a model's shadow
+    /// forecasts.
+    pub async fn record_truth(
+        &self,
+        request: &careflow_types::TruthRequest,
+    ) -> Result<careflow_types::TruthRecorded> {
+        self.call(Method::POST, "/api/releases/truth", Some(request), None)
+            .await
+    }
 }

@@ -173,6 +173,27 @@ async fn release_routes_check_roles_and_locate_bad_input_before_anything_starts(
         .collect();
     assert_eq!(fields, ["reason", "password"]);
 
+    // Only an admin records observed values; a bad one is located.
+    let truth = json!({"model_name": "ed-arrivals", "observations": [
+        {"target": "2026-12-04T07", "value": 6.0},
+        {"target": "2026-12-04T08", "value": -1.0}
+    ]});
+    let (status, _) = call(
+        &state,
+        &lead,
+        "POST",
+        "/api/releases/truth",
+        Some(truth.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) = call(&state, &owner, "POST", "/api/releases/truth", Some(truth)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer.to_string().contains("observations[1].value"),
+        "{answer}"
+    );
+
     assert_eq!(count(&db, "model_releases").await, 0);
     assert_eq!(count(&db, "audit_log").await, before);
 }

@@ -1,12 +1,14 @@
-//! `careflow release start|status|promote|rollback|list`: a model version's way to
+//! `careflow release start|status|promote|rollback|list|truth`: a model version's way to
 //! production (validation and its gate, the ethics committee's sign-off, a shadow
 //! period, the owner's signed promotion) and back, through the API. The signing steps
 //! ask for the signer's password each time.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
-use careflow_types::{DecisionRequest, ReleaseRequest, RollbackBody};
+use careflow_types::{DecisionRequest, Observation, ReleaseRequest, RollbackBody, TruthRequest};
 
 use crate::cli::login::PasswordSource;
 use crate::cli::{print_json, AuthArgs, Global};
@@ -27,6 +29,65 @@ pub enum ReleaseCommand {
     Rollback(RollbackArgs),
     /// List releases as JSON lines, newest first.
     List(ListArgs),
+    /// Record what happened for targets of a model's shadow forecasts, from a CSV with
+    /// the header `target,value` (an admin): the shadow comparison scores both versions
+    /// on them.
+    Truth(TruthArgs),
+}
+
+/// Options of `release truth`.
+#[derive(Args, Debug)]
+pub struct TruthArgs {
+    /// Model name.
+    #[arg(long)]
+    model: String,
+    /// CSV with the header `target,value` (target as the shadow forecasts name it, e.g.
+    /// an hour `2026-12-04T07`).
+    #[arg(long)]
+    file: PathBuf,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+/// Reads `target,value` rows; a bad row is named by its line.
+fn observations(path: &Path) -> Result<Vec<Observation>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, header)) if header.trim() == "target,value" => {}
+        other => bail!(
+            "{}:1: the header must be `target,value`, not {:?}",
+            path.display(),
+            other.map(|(_, h)| h).unwrap_or("")
+        ),
+    }
+    let mut out = Vec::new();
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((target, value)) = line.split_once(',') else {
+            bail!(
+                "{}:{}: expected `target,value`, got {line:?}",
+                path.display(),
+                i + 1
+            );
+        };
+        let value: f64 = value.trim().parse().with_context(|| {
+            format!(
+                "{}:{}: value {:?} is not a number",
+                path.display(),
+                i + 1,
+                value.trim()
+            )
+        })?;
+        out.push(Observation {
+            target: target.trim().to_owned(),
+            value,
+        });
+    }
+    Ok(out)
 }
 
 /// Options of `release start`.
@@ -164,6 +225,18 @@ pub async fn run(g: &Global, cmd: ReleaseCommand) -> Result<()> {
             };
             let outcome = api.roll_back_release(&a.release_id, &body).await?;
             println!("{}", outcome.result);
+            Ok(())
+        }
+        ReleaseCommand::Truth(a) => {
+            let request = TruthRequest {
+                model_name: a.model,
+                observations: observations(&a.file)?,
+            };
+            let recorded = a.auth.client(g)?.record_truth(&request).await?;
+            println!(
+                "{} shadow forecast targets now have their truth",
+                recorded.filled
+            );
             Ok(())
         }
         ReleaseCommand::List(a) => {

@@ -307,3 +307,64 @@ pub struct ReleaseOutcome {
     /// Why it ended so.
     pub reason: Option<String>,
 }
+
+/// One observed value of a shadow forecast's target (an hour `YYYY-MM-DDTHH` of ED
+/// arrivals, a case's minutes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observation {
+    /// The target, as the shadow forecasts name it.
+    pub target: String,
+    /// What happened (a count or minutes; not negative).
+    pub value: f64,
+}
+
+/// Body of `POST /api/releases/truth`: what happened for targets of a model's shadow
+/// forecasts, so that candidate and production can be compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TruthRequest {
+    /// Model name.
+    pub model_name: String,
+    /// The observations.
+    pub observations: Vec<Observation>,
+}
+
+impl TruthRequest {
+    /// Checks the fields, each problem located.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if self.model_name.trim().is_empty() {
+            errors.push(FieldError::new("model_name", "must not be empty"));
+        }
+        if self.observations.is_empty() {
+            errors.push(FieldError::new("observations", "must not be empty"));
+        }
+        for (i, o) in self.observations.iter().enumerate() {
+            if o.target.trim().is_empty() {
+                errors.push(FieldError::new(
+                    format!("observations[{i}].target"),
+                    "must not be empty",
+                ));
+            }
+            if !o.value.is_finite() || o.value < 0.0 {
+                errors.push(FieldError::new(
+                    format!("observations[{i}].value"),
+                    format!("{} is not a count or a duration", o.value),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Answer of `POST /api/releases/truth`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TruthRecorded {
+    /// Shadow forecast targets whose truth was filled.
+    pub filled: u64,
+}

@@ -8,6 +8,7 @@
 //! signed reason; a release whose author would own it is refused at registration; a
 //! release cancelled before production is withdrawn; surgery durations are validated
 //! per specialty.
+
 use std::time::Duration;
 
 use sqlx::Row;

@@ -17,7 +17,7 @@ use careflow_store::releases::{self, Release};
 use careflow_store::{audit, ethics, tasks, users};
 use careflow_types::{
     DecisionRequest, FieldError, ReleaseRequest, ReleaseStarted, ReleaseStepOutcome, ReleaseView,
-    Role, RollbackBody, RollbackRequest, TASK_QUEUE,
+    Role, RollbackBody, RollbackRequest, TruthRecorded, TruthRequest, TASK_QUEUE,
 };
 
 use super::{idempotency_key, Caller};
@@ -38,6 +38,7 @@ const READERS: &[Role] = &[
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/api/releases", post(start_release).get(list_releases))
+        .route("/api/releases/truth", post(record_truth))
         .route("/api/releases/{release_id}", get(release))
         .route(
             "/api/releases/{release_id}/promotion",
@@ -275,4 +276,24 @@ async fn roll_back(
         signed_by: user.name.clone(),
         result,
     }))
+}
+
+/// What happened for targets of a model's shadow forecasts (the observed arrivals of
+/// hours, the minutes of cases), recorded by an admin (audited): the shadow comparison
+/// scores both versions on them.
+async fn record_truth(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<TruthRecorded>, AppError> {
+    let user = caller.require(&[Role::Admin])?;
+    let req: TruthRequest = parse_json(&body)?;
+    req.validate().map_err(AppError::Invalid)?;
+    let truths: Vec<(String, f64)> = req
+        .observations
+        .into_iter()
+        .map(|o| (o.target, o.value))
+        .collect();
+    let filled = releases::record_truth(&state.db, &req.model_name, &truths, &user.name).await?;
+    Ok(Json(TruthRecorded { filled }))
 }
