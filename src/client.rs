@@ -710,4 +710,79 @@ impl ApiClient {
         )
         .await
     }
+
+    /// `POST /api/releases`: starts the release of a committed model version, you (a
+    /// project lead) as its author.
+    pub async fn start_release(
+        &self,
+        request: &careflow_types::ReleaseRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<careflow_types::ReleaseStarted> {
+        self.call(
+            Method::POST,
+            "/api/releases",
+            Some(request),
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// `GET /api/releases`: every release, newest first.
+    pub async fn releases(&self) -> Result<Vec<careflow_types::ReleaseView>> {
+        self.call(Method::GET, "/api/releases", None::<&()>, None)
+            .await
+    }
+
+    /// `GET /api/releases/{release_id}`: where a release stands.
+    pub async fn release(&self, release_id: &str) -> Result<careflow_types::ReleaseView> {
+        self.call(
+            Method::GET,
+            &format!("/api/releases/{release_id}"),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/releases/{release_id}/promotion`: the owner's signed promotion
+    /// decision.
+    pub async fn decide_promotion(
+        &self,
+        release_id: &str,
+        decision: &DecisionRequest,
+    ) -> Result<careflow_types::ReleaseStepOutcome> {
+        self.call(
+            Method::POST,
+            &format!("/api/releases/{release_id}/promotion"),
+            Some(decision),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/releases/{release_id}/rollback`: a signed rollback to the version the
+    /// release replaced.
+    pub async fn roll_back_release(
+        &self,
+        release_id: &str,
+        body: &careflow_types::RollbackBody,
+    ) -> Result<careflow_types::ReleaseStepOutcome> {
+        self.call(
+            Method::POST,
+            &format!("/api/releases/{release_id}/rollback"),
+            Some(body),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/releases/truth`: what happened for targets of a model's shadow
+    /// forecasts.
+    pub async fn record_truth(
+        &self,
+        request: &careflow_types::TruthRequest,
+    ) -> Result<careflow_types::TruthRecorded> {
+        self.call(Method::POST, "/api/releases/truth", Some(request), None)
+            .await
+    }
 }

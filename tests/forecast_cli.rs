@@ -272,7 +272,7 @@ fn registry_commands_and_predict_from_the_production_model() {
         .expect("a committed ed-arrivals model");
     let version = latest.file_name().unwrap().to_string_lossy().to_string();
     let latest = latest.to_str().unwrap();
-    // Only an administrator registers or promotes.
+    // Only an administrator registers or installs.
     let e = careflow(
         &data_dir,
         &["forecast", "register", latest, "--by", "beds.ben"],
@@ -284,16 +284,14 @@ fn registry_commands_and_predict_from_the_production_model() {
         &["forecast", "register", latest, "--by", "model.owner"],
     )
     .unwrap();
-    let promote = |by: &str, status: &str| {
+    let install = |by: &str, version: &str| {
         careflow(
             &data_dir,
             &[
                 "forecast",
-                "promote",
+                "install",
                 "ed-arrivals",
-                &version,
-                "--status",
-                status,
+                version,
                 "--by",
                 by,
                 "--reason",
@@ -301,9 +299,9 @@ fn registry_commands_and_predict_from_the_production_model() {
             ],
         )
     };
-    let e = promote("beds.ben", "production").unwrap_err();
+    let e = install("beds.ben", &version).unwrap_err();
     assert!(e.contains("only an admin"), "{e}");
-    promote("model.owner", "production").unwrap();
+    install("model.owner", &version).unwrap();
     let listed = careflow(&data_dir, &["forecast", "list"]).unwrap();
     let entry: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
     assert_eq!(entry["status"], "production");
@@ -313,17 +311,32 @@ fn registry_commands_and_predict_from_the_production_model() {
     let committed = predict_with(&data_dir, &[], &data, "2017-02-05", "24", &out).unwrap();
     assert_eq!(from_registry, committed);
     assert_eq!(from_registry.lines().count(), 25);
-    let e = promote("model.owner", "live").unwrap_err();
-    assert!(e.contains("unknown model status"), "{e}");
+    // Once a version is in production, another reaches it only through a release.
+    let older = careflow_forecasters::bundle::latest_version_dir(&models, "ed-arrivals")
+        .unwrap()
+        .with_file_name("1.0.0");
+    careflow(
+        &data_dir,
+        &[
+            "forecast",
+            "register",
+            older.to_str().unwrap(),
+            "--by",
+            "model.owner",
+        ],
+    )
+    .unwrap();
+    let e = install("model.owner", "1.0.0").unwrap_err();
+    assert!(e.contains("careflow release start"), "{e}");
 
-    // The promotion is in the audit trail with who and why, and the chain verifies.
+    // The installation is in the audit trail with who and why, and the chain verifies.
     let audit = careflow(&data_dir, &["audit", "export"]).unwrap();
-    let promoted = audit
+    let installed = audit
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|e| e["action"] == "model.promoted")
-        .expect("promotion audited");
-    assert_eq!(promoted["actor"], "model.owner");
-    assert_eq!(promoted["reason"], "registry CLI test");
+        .find(|e| e["action"] == "model.installed")
+        .expect("installation audited");
+    assert_eq!(installed["actor"], "model.owner");
+    assert_eq!(installed["reason"], "registry CLI test");
     careflow(&data_dir, &["audit", "verify"]).unwrap();
 }

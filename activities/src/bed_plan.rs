@@ -115,12 +115,22 @@ impl BedPlanActivities {
         let model = EdArrivals::from_bundle(&bundle, &crate::forecast_runtime())
             .map_err(|e| non_retryable(format!("demand forecast: {e}")))?;
         let horizon_hours = horizon_days * 24;
+        let request = EdArrivalsRequest {
+            origin,
+            horizon: horizon_hours as usize,
+        };
         let forecast = model
-            .forecast(&EdArrivalsRequest {
-                origin,
-                horizon: horizon_hours as usize,
-            })
+            .forecast(&request)
             .map_err(|e| non_retryable(format!("demand forecast: {e}")))?;
+        // A candidate in its shadow period forecasts the same hours beside production.
+        crate::model_release::shadow_ed_arrivals(
+            &self.db,
+            &self.models_dir,
+            &input.workflow_id,
+            &request,
+            &forecast,
+        )
+        .await;
         let per_day: Vec<f64> = forecast
             .rows
             .chunks(24)

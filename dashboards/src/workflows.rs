@@ -223,3 +223,42 @@ impl UpdateDefinition for RecordAttendance {
         "record_attendance"
     }
 }
+
+/// The model-release workflow (`ModelReleaseWorkflow`).
+pub struct ModelRelease;
+
+impl WorkflowDefinition for ModelRelease {
+    type Input = careflow_types::ReleaseInput;
+    type Output = careflow_types::ReleaseOutcome;
+    fn name(&self) -> &str {
+        "ModelReleaseWorkflow"
+    }
+}
+
+impl HasWorkflowDefinition for ModelRelease {
+    type Run = Self;
+}
+
+/// The release's `status` query.
+pub struct ReleaseStatusQuery;
+
+impl QueryDefinition for ReleaseStatusQuery {
+    type Workflow = ModelRelease;
+    type Input = ();
+    type Output = careflow_types::ReleaseStatus;
+    fn name(&self) -> &str {
+        "status"
+    }
+}
+
+/// The release's `rollback` update.
+pub struct RollBackRelease;
+
+impl UpdateDefinition for RollBackRelease {
+    type Workflow = ModelRelease;
+    type Input = careflow_types::RollbackRequest;
+    type Output = String;
+    fn name(&self) -> &str {
+        "rollback"
+    }
+}

@@ -200,3 +200,42 @@ fn scanner_booking_names_and_payloads_match_the_workflow_code() {
         update_io(&ScannerBookingWorkflow::record_attendance),
     );
 }
+
+#[test]
+fn model_release_names_and_payloads_match_the_workflow_code() {
+    use careflow_dashboards::workflows::{ModelRelease, ReleaseStatusQuery, RollBackRelease};
+    use careflow_workflows::ModelReleaseWorkflow;
+    assert_eq!(ModelRelease.name(), ModelReleaseWorkflow::run.name());
+    assert_eq!(
+        Decide::<ModelRelease>::new().name(),
+        ModelReleaseWorkflow::decide.name()
+    );
+    assert_eq!(
+        ReleaseStatusQuery.name(),
+        ModelReleaseWorkflow::status.name()
+    );
+    assert_eq!(
+        RollBackRelease.name(),
+        ModelReleaseWorkflow::rollback.name()
+    );
+    same_type(
+        PhantomData::<<ModelRelease as WorkflowDefinition>::Input>,
+        PhantomData::<<Run<ModelReleaseWorkflow> as WorkflowDefinition>::Input>,
+    );
+    same_type(
+        PhantomData::<<ModelRelease as WorkflowDefinition>::Output>,
+        PhantomData::<<Run<ModelReleaseWorkflow> as WorkflowDefinition>::Output>,
+    );
+    same_type(
+        update_io(&Decide::<ModelRelease>::new()),
+        update_io(&ModelReleaseWorkflow::decide),
+    );
+    same_type(
+        query_io(&ReleaseStatusQuery),
+        query_io(&ModelReleaseWorkflow::status),
+    );
+    same_type(
+        update_io(&RollBackRelease),
+        update_io(&ModelReleaseWorkflow::rollback),
+    );
+}

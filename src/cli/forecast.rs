@@ -1,7 +1,7 @@
 //! `careflow forecast ...`: backtests and one-off predictions of the ED arrivals model
-//! from a CSV, and the model registry (register, promote, list), which lives in
-//! careflow's domain database. Data goes to stdout (or `--out`), progress and errors to
-//! stderr. Registry changes go through the store, which checks that the person named
+//! from a CSV, and the model registry (register, install the first production version,
+//! list), which lives in careflow's domain database. Data goes to stdout (or `--out`),
+//! progress and errors to stderr. Registry changes go through the store, which checks that the person named
 //! is an administrator and audits the change in the same transaction.
 
 use std::fmt::Write as _;
@@ -20,7 +20,7 @@ use careflow_forecasters::ed_arrivals::{
     EdArrivals, EdArrivalsHistoryRequest, EdArrivalsRequest, HOUR_FORMAT, MODEL_NAME,
 };
 use careflow_forecasters::{Forecast, Forecaster, RuntimeOptions};
-use careflow_store::registry::{self, ModelFacts, Status};
+use careflow_store::registry::{self, ModelFacts};
 use careflow_store::Db;
 
 /// Where the model comes from and how it runs.
@@ -96,16 +96,16 @@ pub enum ForecastCommand {
         #[arg(long)]
         by: String,
     },
-    /// Change a registered model's status (production retires the previous one).
-    Promote {
+    /// Install a registered model as the first production version of its name, when
+    /// the site is set up. Every later version reaches production only through a model
+    /// release (`careflow release start`: validation, ethics sign-off, shadow, the
+    /// owner's signed promotion).
+    Install {
         /// Model name.
         name: String,
         /// Model version.
         version: String,
-        /// New status: candidate, shadow, production or retired.
-        #[arg(long, default_value = "production")]
-        status: String,
-        /// Who approves the change.
+        /// The administrator who installs it.
         #[arg(long)]
         by: String,
         /// Why.
@@ -134,16 +134,14 @@ pub async fn run(
             println!("{}", serde_json::to_string(&e)?);
             Ok(())
         }
-        ForecastCommand::Promote {
+        ForecastCommand::Install {
             name,
             version,
-            status,
             by,
             reason,
         } => {
-            let status: Status = status.parse()?;
             let db = Db::connect(database_url).await?;
-            let e = registry::promote(&db, &name, &version, status, &by, &reason).await?;
+            let e = registry::install(&db, &name, &version, &by, &reason).await?;
             println!("{}", serde_json::to_string(&e)?);
             Ok(())
         }
@@ -277,7 +275,7 @@ fn compute(
             Ok(())
         }
         ForecastCommand::Register { .. }
-        | ForecastCommand::Promote { .. }
+        | ForecastCommand::Install { .. }
         | ForecastCommand::List { .. } => unreachable!("registry commands do not compute"),
     }
 }

@@ -13,6 +13,7 @@ pub mod bed_plans;
 pub mod decisions;
 pub mod forecast;
 pub mod login;
+pub mod release;
 pub mod roster;
 pub mod scanner;
 pub mod serve;
@@ -289,6 +290,10 @@ pub enum Command {
     /// Forecast demand with the ONNX models (backtest, predict).
     #[command(subcommand)]
     Forecast(forecast::ForecastCommand),
+    /// Model releases: a candidate version through validation, the ethics sign-off and
+    /// a shadow period to the owner's signed promotion; rollback.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
     /// Operating-theatre weeks: plan, status, list in force, day-of events, close.
     #[command(subcommand)]
     Theatre(theatre::TheatreCommand),
@@ -330,6 +335,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Theatre(cmd) => theatre::run(&g, cmd).await,
         Command::User(cmd) => users::run(&g, cmd).await,
         Command::Scanner(cmd) => scanner::run(&g, cmd).await,
+        Command::Release(cmd) => release::run(&g, cmd).await,
         Command::Backup(args) => backup::backup(&g, args).await,
         Command::Restore(args) => backup::restore(&g, args).await,
         // Solvers and forecasters block their thread while they compute.

@@ -25,6 +25,7 @@ use crate::cli::Global;
 use crate::client::ApiClient;
 use crate::serve::{ensure_admin, serve, Driver, BOOTSTRAP_ADMIN};
 
+mod release;
 mod roster;
 mod scanner;
 mod theatre;
@@ -67,7 +68,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     // The demo staff are provisioned as any site's would be: by its admin, whom the
     // first start creates.
     ensure_admin(&db).await?;
-    for (name, role) in USERS.into_iter().chain(roster::USERS) {
+    for (name, role) in USERS.into_iter().chain(roster::USERS).chain(release::USERS) {
         match users::account(&db, name).await {
             Ok(_) => {}
             Err(careflow_store::Error::NotFound(_)) => {
@@ -113,6 +114,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
         USERS
             .iter()
             .chain(&roster::USERS)
+            .chain(&release::USERS)
             .map(|(n, r)| format!("{n} ({r})"))
             .collect::<Vec<_>>()
             .join(", ")
@@ -121,13 +123,14 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     let driver_db = db.clone();
     let theatre_db = db.clone();
     let scanner_db = db.clone();
+    let release_db = db.clone();
     let data_dir = g.data_dir.clone();
     let driver = Driver {
         start: Box::new(move |base| {
             Box::pin(async move {
                 // The demo's people log in as anyone would, with their passwords.
                 let mut tokens = BTreeMap::new();
-                for (name, _) in USERS.iter().chain(&roster::USERS) {
+                for (name, _) in USERS.iter().chain(&roster::USERS).chain(&release::USERS) {
                     let login = ApiClient::login(&base, name, DEMO_PASSWORD)
                         .await
                         .with_context(|| format!("logging in demo user {name}"))?;
@@ -152,6 +155,16 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
                     &ApiClient::new(base.clone(), tokens[scanner::APPROVER].clone()),
                 )
                 .await?;
+                let client = |name: &str| ApiClient::new(base.clone(), tokens[name].clone());
+                release::run(
+                    &release_db,
+                    &client(release::AUTHOR),
+                    &client(release::OWNER),
+                    &client("site.sam"),
+                    &client("beds.ben"),
+                    args.seed,
+                )
+                .await?;
                 eprintln!(
                     "demo: day done. Look around: `careflow login --as beds.ben` (demo password \
                      {DEMO_PASSWORD}), then `careflow tasks --as beds.ben`; `careflow audit verify`; \
@@ -166,18 +179,21 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     serve(g, listen, Some(driver)).await
 }
 
-/// The `ed-arrivals` version the demo site serves. 1.2.0 corrects the forecast by the
-/// last 28 days of arrivals, which the bed plan cannot pass until an ED arrivals history
-/// is kept; until then it is registered as a candidate beside this one.
-const SERVED_ED_ARRIVALS: &str = "1.1.0";
+/// The `ed-arrivals` version the demo site is installed with; the demo then releases
+/// 1.1.0 through validation, the ethics sign-off and a shadow period to production
+/// (`release.rs`). 1.2.0 corrects the forecast by the last 28 days of arrivals, which
+/// the bed plan cannot pass until an ED arrivals history is kept; until then it is
+/// registered as a candidate beside these.
+const SERVED_ED_ARRIVALS: &str = "1.0.0";
 
 /// The bed plan needs a production `ed-arrivals` model, the theatre week a production
 /// `surgery-duration` model. A new demo site registers every committed version of the
-/// model `name` as a candidate and promotes `served` (for `ed-arrivals`,
-/// [`SERVED_ED_ARRIVALS`]), as the model owner would after reading its card; each
-/// change is audited like any other.
+/// model `name` as a candidate and installs `served` (for `ed-arrivals`,
+/// [`SERVED_ED_ARRIVALS`]) as its first production version, as the site's admin would
+/// after reading its card; each change is audited like any other. Later versions go
+/// through a model release.
 async fn ensure_production_forecaster(db: &Db, g: &Global, name: &str, served: &str) -> Result<()> {
-    use careflow_store::registry::{self, Status};
+    use careflow_store::registry;
     const OWNER: &str = "model.owner";
     if registry::production(db, name).await.is_ok() {
         return Ok(());
@@ -203,9 +219,9 @@ async fn ensure_production_forecaster(db: &Db, g: &Global, name: &str, served: &
         .find(|e| e.version == served)
         .with_context(|| format!("{name} {served} is not among the committed models"))?;
     let reason = "demo site: committed model, validation metrics in its card reviewed";
-    registry::promote(db, name, &entry.version, Status::Production, OWNER, reason).await?;
+    registry::install(db, name, &entry.version, OWNER, reason).await?;
     eprintln!(
-        "demo: {name} {} (sha256 {}…) promoted to production",
+        "demo: {name} {} (sha256 {}…) installed as the production version",
         entry.version,
         &entry.sha256[..12]
     );

@@ -2,11 +2,12 @@
 //! knows, by name, version and the sha256 of their file, and which one is in
 //! production.
 //!
-//! Lifecycle: a model is registered as `candidate`, may be moved to `shadow` (runs
-//! alongside, not used for decisions) and promoted to `production`. Promoting to
-//! production retires the previous production model of the same name in the same
-//! transaction; a unique index keeps at most one in production per name. Every change
-//! is audited in the transaction that makes it, and only an administrator may make one.
+//! Lifecycle: a model is registered as `candidate`. The first production version of a
+//! name is installed with the site ([`install`]); every later one goes through a model
+//! release (`releases`), which moves it to `shadow` (runs alongside, not used for
+//! decisions) and then `production`, retiring the previous one in the same transaction;
+//! a unique index keeps at most one in production per name. Every change is audited in
+//! the transaction that makes it, and only an administrator may make one.
 //!
 //! The store records facts about a model file; reading the file and checking its hash
 //! before use is the forecasters' job (`careflow_forecasters::bundle`).
@@ -195,54 +196,47 @@ async fn select_one(conn: &mut sqlx::AnyConnection, name: &str, version: &str) -
     .await?)
 }
 
-/// Moves `name` `version` to `status`, recording who and why, audited in the same
-/// transaction. Promoting to production retires the current production model of
-/// `name`. Only an admin may; a promotion must say why.
-pub async fn promote(
+/// Puts the first production version of `name` in place when a site is installed:
+/// only an admin, only while `name` has no production version, saying why; audited in
+/// the same transaction. Every later version reaches production through a model
+/// release (`releases`: validation, ethics sign-off, shadow, the owner's signed
+/// promotion), which alone changes the production model after that.
+pub async fn install(
     db: &Db,
     name: &str,
     version: &str,
-    status: Status,
     by: &str,
     reason: &str,
 ) -> Result<RegistryEntry> {
     if by.trim().is_empty() || reason.trim().is_empty() {
         return Err(Error::Invalid(
-            "a model status change needs who (by) and why (reason)".into(),
+            "installing a production model needs who (by) and why (reason)".into(),
         ));
     }
     let mut tx = db.begin_write().await?;
-    require_admin(&mut tx, by, "change the model registry").await?;
-    let at = now();
-    let mut retired = Vec::new();
-    if status == Status::Production {
-        for r in sqlx::query(
-            "SELECT version FROM model_registry WHERE name = $1 AND status = 'production' AND version <> $2",
-        )
-        .bind(name)
-        .bind(version)
-        .fetch_all(&mut *tx)
-        .await?
-        {
-            retired.push(r.try_get::<String, _>("version")?);
+    require_admin(&mut tx, by, "install a production model").await?;
+    let current: Option<String> =
+        sqlx::query("SELECT version FROM model_registry WHERE name = $1 AND status = 'production'")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("version"))
+            .transpose()?;
+    if let Some(current) = current {
+        if current == version {
+            let row = select_one(&mut tx, name, version).await?;
+            return entry(&row);
         }
-        sqlx::query(
-            "UPDATE model_registry SET status = 'retired', promoted_by = $1, promoted_at = $2, promotion_reason = $3 \
-             WHERE name = $4 AND status = 'production' AND version <> $5",
-        )
-        .bind(by)
-        .bind(&at)
-        .bind(format!("replaced by {version}: {reason}"))
-        .bind(name)
-        .bind(version)
-        .execute(&mut *tx)
-        .await?;
+        return Err(Error::Conflict(format!(
+            "{name} {current} is in production: a new version reaches production only through \
+             a model release (careflow release start)"
+        )));
     }
+    let at = now();
     let updated = sqlx::query(
-        "UPDATE model_registry SET status = $1, promoted_by = $2, promoted_at = $3, promotion_reason = $4 \
-         WHERE name = $5 AND version = $6",
+        "UPDATE model_registry SET status = 'production', promoted_by = $1, promoted_at = $2, \
+         promotion_reason = $3 WHERE name = $4 AND version = $5",
     )
-    .bind(status.as_str())
     .bind(by)
     .bind(&at)
     .bind(reason)
@@ -251,33 +245,30 @@ pub async fn promote(
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
-        // Dropping the transaction rolls back the retirement above.
         return Err(Error::NotFound(format!("model {name} {version}")));
     }
     let row = select_one(&mut tx, name, version).await?;
     let e = entry(&row)?;
-    let mut meaning = format!("moved {name} {version} to {status}");
-    if !retired.is_empty() {
-        meaning.push_str(&format!("; retired {}", retired.join(", ")));
-    }
     audit::append(
         &mut tx,
         NewAuditEntry {
             actor: by.into(),
             role: Role::Admin.as_str().into(),
-            action: "model.promoted".into(),
-            meaning: Some(meaning),
+            action: "model.installed".into(),
+            meaning: Some(format!(
+                "installed {name} {version} as the first production version"
+            )),
             reason: Some(reason.into()),
             workflow_id: None,
             step: None,
             input_digest: Some(e.sha256.clone()),
             output_digest: None,
-            idempotency_key: format!("model/{name}/{version}/{status}/{at}"),
+            idempotency_key: format!("model/{name}/{version}/installed"),
         },
     )
     .await?;
     tx.commit().await?;
-    tracing::info!(model = %name, version = %version, status = %status, by = %by, "model status changed");
+    tracing::info!(model = %name, version = %version, by = %by, "production model installed");
     Ok(e)
 }
 

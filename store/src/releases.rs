@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use careflow_types::{NewAuditEntry, Role, Signature, SignatureMeaning};
+use careflow_types::{NewAuditEntry, Role, Signature, SignatureMeaning, TaskKind};
 
 use crate::audit::{self, digest};
 use crate::db::{now, Db};
@@ -241,8 +241,9 @@ pub struct Release {
     pub validation: Option<ValidationReport>,
     /// The gate's failures (empty: passed), once validated.
     pub gate_failures: Option<Vec<GateFailure>>,
-    /// The ethics sign-off task, once signed off.
-    pub signoff_task_id: Option<String>,
+    /// The ethics amendment (a submission to the committee) that signs it off, once
+    /// filed.
+    pub signoff_submission_id: Option<String>,
     /// The owner's promotion signature.
     pub promotion_signature_id: Option<String>,
     /// The rollback signature.
@@ -270,7 +271,7 @@ pub struct NewRelease {
 
 const COLUMNS: &str =
     "release_id, model_name, version, sha256, production_version, author, owner, \
-     stage, validation_json, gate_json, signoff_task_id, promotion_signature_id, \
+     stage, validation_json, gate_json, signoff_submission_id, promotion_signature_id, \
      rollback_signature_id, rollback_reason, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<Release> {
@@ -294,7 +295,7 @@ fn from_row(row: &AnyRow) -> Result<Release> {
         stage: Stage::parse(&row.try_get::<String, _>("stage")?)?,
         validation,
         gate_failures,
-        signoff_task_id: row.try_get("signoff_task_id")?,
+        signoff_submission_id: row.try_get("signoff_submission_id")?,
         promotion_signature_id: row.try_get("promotion_signature_id")?,
         rollback_signature_id: row.try_get("rollback_signature_id")?,
         rollback_reason: row.try_get("rollback_reason")?,
@@ -597,13 +598,74 @@ pub async fn record_validation(
     Ok(failures)
 }
 
-/// Records the ethics committee's sign-off: the approval task `task_id` of this
-/// release's workflow was decided, approved, by a committee chair (the approval step
-/// recorded the signed decision). Then the release is `signed_off`.
-pub async fn record_signoff(db: &Db, release_id: &str, task_id: &str) -> Result<Release> {
+/// Notes the ethics amendment filed for the release's sign-off (while it waits for the
+/// committee), audited. Idempotent; a release has one amendment.
+pub async fn note_amendment(db: &Db, release_id: &str, submission_id: &str) -> Result<Release> {
+    let submission = crate::ethics::get(db, submission_id).await?;
     let mut tx = db.begin_write().await?;
     let r = get_in(&mut tx, release_id).await?;
-    if r.stage == Stage::SignedOff && r.signoff_task_id.as_deref() == Some(task_id) {
+    match r.signoff_submission_id.as_deref() {
+        Some(filed) if filed == submission_id => return Ok(r),
+        Some(filed) => {
+            return Err(Error::Conflict(format!(
+                "release {release_id} already has the ethics amendment {filed}"
+            )))
+        }
+        None => {}
+    }
+    if r.stage != Stage::Validated {
+        return Err(Error::Conflict(format!(
+            "release {release_id} is {}; the ethics amendment follows validation",
+            r.stage
+        )));
+    }
+    if submission.kind != "amendment" {
+        return Err(Error::Invalid(format!(
+            "submission {submission_id} is an {} submission, not an amendment",
+            submission.kind
+        )));
+    }
+    sqlx::query(
+        "UPDATE model_releases SET signoff_submission_id = $1, updated_at = $2 WHERE release_id = $3",
+    )
+    .bind(submission_id)
+    .bind(now())
+    .bind(release_id)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        entry(
+            &r,
+            &submission.applicant,
+            Role::ProjectLead.as_str(),
+            "release.amendment_filed",
+            format!(
+                "ethics amendment {submission_id} to project {} filed for {} {}",
+                submission.project_id, r.model_name, r.version
+            ),
+        ),
+    )
+    .await?;
+    let r = get_in(&mut tx, release_id).await?;
+    tx.commit().await?;
+    Ok(r)
+}
+
+/// Records the ethics committee's sign-off: the release's amendment was approved (by
+/// an expedited review, or the committee's signed decision) or routed exempt by the
+/// secretary with the reason recorded. Then the release is `signed_off`.
+pub async fn record_signoff(db: &Db, release_id: &str, submission_id: &str) -> Result<Release> {
+    // Read before the write transaction: the committee's decision is already committed.
+    let s = crate::ethics::get(db, submission_id).await?;
+    let mut tx = db.begin_write().await?;
+    let r = get_in(&mut tx, release_id).await?;
+    if r.signoff_submission_id.as_deref() != Some(submission_id) {
+        return Err(Error::Forbidden(format!(
+            "submission {submission_id} is not the ethics amendment of release {release_id}"
+        )));
+    }
+    if r.stage == Stage::SignedOff {
         return Ok(r);
     }
     if r.stage != Stage::Validated {
@@ -612,50 +674,35 @@ pub async fn record_signoff(db: &Db, release_id: &str, task_id: &str) -> Result<
             r.stage
         )));
     }
-    let row = sqlx::query(
-        "SELECT workflow_id, status, decided_by, decided_role, signature_id FROM tasks WHERE task_id = $1",
-    )
-    .bind(task_id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("task {task_id}")))?;
-    let workflow_id: String = row.try_get("workflow_id")?;
-    let status: String = row.try_get("status")?;
-    let decided_by: Option<String> = row.try_get("decided_by")?;
-    let decided_role: Option<String> = row.try_get("decided_role")?;
-    let signature_id: Option<String> = row.try_get("signature_id")?;
-    if workflow_id != release_id
-        || status != "approved"
-        || decided_role.as_deref() != Some(Role::CommitteeChair.as_str())
-        || signature_id.is_none()
-    {
+    if !matches!(s.state.as_str(), "approved" | "exempt") {
         return Err(Error::Forbidden(format!(
-            "task {task_id} is not a signed approval of release {release_id} by a committee chair"
+            "ethics amendment {submission_id} is {}, not approved",
+            s.state
         )));
     }
-    let chair = decided_by.unwrap_or_default();
-    sqlx::query(
-        "UPDATE model_releases SET stage = 'signed_off', signoff_task_id = $1, updated_at = $2 WHERE release_id = $3",
-    )
-    .bind(task_id)
-    .bind(now())
-    .bind(release_id)
-    .execute(&mut *tx)
-    .await?;
-    let meaning = format!(
-        "ethics committee sign-off of {} {} by the chair {chair} (task {task_id}, signature {})",
-        r.model_name,
-        r.version,
-        signature_id.unwrap_or_default()
-    );
+    set_stage(&mut tx, release_id, Stage::SignedOff).await?;
+    let how = match s.state.as_str() {
+        "exempt" => format!(
+            "routed exempt by the secretary: {}",
+            s.route_reason.as_deref().unwrap_or("")
+        ),
+        _ => format!(
+            "{} (route {})",
+            s.decision.as_deref().unwrap_or("approved"),
+            s.route.as_deref().unwrap_or("full_committee")
+        ),
+    };
     audit::append(
         &mut tx,
         entry(
             &r,
-            &chair,
-            Role::CommitteeChair.as_str(),
+            "careflow",
+            "system",
             "release.signed_off",
-            meaning,
+            format!(
+                "ethics committee sign-off of {} {}: amendment {submission_id} {how}",
+                r.model_name, r.version
+            ),
         ),
     )
     .await?;
@@ -665,7 +712,8 @@ pub async fn record_signoff(db: &Db, release_id: &str, task_id: &str) -> Result<
 }
 
 /// Ends a release before production (`why`: the sign-off or the promotion was
-/// refused); a candidate in shadow goes back to `candidate` in the registry.
+/// refused, or the release was cancelled); a candidate in shadow goes back to
+/// `candidate` in the registry and an open promotion task is cancelled.
 pub async fn withdraw(db: &Db, release_id: &str, by: &str, why: &str) -> Result<Release> {
     let mut tx = db.begin_write().await?;
     let r = get_in(&mut tx, release_id).await?;
@@ -678,6 +726,13 @@ pub async fn withdraw(db: &Db, release_id: &str, by: &str, why: &str) -> Result<
     if r.stage == Stage::Shadow {
         set_registry_status(&mut tx, &r.model_name, &r.version, "candidate", by, why).await?;
     }
+    // A promotion task still open has nothing left to decide.
+    sqlx::query(
+        "UPDATE tasks SET status = 'cancelled' WHERE workflow_id = $1 AND status IN ('open','claimed')",
+    )
+    .bind(release_id)
+    .execute(&mut *tx)
+    .await?;
     set_stage(&mut tx, release_id, Stage::Withdrawn).await?;
     let mut e = entry(
         &r,
@@ -944,6 +999,42 @@ pub async fn shadow_comparison(db: &Db, release_id: &str) -> Result<ShadowCompar
     })
 }
 
+/// The shadow comparison at the end of the shadow period, recorded in the audit trail
+/// (once per release) so the owner's promotion decision rests on a recorded fact.
+pub async fn record_shadow_comparison(db: &Db, release_id: &str) -> Result<ShadowComparison> {
+    let cmp = shadow_comparison(db, release_id).await?;
+    let mut tx = db.begin_write().await?;
+    let r = get_in(&mut tx, release_id).await?;
+    let mut e = entry(
+        &r,
+        "careflow",
+        "system",
+        "release.shadow_compared",
+        format!("{} {}: {}", r.model_name, r.version, cmp.summary()),
+    );
+    e.output_digest = Some(digest(&cmp));
+    audit::append(&mut tx, e).await?;
+    tx.commit().await?;
+    Ok(cmp)
+}
+
+impl ShadowComparison {
+    /// The comparison in words.
+    pub fn summary(&self) -> String {
+        match (&self.production, &self.candidate) {
+            (Some(p), Some(c)) => format!(
+                "shadow on {} live calls, {} targets, {} with their truth: candidate MAE {:.3} \
+                 and pinball {:.3} vs production MAE {:.3} and pinball {:.3}",
+                self.calls, self.targets, c.n, c.mae, c.pinball, p.mae, p.pinball
+            ),
+            _ => format!(
+                "shadow on {} live calls, {} targets, no truth recorded yet: no comparison",
+                self.calls, self.targets
+            ),
+        }
+    }
+}
+
 /// Running MAE and pinball over p10/p50/p90.
 #[derive(Default)]
 struct Acc {
@@ -1008,8 +1099,9 @@ pub fn signed_content_sha256(r: &Release, step: &str, reason: &str) -> String {
     })
 }
 
-/// The signer re-enters their password to sign `step` (`promote` or `rollback`) of the
-/// release, meaning `responsible`; the step then carries the signature id.
+/// The signer re-enters their password to sign `step` (`rollback`) of the release,
+/// meaning `responsible`; the step then carries the signature id. (A promotion is
+/// signed as the decision of the release's promotion task.)
 pub async fn sign_step(
     db: &Db,
     release_id: &str,
@@ -1061,19 +1153,44 @@ async fn use_signature(
     Ok(id.to_owned())
 }
 
-/// Promotes the release's candidate to production: only its owner (an admin, not its
-/// author), with their signature of this promotion, after the shadow period. The
-/// previous production version is retired in the same transaction.
-pub async fn promote(
+/// Records that the store refused a person's `step` (`rollback`) on the release, and
+/// why, so that a refused attempt leaves a trace.
+pub async fn record_refusal(
     db: &Db,
     release_id: &str,
+    step: &str,
     by: &str,
-    reason: &str,
-    signature_id: Option<&str>,
-) -> Result<Release> {
-    if reason.trim().len() < 3 {
-        return Err(Error::Invalid("reason: a promotion must say why".into()));
-    }
+    why: &str,
+) -> Result<()> {
+    let mut tx = db.begin_write().await?;
+    let r = get_in(&mut tx, release_id).await?;
+    let role = role_of(&mut tx, by)
+        .await?
+        .unwrap_or_else(|| "unknown".into());
+    let action = format!("release.{step}_refused");
+    let mut e = entry(
+        &r,
+        by,
+        &role,
+        &action,
+        format!("{step} of {} {} refused", r.model_name, r.version),
+    );
+    e.reason = Some(why.into());
+    e.idempotency_key = format!(
+        "release/{release_id}/{step}_refused/{}",
+        digest(&(by, why, now()))
+    );
+    audit::append(&mut tx, e).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Promotes the release's candidate to production after the shadow period: the
+/// release's promotion task (`task_id`, of its workflow) was approved by its owner (an
+/// admin, not its author) with their password signature, recorded by the approval
+/// step; the task's signature and reason become the promotion's. The previous
+/// production version is retired in the same transaction.
+pub async fn promote(db: &Db, release_id: &str, task_id: &str) -> Result<Release> {
     let mut tx = db.begin_write().await?;
     let r = get_in(&mut tx, release_id).await?;
     if r.stage == Stage::Production {
@@ -1085,6 +1202,36 @@ pub async fn promote(
             r.stage
         )));
     }
+    let task = sqlx::query(
+        "SELECT workflow_id, kind, status, decided_by, decision_reason, signature_id FROM tasks \
+         WHERE task_id = $1",
+    )
+    .bind(task_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("task {task_id}")))?;
+    let by: String = task
+        .try_get::<Option<String>, _>("decided_by")?
+        .unwrap_or_default();
+    let reason: String = task
+        .try_get::<Option<String>, _>("decision_reason")?
+        .unwrap_or_default();
+    let signature: Option<String> = task.try_get("signature_id")?;
+    if task.try_get::<String, _>("workflow_id")? != release_id
+        || task.try_get::<String, _>("kind")? != TaskKind::ModelPromotion.as_str()
+        || task.try_get::<String, _>("status")? != "approved"
+    {
+        return Err(Error::Forbidden(format!(
+            "task {task_id} is not an approved promotion of release {release_id}"
+        )));
+    }
+    let Some(signature) = signature else {
+        return Err(Error::Forbidden(format!(
+            "task {task_id} was decided without a signature"
+        )));
+    };
+    let by = by.as_str();
+    let reason = reason.as_str();
     if by == r.author {
         return Err(Error::Forbidden(format!(
             "{by} is the author of {} {}: a model's author cannot release it alone; its owner {} promotes it",
@@ -1098,7 +1245,6 @@ pub async fn promote(
         )));
     }
     require_admin(&mut tx, by, "promote a model").await?;
-    let signature = use_signature(&mut tx, &r, "promote", by, reason, signature_id).await?;
     let why = format!("release {release_id}: {reason}");
     sqlx::query(
         "UPDATE model_registry SET status = 'retired', promoted_by = $1, promoted_at = $2, promotion_reason = $3 \
@@ -1126,7 +1272,7 @@ pub async fn promote(
         Role::Admin.as_str(),
         "release.promoted",
         format!(
-            "responsible: promoted {} {} to production (signature {signature}); retired {}",
+            "promoted {} {} to production on the owner's signed approval (signature {signature}); retired {}",
             r.model_name,
             r.version,
             r.production_version.as_deref().unwrap_or("(none)")

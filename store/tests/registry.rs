@@ -1,6 +1,7 @@
-//! The model registry on real databases: register, promote (one production per name,
-//! the previous one retired), list, only an admin may change it, every change audited
-//! in its own transaction, and a failed promotion leaves nothing half-done.
+//! The model registry on real databases: register, install the first production
+//! version (a later one is refused: it needs a model release), list, only an admin may
+//! change it, every change audited in its own transaction, and a failed installation
+//! leaves nothing half-done.
 
 mod common;
 
@@ -46,8 +47,7 @@ async fn register_promote_list(db: Db) {
     for who in ["beds.ben", "nobody"] {
         let e = registry::register(&db, &facts("2.0.0"), who).await;
         assert!(matches!(e, Err(Error::Forbidden(_))), "{who}: {e:?}");
-        let e =
-            registry::promote(&db, "ed-arrivals", "1.0.0", Status::Production, who, "why").await;
+        let e = registry::install(&db, "ed-arrivals", "1.0.0", who, "why").await;
         assert!(matches!(e, Err(Error::Forbidden(_))), "{who}: {e:?}");
     }
 
@@ -55,81 +55,48 @@ async fn register_promote_list(db: Db) {
         registry::production(&db, "ed-arrivals").await,
         Err(Error::NotFound(_))
     ));
-    let p1 = registry::promote(
+    // A failed installation (unknown version) leaves nothing: no production model, and
+    // no audit entry claims the change.
+    let before = audit::entries(&db).await.unwrap().len();
+    assert!(matches!(
+        registry::install(&db, "ed-arrivals", "9.9.9", "dr.lead", "y").await,
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(audit::entries(&db).await.unwrap().len(), before);
+    assert!(matches!(
+        registry::install(&db, "ed-arrivals", "1.0.0", "dr.lead", " ").await,
+        Err(Error::Invalid(_))
+    ));
+    let p1 = registry::install(
         &db,
         "ed-arrivals",
         "1.0.0",
-        Status::Production,
         "dr.lead",
-        "validated",
+        "installed with the site",
     )
     .await
     .unwrap();
     assert_eq!(p1.status, Status::Production);
     assert_eq!(p1.promoted_by.as_deref(), Some("dr.lead"));
-    assert_eq!(p1.promotion_reason.as_deref(), Some("validated"));
-    registry::promote(
-        &db,
-        "ed-arrivals",
-        "1.1.0",
-        Status::Shadow,
-        "dr.lead",
-        "shadow run",
-    )
-    .await
-    .unwrap();
-    registry::promote(
-        &db,
-        "ed-arrivals",
-        "1.1.0",
-        Status::Production,
-        "dr.lead",
-        "better pinball",
-    )
-    .await
-    .unwrap();
+    assert_eq!(
+        p1.promotion_reason.as_deref(),
+        Some("installed with the site")
+    );
+    // Installing it again changes nothing; another version is refused: it needs a release.
+    registry::install(&db, "ed-arrivals", "1.0.0", "dr.lead", "again")
+        .await
+        .unwrap();
+    let e = registry::install(&db, "ed-arrivals", "1.1.0", "dr.lead", "better pinball").await;
+    assert!(
+        matches!(&e, Err(Error::Conflict(m)) if m.contains("model release")),
+        "{e:?}"
+    );
     let all = registry::list(&db, Some("ed-arrivals")).await.unwrap();
     let status_of = |v: &str| all.iter().find(|e| e.version == v).unwrap().status;
-    assert_eq!(status_of("1.0.0"), Status::Retired);
-    assert_eq!(status_of("1.1.0"), Status::Production);
+    assert_eq!(status_of("1.0.0"), Status::Production);
+    assert_eq!(status_of("1.1.0"), Status::Candidate);
     assert_eq!(registry::list(&db, None).await.unwrap().len(), 2);
     assert_eq!(registry::list(&db, Some("nope")).await.unwrap().len(), 0);
-
-    // A failed promotion (unknown version) rolls back: 1.1.0 stays in production, and
-    // no audit entry claims the change.
-    let before = audit::entries(&db).await.unwrap().len();
-    assert!(matches!(
-        registry::promote(
-            &db,
-            "ed-arrivals",
-            "9.9.9",
-            Status::Production,
-            "dr.lead",
-            "y"
-        )
-        .await,
-        Err(Error::NotFound(_))
-    ));
-    assert_eq!(
-        registry::production(&db, "ed-arrivals")
-            .await
-            .unwrap()
-            .version,
-        "1.1.0"
-    );
-    assert_eq!(audit::entries(&db).await.unwrap().len(), before);
-    assert!(matches!(
-        registry::promote(
-            &db,
-            "ed-arrivals",
-            "1.0.0",
-            Status::Production,
-            "dr.lead",
-            " "
-        )
-        .await,
-        Err(Error::Invalid(_))
-    ));
     assert!(
         matches!("live".parse::<Status>(), Err(Error::Invalid(m)) if m.contains("unknown model status"))
     );
@@ -145,21 +112,11 @@ async fn register_promote_list(db: Db) {
             .iter()
             .map(|e| e.action.as_str())
             .collect::<Vec<_>>(),
-        [
-            "model.registered",
-            "model.registered",
-            "model.promoted",
-            "model.promoted",
-            "model.promoted"
-        ]
+        ["model.registered", "model.registered", "model.installed"]
     );
     assert!(model_entries.iter().all(|e| e.actor == "dr.lead"));
     let last = model_entries.last().unwrap();
-    assert_eq!(last.reason.as_deref(), Some("better pinball"));
-    assert!(
-        last.meaning.as_deref().unwrap().contains("retired 1.0.0"),
-        "{last:?}"
-    );
+    assert_eq!(last.reason.as_deref(), Some("installed with the site"));
     assert!(audit::verify(&db).await.unwrap().first_break.is_none());
 }
 

@@ -1,12 +1,13 @@
 //! Model releases on real databases: the author cannot own or promote their release,
 //! the gate names the metric and subgroup that fail, the ethics sign-off needs the
-//! chair's signed approval, shadow forecasts are compared once the truth is recorded,
+//! committee's approval of the release's amendment to the project, shadow forecasts are compared once the truth is recorded,
 //! the owner's signed promotion retires the previous version, rollback restores it;
 //! every step audited and the chain intact.
 
 mod common;
 
-use careflow_store::registry::{self, ModelFacts, Status};
+use careflow_store::ethics::{self, Recommendation, Route, SubmissionContent};
+use careflow_store::registry::{self, ModelFacts};
 use careflow_store::releases::{
     self, Margins, NewRelease, Scores, ShadowPair, Stage, SubgroupScores, ValidationReport,
 };
@@ -53,11 +54,80 @@ fn report(sat_candidate_mae: f64) -> ValidationReport {
     }
 }
 
+fn content(title: &str) -> SubmissionContent {
+    SubmissionContent {
+        title: title.into(),
+        technical_plan: "Poisson GLM of hourly ED arrivals".into(),
+        use_case: "bed planning".into(),
+        expected_benefit: "fewer outliers".into(),
+        risks: "forecast error".into(),
+        data_used: "ED arrival counts".into(),
+        legal_basis: "public task".into(),
+        consent_plan: "no identifiable data".into(),
+        bias_assessment: "errors by hour block, weekday and holiday".into(),
+        documents: vec![],
+    }
+}
+
+/// Completeness, expedited route, one reviewer who approves (signed).
+async fn expedited_approval(db: &Db, id: &str) {
+    ethics::check_completeness(db, id, "sec.sue", true, "complete")
+        .await
+        .unwrap();
+    ethics::route(db, id, "sec.sue", Route::Expedited, "low risk")
+        .await
+        .unwrap();
+    ethics::assign_reviewers(db, id, "sec.sue", &["sci.sam".into()])
+        .await
+        .unwrap();
+    let s = ethics::review(db, id, "sci.sam", PW, Recommendation::Approve, "fine")
+        .await
+        .unwrap();
+    assert_eq!(s.state, "approved");
+}
+
+async fn approved_project(db: &Db, title: &str) -> String {
+    ethics::add_member(db, "model.owner", "sci.sam", false)
+        .await
+        .unwrap();
+    let p = ethics::submit(db, "lead.lu", &content(title))
+        .await
+        .unwrap();
+    expedited_approval(db, &p.submission_id).await;
+    p.submission_id
+}
+
+/// `actor` approves the task, signed with their password, as the approval step records it.
+async fn decide_signed(db: &Db, task_id: &str, actor: &str) {
+    let task = tasks::get(db, task_id).await.unwrap();
+    let reason = "shadow better";
+    let sig = tasks::sign_decision(db, &task, actor, PW, true, reason, None)
+        .await
+        .unwrap();
+    let d = Decision {
+        task_id: task_id.into(),
+        approve: true,
+        actor: actor.into(),
+        role: Role::Admin,
+        reason: reason.into(),
+        bed_id: None,
+        signature_id: Some(sig.signature_id),
+    };
+    assert_eq!(
+        tasks::record_decision(db, "rel-b", TaskKind::ModelPromotion, &d)
+            .await
+            .unwrap(),
+        tasks::Recorded::Recorded
+    );
+}
+
 async fn lifecycle(db: Db) {
     for (name, role) in [
         ("dev.dana", Role::Admin),
         ("model.owner", Role::Admin),
-        ("chair.cleo", Role::CommitteeChair),
+        ("lead.lu", Role::ProjectLead),
+        ("sec.sue", Role::EthicsSecretary),
+        ("sci.sam", Role::CommitteeMember),
     ] {
         users::upsert_with_password(&db, name, role, Some(PW), "test")
             .await
@@ -66,16 +136,9 @@ async fn lifecycle(db: Db) {
     registry::register(&db, &facts("1.0.0"), "model.owner")
         .await
         .unwrap();
-    registry::promote(
-        &db,
-        "ed-arrivals",
-        "1.0.0",
-        Status::Production,
-        "model.owner",
-        "bootstrap",
-    )
-    .await
-    .unwrap();
+    registry::install(&db, "ed-arrivals", "1.0.0", "model.owner", "bootstrap")
+        .await
+        .unwrap();
 
     // The author cannot be the owner.
     let alone = releases::register(
@@ -131,7 +194,7 @@ async fn lifecycle(db: Db) {
     assert!(trail.iter().any(|e| e.action == "release.gate_failed"
         && e.meaning.as_deref().unwrap().contains("weekday=Sat")));
 
-    // Within the margin: validated, signed off by the chair, shadowed.
+    // Within the margin: validated, signed off by the committee, shadowed.
     releases::register(
         &db,
         &NewRelease {
@@ -153,54 +216,30 @@ async fn lifecycle(db: Db) {
         releases::start_shadow(&db, "rel-b").await,
         Err(Error::Conflict(_))
     ));
-    tasks::open(
-        &db,
-        &NewTask {
-            task_id: "rel-b-signoff".into(),
-            workflow_id: "rel-b".into(),
-            kind: TaskKind::BedPlan,
-            role: Role::CommitteeChair,
-            summary: "sign off ed-arrivals 1.1.0".into(),
-            proposed_bed: None,
-            due_at: "2099-01-01T00:00:00Z".into(),
-            requested_by: Some("dev.dana".into()),
-        },
-    )
-    .await
-    .unwrap();
+    // The sign-off is an amendment to the approved project that owns the model, which
+    // the committee reviews (here expedited: one reviewer's signed approval).
+    let project = approved_project(&db, "ED forecasting").await;
+    let amendment = ethics::file_amendment(&db, &project, "lead.lu", &content("ed-arrivals 1.1.0"))
+        .await
+        .unwrap();
+    let amendment = amendment.submission_id;
+    releases::note_amendment(&db, "rel-b", &amendment)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            releases::record_signoff(&db, "rel-b", &amendment).await,
+            Err(Error::Forbidden(m)) if m.contains("not approved")
+        ),
+        "an amendment the committee has not approved does not sign off"
+    );
     assert!(matches!(
-        releases::record_signoff(&db, "rel-b", "rel-b-signoff").await,
+        releases::record_signoff(&db, "rel-b", &project).await,
         Err(Error::Forbidden(_))
     ));
-    let task = tasks::get(&db, "rel-b-signoff").await.unwrap();
-    let sig = tasks::sign_decision(
-        &db,
-        &task,
-        "chair.cleo",
-        PW,
-        true,
-        "reviewed the bias report",
-        None,
-    )
-    .await
-    .unwrap();
-    let d = Decision {
-        task_id: "rel-b-signoff".into(),
-        approve: true,
-        actor: "chair.cleo".into(),
-        role: Role::CommitteeChair,
-        reason: "reviewed the bias report".into(),
-        bed_id: None,
-        signature_id: Some(sig.signature_id),
-    };
+    expedited_approval(&db, &amendment).await;
     assert_eq!(
-        tasks::record_decision(&db, "rel-b", TaskKind::BedPlan, &d)
-            .await
-            .unwrap(),
-        tasks::Recorded::Recorded
-    );
-    assert_eq!(
-        releases::record_signoff(&db, "rel-b", "rel-b-signoff")
+        releases::record_signoff(&db, "rel-b", &amendment)
             .await
             .unwrap()
             .stage,
@@ -260,51 +299,34 @@ async fn lifecycle(db: Db) {
     assert_eq!(cmp.production.unwrap().mae, 1.0);
     assert_eq!(cmp.candidate.unwrap().mae, 0.0);
 
-    // The author cannot promote; the owner needs a signature of this very promotion.
-    let by_author = releases::promote(&db, "rel-b", "dev.dana", "shadow better", None).await;
+    // The promotion is the owner's signed approval of the release's promotion task;
+    // the author's approval (were it recorded) does not promote.
+    let task = |id: &str| NewTask {
+        task_id: id.into(),
+        workflow_id: "rel-b".into(),
+        kind: TaskKind::ModelPromotion,
+        role: Role::Admin,
+        summary: "promote ed-arrivals 1.1.0".into(),
+        proposed_bed: None,
+        due_at: "2099-01-01T00:00:00Z".into(),
+        requested_by: None,
+    };
+    tasks::open(&db, &task("rel-b-promote")).await.unwrap();
+    assert!(matches!(
+        releases::promote(&db, "rel-b", "rel-b-promote").await,
+        Err(Error::Forbidden(m)) if m.contains("not an approved promotion")
+    ));
+    tasks::open(&db, &task("rel-b-by-author")).await.unwrap();
+    decide_signed(&db, "rel-b-by-author", "dev.dana").await;
+    let by_author = releases::promote(&db, "rel-b", "rel-b-by-author").await;
     assert!(
         matches!(&by_author, Err(Error::Forbidden(m)) if m.contains("author")),
         "{by_author:?}"
     );
-    let unsigned = releases::promote(&db, "rel-b", "model.owner", "shadow better", None).await;
-    assert!(matches!(unsigned, Err(Error::Forbidden(_))), "{unsigned:?}");
-    let wrong_pw = releases::sign_step(
-        &db,
-        "rel-b",
-        "promote",
-        "model.owner",
-        "not the password",
-        "shadow better",
-    )
-    .await;
-    assert!(
-        matches!(wrong_pw, Err(Error::BadCredentials(_))),
-        "{wrong_pw:?}"
-    );
-    let sig = releases::sign_step(&db, "rel-b", "promote", "model.owner", PW, "shadow better")
+    decide_signed(&db, "rel-b-promote", "model.owner").await;
+    let promoted = releases::promote(&db, "rel-b", "rel-b-promote")
         .await
         .unwrap();
-    let other_reason = releases::promote(
-        &db,
-        "rel-b",
-        "model.owner",
-        "another reason",
-        Some(&sig.signature_id),
-    )
-    .await;
-    assert!(
-        matches!(other_reason, Err(Error::Forbidden(_))),
-        "{other_reason:?}"
-    );
-    let promoted = releases::promote(
-        &db,
-        "rel-b",
-        "model.owner",
-        "shadow better",
-        Some(&sig.signature_id),
-    )
-    .await
-    .unwrap();
     assert_eq!(promoted.stage, Stage::Production);
     assert_eq!(
         registry::production(&db, "ed-arrivals")

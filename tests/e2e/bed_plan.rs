@@ -1,4 +1,4 @@
-//! A bed plan through the real binary: a model owner registers and promotes the
+//! A bed plan through the real binary: a model owner registers and installs the
 //! committed `ed-arrivals` model with the CLI, a site manager asks for a plan and a bed
 //! manager, logged in with the CLI, approves it signing with their password; the plan,
 //! the task and the audit trail all name the model (version and sha256) that forecast
@@ -54,7 +54,7 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
         &node
             .cli(&[
                 "forecast",
-                "promote",
+                "install",
                 "ed-arrivals",
                 &version,
                 "--by",
@@ -63,7 +63,7 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
                 "backtest reviewed by the model owner",
             ])
             .await,
-        "forecast promote",
+        "forecast install",
     );
     let sha: String = sqlx::query("SELECT sha256 FROM model_registry WHERE status = 'production'")
         .fetch_one(db.pool())

@@ -1,4 +1,4 @@
-//! A theatre day through the real binary: the model owner promotes the committed
+//! A theatre day through the real binary: the model owner installs the committed
 //! `surgery-duration` model with the CLI; one theatre administrator asks for the week's
 //! lists with `careflow theatre plan`, the other approves them with `careflow approve`;
 //! on Wednesday an emergency case (`careflow theatre event --emergency`) re-plans the
@@ -202,7 +202,7 @@ async fn a_theatre_day_is_replanned_after_an_emergency_and_the_replan_approved()
         &node
             .cli(&[
                 "forecast",
-                "promote",
+                "install",
                 "surgery-duration",
                 "1.0.0",
                 "--by",
@@ -211,7 +211,7 @@ async fn a_theatre_day_is_replanned_after_an_emergency_and_the_replan_approved()
                 "held-out error reviewed by the model owner",
             ])
             .await,
-        "forecast promote",
+        "forecast install",
     );
     let sha: String = sqlx::query(
         "SELECT sha256 FROM model_registry WHERE name = 'surgery-duration' AND status = 'production'",

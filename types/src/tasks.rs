@@ -27,6 +27,9 @@ pub enum TaskKind {
     ScannerBooking,
     /// A scan request cannot be served before its deadline: the imaging manager decides.
     ScanDeadline,
+    /// A model version that went through validation, the ethics sign-off and its shadow
+    /// period waits for its owner's promotion to production.
+    ModelPromotion,
 }
 
 impl TaskKind {
@@ -41,6 +44,7 @@ impl TaskKind {
             TaskKind::Reroster => "reroster",
             TaskKind::ScannerBooking => "scanner_booking",
             TaskKind::ScanDeadline => "scan_deadline",
+            TaskKind::ModelPromotion => "model_promotion",
         }
     }
 }
@@ -117,6 +121,8 @@ impl Decision {
             (TaskKind::ScannerBooking, false) => "rejected proposed scanner booking",
             (TaskKind::ScanDeadline, true) => "accepted scan requests missing their deadline",
             (TaskKind::ScanDeadline, false) => "rejected scanner booking missing deadlines",
+            (TaskKind::ModelPromotion, true) => "approved model version for production",
+            (TaskKind::ModelPromotion, false) => "declined model version for production",
             (_, false) => "declined admission",
         }
     }

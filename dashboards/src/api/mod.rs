@@ -34,6 +34,7 @@ use crate::workflows::{Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQu
 use crate::AppState;
 
 mod audit_export;
+mod releases;
 mod roster;
 mod scanner;
 mod theatre;
@@ -61,6 +62,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(theatre::router())
         .merge(bed_moves::router())
         .merge(scanner::router())
+        .merge(releases::router())
         .merge(auth::router())
         .merge(audit_export::router())
         .nest("/fhir/r4", crate::fhir::router())

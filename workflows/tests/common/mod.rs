@@ -10,7 +10,7 @@ use temporalio_client::{Client, UntypedWorkflow, WorkflowFetchHistoryOptions};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use careflow_forecasters::bundle::{sha256_file, ModelBundle};
-use careflow_store::registry::{self, ModelFacts, Status};
+use careflow_store::registry::{self, ModelFacts};
 use careflow_store::Db;
 use careflow_types::{Decision, Role, TASK_QUEUE};
 
@@ -112,8 +112,8 @@ pub async fn staff_user(db: &Db, name: &str, role: Role) {
         .unwrap_or_else(|e| panic!("staff user {name}: {e}"));
 }
 
-/// Registers the committed model in `dir` and promotes it to production, as the model
-/// owner `dr.release` (an admin) would; returns its sha256.
+/// Registers the committed model in `dir` and installs it as the first production
+/// version, as the site's admin `dr.release` would; returns its sha256.
 pub async fn promote_committed_model(db: &Db, dir: &Path, reason: &str) -> String {
     let bundle = ModelBundle::open(dir).expect("committed model opens");
     let facts = ModelFacts {
@@ -128,16 +128,9 @@ pub async fn promote_committed_model(db: &Db, dir: &Path, reason: &str) -> Strin
     let entry = registry::register(db, &facts, "dr.release")
         .await
         .expect("register");
-    registry::promote(
-        db,
-        &entry.name,
-        &entry.version,
-        Status::Production,
-        "dr.release",
-        reason,
-    )
-    .await
-    .expect("promote");
+    registry::install(db, &entry.name, &entry.version, "dr.release", reason)
+        .await
+        .expect("install");
     entry.sha256
 }
 
