@@ -168,6 +168,39 @@ pub(crate) async fn store<T: Serialize + DeserializeOwned + Clone>(
 ) -> Result<T> {
     debug_assert_eq!(row.period.len(), kind.period.len());
     let mut tx = db.begin_write().await?;
+    if kind.supersedes {
+        // One live process per period: a second list or roster for a period that
+        // another one still proposes for, or has in force, would supersede its plan
+        // behind its back (and its re-plans would start from the other's plan).
+        let sql = format!(
+            "SELECT {id} AS id, status FROM {table} WHERE {period} AND {id} <> $1 \
+             AND status IN ('proposed', '{concluded}') ORDER BY created_at LIMIT 1",
+            id = kind.id_column,
+            table = kind.table,
+            period = kind.period_match(2),
+            concluded = kind.concluded,
+        );
+        let mut q = sqlx::query(&sql).bind(row.id);
+        for v in row.period {
+            q = q.bind(*v);
+        }
+        if let Some(other) = q.fetch_optional(&mut *tx).await? {
+            let other_id: String = other.try_get("id")?;
+            let other_status: String = other.try_get("status")?;
+            let period: Vec<String> = kind
+                .period
+                .iter()
+                .zip(row.period)
+                .map(|(c, v)| format!("{c} {v}"))
+                .collect();
+            return Err(Error::Conflict(format!(
+                "{noun} {other_id} is already {other_status} for {period}: one {noun} per \
+                 period; report changes to it (an event or a re-plan), or cancel it first",
+                noun = kind.noun,
+                period = period.join(", "),
+            )));
+        }
+    }
     let recorded = decisions::record_in(&mut tx, step).await?;
     let period_values: Vec<String> = (0..kind.period.len())
         .map(|i| format!("${}", 4 + i))

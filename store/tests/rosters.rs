@@ -235,6 +235,72 @@ async fn lifecycle(db: &Db) {
     assert_eq!(audit::verify(db).await.expect("verify").first_break, None);
 }
 
+/// A second roster for a ward and period that another roster has in force is refused,
+/// naming the one in force, and stores nothing (no revision, no decision step); the
+/// same ward's next period is free.
+async fn one_roster_per_ward_and_period(db: &Db) {
+    const OTHER: &str = "roster-medicine-2027-03-01-second";
+    rosters::store_proposal(db, WF, "head.hana", &proposal(0), &step(0, "[10]"))
+        .await
+        .expect("store r0");
+    rosters::conclude(
+        db,
+        WF,
+        WF,
+        0,
+        &decision(true, "head.dev", Role::DepartmentHead),
+    )
+    .await
+    .expect("publish r0");
+    let second = RosterProposal {
+        roster_id: OTHER.into(),
+        ..proposal(0)
+    };
+    let other_step = NewDecisionStep {
+        workflow_id: OTHER.into(),
+        ..step(0, "[11]")
+    };
+    let err = rosters::store_proposal(db, OTHER, "head.hana", &second, &other_step)
+        .await
+        .expect_err("a second roster for the same ward and period");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "roster {WF} is already published for ward medicine, start_date 2027-03-01"
+        )),
+        "{msg}"
+    );
+    assert!(rosters::revisions(db, OTHER)
+        .await
+        .expect("revisions")
+        .is_empty());
+    assert!(decisions::step(db, OTHER, "solve/r0")
+        .await
+        .expect("read")
+        .is_none());
+
+    // Another period of the same ward is free.
+    let next_period = RosterProposal {
+        start_date: "2027-03-29".into(),
+        ..second.clone()
+    };
+    rosters::store_proposal(db, OTHER, "head.hana", &next_period, &other_step)
+        .await
+        .expect("another period");
+}
+
+#[tokio::test]
+async fn one_roster_per_ward_and_period_on_sqlite() {
+    let (_dir, db) = common::sqlite().await;
+    one_roster_per_ward_and_period(&db).await;
+}
+
+#[tokio::test]
+async fn one_roster_per_ward_and_period_on_postgres() {
+    let db = common::postgres().await;
+    one_roster_per_ward_and_period(&db).await;
+}
+
 #[tokio::test]
 async fn a_roster_is_proposed_published_rerostered_and_withdrawn_on_sqlite() {
     let (_dir, db) = common::sqlite().await;
