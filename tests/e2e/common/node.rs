@@ -161,6 +161,31 @@ impl Node {
         drop(serve);
     }
 
+    /// Sends SIGTERM to `careflow serve` (as systemd or Kubernetes stop it) and waits up
+    /// to `patience` for it to exit; returns how it exited and how long that took.
+    pub async fn terminate(&mut self, patience: Duration) -> (std::process::ExitStatus, Duration) {
+        let pid = self.pid().expect("serve running");
+        let start = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM to {pid} not delivered");
+        loop {
+            let exited = self.serve.lock().unwrap().as_mut().and_then(ChildGuard::exited);
+            if let Some(status) = exited {
+                self.serve.lock().unwrap().take();
+                return (status, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < patience,
+                "careflow serve still running {patience:?} after SIGTERM; log:\n{}",
+                self.log_tail("serve.log", 40)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Fails the test if `careflow serve` has exited on its own.
     pub fn assert_alive(&self) {
         let exited = self
