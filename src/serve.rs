@@ -53,7 +53,12 @@ pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<(
             .map(|e| e.address.clone())
             .unwrap_or_default()
     });
-    let client = connect(&address, Duration::from_secs(60)).await?;
+    let client = connect(
+        &address,
+        Duration::from_secs(60),
+        g.payload_cipher()?.as_ref(),
+    )
+    .await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
     careflow_activities::configure_forecasts(g.forecast_runtime());
     let mut worker = Workers::build(g, &runtime, client.clone(), db.clone(), g.models_dir()?)?;
@@ -225,7 +230,12 @@ pub async fn worker_only(g: &Global) -> Result<()> {
         .temporal
         .clone()
         .unwrap_or_else(|| format!("127.0.0.1:{}", g.temporal_port));
-    let client = connect(&address, Duration::from_secs(60)).await?;
+    let client = connect(
+        &address,
+        Duration::from_secs(60),
+        g.payload_cipher()?.as_ref(),
+    )
+    .await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
     careflow_activities::configure_forecasts(g.forecast_runtime());
     let mut worker = Workers::build(g, &runtime, client, db, g.models_dir()?)?;

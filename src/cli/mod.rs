@@ -9,8 +9,8 @@
 pub mod admissions;
 pub mod audit;
 pub mod backup;
-pub mod db;
 pub mod bed_plans;
+pub mod db;
 pub mod decisions;
 pub mod forecast;
 pub mod login;
@@ -145,6 +145,11 @@ pub struct Global {
     /// PostgreSQL role without schema rights (`careflow db grant-app`).
     #[arg(long, global = true, env = "CAREFLOW_NO_MIGRATE")]
     pub no_migrate: bool,
+    /// File holding the key (64 hex digits) that encrypts every Temporal payload
+    /// (AES-256-GCM); `CAREFLOW_PAYLOAD_KEY` wins. Every process of a site needs the
+    /// same key. Without either, payloads travel in clear.
+    #[arg(long, global = true, env = "CAREFLOW_PAYLOAD_KEY_FILE")]
+    pub payload_key_file: Option<PathBuf>,
 }
 
 fn parse_forecast_device(s: &str) -> Result<careflow_forecasters::Device> {
@@ -176,6 +181,11 @@ impl Global {
             batch_threads: self.forecast_threads,
             ..Default::default()
         }
+    }
+
+    /// The Temporal payload cipher (`CAREFLOW_PAYLOAD_KEY` or `--payload-key-file`).
+    pub fn payload_cipher(&self) -> Result<Option<crate::codec::PayloadCipher>> {
+        crate::codec::PayloadCipher::load(self.payload_key_file.as_deref())
     }
 
     /// Creates the data directory and opens (and migrates) the domain database.

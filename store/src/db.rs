@@ -153,7 +153,9 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         for sql in [
             format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
-            format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+            ),
             format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"),
             format!("REVOKE ALL ON audit_log, audit_head, _sqlx_migrations FROM {role}"),
             format!("GRANT SELECT, INSERT ON audit_log TO {role}"),

@@ -81,10 +81,7 @@ async fn application_role_may_only_insert_and_select_audit_rows() {
     audit::append_one(&owner_db, entry(1, "owner"))
         .await
         .expect("owner appends");
-    owner_db
-        .grant_application_role(&app)
-        .await
-        .expect("grant");
+    owner_db.grant_application_role(&app).await.expect("grant");
     let app_db = Db::connect_migrated(&as_user(&pg.url, &app))
         .await
         .expect("application connects to the migrated database");

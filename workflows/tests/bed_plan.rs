@@ -246,7 +246,7 @@ async fn plan_records_the_production_model_and_is_published_only_after_approval(
             .map(|m| (m.admission_id.as_str(), m.to_room.as_str()))
             .collect();
         assert_eq!(ordered, planned);
-        maybe_record(&client, "bedplan-a", "bed_plan_published").await;
+        maybe_record(&client, "bedplan-a", "bed_plan_published_compute_queue").await;
 
         // A second approved plan supersedes the first; a rejected one changes nothing.
         start(&client, "bedplan-b").await;
@@ -258,7 +258,7 @@ async fn plan_records_the_production_model_and_is_published_only_after_approval(
         assert_eq!(decide(&client, &db, "bedplan-c", &task_c, false).await.stage, BedPlanStage::Rejected);
         assert_eq!(plan_status(&db, "bedplan-b").await, "published");
         assert_eq!(plan_status(&db, "bedplan-c").await, "rejected");
-        maybe_record(&client, "bedplan-c", "bed_plan_rejected").await;
+        maybe_record(&client, "bedplan-c", "bed_plan_rejected_compute_queue").await;
     })
     .await;
 

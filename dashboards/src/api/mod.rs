@@ -130,9 +130,7 @@ const HEALTH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
 /// each time, so a part that went down shows at once and one that came back is
 /// healthy again without restarting careflow.
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let database = async {
-        state.db.ping().await.map_err(|e| e.to_string())
-    };
+    let database = async { state.db.ping().await.map_err(|e| e.to_string()) };
     let temporal = async {
         let mut service = state.client.connection().workflow_service();
         service

@@ -32,6 +32,8 @@ pub struct Node {
     starts: u32,
     /// Other processes (workers) to kill with the node, by name.
     extra: Vec<(String, ChildGuard)>,
+    /// Environment every careflow command of this node gets (the payload key).
+    pub env: Vec<(String, String)>,
 }
 
 impl Node {
@@ -46,6 +48,7 @@ impl Node {
             serve: Mutex::new(None),
             starts: 0,
             extra: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -101,7 +104,9 @@ impl Node {
             .env_remove("CAREFLOW_DATA_DIR")
             .env_remove("CAREFLOW_TOKEN")
             .env_remove("CAREFLOW_API")
+            .env_remove("CAREFLOW_PAYLOAD_KEY")
             .env("CAREFLOW_TEMPORAL_BIN", tool("temporal"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
     }
@@ -172,7 +177,12 @@ impl Node {
             .expect("kill runs");
         assert!(sent.success(), "SIGTERM to {pid} not delivered");
         loop {
-            let exited = self.serve.lock().unwrap().as_mut().and_then(ChildGuard::exited);
+            let exited = self
+                .serve
+                .lock()
+                .unwrap()
+                .as_mut()
+                .and_then(ChildGuard::exited);
             if let Some(status) = exited {
                 self.serve.lock().unwrap().take();
                 return (status, start.elapsed());
