@@ -96,7 +96,16 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATOR,
         };
         if migrate {
-            migrator.run(&pool).await?;
+            migrator.run(&pool).await.map_err(|e| {
+                if e.to_string().contains("permission denied") {
+                    Error::Invalid(format!(
+                        "{e}: this role may not change the schema; migrate as the owner role \
+                         (`careflow db migrate`) and run careflow with --no-migrate"
+                    ))
+                } else {
+                    Error::Migration(e)
+                }
+            })?;
         } else {
             let applied: Vec<i64> = sqlx::query_scalar(
                 "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
