@@ -42,6 +42,17 @@ pub const STAFF_PASSWORD: &str = "staff password for tests";
 /// worker's future is not Send). The [`STAFF`] are users of `db` first, with
 /// [`STAFF_PASSWORD`].
 pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fut::Output {
+    with_workers(client, db, std::future::ready(()), body).await
+}
+
+/// [`with_worker`] whose compute worker (the solver and forecaster queue) starts
+/// polling only once `compute_from` completes.
+pub async fn with_workers<Fut: Future>(
+    client: &Client,
+    db: &Db,
+    compute_from: impl Future<Output = ()>,
+    body: Fut,
+) -> Fut::Output {
     for (name, role) in STAFF {
         careflow_store::users::upsert_with_password(db, name, role, Some(STAFF_PASSWORD), "test")
             .await
@@ -56,7 +67,11 @@ pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fu
     careflow_workflows::register_compute(&mut compute_opts, db.clone(), models_dir());
     let mut compute = Worker::new(&runtime, client.clone(), compute_opts).expect("worker");
     let (stop, stop_compute) = (worker.shutdown_handle(), compute.shutdown_handle());
-    let run = futures::future::join(worker.run(), compute.run());
+    let compute_run = async {
+        compute_from.await;
+        compute.run().await
+    };
+    let run = futures::future::join(worker.run(), compute_run);
     tokio::pin!(run);
     tokio::pin!(body);
     let out = tokio::select! {
