@@ -17,6 +17,7 @@
 pub mod backup;
 pub mod cli;
 pub mod client;
+pub mod codec;
 pub mod demo;
 pub mod serve;
 pub mod temporal;

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use temporalio_client::Client;
+use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use careflow_dashboards::AppState;
+use careflow_store::anchor::{self, AnchorKey};
 use careflow_store::users::{self, NewUser, Provisioner};
 use careflow_store::Db;
-use careflow_types::{Role, TASK_QUEUE};
+use careflow_types::{Role, COMPUTE_TASK_QUEUE, TASK_QUEUE};
 
 use crate::cli::Global;
 use crate::client::api_file;
@@ -34,6 +36,7 @@ pub struct Driver {
 pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<()> {
     let db = g.open_db().await?;
     ensure_admin(&db).await?;
+    let anchors = Anchoring::start(g, &db)?;
     // Bind first: a taken port fails before anything is started.
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -50,10 +53,15 @@ pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<(
             .map(|e| e.address.clone())
             .unwrap_or_default()
     });
-    let client = connect(&address, Duration::from_secs(60)).await?;
+    let client = connect(
+        &address,
+        Duration::from_secs(60),
+        g.payload_cipher()?.as_ref(),
+    )
+    .await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
     careflow_activities::configure_forecasts(g.forecast_runtime());
-    let mut worker = build_worker(&runtime, client.clone(), db.clone(), g.models_dir()?)?;
+    let mut worker = Workers::build(g, &runtime, client.clone(), db.clone(), g.models_dir()?)?;
     let stop_worker = worker.shutdown_handle();
 
     let base = format!("http://{}", listener.local_addr()?);
@@ -79,7 +87,7 @@ pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<(
         let _ = stop_http_rx.await;
     });
     tracing::info!(api = %base, temporal = %address, "careflow serving");
-    eprintln!("careflow: API at {base}, Temporal at {address} (Ctrl-C to stop)");
+    eprintln!("careflow: API at {base}, Temporal at {address} (Ctrl-C or SIGTERM to stop)");
 
     let worker_run = worker.run();
     tokio::pin!(worker_run);
@@ -104,19 +112,114 @@ pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<(
                 if let Err(e) = r { break Err(e) }
                 if exit_when_done { break Ok(()) }
             }
-            _ = tokio::signal::ctrl_c() => break Ok(()),
+            signal = stop_signal() => {
+                eprintln!("careflow: {signal}: draining (no new work; running activities get {}s)", g.drain_seconds);
+                break Ok(())
+            }
         }
     };
     eprintln!("careflow: shutting down");
-    stop_worker();
+    // No new requests and no new tasks; the worker lets running activities finish
+    // (cancelling them after --drain-seconds, see Workers::build) and reports their
+    // results before its run ends.
     let _ = stop_http_tx.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(10), &mut worker_run).await;
+    stop_worker();
+    let drained = tokio::time::timeout(drain_bound(g), &mut worker_run).await;
+    if drained.is_err() {
+        tracing::warn!("the worker did not stop within the drain bound");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), &mut http).await;
     let _ = std::fs::remove_file(api_file(&g.data_dir));
+    anchors.stop(&db).await;
     if let Some(e) = embedded {
         e.stop().await;
     }
     db.close().await;
     outcome
+}
+
+/// How long shutdown waits for the worker: the drain period plus time for the
+/// cancelled activities to report.
+fn drain_bound(g: &Global) -> Duration {
+    Duration::from_secs(g.drain_seconds + 10)
+}
+
+/// Ctrl-C or SIGTERM (what systemd, Kubernetes and `kill` send); names which.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+                "Ctrl-C"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// The audit anchors of a serving process: one at start, one every
+/// `--anchor-seconds`, one at shutdown (see [`careflow_store::anchor`]).
+struct Anchoring {
+    key: AnchorKey,
+    path: std::path::PathBuf,
+    every: tokio::task::JoinHandle<()>,
+}
+
+impl Anchoring {
+    fn start(g: &Global, db: &Db) -> Result<Anchoring> {
+        if g.anchor_seconds == 0 {
+            anyhow::bail!("--anchor-seconds: must be at least 1");
+        }
+        let key = AnchorKey::load_or_create(&g.data_dir)?;
+        let path = anchor::anchor_file(&g.data_dir);
+        let period = Duration::from_secs(g.anchor_seconds);
+        let every = {
+            let (db, key, path) = (db.clone(), key.clone(), path.clone());
+            // A task of its own: an anchor reads the whole chain, which must not hold
+            // up the worker or the API polled by the serving loop.
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    anchor_once(&db, &key, &path).await;
+                }
+            })
+        };
+        Ok(Anchoring { key, path, every })
+    }
+
+    /// Stops the schedule and anchors the head as shutdown leaves it.
+    async fn stop(self, db: &Db) {
+        self.every.abort();
+        let _ = self.every.await;
+        anchor_once(db, &self.key, &self.path).await;
+    }
+}
+
+/// Appends an anchor of the current head; a chain that does not verify against the
+/// earlier anchors is not anchored but reported loudly (serving goes on: stopping the
+/// hospital's admissions would not undo the rewrite; `careflow audit verify` names it).
+async fn anchor_once(db: &Db, key: &AnchorKey, path: &std::path::Path) {
+    match anchor::write_anchor(db, key, path).await {
+        Ok(Some(a)) => tracing::info!(seq = a.seq, "audit head anchored"),
+        Ok(None) => tracing::debug!("audit head unchanged since the last anchor"),
+        Err(e) => {
+            tracing::error!(error = %e, "audit anchor not written");
+            eprintln!("careflow: AUDIT ANCHOR NOT WRITTEN: {e}");
+        }
+    }
 }
 
 /// Runs a worker only, against `--temporal` (or the embedded server another careflow
@@ -127,32 +230,91 @@ pub async fn worker_only(g: &Global) -> Result<()> {
         .temporal
         .clone()
         .unwrap_or_else(|| format!("127.0.0.1:{}", g.temporal_port));
-    let client = connect(&address, Duration::from_secs(60)).await?;
+    let client = connect(
+        &address,
+        Duration::from_secs(60),
+        g.payload_cipher()?.as_ref(),
+    )
+    .await?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
     careflow_activities::configure_forecasts(g.forecast_runtime());
-    let mut worker = build_worker(&runtime, client, db, g.models_dir()?)?;
+    let mut worker = Workers::build(g, &runtime, client, db, g.models_dir()?)?;
     let stop = worker.shutdown_handle();
-    eprintln!("careflow worker polling task queue '{TASK_QUEUE}' at {address} (Ctrl-C to stop)");
+    eprintln!("careflow worker polling task queues '{TASK_QUEUE}' and '{COMPUTE_TASK_QUEUE}' at {address} (Ctrl-C or SIGTERM to stop)");
     let run = worker.run();
     tokio::pin!(run);
     tokio::select! {
         r = &mut run => return r.context("worker stopped"),
-        _ = tokio::signal::ctrl_c() => {}
+        signal = stop_signal() => eprintln!("careflow worker: {signal}: draining"),
     }
     stop();
-    let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
+    let _ = tokio::time::timeout(drain_bound(g), run).await;
     Ok(())
 }
 
-fn build_worker(
-    runtime: &Runtime,
-    client: Client,
-    db: Db,
-    models_dir: std::path::PathBuf,
-) -> Result<Worker> {
-    let mut opts = WorkerOptions::new(TASK_QUEUE).build();
-    careflow_workflows::register(&mut opts, db, models_dir)?;
-    Worker::new(runtime, client, opts).context("creating the Temporal worker")
+/// The two workers of a careflow process: workflows and their short steps on
+/// [`TASK_QUEUE`], and the solver and forecaster steps on [`COMPUTE_TASK_QUEUE`] with
+/// at most `--compute-slots` at once, so that a bed-plan solve of minutes never holds
+/// up an admission's next step.
+struct Workers {
+    main: Worker,
+    compute: Worker,
+}
+
+impl Workers {
+    fn build(
+        g: &Global,
+        runtime: &Runtime,
+        client: Client,
+        db: Db,
+        models_dir: std::path::PathBuf,
+    ) -> Result<Workers> {
+        if g.compute_slots == 0 {
+            anyhow::bail!("--compute-slots: must be at least 1");
+        }
+        // After a stop the workers poll no more; running activities get --drain-seconds
+        // to finish before they are cancelled.
+        let drain = Duration::from_secs(g.drain_seconds);
+        let mut main = WorkerOptions::new(TASK_QUEUE)
+            .graceful_shutdown_period(drain)
+            .build();
+        careflow_workflows::register(&mut main, db.clone(), models_dir.clone())?;
+        let slots = |n: usize| FixedSizeSlotSupplier::new(n);
+        let mut compute = WorkerOptions::new(COMPUTE_TASK_QUEUE)
+            .graceful_shutdown_period(drain)
+            .tuner(
+                TunerHolder::builder()
+                    .workflow_task_slot_supplier(slots(1))
+                    .activity_task_slot_supplier(slots(g.compute_slots))
+                    .local_activity_task_slot_supplier(slots(1))
+                    .nexus_task_slot_supplier(slots(1))
+                    .build(),
+            )
+            .build();
+        careflow_workflows::register_compute(&mut compute, db, models_dir);
+        Ok(Workers {
+            main: Worker::new(runtime, client.clone(), main)
+                .context("creating the Temporal worker")?,
+            compute: Worker::new(runtime, client, compute)
+                .context("creating the Temporal compute worker")?,
+        })
+    }
+
+    /// Stops both workers' polling (see [`Workers::build`] for the running activities).
+    fn shutdown_handle(&self) -> impl Fn() {
+        let (main, compute) = (self.main.shutdown_handle(), self.compute.shutdown_handle());
+        move || {
+            main();
+            compute();
+        }
+    }
+
+    /// Runs both until they stop; the first to fail ends the run with its error.
+    async fn run(&mut self) -> Result<()> {
+        let main = async { self.main.run().await.context("worker") };
+        let compute = async { self.compute.run().await.context("compute worker") };
+        futures::future::try_join(main, compute).await.map(|_| ())
+    }
 }
 
 /// How long the tokens the API issues at login work (`--token-hours`).

@@ -12,9 +12,16 @@ use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, Ur
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
+use crate::codec::PayloadCipher;
+
 /// Connects a namespace-bound client to `addr` (`host:port` or a URL), retrying for up
-/// to `patience` (the server may still be starting).
-pub async fn connect(addr: &str, patience: Duration) -> Result<Client> {
+/// to `patience` (the server may still be starting). With `cipher`, every payload the
+/// client and the workers built on it send is sealed with it ([`crate::codec`]).
+pub async fn connect(
+    addr: &str,
+    patience: Duration,
+    cipher: Option<&PayloadCipher>,
+) -> Result<Client> {
     let url = if addr.contains("://") {
         addr.to_owned()
     } else {
@@ -28,8 +35,10 @@ pub async fn connect(addr: &str, patience: Duration) -> Result<Client> {
             .build();
         match Connection::connect(opts).await {
             Ok(conn) => {
-                return Client::new(conn, ClientOptions::new("default").build())
-                    .context("creating Temporal client");
+                let options = ClientOptions::new("default")
+                    .maybe_data_converter(cipher.map(PayloadCipher::data_converter))
+                    .build();
+                return Client::new(conn, options).context("creating Temporal client");
             }
             Err(e) if start.elapsed() < patience => {
                 tracing::debug!(error = %e, "Temporal not reachable yet");

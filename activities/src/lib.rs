@@ -32,7 +32,12 @@ use careflow_store::{registry, Db};
 
 /// A failure that retrying cannot heal; the workflow sees `msg`.
 pub(crate) fn non_retryable(msg: String) -> ActivityError {
-    ActivityError::application(ApplicationFailure::non_retryable(msg))
+    ActivityError::application(
+        ApplicationFailure::builder(msg)
+            .type_name(careflow_types::REFUSED_ERROR_TYPE.to_owned())
+            .non_retryable(true)
+            .build(),
+    )
 }
 
 /// A store error as the workflow sees it: a database that failed is retried (it may

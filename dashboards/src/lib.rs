@@ -36,9 +36,17 @@ pub fn app(state: AppState) -> Router {
     app_with(state, AuthConfig::default())
 }
 
+/// The largest request body the API reads (1 MiB): the biggest real requests (a
+/// theatre week, a roster's ward) are tens of kilobytes; a larger body is refused with
+/// 413 before it is buffered.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
 /// The API router, issuing tokens as `auth` says.
 pub fn app_with(state: AppState, auth: AuthConfig) -> Router {
-    api::router().layer(axum::Extension(auth)).with_state(state)
+    api::router()
+        .layer(axum::Extension(auth))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
 }
 
 /// The router with the service that replays and explains decisions (it needs the

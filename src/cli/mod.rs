@@ -10,6 +10,7 @@ pub mod admissions;
 pub mod audit;
 pub mod backup;
 pub mod bed_plans;
+pub mod db;
 pub mod decisions;
 pub mod forecast;
 pub mod login;
@@ -114,6 +115,42 @@ pub struct Global {
         default_value_t = 8.0
     )]
     pub token_hours: f64,
+    /// Seconds between the audit anchors `careflow serve` appends to
+    /// DATA_DIR/audit.anchors (one more is written at shutdown).
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_ANCHOR_SECONDS",
+        default_value_t = 60
+    )]
+    pub anchor_seconds: u64,
+    /// At shutdown (Ctrl-C or SIGTERM), seconds the running activities get to finish
+    /// before the worker cancels them and careflow exits.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_DRAIN_SECONDS",
+        default_value_t = 30
+    )]
+    pub drain_seconds: u64,
+    /// Solver and forecaster steps this process runs at once (each may use a core for
+    /// minutes); admissions' steps run on a task queue of their own regardless.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_COMPUTE_SLOTS",
+        default_value_t = 2
+    )]
+    pub compute_slots: usize,
+    /// Do not migrate the domain database, only check that it is migrated: for a
+    /// PostgreSQL role without schema rights (`careflow db grant-app`).
+    #[arg(long, global = true, env = "CAREFLOW_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// File holding the key (64 hex digits) that encrypts every Temporal payload
+    /// (AES-256-GCM); `CAREFLOW_PAYLOAD_KEY` wins. Every process of a site needs the
+    /// same key. Without either, payloads travel in clear.
+    #[arg(long, global = true, env = "CAREFLOW_PAYLOAD_KEY_FILE")]
+    pub payload_key_file: Option<PathBuf>,
 }
 
 fn parse_forecast_device(s: &str) -> Result<careflow_forecasters::Device> {
@@ -147,13 +184,22 @@ impl Global {
         }
     }
 
+    /// The Temporal payload cipher (`CAREFLOW_PAYLOAD_KEY` or `--payload-key-file`).
+    pub fn payload_cipher(&self) -> Result<Option<crate::codec::PayloadCipher>> {
+        crate::codec::PayloadCipher::load(self.payload_key_file.as_deref())
+    }
+
     /// Creates the data directory and opens (and migrates) the domain database.
     pub async fn open_db(&self) -> Result<Db> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
-        Db::connect(&self.database_url())
-            .await
-            .with_context(|| format!("opening domain database {}", redact(&self.database_url())))
+        let url = self.database_url();
+        let db = if self.no_migrate {
+            Db::connect_migrated(&url).await
+        } else {
+            Db::connect(&url).await
+        };
+        db.with_context(|| format!("opening domain database {}", redact(&url)))
     }
 }
 
@@ -306,6 +352,9 @@ pub enum Command {
     /// Restore a backup into a fresh --data-dir (checksums, audit chain and counts
     /// checked first).
     Restore(backup::RestoreArgs),
+    /// Database administration as the owner role: migrate, grant the application role.
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 /// Runs one command line. An error is for the caller to print (with its causes) and
@@ -331,6 +380,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::BedMoves(args) => bed_plans::moves(&g, args).await,
         Command::Roster(cmd) => roster::run(&g, cmd).await,
         Command::Audit(cmd) => audit::run(&g, cmd).await,
+        Command::Db(cmd) => db::run(&g, cmd).await,
         Command::Decision(cmd) => decisions::run(&g, cmd).await,
         Command::Theatre(cmd) => theatre::run(&g, cmd).await,
         Command::User(cmd) => users::run(&g, cmd).await,

@@ -39,6 +39,17 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 impl Db {
     /// Connects to `url` (`sqlite://PATH` or `postgres://...`) and applies migrations.
     pub async fn connect(url: &str) -> Result<Db> {
+        Db::open(url, true).await
+    }
+
+    /// Connects to `url` without migrating, as the application's PostgreSQL role does
+    /// (it may not change the schema; the owner role migrates, see
+    /// [`Db::grant_application_role`]); fails, saying so, when a migration is missing.
+    pub async fn connect_migrated(url: &str) -> Result<Db> {
+        Db::open(url, false).await
+    }
+
+    async fn open(url: &str, migrate: bool) -> Result<Db> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -80,11 +91,89 @@ impl Db {
                     .await?
             }
         };
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATOR.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATOR.run(&pool).await?,
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        if migrate {
+            migrator.run(&pool).await.map_err(|e| {
+                if e.to_string().contains("permission denied") {
+                    Error::Invalid(format!(
+                        "{e}: this role may not change the schema; migrate as the owner role \
+                         (`careflow db migrate`) and run careflow with --no-migrate"
+                    ))
+                } else {
+                    Error::Migration(e)
+                }
+            })?;
+        } else {
+            let applied: Vec<i64> = sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&pool)
+            .await
+            .map_err(|e| {
+                Error::Invalid(format!(
+                    "the database has no careflow schema readable by this role ({e}): \
+                     migrate it as the owner role first (`careflow db migrate`)"
+                ))
+            })?;
+            if let Some(m) = migrator
+                .iter()
+                .find(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+            {
+                return Err(Error::Invalid(format!(
+                    "the database lacks migration {} ({}): migrate it as the owner role first \
+                     (`careflow db migrate`)",
+                    m.version, m.description
+                )));
+            }
         }
         Ok(Db { pool, backend })
+    }
+
+    /// PostgreSQL: lets `role` (an existing role, not the owner) run careflow on this
+    /// database (the current schema) with least privilege: read and write the domain
+    /// tables, but only INSERT and SELECT on `audit_log` and SELECT on `audit_head` (the
+    /// database advances the head itself) and on the migrations table. Not being the
+    /// tables' owner, the role can neither drop nor disable their triggers. Run as the
+    /// owner role, after migrating.
+    pub async fn grant_application_role(&self, role: &str) -> Result<()> {
+        if self.backend != Backend::Postgres {
+            return Err(Error::Invalid(
+                "roles are a PostgreSQL matter: a SQLite file is protected by its file permissions"
+                    .into(),
+            ));
+        }
+        let valid = role.len() <= 63
+            && role.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && role
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Err(Error::Invalid(format!(
+                "role {role:?}: a PostgreSQL role name of lower-case letters, digits and _"
+            )));
+        }
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&self.pool)
+            .await?;
+        let schema = format!("\"{}\"", schema.replace('"', "\"\""));
+        let mut tx = self.pool.begin().await?;
+        for sql in [
+            format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+            ),
+            format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"),
+            format!("REVOKE ALL ON audit_log, audit_head, _sqlx_migrations FROM {role}"),
+            format!("GRANT SELECT, INSERT ON audit_log TO {role}"),
+            format!("GRANT SELECT ON audit_head, _sqlx_migrations TO {role}"),
+        ] {
+            sqlx::query(&sql).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// URL of a SQLite file.
@@ -126,6 +215,13 @@ impl Db {
             }
         }
         Ok(tx)
+    }
+
+    /// Asks the database for `SELECT 1` (the health check): fails while it is down or
+    /// the pool is closed, succeeds again once it is back.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Closes the pool.

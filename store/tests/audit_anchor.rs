@@ -38,7 +38,13 @@ async fn anchor_rewrite_is_caught() {
     assert_eq!(a.seq, 6);
     // The attacker drops the triggers and rebuilds the whole chain with entry 3 changed,
     // every hash recomputed, and the head moved.
-    for t in ["audit_log_no_update", "audit_log_no_delete"] {
+    for t in [
+        "audit_log_no_update",
+        "audit_log_no_delete",
+        "audit_head_no_delete",
+        "audit_head_first",
+        "audit_head_advance",
+    ] {
         sqlx::query(&format!("DROP TRIGGER {t}"))
             .execute(db.pool())
             .await
@@ -118,4 +124,24 @@ async fn hostile_huge_seq_is_reported() {
     let b = v.first_break.expect("break found");
     assert_eq!(b.seq, i64::MAX);
     assert_eq!(b.kind, AuditBreakKind::Edited);
+}
+
+#[tokio::test]
+async fn sqlite_head_only_advances_to_the_next_entry() {
+    let (_dir, db) = common::sqlite().await;
+    for n in 1..=3 {
+        audit::append_one(&db, entry(n)).await.expect("append");
+    }
+    for sql in [
+        "UPDATE audit_head SET seq = 2",
+        "UPDATE audit_head SET hash = 'forged'",
+        "DELETE FROM audit_head",
+    ] {
+        let err = sqlx::query(sql)
+            .execute(db.pool())
+            .await
+            .expect_err("the head is guarded");
+        assert!(err.to_string().contains("audit_head"), "{sql}: {err}");
+    }
+    assert_eq!(audit::verify(&db).await.expect("verify").first_break, None);
 }

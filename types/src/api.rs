@@ -7,11 +7,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::{BedPlanRecord, BedPlanStatus, FieldError};
 
-/// `GET /api/health`.
+/// `GET /api/health`: 200 when the domain database and Temporal both answer, else 503
+/// with the one that does not named.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
-    /// `ok` while the API serves.
+    /// `ok`, or `unavailable` when either part is down.
     pub status: String,
+    /// `ok`, or `down: ` and why.
+    #[serde(default)]
+    pub database: String,
+    /// `ok`, or `down: ` and why.
+    #[serde(default)]
+    pub temporal: String,
 }
 
 /// `POST /api/admissions`: the admission started (201), or the one an earlier request

@@ -47,6 +47,15 @@ pub use theatre::*;
 /// Temporal task queue every careflow worker polls.
 pub const TASK_QUEUE: &str = "careflow";
 
+/// Task queue of the solver and forecaster steps (seconds to minutes of CPU each),
+/// polled by a worker of its own with a concurrency limit, so that the short
+/// admission steps on [`TASK_QUEUE`] never wait behind a solve.
+pub const COMPUTE_TASK_QUEUE: &str = "careflow-compute";
+
+/// Temporal error type of an activity failure that retrying cannot heal (the data or
+/// the store refused the step); named in every retry policy's non-retryable types.
+pub const REFUSED_ERROR_TYPE: &str = "careflow.Refused";
+
 /// A problem with one field of an input, located by its JSON path.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
 #[error("{field}: {message}")]

@@ -272,6 +272,7 @@ impl AdmissionWorkflow {
             .unwrap_or_else(|| "cancelled".to_owned());
         // The clean-up must run although the workflow's own token is cancelled.
         let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+            .retry_policy(crate::step_retry())
             .cancellation_token(WorkflowCancellationToken::new())
             .build();
         ctx.execute_activity(
@@ -301,5 +302,5 @@ impl AdmissionWorkflow {
 // Each activity is one short database transaction: 10 s is ample, and a worker killed
 // mid-activity delays the retry by no more than that.
 fn activity_opts() -> ActivityOptions {
-    ActivityOptions::start_to_close_timeout(Duration::from_secs(10))
+    crate::step_opts(Duration::from_secs(10))
 }

@@ -223,5 +223,5 @@ pub async fn ask<W: AwaitsApproval + 'static>(
 // Each activity is one short database transaction: 10 s is ample, and a worker killed
 // mid-activity delays the retry by no more than that.
 fn activity_opts() -> ActivityOptions {
-    ActivityOptions::start_to_close_timeout(Duration::from_secs(10))
+    crate::step_opts(Duration::from_secs(10))
 }

@@ -79,7 +79,7 @@ impl BedPlanWorkflow {
                     workflow_id: workflow_id.clone(),
                     plan: plan.clone(),
                 },
-                ActivityOptions::start_to_close_timeout(Duration::from_secs(60)),
+                crate::compute_opts(ctx, Duration::from_secs(60)),
             )
             .await?;
         ctx.state_mut(|s| s.stage = BedPlanStage::Solving);
@@ -93,7 +93,7 @@ impl BedPlanWorkflow {
                     plan: plan.clone(),
                     demand,
                 },
-                ActivityOptions::start_to_close_timeout(solve_timeout),
+                crate::compute_opts(ctx, solve_timeout),
             )
             .await?;
         ctx.state_mut(|s| s.proposal = Some(proposal.clone()));
@@ -209,5 +209,5 @@ impl BedPlanWorkflow {
 
 // Database-only steps: 10 s is ample.
 fn short() -> ActivityOptions {
-    ActivityOptions::start_to_close_timeout(Duration::from_secs(10))
+    crate::step_opts(Duration::from_secs(10))
 }

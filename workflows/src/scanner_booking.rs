@@ -237,7 +237,7 @@ impl ScannerBookingWorkflow {
                     workflow_id: workflow_id.clone(),
                     week: week.clone(),
                 },
-                ActivityOptions::start_to_close_timeout(Duration::from_secs(60)),
+                crate::compute_opts(ctx, Duration::from_secs(60)),
             )
             .await?;
         loop {
@@ -257,7 +257,7 @@ impl ScannerBookingWorkflow {
                         // The re-plan after a rejection books no overbooking.
                         overbooking_allowed: revision == 0,
                     },
-                    ActivityOptions::start_to_close_timeout(solve_timeout),
+                    crate::compute_opts(ctx, solve_timeout),
                 )
                 .await?;
             ctx.state_mut(|s| s.proposal = Some(proposal.clone()));
@@ -441,6 +441,7 @@ impl ScannerBookingWorkflow {
             .unwrap_or_else(|| "cancelled".to_owned());
         // The clean-up must run although the workflow's own token is cancelled.
         let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+            .retry_policy(crate::step_retry())
             .cancellation_token(WorkflowCancellationToken::new())
             .build();
         ctx.execute_activity(
@@ -556,5 +557,5 @@ fn summary(p: &ScannerBookingProposal) -> String {
 
 // Database-only steps: 10 s is ample.
 fn short() -> ActivityOptions {
-    ActivityOptions::start_to_close_timeout(Duration::from_secs(10))
+    crate::step_opts(Duration::from_secs(10))
 }

@@ -290,7 +290,7 @@ impl TheatreBookingWorkflow {
                         revision,
                         week: week.clone(),
                     },
-                    ActivityOptions::start_to_close_timeout(Duration::from_secs(60)),
+                    crate::compute_opts(ctx, Duration::from_secs(60)),
                 )
                 .await?;
             ctx.state_mut(|s| s.stage = TheatreStage::Solving);
@@ -309,7 +309,7 @@ impl TheatreBookingWorkflow {
                         requested_by: requested_by.clone(),
                         replanned_after: answered.iter().map(DayOfEvent::summary).collect(),
                     },
-                    ActivityOptions::start_to_close_timeout(solve_timeout),
+                    crate::compute_opts(ctx, solve_timeout),
                 )
                 .await?;
             ctx.state_mut(|s| s.proposal = Some(proposal.clone()));
@@ -456,6 +456,7 @@ impl TheatreBookingWorkflow {
             .unwrap_or_else(|| "cancelled".to_owned());
         // The clean-up must run although the workflow's own token is cancelled.
         let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+            .retry_policy(crate::step_retry())
             .cancellation_token(WorkflowCancellationToken::new())
             .build();
         ctx.execute_activity(
@@ -574,5 +575,5 @@ fn summary(p: &TheatreListProposal, replan: bool) -> String {
 
 // Database-only steps: 10 s is ample.
 fn short() -> ActivityOptions {
-    ActivityOptions::start_to_close_timeout(Duration::from_secs(10))
+    crate::step_opts(Duration::from_secs(10))
 }

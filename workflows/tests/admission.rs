@@ -19,7 +19,7 @@ use careflow_store::hospital::{seed_layout, WardSpec};
 use careflow_store::{audit, Db};
 use careflow_types::{
     AdmissionInput, AdmissionKind, AdmissionOutcome, AdmissionRequest, AdmissionStage, AgeGroup,
-    Decision, Role, Sex, TASK_QUEUE,
+    Decision, Role, Sex, COMPUTE_TASK_QUEUE, TASK_QUEUE,
 };
 use careflow_workflows::AdmissionWorkflow;
 
@@ -823,4 +823,88 @@ async fn saved_histories_replay() {
             .await
             .unwrap_or_else(|e| panic!("{} no longer replays: {e}", f.display()));
     }
+}
+
+/// Activity type -> task queue of every scheduled activity in a saved history, and
+/// whether it carries the compute-queue version marker.
+fn queues_of(name: &str) -> (Vec<(String, String)>, bool) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/histories")
+        .join(format!("{name}.json"));
+    let history: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("history")).expect("JSON");
+    let mut scheduled = Vec::new();
+    let mut marked = false;
+    for event in history["events"].as_array().expect("events") {
+        let attrs = &event["attributes"];
+        if let Some(a) = attrs.get("ActivityTaskScheduledEventAttributes") {
+            scheduled.push((
+                a["activity_type"]["name"].as_str().unwrap().to_owned(),
+                a["task_queue"]["name"].as_str().unwrap().to_owned(),
+            ));
+        }
+        if let Some(m) = attrs.get("MarkerRecordedEventAttributes") {
+            // sdk-core's patch marker: its data is {"id":PATCH,"deprecated":false}.
+            let patch = base64_of(&format!(
+                r#"{{"id":"{}","deprecated":false}}"#,
+                careflow_workflows::COMPUTE_QUEUE_PATCH
+            ));
+            marked |= m["marker_name"] == "core_patch"
+                && m["details"]["patch-data"]["payloads"][0]["data"] == patch.as_str();
+        }
+    }
+    (scheduled, marked)
+}
+
+/// Standard base64 of `text` (how the history JSON carries payload bytes).
+fn base64_of(text: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The replay gate for the compute task queue: a bed plan released before it (no
+/// marker) scheduled its forecast and solve on the workflow's own queue, one recorded
+/// after it carries the `compute-task-queue` marker and scheduled them on
+/// `careflow-compute`; both replay with today's code (`saved_histories_replay`), so the
+/// change keeps old workflows deterministic.
+#[test]
+fn compute_queue_marker_separates_old_and_new_bed_plans() {
+    let compute = [
+        "BedPlanActivities::forecast_emergency_demand",
+        "BedPlanActivities::propose_bed_plan",
+    ];
+    let (old, old_marked) = queues_of("bed_plan_published");
+    assert!(
+        !old_marked,
+        "a history from before the change has no marker"
+    );
+    assert!(old.iter().all(|(_, q)| q == TASK_QUEUE), "{old:?}");
+    let (new, new_marked) = queues_of("bed_plan_published_compute_queue");
+    assert!(new_marked, "the new history carries the marker");
+    for (activity, queue) in &new {
+        let expected = if compute.contains(&activity.as_str()) {
+            COMPUTE_TASK_QUEUE
+        } else {
+            TASK_QUEUE
+        };
+        assert_eq!(queue, expected, "{activity}");
+    }
+    assert!(compute.iter().all(|c| new.iter().any(|(a, _)| a == c)));
 }

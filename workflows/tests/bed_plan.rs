@@ -15,12 +15,13 @@ use temporalio_client::{
 use careflow_store::hospital::{seed_layout, WardSpec};
 use careflow_store::{audit, Db};
 use careflow_types::{
-    BedPlanInput, BedPlanOutcome, BedPlanRequest, BedPlanStage, Decision, Role, TASK_QUEUE,
+    AdmissionInput, AdmissionKind, AdmissionRequest, AdmissionStage, AgeGroup, BedPlanInput,
+    BedPlanOutcome, BedPlanRequest, BedPlanStage, Decision, Role, Sex, TASK_QUEUE,
 };
-use careflow_workflows::BedPlanWorkflow;
+use careflow_workflows::{AdmissionWorkflow, BedPlanWorkflow};
 
 mod common;
-use common::{maybe_record, models_dir, signed, start_server, with_worker};
+use common::{maybe_record, models_dir, signed, start_server, with_worker, with_workers};
 
 fn ward(id: &str, specialty: &str, bays: (u32, u32), side_rooms: u32) -> WardSpec {
     WardSpec {
@@ -246,7 +247,7 @@ async fn plan_records_the_production_model_and_is_published_only_after_approval(
             .map(|m| (m.admission_id.as_str(), m.to_room.as_str()))
             .collect();
         assert_eq!(ordered, planned);
-        maybe_record(&client, "bedplan-a", "bed_plan_published").await;
+        maybe_record(&client, "bedplan-a", "bed_plan_published_compute_queue").await;
 
         // A second approved plan supersedes the first; a rejected one changes nothing.
         start(&client, "bedplan-b").await;
@@ -258,7 +259,7 @@ async fn plan_records_the_production_model_and_is_published_only_after_approval(
         assert_eq!(decide(&client, &db, "bedplan-c", &task_c, false).await.stage, BedPlanStage::Rejected);
         assert_eq!(plan_status(&db, "bedplan-b").await, "published");
         assert_eq!(plan_status(&db, "bedplan-c").await, "rejected");
-        maybe_record(&client, "bedplan-c", "bed_plan_rejected").await;
+        maybe_record(&client, "bedplan-c", "bed_plan_rejected_compute_queue").await;
     })
     .await;
 
@@ -573,4 +574,68 @@ async fn a_stored_bed_plan_replays_and_explains_and_a_tampered_snapshot_is_refus
         "{err}"
     );
     assert_eq!(audit::verify(&db).await.expect("verify").first_break, None);
+}
+
+async fn stage(client: &Client, plan_id: &str) -> BedPlanStage {
+    client
+        .get_workflow_handle::<BedPlanWorkflow>(plan_id.to_owned())
+        .query(BedPlanWorkflow::status, (), WorkflowQueryOptions::default())
+        .await
+        .expect("status")
+        .stage
+}
+
+/// Solver and forecaster steps run on a task queue of their own: while nothing serves
+/// that queue (as when every compute slot is busy with a solve), a bed plan waits in
+/// its forecast and an admission still goes from request to bed; once the compute
+/// worker polls, the plan carries on to its proposal.
+#[tokio::test]
+async fn an_admission_does_not_wait_behind_the_compute_queue() {
+    let (_server, client) = start_server().await;
+    let (_dir, db) = hospital(&[]).await;
+    promote_committed_model(&db).await;
+    let (compute_go, compute_gate) = tokio::sync::oneshot::channel::<()>();
+    let gate = async {
+        let _ = compute_gate.await;
+    };
+    with_workers(&client, &db, gate, async {
+        start(&client, "bedplan-q").await;
+        let admission = AdmissionInput {
+            admission_id: "q-1".into(),
+            request: AdmissionRequest {
+                patient_ref: "MRN-Q-1".into(),
+                kind: AdmissionKind::Emergency,
+                sex: Sex::Female,
+                age_group: AgeGroup::Adult,
+                specialty: "cardiology".into(),
+                isolation: false,
+                expected_los_days: 3,
+                requested_by: "clerk.ana".into(),
+            },
+        };
+        let outcome = client
+            .start_workflow(
+                AdmissionWorkflow::run,
+                admission,
+                WorkflowStartOptions::new(TASK_QUEUE, "admission-q-1".to_owned()).build(),
+            )
+            .await
+            .expect("start admission")
+            .get_result(WorkflowGetResultOptions::default())
+            .await
+            .expect("admission result");
+        assert_eq!(outcome.stage, AdmissionStage::Admitted, "{outcome:?}");
+        assert_eq!(
+            stage(&client, "bedplan-q").await,
+            BedPlanStage::Forecasting,
+            "the plan waits for the compute queue"
+        );
+        compute_go.send(()).expect("gate");
+        open_task(&db, "bedplan-q").await;
+        assert_eq!(
+            stage(&client, "bedplan-q").await,
+            BedPlanStage::AwaitingApproval
+        );
+    })
+    .await;
 }

@@ -125,10 +125,49 @@ impl Caller {
     }
 }
 
-async fn health() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-    })
+/// How long each part may take to answer a health check before it counts as down.
+const HEALTH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Asks the domain database (`SELECT 1`) and Temporal's frontend (`GetSystemInfo`)
+/// each time, so a part that went down shows at once and one that came back is
+/// healthy again without restarting careflow.
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let database = async { state.db.ping().await.map_err(|e| e.to_string()) };
+    let temporal = async {
+        let mut service = state.client.connection().workflow_service();
+        service
+            .get_system_info(temporalio_client::tonic::Request::new(
+                temporalio_common::protos::temporal::api::workflowservice::v1::GetSystemInfoRequest::default(),
+            ))
+            .await
+            .map(|_| ())
+            .map_err(|s| format!("{}: {}", s.code(), s.message()))
+    };
+    let bounded = |r: Result<Result<(), String>, tokio::time::error::Elapsed>| match r {
+        Ok(Ok(())) => "ok".to_owned(),
+        Ok(Err(e)) => format!("down: {e}"),
+        Err(_) => format!("down: no answer within {}s", HEALTH_PATIENCE.as_secs()),
+    };
+    let (database, temporal) = tokio::join!(
+        tokio::time::timeout(HEALTH_PATIENCE, database),
+        tokio::time::timeout(HEALTH_PATIENCE, temporal)
+    );
+    let (database, temporal) = (bounded(database), bounded(temporal));
+    let up = database == "ok" && temporal == "ok";
+    let health = Health {
+        status: if up { "ok" } else { "unavailable" }.into(),
+        database,
+        temporal,
+    };
+    if !up {
+        tracing::warn!(database = %health.database, temporal = %health.temporal, "health check failed");
+    }
+    let code = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(health))
 }
 
 /// Header a client sets so that retrying a request whose answer it lost starts no

@@ -32,6 +32,8 @@ pub struct Node {
     starts: u32,
     /// Other processes (workers) to kill with the node, by name.
     extra: Vec<(String, ChildGuard)>,
+    /// Environment every careflow command of this node gets (the payload key).
+    pub env: Vec<(String, String)>,
 }
 
 impl Node {
@@ -46,6 +48,7 @@ impl Node {
             serve: Mutex::new(None),
             starts: 0,
             extra: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -101,7 +104,9 @@ impl Node {
             .env_remove("CAREFLOW_DATA_DIR")
             .env_remove("CAREFLOW_TOKEN")
             .env_remove("CAREFLOW_API")
+            .env_remove("CAREFLOW_PAYLOAD_KEY")
             .env("CAREFLOW_TEMPORAL_BIN", tool("temporal"))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
     }
@@ -159,6 +164,36 @@ impl Node {
     pub fn kill(&mut self) {
         let serve = self.serve.lock().unwrap().take().expect("serve running");
         drop(serve);
+    }
+
+    /// Sends SIGTERM to `careflow serve` (as systemd or Kubernetes stop it) and waits up
+    /// to `patience` for it to exit; returns how it exited and how long that took.
+    pub async fn terminate(&mut self, patience: Duration) -> (std::process::ExitStatus, Duration) {
+        let pid = self.pid().expect("serve running");
+        let start = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM to {pid} not delivered");
+        loop {
+            let exited = self
+                .serve
+                .lock()
+                .unwrap()
+                .as_mut()
+                .and_then(ChildGuard::exited);
+            if let Some(status) = exited {
+                self.serve.lock().unwrap().take();
+                return (status, start.elapsed());
+            }
+            assert!(
+                start.elapsed() < patience,
+                "careflow serve still running {patience:?} after SIGTERM; log:\n{}",
+                self.log_tail("serve.log", 40)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Fails the test if `careflow serve` has exited on its own.

@@ -12,7 +12,7 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use careflow_forecasters::bundle::{sha256_file, ModelBundle};
 use careflow_store::registry::{self, ModelFacts};
 use careflow_store::Db;
-use careflow_types::{Decision, Role, TASK_QUEUE};
+use careflow_types::{Decision, Role, COMPUTE_TASK_QUEUE, TASK_QUEUE};
 
 /// The official Temporal test server, one per test so that time skipping in one test
 /// cannot fire another test's timers.
@@ -42,6 +42,17 @@ pub const STAFF_PASSWORD: &str = "staff password for tests";
 /// worker's future is not Send). The [`STAFF`] are users of `db` first, with
 /// [`STAFF_PASSWORD`].
 pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fut::Output {
+    with_workers(client, db, std::future::ready(()), body).await
+}
+
+/// [`with_worker`] whose compute worker (the solver and forecaster queue) starts
+/// polling only once `compute_from` completes.
+pub async fn with_workers<Fut: Future>(
+    client: &Client,
+    db: &Db,
+    compute_from: impl Future<Output = ()>,
+    body: Fut,
+) -> Fut::Output {
     for (name, role) in STAFF {
         careflow_store::users::upsert_with_password(db, name, role, Some(STAFF_PASSWORD), "test")
             .await
@@ -51,8 +62,16 @@ pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fu
     let mut opts = WorkerOptions::new(TASK_QUEUE).build();
     careflow_workflows::register(&mut opts, db.clone(), models_dir()).expect("register");
     let mut worker = Worker::new(&runtime, client.clone(), opts).expect("worker");
-    let stop = worker.shutdown_handle();
-    let run = worker.run();
+    // The solver and forecaster steps go to a queue of their own, as in `careflow serve`.
+    let mut compute_opts = WorkerOptions::new(COMPUTE_TASK_QUEUE).build();
+    careflow_workflows::register_compute(&mut compute_opts, db.clone(), models_dir());
+    let mut compute = Worker::new(&runtime, client.clone(), compute_opts).expect("worker");
+    let (stop, stop_compute) = (worker.shutdown_handle(), compute.shutdown_handle());
+    let compute_run = async {
+        compute_from.await;
+        compute.run().await
+    };
+    let run = futures::future::join(worker.run(), compute_run);
     tokio::pin!(run);
     tokio::pin!(body);
     let out = tokio::select! {
@@ -60,6 +79,7 @@ pub async fn with_worker<Fut: Future>(client: &Client, db: &Db, body: Fut) -> Fu
         out = &mut body => out,
     };
     stop();
+    stop_compute();
     let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
     out
 }
