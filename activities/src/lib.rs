@@ -13,6 +13,7 @@ pub mod admission;
 pub mod approval;
 pub mod bed_plan;
 pub mod decisions;
+pub mod ethics_review;
 pub mod nurse_rostering;
 pub mod scanner_booking;
 pub mod theatre_booking;

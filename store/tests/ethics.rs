@@ -121,10 +121,17 @@ async fn review_life(db: Db) {
         .unwrap();
 
     // Expedited: never disapproves; a wrong password signs nothing; referral.
-    let err = ethics::review(&db, &id, "sci.sam", PW, Recommendation::NotApprove, "no")
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = ethics::review(
+        &db,
+        &id,
+        "sci.sam",
+        PW,
+        Recommendation::NotApprove,
+        "not acceptable",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("never not_approve"), "{err}");
     assert!(ethics::review(
         &db,

@@ -26,6 +26,7 @@ mod audit;
 mod auth;
 mod bed_plan;
 mod decisions;
+pub mod ethics;
 mod roster;
 mod scanner;
 mod tasks;
