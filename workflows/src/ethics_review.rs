@@ -197,26 +197,6 @@ impl EthicsReviewWorkflow {
         if step.actor().trim().is_empty() {
             return Err(format!("the {} names nobody who takes it", step.name()).into());
         }
-        if let Some(states) = step.states() {
-            if !states.contains(&s.state.as_str()) {
-                return Err(format!(
-                    "submission {} is {}; the {} needs it {}",
-                    s.submission_id,
-                    s.state,
-                    step.name(),
-                    states.join(" or ")
-                )
-                .into());
-            }
-        }
-        if step.is_signed() && step.signature_id().is_none() {
-            return Err(format!(
-                "the {} is not signed: {} must re-enter their password to sign it",
-                step.name(),
-                step.actor()
-            )
-            .into());
-        }
         if let EthicsStep::Vote { meeting_id, .. } | EthicsStep::Decide { meeting_id, .. } = step {
             match self.meetings.iter().find(|m| &m.meeting_id == meeting_id) {
                 None => {
@@ -245,6 +225,26 @@ impl EthicsReviewWorkflow {
                     .into())
                 }
                 Some(_) => {}
+            }
+        }
+        if step.is_signed() && step.signature_id().is_none() {
+            return Err(format!(
+                "the {} is not signed: {} must re-enter their password to sign it",
+                step.name(),
+                step.actor()
+            )
+            .into());
+        }
+        if let Some(states) = step.states() {
+            if !states.contains(&s.state.as_str()) {
+                return Err(format!(
+                    "submission {} is {}; the {} needs it {}",
+                    s.submission_id,
+                    s.state,
+                    step.name(),
+                    states.join(" or ")
+                )
+                .into());
             }
         }
         Ok(())

@@ -810,6 +810,8 @@ async fn saved_histories_replay() {
             .expect("register")
             .register_workflow::<careflow_workflows::ScannerBookingWorkflow>()
             .expect("register")
+            .register_workflow::<careflow_workflows::EthicsReviewWorkflow>()
+            .expect("register")
             .build(),
     )
     .expect("replayer");
