@@ -11,11 +11,12 @@ use temporalio_common::{
 
 use careflow_dashboards::workflows::{
     Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, CloseTheatreWeek, Decide,
+    EthicsReview, EthicsStepUpdate,
     NurseRostering, RecordAttendance, ReportRosterEvent, ReportTheatreEvent, RosterStatusQuery,
     ScannerBooking, ScannerBookingStatusQuery, TheatreBooking, TheatreStatusQuery,
 };
 use careflow_workflows::{
-    AdmissionWorkflow, BedPlanWorkflow, NurseRosteringWorkflow, ScannerBookingWorkflow,
+    AdmissionWorkflow, BedPlanWorkflow, EthicsReviewWorkflow, NurseRosteringWorkflow, ScannerBookingWorkflow,
     TheatreBookingWorkflow,
 };
 
@@ -198,5 +199,23 @@ fn scanner_booking_names_and_payloads_match_the_workflow_code() {
     same_type(
         update_io(&RecordAttendance),
         update_io(&ScannerBookingWorkflow::record_attendance),
+    );
+}
+
+#[test]
+fn ethics_review_names_and_payloads_match_the_workflow_code() {
+    assert_eq!(EthicsReview.name(), EthicsReviewWorkflow::run.name());
+    assert_eq!(EthicsStepUpdate.name(), EthicsReviewWorkflow::step.name());
+    same_type(
+        PhantomData::<<EthicsReview as WorkflowDefinition>::Input>,
+        PhantomData::<<Run<EthicsReviewWorkflow> as WorkflowDefinition>::Input>,
+    );
+    same_type(
+        PhantomData::<<EthicsReview as WorkflowDefinition>::Output>,
+        PhantomData::<<Run<EthicsReviewWorkflow> as WorkflowDefinition>::Output>,
+    );
+    same_type(
+        update_io(&EthicsStepUpdate),
+        update_io(&EthicsReviewWorkflow::step),
     );
 }

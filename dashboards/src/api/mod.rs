@@ -34,6 +34,7 @@ use crate::workflows::{Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQu
 use crate::AppState;
 
 mod audit_export;
+mod ethics;
 mod roster;
 mod scanner;
 mod theatre;
@@ -63,6 +64,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(scanner::router())
         .merge(auth::router())
         .merge(audit_export::router())
+        .merge(ethics::router())
         .nest("/fhir/r4", crate::fhir::router())
 }
 
