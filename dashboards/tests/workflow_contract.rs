@@ -11,13 +11,13 @@ use temporalio_common::{
 
 use careflow_dashboards::workflows::{
     Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, CloseTheatreWeek, Decide,
-    EthicsReview, EthicsStepUpdate,
-    NurseRostering, RecordAttendance, ReportRosterEvent, ReportTheatreEvent, RosterStatusQuery,
-    ScannerBooking, ScannerBookingStatusQuery, TheatreBooking, TheatreStatusQuery,
+    EthicsReview, EthicsStepUpdate, NurseRostering, RecordAttendance, ReportRosterEvent,
+    ReportTheatreEvent, RosterStatusQuery, ScannerBooking, ScannerBookingStatusQuery,
+    TheatreBooking, TheatreStatusQuery,
 };
 use careflow_workflows::{
-    AdmissionWorkflow, BedPlanWorkflow, EthicsReviewWorkflow, NurseRosteringWorkflow, ScannerBookingWorkflow,
-    TheatreBookingWorkflow,
+    AdmissionWorkflow, BedPlanWorkflow, EthicsReviewWorkflow, NurseRosteringWorkflow,
+    ScannerBookingWorkflow, TheatreBookingWorkflow,
 };
 
 /// Compiles only when both type parameters are the same type.

@@ -26,8 +26,8 @@ use careflow_types::ethics::{
 use careflow_types::{
     EthicsAssignRequest, EthicsCheckRequest, EthicsConflictRequest, EthicsDecisionRequest,
     EthicsMeetingRequest, EthicsMemberRequest, EthicsRespondRequest, EthicsReviewRequest,
-    EthicsRouteRequest, EthicsSubmitted, EthicsVerifyRequest, EthicsVoteRequest, FieldError,
-    Role, TASK_QUEUE,
+    EthicsRouteRequest, EthicsSubmitted, EthicsVerifyRequest, EthicsVoteRequest, FieldError, Role,
+    TASK_QUEUE,
 };
 
 use super::Caller;
@@ -86,15 +86,16 @@ async fn queue(
     Ok(Json(ethics::queue(&state.db, &user.name).await?))
 }
 
+/// Seats a committee member or chair; answers the membership recorded.
 async fn add_member(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
-) -> Result<StatusCode, AppError> {
+) -> Result<Json<EthicsMemberRequest>, AppError> {
     let user = caller.require(&[Role::Admin, Role::EthicsSecretary])?;
     let req: EthicsMemberRequest = parse_json(&body)?;
     ethics::add_member(&state.db, &user.name, &req.user, req.lay).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(req))
 }
 
 async fn submission(
