@@ -10,5 +10,6 @@ mod bad_input;
 mod bed_plan;
 mod common;
 mod crash;
+mod ethics;
 mod scale_out;
 mod theatre;
