@@ -286,7 +286,7 @@ fn parse_snake<T: DeserializeOwned>(s: &str) -> std::result::Result<T, String> {
         .map_err(|e| e.to_string())
 }
 
-fn read_content(file: &PathBuf) -> Result<SubmissionContent> {
+fn read_content(file: &std::path::Path) -> Result<SubmissionContent> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     // serde_json names the field and the line and column.

@@ -1718,7 +1718,8 @@ pub async fn remind(db: &Db, id: &str, state: &str, round: u32, note: &str) -> R
     if s.state == state {
         let mut e = audit::system_entry(
             &workflow_id(id),
-            &format!("reminder/{state}/v{}/{round}", s.version),
+            // The due date tells apart rounds of a state the review comes back to.
+            &format!("reminder/{state}/v{}/{}/{round}", s.version, s.due_at),
             "ethics.reminder",
         );
         e.reason = Some(format!("{note} (due {})", s.due_at));

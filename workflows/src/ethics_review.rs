@@ -107,7 +107,7 @@ impl EthicsReviewWorkflow {
                     .unwrap_or(expiry);
                 if renewal_reminded_for.as_deref() != Some(until.as_str()) {
                     if now < reminder_at
-                        && Self::step_or_timer(ctx, steps, until_(now, reminder_at)).await?
+                        && Self::step_or_timer(ctx, steps, wait_until(now, reminder_at)).await?
                     {
                         continue;
                     }
@@ -122,7 +122,7 @@ impl EthicsReviewWorkflow {
                     .await?;
                     continue;
                 }
-                if Self::step_or_timer(ctx, steps, until_(now, expiry)).await? {
+                if Self::step_or_timer(ctx, steps, wait_until(now, expiry)).await? {
                     continue;
                 }
                 let at = rfc3339(clock(ctx));
@@ -139,7 +139,7 @@ impl EthicsReviewWorkflow {
                 ctx.state_mut(|w| w.submission = Some(after));
             } else {
                 let wait = if overdue_round == 0 {
-                    until_(now, parse_time(&s.due_at))
+                    wait_until(now, parse_time(&s.due_at))
                 } else {
                     OVERDUE_REMINDER_EVERY
                 };
@@ -357,7 +357,7 @@ fn rfc3339(t: SystemTime) -> String {
 }
 
 /// From `now` until `then`, at least a second (a timer must wait for something).
-fn until_(now: SystemTime, then: SystemTime) -> Duration {
+fn wait_until(now: SystemTime, then: SystemTime) -> Duration {
     then.duration_since(now)
         .unwrap_or_default()
         .max(Duration::from_secs(1))

@@ -818,6 +818,71 @@ async fn an_amendment_is_reviewed_as_a_submission_of_its_own() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_overdue_step_is_reminded_and_the_review_goes_on() {
+    let (_server, client) = start_server().await;
+    let (_dir, db) = sqlite().await;
+    with_worker(&client, &db, async {
+        committee(&db).await;
+        let s = ethics::submit(&db, LEAD, &content("Discharge predictor"))
+            .await
+            .expect("submit");
+        let id = s.submission_id.clone();
+        let wf = start_review(&client, &id).await;
+        // The secretary has five days for the completeness check; six pass.
+        let six_days = SleepRequest {
+            duration: Some(prost_wkt_types::Duration {
+                seconds: 6 * 24 * 3600,
+                nanos: 0,
+            }),
+        };
+        client
+            .connection()
+            .test_service()
+            .unlock_time_skipping_with_sleep(temporalio_client::tonic::Request::new(six_days))
+            .await
+            .expect("skip time");
+        let handle = client.get_workflow_handle::<EthicsReviewWorkflow>(wf.clone());
+        let mut reminders = 0;
+        for _ in 0..300 {
+            reminders = handle
+                .query(
+                    EthicsReviewWorkflow::status,
+                    (),
+                    WorkflowQueryOptions::default(),
+                )
+                .await
+                .expect("status")
+                .reminders;
+            if reminders > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(reminders, 1);
+        let entries = careflow_store::audit::entries_for_workflow(&db, &wf)
+            .await
+            .expect("audit");
+        let reminder = entries
+            .iter()
+            .find(|e| e.action == "ethics.reminder")
+            .expect("an audited reminder");
+        assert!(
+            reminder
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("overdue: the step awaited in state submitted"),
+            "{reminder:?}"
+        );
+        // The late check still goes through.
+        let done = ok(&client, &db, &id, check(true, "complete, checked late")).await;
+        assert_eq!(done.submission.state, "complete");
+        maybe_record(&client, &wf, "ethics_overdue_reminded").await;
+    })
+    .await;
+}
+
 /// The saved ethics histories replay against the workflow as it is now.
 #[tokio::test]
 async fn ethics_histories_replay() {
@@ -833,7 +898,7 @@ async fn ethics_histories_replay() {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 6,
+        files.len() >= 7,
         "expected the saved ethics histories in {}",
         dir.display()
     );
