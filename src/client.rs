@@ -786,3 +786,179 @@ impl ApiClient {
             .await
     }
 }
+
+/// The ethics committee's review (`/api/ethics`). Signing steps take the signer's
+/// password in their request; the server signs with it and sends only the signature on.
+impl ApiClient {
+    /// `GET /api/ethics/queue`: what waits for the signed-in user, by due date.
+    pub async fn ethics_queue(&self) -> Result<Vec<careflow_types::ethics::QueueItem>> {
+        self.call(Method::GET, "/api/ethics/queue", None::<&()>, None)
+            .await
+    }
+
+    /// `POST /api/ethics/members`: seats a committee member or chair, scientific or lay;
+    /// answers the membership recorded.
+    pub async fn ethics_add_member(
+        &self,
+        request: &careflow_types::EthicsMemberRequest,
+    ) -> Result<careflow_types::EthicsMemberRequest> {
+        self.call(Method::POST, "/api/ethics/members", Some(request), None)
+            .await
+    }
+
+    /// `POST /api/ethics/submissions`: a new project (you are its applicant); its review
+    /// starts.
+    pub async fn ethics_submit(
+        &self,
+        content: &careflow_types::ethics::SubmissionContent,
+    ) -> Result<careflow_types::EthicsSubmitted> {
+        self.call(Method::POST, "/api/ethics/submissions", Some(content), None)
+            .await
+    }
+
+    /// `POST /api/ethics/submissions/{project}/amendments`: an amendment to an approved
+    /// project, reviewed on its own.
+    pub async fn ethics_amend(
+        &self,
+        project: &str,
+        content: &careflow_types::ethics::SubmissionContent,
+    ) -> Result<careflow_types::EthicsSubmitted> {
+        self.ethics_post(project, "amendments", content).await
+    }
+
+    /// `POST /api/ethics/submissions/{project}/incidents`: an incident report, reviewed
+    /// on its own.
+    pub async fn ethics_report_incident(
+        &self,
+        project: &str,
+        content: &careflow_types::ethics::SubmissionContent,
+    ) -> Result<careflow_types::EthicsSubmitted> {
+        self.ethics_post(project, "incidents", content).await
+    }
+
+    /// `GET /api/ethics/submissions/{id}`.
+    pub async fn ethics_submission(&self, id: &str) -> Result<careflow_types::ethics::Submission> {
+        self.call(
+            Method::GET,
+            &format!("/api/ethics/submissions/{id}"),
+            None::<&()>,
+            None,
+        )
+        .await
+    }
+
+    /// `POST .../check`: the secretary's completeness check.
+    pub async fn ethics_check(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsCheckRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "check", request).await
+    }
+
+    /// `POST .../resubmit`: the applicant's new version of a returned submission.
+    pub async fn ethics_resubmit(
+        &self,
+        id: &str,
+        content: &careflow_types::ethics::SubmissionContent,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "resubmit", content).await
+    }
+
+    /// `POST .../route`: the secretary routes a complete submission.
+    pub async fn ethics_route(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsRouteRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "route", request).await
+    }
+
+    /// `POST .../conflicts`: the signed-in member declares a conflict of interest.
+    pub async fn ethics_declare_conflict(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsConflictRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "conflicts", request).await
+    }
+
+    /// `POST .../reviewers`: the secretary assigns reviewers.
+    pub async fn ethics_assign(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsAssignRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "reviewers", request).await
+    }
+
+    /// `POST .../review`: an assigned reviewer's comments, signed.
+    pub async fn ethics_review(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsReviewRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "review", request).await
+    }
+
+    /// `POST .../meetings`: the secretary records who attends; the answer says whether
+    /// the meeting is quorate.
+    pub async fn ethics_meeting(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsMeetingRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "meetings", request).await
+    }
+
+    /// `POST .../votes`: a member's vote at a quorate meeting, signed.
+    pub async fn ethics_vote(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsVoteRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "votes", request).await
+    }
+
+    /// `POST .../decision`: the chair's decision with its letter, signed.
+    pub async fn ethics_decide(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsDecisionRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "decision", request).await
+    }
+
+    /// `POST .../respond`: the applicant answers requested modifications.
+    pub async fn ethics_respond(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsRespondRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "respond", request).await
+    }
+
+    /// `POST .../verify`: the chair or a reviewer verifies the modifications, signed.
+    pub async fn ethics_verify(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsVerifyRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "verify", request).await
+    }
+
+    async fn ethics_post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        id: &str,
+        step: &str,
+        body: &B,
+    ) -> Result<T> {
+        self.call(
+            Method::POST,
+            &format!("/api/ethics/submissions/{id}/{step}"),
+            Some(body),
+            None,
+        )
+        .await
+    }
+}

@@ -14,6 +14,7 @@ pub mod approval;
 pub mod bed_plan;
 pub mod decisions;
 pub mod model_release;
+pub mod ethics_review;
 pub mod nurse_rostering;
 pub mod scanner_booking;
 pub mod theatre_booking;

@@ -262,3 +262,30 @@ impl UpdateDefinition for RollBackRelease {
         "rollback"
     }
 }
+
+/// The ethics review workflow (`EthicsReviewWorkflow`): one submission's review.
+pub struct EthicsReview;
+
+impl WorkflowDefinition for EthicsReview {
+    type Input = careflow_types::ethics::EthicsReviewInput;
+    type Output = careflow_types::ethics::EthicsReviewOutcome;
+    fn name(&self) -> &str {
+        "EthicsReviewWorkflow"
+    }
+}
+
+impl HasWorkflowDefinition for EthicsReview {
+    type Run = Self;
+}
+
+/// The ethics review's `step` update: a person's step, answered with what it did.
+pub struct EthicsStepUpdate;
+
+impl UpdateDefinition for EthicsStepUpdate {
+    type Workflow = EthicsReview;
+    type Input = careflow_types::ethics::EthicsStep;
+    type Output = careflow_types::ethics::EthicsStepDone;
+    fn name(&self) -> &str {
+        "step"
+    }
+}

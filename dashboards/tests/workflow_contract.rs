@@ -11,12 +11,13 @@ use temporalio_common::{
 
 use careflow_dashboards::workflows::{
     Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, CloseTheatreWeek, Decide,
-    NurseRostering, RecordAttendance, ReportRosterEvent, ReportTheatreEvent, RosterStatusQuery,
-    ScannerBooking, ScannerBookingStatusQuery, TheatreBooking, TheatreStatusQuery,
+    EthicsReview, EthicsStepUpdate, NurseRostering, RecordAttendance, ReportRosterEvent,
+    ReportTheatreEvent, RosterStatusQuery, ScannerBooking, ScannerBookingStatusQuery,
+    TheatreBooking, TheatreStatusQuery,
 };
 use careflow_workflows::{
-    AdmissionWorkflow, BedPlanWorkflow, NurseRosteringWorkflow, ScannerBookingWorkflow,
-    TheatreBookingWorkflow,
+    AdmissionWorkflow, BedPlanWorkflow, EthicsReviewWorkflow, NurseRosteringWorkflow,
+    ScannerBookingWorkflow, TheatreBookingWorkflow,
 };
 
 /// Compiles only when both type parameters are the same type.
@@ -237,5 +238,23 @@ fn model_release_names_and_payloads_match_the_workflow_code() {
     same_type(
         update_io(&RollBackRelease),
         update_io(&ModelReleaseWorkflow::rollback),
+    );
+}
+
+#[test]
+fn ethics_review_names_and_payloads_match_the_workflow_code() {
+    assert_eq!(EthicsReview.name(), EthicsReviewWorkflow::run.name());
+    assert_eq!(EthicsStepUpdate.name(), EthicsReviewWorkflow::step.name());
+    same_type(
+        PhantomData::<<EthicsReview as WorkflowDefinition>::Input>,
+        PhantomData::<<Run<EthicsReviewWorkflow> as WorkflowDefinition>::Input>,
+    );
+    same_type(
+        PhantomData::<<EthicsReview as WorkflowDefinition>::Output>,
+        PhantomData::<<Run<EthicsReviewWorkflow> as WorkflowDefinition>::Output>,
+    );
+    same_type(
+        update_io(&EthicsStepUpdate),
+        update_io(&EthicsReviewWorkflow::step),
     );
 }

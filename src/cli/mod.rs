@@ -12,6 +12,7 @@ pub mod backup;
 pub mod bed_plans;
 pub mod db;
 pub mod decisions;
+pub mod ethics;
 pub mod forecast;
 pub mod login;
 pub mod release;
@@ -321,6 +322,9 @@ pub enum Command {
     /// A ward's nurse roster: plan, status, sick calls and surges.
     #[command(subcommand)]
     Roster(roster::RosterCommand),
+    /// The ethics committee's review of AI projects: submit, each step, your queue.
+    #[command(subcommand)]
+    Ethics(ethics::EthicsCommand),
     /// Audit trail: verify the hash chain or export it.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -379,6 +383,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::BedPlan(args) => bed_plans::show(&g, args).await,
         Command::BedMoves(args) => bed_plans::moves(&g, args).await,
         Command::Roster(cmd) => roster::run(&g, cmd).await,
+        Command::Ethics(cmd) => ethics::run(&g, cmd).await,
         Command::Audit(cmd) => audit::run(&g, cmd).await,
         Command::Db(cmd) => db::run(&g, cmd).await,
         Command::Decision(cmd) => decisions::run(&g, cmd).await,

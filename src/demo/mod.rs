@@ -25,6 +25,7 @@ use crate::cli::Global;
 use crate::client::ApiClient;
 use crate::serve::{ensure_admin, serve, Driver, BOOTSTRAP_ADMIN};
 
+mod ethics;
 mod release;
 mod roster;
 mod scanner;
@@ -68,7 +69,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     // The demo staff are provisioned as any site's would be: by its admin, whom the
     // first start creates.
     ensure_admin(&db).await?;
-    for (name, role) in USERS.into_iter().chain(roster::USERS).chain(release::USERS) {
+    for (name, role) in USERS.into_iter().chain(roster::USERS).chain(release::USERS).chain(ethics::USERS) {
         match users::account(&db, name).await {
             Ok(_) => {}
             Err(careflow_store::Error::NotFound(_)) => {
@@ -115,6 +116,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
             .iter()
             .chain(&roster::USERS)
             .chain(&release::USERS)
+            .chain(&ethics::USERS)
             .map(|(n, r)| format!("{n} ({r})"))
             .collect::<Vec<_>>()
             .join(", ")
@@ -130,7 +132,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
             Box::pin(async move {
                 // The demo's people log in as anyone would, with their passwords.
                 let mut tokens = BTreeMap::new();
-                for (name, _) in USERS.iter().chain(&roster::USERS).chain(&release::USERS) {
+                for (name, _) in USERS.iter().chain(&roster::USERS).chain(&release::USERS).chain(&ethics::USERS) {
                     let login = ApiClient::login(&base, name, DEMO_PASSWORD)
                         .await
                         .with_context(|| format!("logging in demo user {name}"))?;
@@ -155,6 +157,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
                     &ApiClient::new(base.clone(), tokens[scanner::APPROVER].clone()),
                 )
                 .await?;
+                ethics::run(|name| ApiClient::new(base.clone(), tokens[name].clone())).await?;
                 let client = |name: &str| ApiClient::new(base.clone(), tokens[name].clone());
                 release::run(
                     &release_db,

@@ -12,10 +12,18 @@
 //! the change then uses that signature once. Nothing here names a patient: a
 //! submission describes a project.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use careflow_types::ethics::EthicsStep;
 use careflow_types::{NewAuditEntry, Role, SignatureMeaning};
+
+// The shapes cross the API and Temporal, so they live in careflow-types; their paths
+// here stay as they were.
+pub use careflow_types::ethics::{
+    Document, Meeting, Outcome, QueueItem, Recommendation, Route, Submission, SubmissionContent,
+    SubmissionKind, Vote,
+};
 
 use crate::audit::{self, digest};
 use crate::db::{now, Db};
@@ -32,270 +40,6 @@ const REVIEW_DAYS: i64 = 14;
 const RESPONSE_DAYS: i64 = 30;
 /// Days before expiry that a continuing-review reminder is due.
 pub const REMINDER_DAYS: i64 = 60;
-
-/// What kind of review a submission asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubmissionKind {
-    /// A new project.
-    Initial,
-    /// A change to an approved project (a new model version's sign-off comes this way).
-    Amendment,
-    /// An incident in an approved project.
-    Incident,
-}
-
-impl SubmissionKind {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SubmissionKind::Initial => "initial",
-            SubmissionKind::Amendment => "amendment",
-            SubmissionKind::Incident => "incident",
-        }
-    }
-}
-
-/// One document of a submission; its SHA-256 is computed when stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Document {
-    /// File name.
-    pub name: String,
-    /// Its text.
-    pub content: String,
-}
-
-/// What an applicant submits. Every field is required (an amendment or incident
-/// report says what changes or happened in `technical_plan` and `risks`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SubmissionContent {
-    /// Project title.
-    pub title: String,
-    /// Technical plan.
-    pub technical_plan: String,
-    /// Use case.
-    pub use_case: String,
-    /// Expected benefit.
-    pub expected_benefit: String,
-    /// Risks.
-    pub risks: String,
-    /// Data used.
-    pub data_used: String,
-    /// Its legal basis.
-    pub legal_basis: String,
-    /// Consent plan.
-    pub consent_plan: String,
-    /// Algorithmic-bias assessment.
-    pub bias_assessment: String,
-    /// Documents.
-    #[serde(default)]
-    pub documents: Vec<Document>,
-}
-
-impl SubmissionContent {
-    /// Every missing field, by name.
-    pub fn validate(&self) -> std::result::Result<(), String> {
-        let fields = [
-            ("title", &self.title),
-            ("technical_plan", &self.technical_plan),
-            ("use_case", &self.use_case),
-            ("expected_benefit", &self.expected_benefit),
-            ("risks", &self.risks),
-            ("data_used", &self.data_used),
-            ("legal_basis", &self.legal_basis),
-            ("consent_plan", &self.consent_plan),
-            ("bias_assessment", &self.bias_assessment),
-        ];
-        let mut missing: Vec<String> = fields
-            .iter()
-            .filter(|(_, v)| v.trim().is_empty())
-            .map(|(k, _)| format!("{k}: must not be empty"))
-            .collect();
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, d) in self.documents.iter().enumerate() {
-            if d.name.trim().is_empty() {
-                missing.push(format!("documents[{i}].name: must not be empty"));
-            } else if !seen.insert(d.name.as_str()) {
-                missing.push(format!("documents[{i}].name: {} appears twice", d.name));
-            }
-        }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(missing.join("; "))
-        }
-    }
-}
-
-/// How the secretary routes a complete submission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Route {
-    /// No review needed (the reason is recorded).
-    Exempt,
-    /// One or two reviewers, who approve or refer to the full committee.
-    Expedited,
-    /// The full committee at a meeting.
-    FullCommittee,
-}
-
-impl Route {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::Exempt => "exempt",
-            Route::Expedited => "expedited",
-            Route::FullCommittee => "full_committee",
-        }
-    }
-}
-
-/// A reviewer's recommendation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Recommendation {
-    /// Approve (an expedited reviewer's approval).
-    Approve,
-    /// Refer to the full committee (expedited only).
-    Refer,
-    /// Approve after modifications (full committee only).
-    Modifications,
-    /// Do not approve (full committee only: an expedited reviewer never disapproves).
-    NotApprove,
-}
-
-impl Recommendation {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Recommendation::Approve => "approve",
-            Recommendation::Refer => "refer",
-            Recommendation::Modifications => "modifications",
-            Recommendation::NotApprove => "not_approve",
-        }
-    }
-}
-
-/// A member's vote at a meeting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Vote {
-    /// Approve.
-    Approve,
-    /// Approve after modifications.
-    Modifications,
-    /// Defer.
-    Defer,
-    /// Do not approve.
-    NotApprove,
-    /// Abstain.
-    Abstain,
-}
-
-impl Vote {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Vote::Approve => "approve",
-            Vote::Modifications => "modifications",
-            Vote::Defer => "defer",
-            Vote::NotApprove => "not_approve",
-            Vote::Abstain => "abstain",
-        }
-    }
-}
-
-/// The committee's decision, signed by the chair with a decision letter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Approved (continuing review starts).
-    Approved,
-    /// Approved once the applicant's modifications are verified.
-    ApprovedAfterModifications,
-    /// Deferred to a later meeting.
-    Deferred,
-    /// Not approved.
-    NotApproved,
-}
-
-impl Outcome {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Approved => "approved",
-            Outcome::ApprovedAfterModifications => "approved_after_modifications",
-            Outcome::Deferred => "deferred",
-            Outcome::NotApproved => "not_approved",
-        }
-    }
-}
-
-/// A submission as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Submission {
-    /// Id.
-    pub submission_id: String,
-    /// Kind.
-    pub kind: String,
-    /// The project it belongs to (itself for an initial submission).
-    pub project_id: String,
-    /// Who submitted it (the project lead).
-    pub applicant: String,
-    /// Title.
-    pub title: String,
-    /// Version (1, then one more per resubmission).
-    pub version: i64,
-    /// Where the review stands.
-    pub state: String,
-    /// Route chosen.
-    pub route: Option<String>,
-    /// Why (for an exemption).
-    pub route_reason: Option<String>,
-    /// SHA-256 of the current version's content.
-    pub content_sha256: String,
-    /// When the next step is due.
-    pub due_at: String,
-    /// Until when an approval holds.
-    pub approved_until: Option<String>,
-    /// The committee's decision.
-    pub decision: Option<String>,
-    /// The decision letter.
-    pub decision_letter: Option<String>,
-    /// The latest comments to the applicant (completeness, modifications).
-    pub comments: Option<String>,
-}
-
-/// What the meeting's attendance amounts to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Meeting {
-    /// Id.
-    pub meeting_id: String,
-    /// Submission discussed.
-    pub submission_id: String,
-    /// Members present who count (conflicted members leave and do not).
-    pub counted: Vec<String>,
-    /// Whether the meeting may decide.
-    pub quorate: bool,
-    /// Why (counts and the lay member), in words.
-    pub quorum_note: String,
-}
-
-/// One item of someone's queue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueItem {
-    /// Submission.
-    pub submission_id: String,
-    /// Title.
-    pub title: String,
-    /// State.
-    pub state: String,
-    /// What is asked of this person.
-    pub action: String,
-    /// When due.
-    pub due_at: String,
-}
 
 fn in_days(days: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::days(days))
@@ -970,18 +714,28 @@ struct Signed<'a> {
     text: &'a str,
 }
 
-/// Signs an ethics step with the signer's password and, in the change's transaction,
-/// uses the signature: returns the open transaction and the signature id.
-async fn signed_tx(
-    db: &Db,
-    s: &Submission,
-    signer: &str,
-    password: &str,
-    meaning: SignatureMeaning,
-    step: &str,
-    what: &str,
-    text: &str,
-) -> Result<(sqlx::Transaction<'static, sqlx::Any>, String)> {
+/// How a signing step is signed: with the password re-entered now (the store signs
+/// it), or with a signature made earlier for exactly this step ([`sign_step`], as the
+/// API does before the step travels through the review workflow without the password).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Signing<'a> {
+    /// The signer's password.
+    Password(&'a str),
+    /// The id of the signer's unused signature of this step.
+    Signature(&'a str),
+}
+
+impl std::fmt::Debug for Signing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signing::Password(_) => f.write_str("Password(<hidden>)"),
+            Signing::Signature(id) => write!(f, "Signature({id})"),
+        }
+    }
+}
+
+/// The subject and content digest a signature of an ethics step signs.
+fn signed_terms(s: &Submission, step: &str, what: &str, text: &str) -> (String, String) {
     let subject = format!("ethics/{}/{step}", s.submission_id);
     let content = digest(&Signed {
         submission_id: &s.submission_id,
@@ -991,18 +745,42 @@ async fn signed_tx(
         what,
         text,
     });
-    let sig = signatures::sign(
-        db,
-        &SignRequest {
-            signer,
-            password,
-            meaning,
-            subject: subject.clone(),
-            signed_sha256: content.clone(),
-            workflow_id: Some(workflow_id(&s.submission_id)),
-        },
-    )
-    .await?;
+    (subject, content)
+}
+
+/// Signs an ethics step (with the password) or takes the signature made for it, and,
+/// in the change's transaction, uses the signature: returns the open transaction and
+/// the signature id.
+#[allow(clippy::too_many_arguments)]
+async fn signed_tx(
+    db: &Db,
+    s: &Submission,
+    signer: &str,
+    signing: Signing<'_>,
+    meaning: SignatureMeaning,
+    step: &str,
+    what: &str,
+    text: &str,
+) -> Result<(sqlx::Transaction<'static, sqlx::Any>, String)> {
+    let (subject, content) = signed_terms(s, step, what, text);
+    let signature_id = match signing {
+        Signing::Password(password) => {
+            signatures::sign(
+                db,
+                &SignRequest {
+                    signer,
+                    password,
+                    meaning,
+                    subject: subject.clone(),
+                    signed_sha256: content.clone(),
+                    workflow_id: Some(workflow_id(&s.submission_id)),
+                },
+            )
+            .await?
+            .signature_id
+        }
+        Signing::Signature(id) => id.to_owned(),
+    };
     let mut tx = db.begin_write().await?;
     let expected = signatures::Expected {
         actor: signer,
@@ -1010,18 +788,98 @@ async fn signed_tx(
         meaning,
         signed_sha256: &content,
     };
-    if let Some(why) =
-        signatures::check_unused_in(&mut tx, Some(&sig.signature_id), &expected).await?
-    {
+    if let Some(why) = signatures::check_unused_in(&mut tx, Some(&signature_id), &expected).await? {
         return Err(Error::Conflict(why));
     }
-    if !signatures::mark_used_in(&mut tx, &sig.signature_id).await? {
+    if !signatures::mark_used_in(&mut tx, &signature_id).await? {
         return Err(Error::Conflict(format!(
-            "signature {} was used meanwhile",
-            sig.signature_id
+            "signature {signature_id} was used meanwhile"
         )));
     }
-    Ok((tx, sig.signature_id))
+    Ok((tx, signature_id))
+}
+
+/// Signs `step` (a review, vote, decision or verification of submission `id`) with its
+/// actor's password, over the submission as stored now, and returns the step carrying
+/// the signature: what the API does before sending the step to the review workflow, so
+/// that the password never travels further. A wrong password is counted towards the
+/// lock-out; a step that is not signed is returned as it is.
+pub async fn sign_step(db: &Db, id: &str, password: &str, step: &EthicsStep) -> Result<EthicsStep> {
+    let s = get(db, id).await?;
+    let (meaning, name, what, text) = match step {
+        EthicsStep::Review {
+            reviewer,
+            recommendation,
+            comments,
+            ..
+        } => (
+            SignatureMeaning::Reviewed,
+            format!("review/v{}/{reviewer}", s.version),
+            recommendation.as_str(),
+            comments.as_str(),
+        ),
+        EthicsStep::Vote {
+            meeting_id,
+            member,
+            vote,
+            ..
+        } => (
+            SignatureMeaning::Reviewed,
+            format!("vote/{meeting_id}/{member}"),
+            vote.as_str(),
+            "",
+        ),
+        EthicsStep::Decide {
+            meeting_id,
+            outcome,
+            letter,
+            ..
+        } => (
+            SignatureMeaning::Responsible,
+            format!("decision/{meeting_id}"),
+            outcome.as_str(),
+            letter.as_str(),
+        ),
+        EthicsStep::Verify {
+            accept, comments, ..
+        } => (
+            verify_meaning(*accept),
+            format!("verify/v{}", s.version),
+            if *accept { "accept" } else { "more" },
+            comments.as_str(),
+        ),
+        other => return Ok(other.clone()),
+    };
+    let (subject, content) = signed_terms(&s, &name, what, text);
+    let sig = signatures::sign(
+        db,
+        &SignRequest {
+            signer: step.actor(),
+            password,
+            meaning,
+            subject,
+            signed_sha256: content,
+            workflow_id: Some(workflow_id(id)),
+        },
+    )
+    .await?;
+    let mut signed = step.clone();
+    match &mut signed {
+        EthicsStep::Review { signature_id, .. }
+        | EthicsStep::Vote { signature_id, .. }
+        | EthicsStep::Decide { signature_id, .. }
+        | EthicsStep::Verify { signature_id, .. } => *signature_id = Some(sig.signature_id),
+        _ => unreachable!("only signing steps reach here"),
+    }
+    Ok(signed)
+}
+
+fn verify_meaning(accept: bool) -> SignatureMeaning {
+    if accept {
+        SignatureMeaning::Approved
+    } else {
+        SignatureMeaning::Rejected
+    }
 }
 
 /// An assigned reviewer's signed comments (meaning `reviewed`). On an expedited review
@@ -1034,6 +892,26 @@ pub async fn review(
     id: &str,
     reviewer: &str,
     password: &str,
+    recommendation: Recommendation,
+    comments: &str,
+) -> Result<Submission> {
+    review_by(
+        db,
+        id,
+        reviewer,
+        Signing::Password(password),
+        recommendation,
+        comments,
+    )
+    .await
+}
+
+/// [`review`], signed either way.
+pub async fn review_by(
+    db: &Db,
+    id: &str,
+    reviewer: &str,
+    signing: Signing<'_>,
     recommendation: Recommendation,
     comments: &str,
 ) -> Result<Submission> {
@@ -1077,7 +955,7 @@ pub async fn review(
         db,
         &s,
         reviewer,
-        password,
+        signing,
         SignatureMeaning::Reviewed,
         &format!("review/v{}/{reviewer}", s.version),
         recommendation.as_str(),
@@ -1383,6 +1261,17 @@ pub async fn vote(
     password: &str,
     vote: Vote,
 ) -> Result<()> {
+    vote_by(db, meeting_id, member, Signing::Password(password), vote).await
+}
+
+/// [`vote`], signed either way.
+pub async fn vote_by(
+    db: &Db,
+    meeting_id: &str,
+    member: &str,
+    signing: Signing<'_>,
+    vote: Vote,
+) -> Result<()> {
     let (id, counted, quorate) = {
         let mut conn = db.pool().acquire().await?;
         meeting_in(&mut conn, meeting_id).await?
@@ -1403,7 +1292,7 @@ pub async fn vote(
         db,
         &s,
         member,
-        password,
+        signing,
         SignatureMeaning::Reviewed,
         &format!("vote/{meeting_id}/{member}"),
         vote.as_str(),
@@ -1462,6 +1351,26 @@ pub async fn decide(
     outcome: Outcome,
     letter: &str,
 ) -> Result<Submission> {
+    decide_by(
+        db,
+        meeting_id,
+        chair,
+        Signing::Password(password),
+        outcome,
+        letter,
+    )
+    .await
+}
+
+/// [`decide`], signed either way.
+pub async fn decide_by(
+    db: &Db,
+    meeting_id: &str,
+    chair: &str,
+    signing: Signing<'_>,
+    outcome: Outcome,
+    letter: &str,
+) -> Result<Submission> {
     if letter.trim().len() < 10 {
         return Err(Error::Invalid(
             "letter: the decision letter must say what was decided and why".into(),
@@ -1515,7 +1424,7 @@ pub async fn decide(
         db,
         &s,
         chair,
-        password,
+        signing,
         SignatureMeaning::Responsible,
         &format!("decision/{meeting_id}"),
         outcome.as_str(),
@@ -1642,6 +1551,26 @@ pub async fn verify(
     accept: bool,
     comments: &str,
 ) -> Result<Submission> {
+    verify_by(
+        db,
+        id,
+        verifier,
+        Signing::Password(password),
+        accept,
+        comments,
+    )
+    .await
+}
+
+/// [`verify`], signed either way.
+pub async fn verify_by(
+    db: &Db,
+    id: &str,
+    verifier: &str,
+    signing: Signing<'_>,
+    accept: bool,
+    comments: &str,
+) -> Result<Submission> {
     if comments.trim().len() < 3 {
         return Err(Error::Invalid("comments: say what was verified".into()));
     }
@@ -1670,19 +1599,17 @@ pub async fn verify(
             )));
         }
     }
-    let meaning = if accept {
-        SignatureMeaning::Approved
-    } else {
-        SignatureMeaning::Rejected
-    };
+    let meaning = verify_meaning(accept);
+    // The signature signs this version's verification (a single-use signature per
+    // round); the audit step is one of its own per round.
     let step = format!("verify/{}", uuid::Uuid::new_v4().simple());
     let (mut tx, signature_id) = signed_tx(
         db,
         &s,
         verifier,
-        password,
+        signing,
         meaning,
-        &step,
+        &format!("verify/v{}", s.version),
         if accept { "accept" } else { "more" },
         comments,
     )
@@ -1734,12 +1661,26 @@ pub async fn verify(
 /// Continuing review: suspends every approved project whose approval lapsed by `at`
 /// (RFC 3339), audited; returns their ids.
 pub async fn suspend_lapsed(db: &Db, at: &str) -> Result<Vec<String>> {
+    suspend_lapsed_where(db, at, None).await
+}
+
+/// Continuing review of one project, as its review workflow's expiry timer fires:
+/// suspends it if its approval lapsed by `at` (the workflow's clock), audited; returns
+/// the submission as it then stands (still approved if it was renewed meanwhile).
+pub async fn suspend_if_lapsed(db: &Db, id: &str, at: &str) -> Result<Submission> {
+    suspend_lapsed_where(db, at, Some(id)).await?;
+    get(db, id).await
+}
+
+async fn suspend_lapsed_where(db: &Db, at: &str, only: Option<&str>) -> Result<Vec<String>> {
     let mut tx = db.begin_write().await?;
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM ethics_submissions WHERE state = 'approved' AND approved_until IS NOT NULL \
-         AND approved_until <= $1 AND kind = 'initial' ORDER BY submission_id"
+         AND approved_until <= $1 AND kind = 'initial' AND ($2 IS NULL OR submission_id = $2) \
+         ORDER BY submission_id"
     ))
     .bind(at)
+    .bind(only)
     .fetch_all(&mut *tx)
     .await?;
     let lapsed: Vec<Submission> = rows.iter().map(from_row).collect::<Result<_>>()?;
@@ -1765,6 +1706,27 @@ pub async fn suspend_lapsed(db: &Db, at: &str) -> Result<Vec<String>> {
     }
     tx.commit().await?;
     Ok(lapsed.into_iter().map(|s| s.submission_id).collect())
+}
+
+/// A reminder, from the review workflow's timer: the step awaited in `state` is
+/// overdue, or (state `approved`) the approval's expiry approaches. Audited once per
+/// `round` (`ethics.reminder`, with `note`) if the submission is still in `state`;
+/// returns the submission as it stands.
+pub async fn remind(db: &Db, id: &str, state: &str, round: u32, note: &str) -> Result<Submission> {
+    let mut tx = db.begin_write().await?;
+    let s = get_in(&mut tx, id).await?;
+    if s.state == state {
+        let mut e = audit::system_entry(
+            &workflow_id(id),
+            // The due date tells apart rounds of a state the review comes back to.
+            &format!("reminder/{state}/v{}/{}/{round}", s.version, s.due_at),
+            "ethics.reminder",
+        );
+        e.reason = Some(format!("{note} (due {})", s.due_at));
+        audit::append(&mut tx, e).await?;
+    }
+    tx.commit().await?;
+    Ok(s)
 }
 
 /// What waits for `user`: the secretary sees submissions to check, route, assign and

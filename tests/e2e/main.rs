@@ -11,5 +11,6 @@ mod bed_plan;
 mod common;
 mod crash;
 mod operations;
+mod ethics;
 mod scale_out;
 mod theatre;

@@ -233,3 +233,178 @@ mod tests {
         assert_eq!(error.error.fields.unwrap()[0].field, "los");
     }
 }
+
+/// `POST /api/ethics/submissions` (and an amendment's or incident's): the submission
+/// stored and its review workflow started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EthicsSubmitted {
+    /// Submission.
+    pub submission_id: String,
+    /// Its review workflow (`ethics-ID`).
+    pub workflow_id: String,
+}
+
+/// `POST /api/ethics/members`: who sits on the committee, scientific or lay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsMemberRequest {
+    /// User (committee member or chair).
+    pub user: String,
+    /// A lay member (else scientific).
+    pub lay: bool,
+}
+
+/// `POST /api/ethics/submissions/{id}/check`: the secretary's completeness check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsCheckRequest {
+    /// Complete, or returned to the applicant.
+    pub complete: bool,
+    /// What was checked or what is missing.
+    pub comments: String,
+}
+
+/// `POST /api/ethics/submissions/{id}/route`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsRouteRequest {
+    /// Exempt, expedited or full committee.
+    pub route: crate::ethics::Route,
+    /// Why.
+    pub reason: String,
+}
+
+/// `POST /api/ethics/submissions/{id}/conflicts`: the signed-in member's declaration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsConflictRequest {
+    /// What the conflict is.
+    pub reason: String,
+}
+
+/// `POST /api/ethics/submissions/{id}/reviewers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsAssignRequest {
+    /// Reviewers.
+    pub reviewers: Vec<String>,
+}
+
+/// `POST /api/ethics/submissions/{id}/meetings`: attendance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsMeetingRequest {
+    /// Members present.
+    pub present: Vec<String>,
+}
+
+/// `POST /api/ethics/submissions/{id}/respond`: the applicant's answer to requested
+/// modifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsRespondRequest {
+    /// What was modified.
+    pub response: String,
+}
+
+/// Hides a password in `Debug` output.
+struct Hidden;
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+fn password_error(password: &str) -> Result<(), Vec<FieldError>> {
+    if password.is_empty() {
+        Err(vec![FieldError::new(
+            "password",
+            "this step is signed: re-enter your password",
+        )])
+    } else {
+        Ok(())
+    }
+}
+
+/// `POST /api/ethics/submissions/{id}/review`: an assigned reviewer's comments, signed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsReviewRequest {
+    /// Recommendation.
+    pub recommendation: crate::ethics::Recommendation,
+    /// Comments.
+    pub comments: String,
+    /// The reviewer's password (signs `reviewed`).
+    pub password: String,
+}
+
+/// `POST /api/ethics/submissions/{id}/votes`: a member's vote at a meeting, signed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsVoteRequest {
+    /// Meeting.
+    pub meeting_id: String,
+    /// Vote.
+    pub vote: crate::ethics::Vote,
+    /// The member's password (signs `reviewed`).
+    pub password: String,
+}
+
+/// `POST /api/ethics/submissions/{id}/decision`: the chair's decision and letter, signed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsDecisionRequest {
+    /// Meeting.
+    pub meeting_id: String,
+    /// Outcome.
+    pub outcome: crate::ethics::Outcome,
+    /// Decision letter.
+    pub letter: String,
+    /// The chair's password (signs `responsible`).
+    pub password: String,
+}
+
+/// `POST /api/ethics/submissions/{id}/verify`: the chair's or a reviewer's verification
+/// of the modifications, signed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsVerifyRequest {
+    /// Accepted (approves) or not (asks again).
+    pub accept: bool,
+    /// What was verified.
+    pub comments: String,
+    /// The verifier's password (signs `approved` or `rejected`).
+    pub password: String,
+}
+
+macro_rules! signed_request {
+    ($t:ident { $($f:ident),* }) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    $(.field(stringify!($f), &self.$f))*
+                    .field("password", &Hidden)
+                    .finish()
+            }
+        }
+        impl $t {
+            /// Checks that the step is signed (the password given), located.
+            pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+                password_error(&self.password)
+            }
+        }
+    };
+}
+
+signed_request!(EthicsReviewRequest {
+    recommendation,
+    comments
+});
+signed_request!(EthicsVoteRequest { meeting_id, vote });
+signed_request!(EthicsDecisionRequest {
+    meeting_id,
+    outcome,
+    letter
+});
+signed_request!(EthicsVerifyRequest { accept, comments });

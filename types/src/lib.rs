@@ -27,6 +27,7 @@ mod auth;
 mod bed_plan;
 mod decisions;
 mod release;
+pub mod ethics;
 mod roster;
 mod scanner;
 mod tasks;

@@ -11,6 +11,7 @@ pub mod admission;
 pub mod approval;
 pub mod bed_plan;
 pub mod model_release;
+pub mod ethics_review;
 pub mod nurse_rostering;
 pub mod scanner_booking;
 pub mod theatre_booking;
@@ -25,6 +26,7 @@ use careflow_activities::admission::AdmissionActivities;
 use careflow_activities::approval::ApprovalActivities;
 use careflow_activities::bed_plan::BedPlanActivities;
 use careflow_activities::model_release::ReleaseActivities;
+use careflow_activities::ethics_review::EthicsActivities;
 use careflow_activities::nurse_rostering::RosterActivities;
 use careflow_activities::scanner_booking::ScannerActivities;
 use careflow_activities::theatre_booking::TheatreActivities;
@@ -34,6 +36,7 @@ use careflow_types::{COMPUTE_TASK_QUEUE, REFUSED_ERROR_TYPE};
 pub use admission::AdmissionWorkflow;
 pub use bed_plan::BedPlanWorkflow;
 pub use model_release::ModelReleaseWorkflow;
+pub use ethics_review::EthicsReviewWorkflow;
 pub use nurse_rostering::NurseRosteringWorkflow;
 pub use scanner_booking::ScannerBookingWorkflow;
 pub use theatre_booking::TheatreBookingWorkflow;
@@ -53,9 +56,11 @@ pub fn register(
         .register_workflow::<NurseRosteringWorkflow>()?
         .register_workflow::<ScannerBookingWorkflow>()?
         .register_workflow::<ModelReleaseWorkflow>()?
+        .register_workflow::<EthicsReviewWorkflow>()?
         .register_activities(ApprovalActivities::new(db.clone()))
         .register_activities(AdmissionActivities::new(db.clone()))
         .register_activities(ReleaseActivities::new(db.clone(), models_dir.clone()))
+        .register_activities(EthicsActivities::new(db.clone()))
         .register_activities(TheatreActivities::new(db.clone(), models_dir.clone()))
         .register_activities(RosterActivities::new(db.clone(), models_dir.clone()))
         .register_activities(ScannerActivities::new(db.clone(), models_dir.clone()))

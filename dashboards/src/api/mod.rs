@@ -35,6 +35,7 @@ use crate::AppState;
 
 mod audit_export;
 mod releases;
+mod ethics;
 mod roster;
 mod scanner;
 mod theatre;
@@ -65,6 +66,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(releases::router())
         .merge(auth::router())
         .merge(audit_export::router())
+        .merge(ethics::router())
         .nest("/fhir/r4", crate::fhir::router())
 }
 
