@@ -811,6 +811,7 @@ async fn saved_histories_replay() {
             .register_workflow::<careflow_workflows::ScannerBookingWorkflow>()
             .expect("register")
             .register_workflow::<careflow_workflows::ModelReleaseWorkflow>()
+            .expect("register")
             .register_workflow::<careflow_workflows::EthicsReviewWorkflow>()
             .expect("register")
             .build(),
