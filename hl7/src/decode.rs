@@ -179,6 +179,26 @@ impl Fields<'_> {
         (!v.is_empty()).then(|| v.to_owned())
     }
 
+    /// The patient identifier of PID-3: the repeat whose identifier type (CX-5) is MR
+    /// (medical record number) when there is one, else the first with an id.
+    fn patient_identifier(&self) -> Option<String> {
+        let field = self.msg.segment("PID")?.field(3)?;
+        let decoded = |r: &hl7_parser::message::Repeat<'_>, c: usize| {
+            r.component(c)
+                .map(|c| c.display(&self.seps).to_string().trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let ids: Vec<(Option<String>, Option<String>)> = field
+            .repeats()
+            .map(|r| (decoded(r, 1), decoded(r, 5)))
+            .filter(|(id, _)| id.is_some())
+            .collect();
+        ids.iter()
+            .find(|(_, kind)| kind.as_deref() == Some("MR"))
+            .or_else(|| ids.first())
+            .and_then(|(id, _)| id.clone())
+    }
+
     fn has(&self, seg: &str) -> bool {
         self.msg.segment(seg).is_some()
     }
@@ -411,7 +431,7 @@ fn adt(
             "the PID segment is required",
         ));
     }
-    let patient_ref = field("PID", 3).ok_or_else(|| {
+    let patient_ref = f.patient_identifier().ok_or_else(|| {
         Fault::at(
             "PID",
             3,

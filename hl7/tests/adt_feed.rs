@@ -36,6 +36,8 @@ enum Where {
 
 struct Patient {
     mrn: String,
+    /// A national number, a second repeat of PID-3 (careflow keys on the MR one).
+    national: String,
     name: String,
     address: String,
     phone: String,
@@ -84,6 +86,7 @@ impl Day {
         let r = self.rng.next(1000);
         self.patients.push(Patient {
             mrn: format!("M{:07}", 4_200_000 + i * 7 + (r as usize % 7)),
+            national: format!("94{:08}", 31_000_000 + i * 13),
             name: format!(
                 "{}{}^{}",
                 SURNAMES[i % SURNAMES.len()],
@@ -122,9 +125,9 @@ impl Day {
         let mut s = format!(
             "MSH|^~\\&|PAS|GENERAL|CAREFLOW|CAREFLOW|{t}||ADT^{trigger}|C{:05}|P|{v}||||||{charset}\r\
              EVN|{trigger}|{t}\r\
-             PID|1||{}^^^GENERAL^MR||{}||{}|{}|||{}||{}\r\
+             PID|1||{}^^^NHS^NH~{}^^^GENERAL^MR||{}||{}|{}|||{}||{}\r\
              PV1|1|{class}|{pv1_3}\r",
-            self.ctrl, pt.mrn, pt.name, pt.dob, pt.sex, pt.address, pt.phone
+            self.ctrl, pt.national, pt.mrn, pt.name, pt.dob, pt.sex, pt.address, pt.phone
         );
         if let Some(d) = pv2_9 {
             s.push_str(&format!("PV2|||||||||{}\r", d.format("%Y%m%d%H%M")));
@@ -188,8 +191,22 @@ fn run_sender(port: u16, steps: &[Step], dir: &std::path::Path) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_day_of_adt_through_python_hl7_keeps_the_census_true() {
+async fn a_day_of_adt_through_python_hl7_keeps_the_census_true_sqlite() {
     let (dir, db) = careflow_testkit::db::sqlite().await;
+    let db_file = dir.path().join("careflow.db");
+    day_of_adt(db, dir.path(), Some(&db_file)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_of_adt_through_python_hl7_keeps_the_census_true_postgres() {
+    let db = careflow_testkit::db::postgres().await;
+    let dir = tempfile::tempdir().unwrap();
+    day_of_adt(db, dir.path(), None).await;
+}
+
+/// The day against `db`; `db_file`: the SQLite file whose bytes (and WAL) must hold no
+/// name, address, phone or national number.
+async fn day_of_adt(db: Db, dir: &std::path::Path, db_file: Option<&std::path::Path>) {
     hospital::seed_layout(&db, &hospital::demo_layout())
         .await
         .unwrap();
@@ -204,7 +221,7 @@ async fn a_day_of_adt_through_python_hl7_keeps_the_census_true() {
             json!({"point_of_care": p[0], "room": p[1], "bed": p[2], "bed_id": b})
         }).collect::<Vec<_>>(),
     });
-    let map_path = dir.path().join("locations.json");
+    let map_path = dir.join("locations.json");
     std::fs::write(&map_path, serde_json::to_vec_pretty(&file).unwrap()).unwrap();
     let map = LocationMap::load(&map_path, &db).await.unwrap();
 
@@ -410,7 +427,11 @@ async fn a_day_of_adt_through_python_hl7_keeps_the_census_true() {
     });
     let q = day.patient();
     let m = day.message("A01", h(32), q, "I", &code(11), None, "");
-    let no_pid3 = m.replace(&format!("{}^^^GENERAL^MR", day.patients[q].mrn), "");
+    let pid3 = format!(
+        "{}^^^NHS^NH~{}^^^GENERAL^MR",
+        day.patients[q].national, day.patients[q].mrn
+    );
+    let no_pid3 = m.replace(&pid3, "");
     day.msgs.push(Step {
         text: no_pid3,
         encoding: "utf-8",
@@ -443,7 +464,7 @@ async fn a_day_of_adt_through_python_hl7_keeps_the_census_true() {
         err_has: &["MSH^1^12", "203"],
     });
 
-    let results = run_sender(port, &day.msgs, dir.path());
+    let results = run_sender(port, &day.msgs, dir);
     assert_eq!(results.len(), day.msgs.len());
     for (i, (step, got)) in day.msgs.iter().zip(&results).enumerate() {
         if step.cut.is_some() {
@@ -517,20 +538,23 @@ async fn a_day_of_adt_through_python_hl7_keeps_the_census_true() {
     server.await.unwrap().unwrap();
     db.close().await;
     let mut files = Vec::new();
-    for f in std::fs::read_dir(dir.path()).unwrap() {
-        let f = f.unwrap().path();
-        if f.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("careflow.db")
-        {
-            files.push(std::fs::read(&f).unwrap());
+    if let Some(db_file) = db_file {
+        for suffix in ["", "-wal"] {
+            if let Ok(bytes) = std::fs::read(format!("{}{suffix}", db_file.display())) {
+                files.push(bytes);
+            }
         }
+        assert!(!files.is_empty(), "the SQLite file is there to search");
     }
     for p in &day.patients {
         assert!(!trail.contains(&p.mrn), "an MRN is in the audit trail");
+        assert!(
+            !trail.contains(&p.national),
+            "a national number is in the audit trail"
+        );
         let surname = p.name.split('^').next().unwrap();
-        for secret in [surname, &p.phone, p.address.split('^').next().unwrap()] {
+        let street = p.address.split('^').next().unwrap();
+        for secret in [surname, &p.phone, street, &p.national] {
             assert!(!trail.contains(secret), "{secret} is in the audit trail");
             for bytes in &files {
                 assert!(
