@@ -22,6 +22,10 @@ use crate::location::LocationMap;
 pub struct Hl7Service {
     db: Db,
     locations: Arc<LocationMap>,
+    // One message applied at a time across this listener's connections: they queue
+    // here in order instead of in SQLite's busy handler, whose growing sleeps (up to
+    // 100 ms) would make the ACK latency's tail.
+    apply_one_at_a_time: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Hl7Service {
@@ -30,6 +34,7 @@ impl Hl7Service {
         Self {
             db,
             locations: Arc::new(locations),
+            apply_one_at_a_time: Arc::default(),
         }
     }
 
@@ -39,14 +44,20 @@ impl Hl7Service {
         let (code, header, fault) = match decode(frame, &self.locations) {
             Decoded::Reject(h, f) => (AckCode::Reject, h, Some(f)),
             Decoded::Error(h, f) => (AckCode::Error, h, Some(f)),
-            Decoded::Adt(msg, h) => match adt::apply(&self.db, &msg).await? {
-                AdtOutcome::Applied | AdtOutcome::Duplicate => (AckCode::Accept, h, None),
-                AdtOutcome::Refused(r) => {
-                    let mut f = Fault::at(&r.segment, r.field, code::APPLICATION, r.reason);
-                    f.component = r.component;
-                    (AckCode::Error, h, Some(f))
+            Decoded::Adt(msg, h) => {
+                let outcome = {
+                    let _turn = self.apply_one_at_a_time.lock().await;
+                    adt::apply(&self.db, &msg).await?
+                };
+                match outcome {
+                    AdtOutcome::Applied | AdtOutcome::Duplicate => (AckCode::Accept, h, None),
+                    AdtOutcome::Refused(r) => {
+                        let mut f = Fault::at(&r.segment, r.field, code::APPLICATION, r.reason);
+                        f.component = r.component;
+                        (AckCode::Error, h, Some(f))
+                    }
                 }
-            },
+            }
         };
         // Positions and reasons only: no field value of PID reaches the log.
         tracing::debug!(
