@@ -32,8 +32,23 @@ pub struct Driver {
     pub exit_when_done: bool,
 }
 
-/// Runs Temporal (embedded unless `--temporal`), a worker and the HTTP API on `listen`.
-pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<()> {
+/// The HL7 v2 ADT listener to run beside the API (`--hl7-listen`, `--hl7-locations`).
+#[derive(Debug, Clone)]
+pub struct Hl7Listen {
+    /// MLLP address.
+    pub addr: String,
+    /// The location map file (sender's PV1-3 codes to careflow's wards and beds).
+    pub locations: std::path::PathBuf,
+}
+
+/// Runs Temporal (embedded unless `--temporal`), a worker and the HTTP API on `listen`,
+/// and the HL7 ADT listener when `hl7` is given.
+pub async fn serve(
+    g: &Global,
+    listen: &str,
+    driver: Option<Driver>,
+    hl7: Option<Hl7Listen>,
+) -> Result<()> {
     let db = g.open_db().await?;
     ensure_admin(&db).await?;
     let anchors = Anchoring::start(g, &db)?;
@@ -41,6 +56,26 @@ pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding the HTTP API to {listen}"))?;
+    // The ADT listener: its port and its location map are checked before anything runs.
+    let hl7 = match hl7 {
+        Some(h) => {
+            let map = careflow_hl7::LocationMap::load(&h.locations, &db).await?;
+            let l = tokio::net::TcpListener::bind(&h.addr)
+                .await
+                .with_context(|| format!("binding the HL7 listener to {}", h.addr))?;
+            eprintln!("careflow: HL7 v2 ADT (MLLP) at {}", l.local_addr()?);
+            Some((careflow_hl7::Hl7Service::new(db.clone(), map), l))
+        }
+        None => None,
+    };
+    let (stop_hl7_tx, stop_hl7_rx) = tokio::sync::oneshot::channel::<()>();
+    let hl7_run: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match hl7 {
+        Some((service, l)) => Box::pin(service.serve(l, async {
+            let _ = stop_hl7_rx.await;
+        })),
+        None => Box::pin(std::future::pending()),
+    };
+    tokio::pin!(hl7_run);
     let embedded = match &g.temporal {
         None => Some(
             EmbeddedTemporal::start(&g.data_dir, g.temporal_port, g.temporal_port + 1000).await?,
@@ -107,6 +142,7 @@ pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<(
         tokio::select! {
             r = &mut worker_run => break r.context("worker stopped"),
             r = &mut http => break r.context("HTTP server stopped"),
+            r = &mut hl7_run => break r.context("HL7 listener stopped"),
             r = &mut driver_fut, if !driver_done => {
                 driver_done = true;
                 if let Err(e) = r { break Err(e) }
@@ -123,6 +159,7 @@ pub async fn serve(g: &Global, listen: &str, driver: Option<Driver>) -> Result<(
     // (cancelling them after --drain-seconds, see Workers::build) and reports their
     // results before its run ends.
     let _ = stop_http_tx.send(());
+    let _ = stop_hl7_tx.send(());
     stop_worker();
     let drained = tokio::time::timeout(drain_bound(g), &mut worker_run).await;
     if drained.is_err() {

@@ -12,6 +12,25 @@ pub struct ServeArgs {
     /// Address of the HTTP API.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Also accept the hospital's HL7 v2 ADT feed (MLLP over TCP) on this address.
+    #[arg(long, requires = "hl7_locations")]
+    pub hl7_listen: Option<String>,
+    /// JSON file mapping the sender's PV1-3 codes (point of care, room, bed) to
+    /// careflow's wards and beds (see hl7/README.md).
+    #[arg(long, requires = "hl7_listen")]
+    pub hl7_locations: Option<std::path::PathBuf>,
+}
+
+impl ServeArgs {
+    fn hl7(&self) -> Option<crate::serve::Hl7Listen> {
+        match (&self.hl7_listen, &self.hl7_locations) {
+            (Some(addr), Some(locations)) => Some(crate::serve::Hl7Listen {
+                addr: addr.clone(),
+                locations: locations.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Options of `demo`.
@@ -32,7 +51,8 @@ pub struct DemoArgs {
 
 /// `careflow serve`: Temporal (embedded unless `--temporal`), a worker and the HTTP API.
 pub async fn serve(g: &Global, args: ServeArgs) -> Result<()> {
-    crate::serve::serve(g, &args.listen, None).await
+    let hl7 = args.hl7();
+    crate::serve::serve(g, &args.listen, None, hl7).await
 }
 
 /// `careflow worker`: a worker only.
@@ -46,6 +66,7 @@ pub async fn demo(g: &Global, args: DemoArgs) -> Result<()> {
         exit: args.exit,
         admissions: args.admissions,
         seed: args.seed,
+        hl7: args.serve.hl7(),
     };
     crate::demo::run(g, &args.serve.listen, options).await
 }

@@ -40,6 +40,8 @@ pub struct DemoOptions {
     pub admissions: u32,
     /// Seed of the demo's random choices.
     pub seed: u64,
+    /// The HL7 ADT listener to run beside the API (`--hl7-listen`).
+    pub hl7: Option<crate::serve::Hl7Listen>,
 }
 
 /// The password of every demo user, documented in the README. Fixed on purpose: the
@@ -179,7 +181,8 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
         }),
         exit_when_done: exit,
     };
-    serve(g, listen, Some(driver)).await
+    let hl7 = args.hl7.clone();
+    serve(g, listen, Some(driver), hl7).await
 }
 
 /// The `ed-arrivals` version the demo site is installed with; the demo then releases

@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod admissions;
+pub mod adt;
 pub mod anchor;
 pub mod audit;
 pub mod bed_plans;

@@ -1,0 +1,809 @@
+//! The census as the hospital's patient administration system announces it (HL7 v2
+//! ADT, decoded by the `hl7` crate): admissions, transfers, discharges and their
+//! cancellations, applied in one transaction with their audit entry.
+//!
+//! The patient's identifier (PID-3) is swapped for the pseudonym of the `patients`
+//! table here, as the API does; nothing else of the message identifies anyone, and the
+//! message itself is kept only as its SHA-256 (to recognise a resend).
+//!
+//! Messages can arrive out of order. Each applied message is kept as a de-identified
+//! event, and a patient's stays are replayed from all their events in event-time order
+//! whenever one arrives, so a late transfer cannot undo a later discharge. The replayed
+//! state then decides the census rows: an `admissions` row per stay (id `ADT-<event>`,
+//! requested by `hl7:<sender>`) and its open bed assignment when the patient lies in a
+//! bed careflow manages. A bed that someone else occupies, or that an admission in
+//! progress holds, is never overwritten: the message is refused and the refusal kept.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use careflow_types::{AgeGroup, NewAuditEntry, Sex};
+
+use crate::audit;
+use crate::db::{now, Db};
+use crate::error::Result;
+use crate::patients::KEY_PREFIX;
+
+/// The ADT trigger events careflow applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum AdtEventType {
+    /// Admit a patient.
+    A01,
+    /// Transfer a patient.
+    A02,
+    /// Discharge a patient.
+    A03,
+    /// Register a patient (the emergency department's arrivals among them).
+    A04,
+    /// Update patient information.
+    A08,
+    /// Cancel admit.
+    A11,
+    /// Cancel transfer.
+    A12,
+    /// Cancel discharge.
+    A13,
+}
+
+impl AdtEventType {
+    /// The trigger event code (MSH-9.2).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A01 => "A01",
+            Self::A02 => "A02",
+            Self::A03 => "A03",
+            Self::A04 => "A04",
+            Self::A08 => "A08",
+            Self::A11 => "A11",
+            Self::A12 => "A12",
+            Self::A13 => "A13",
+        }
+    }
+
+    /// The event of a trigger code, or `None` for one careflow does not apply.
+    pub fn parse(code: &str) -> Option<Self> {
+        Some(match code {
+            "A01" => Self::A01,
+            "A02" => Self::A02,
+            "A03" => Self::A03,
+            "A04" => Self::A04,
+            "A08" => Self::A08,
+            "A11" => Self::A11,
+            "A12" => Self::A12,
+            "A13" => Self::A13,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a message puts the patient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Place {
+    /// A bed careflow manages.
+    Bed {
+        /// careflow's ward.
+        ward_id: String,
+        /// careflow's bed.
+        bed_id: String,
+    },
+    /// Somewhere careflow does not manage (an ED chair, a clinic, another site): the
+    /// sender's point of care code.
+    Elsewhere(String),
+}
+
+/// One decoded ADT message, as the `hl7` crate hands it over.
+#[derive(Clone)]
+pub struct AdtMessage {
+    /// MSH-3 and MSH-4 of the sender.
+    pub sender: String,
+    /// MSH-10.
+    pub control_id: String,
+    /// SHA-256 of the message (segment ends normalised), hex.
+    pub content_sha256: String,
+    /// MSH-9.2.
+    pub event_type: AdtEventType,
+    /// When the event happened (EVN, PV1-44/45).
+    pub event_time: DateTime<Utc>,
+    /// PID-3: kept in the `patients` table only.
+    pub patient_ref: String,
+    /// PID-8 when F or M.
+    pub sex: Option<Sex>,
+    /// From PID-7 at the event time (adult when unknown).
+    pub age_group: AgeGroup,
+    /// PV1-2 (E emergency, I inpatient, O outpatient...), empty when absent.
+    pub patient_class: String,
+    /// PV1-3 mapped to careflow's places; `None` when the message gives none.
+    pub place: Option<Place>,
+    /// PV2-9.
+    pub expected_discharge: Option<DateTime<Utc>>,
+}
+
+// The patient's identifier must never reach a log line through `{:?}`.
+impl fmt::Debug for AdtMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdtMessage")
+            .field("sender", &self.sender)
+            .field("control_id", &self.control_id)
+            .field("event_type", &self.event_type)
+            .field("event_time", &self.event_time)
+            .field("patient_ref", &"<redacted>")
+            .field("place", &self.place)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a message was refused, by its position (for the ERR segment of an AE).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// Segment (PID, PV1...).
+    pub segment: String,
+    /// Field number.
+    pub field: u32,
+    /// Component number, when the fault is in one.
+    pub component: Option<u32>,
+    /// What careflow knows that the message contradicts (no patient data).
+    pub reason: String,
+}
+
+impl Refusal {
+    fn new(segment: &str, field: u32, component: Option<u32>, reason: String) -> Self {
+        Self {
+            segment: segment.into(),
+            field,
+            component,
+            reason,
+        }
+    }
+}
+
+/// What became of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdtOutcome {
+    /// Applied and committed.
+    Applied,
+    /// Applied before (same sender, MSH-10 and content): nothing changed.
+    Duplicate,
+    /// Contradicts the census: nothing changed, the refusal is recorded.
+    Refused(Refusal),
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// One applied message, de-identified.
+#[derive(Debug, Clone, Serialize)]
+struct Event {
+    event_id: String,
+    event_type: String,
+    event_time: String,
+    received_at: String,
+    patient_class: String,
+    ward_id: Option<String>,
+    bed_id: Option<String>,
+    elsewhere: Option<String>,
+    expected_discharge: Option<String>,
+}
+
+impl Event {
+    fn place(&self) -> Option<Place> {
+        match (&self.ward_id, &self.bed_id, &self.elsewhere) {
+            (Some(w), Some(b), _) => Some(Place::Bed {
+                ward_id: w.clone(),
+                bed_id: b.clone(),
+            }),
+            (_, _, Some(e)) => Some(Place::Elsewhere(e.clone())),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StayStatus {
+    Admitted,
+    Discharged,
+    Cancelled,
+}
+
+impl StayStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Admitted => "admitted",
+            Self::Discharged => "discharged",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One stay as the replay of a patient's events leaves it.
+#[derive(Debug, Clone)]
+struct Stay {
+    admission_id: String,
+    patient_class: String,
+    place: Option<Place>,
+    before_transfers: Vec<Option<Place>>,
+    status: StayStatus,
+    admitted_at: String,
+    expected_discharge: Option<String>,
+}
+
+/// Replays a patient's events in order; the first event that contradicts the stays
+/// before it is refused with the reason.
+fn replay(events: &[Event]) -> std::result::Result<Vec<Stay>, (String, Refusal)> {
+    let mut stays: Vec<Stay> = Vec::new();
+    for e in events {
+        let active = stays
+            .last_mut()
+            .filter(|s| s.status == StayStatus::Admitted);
+        let refuse = |field: u32, why: &str| {
+            Err((
+                e.event_id.clone(),
+                Refusal::new("PID", field, None, format!("{} {why}", e.event_type)),
+            ))
+        };
+        match e.event_type.as_str() {
+            "A01" | "A04" => match active {
+                // A second admit or registration while the stay is open moves the patient
+                // (senders repeat A01 when a bed is allocated later).
+                Some(stay) => {
+                    if let Some(p) = e.place() {
+                        stay.place = Some(p);
+                    }
+                }
+                None => stays.push(Stay {
+                    admission_id: format!("ADT-{}", e.event_id),
+                    patient_class: e.patient_class.clone(),
+                    place: e.place(),
+                    before_transfers: Vec::new(),
+                    status: StayStatus::Admitted,
+                    admitted_at: e.event_time.clone(),
+                    expected_discharge: e.expected_discharge.clone(),
+                }),
+            },
+            "A02" => match active {
+                Some(stay) => {
+                    stay.before_transfers.push(stay.place.take());
+                    stay.place = e.place();
+                }
+                None => return refuse(3, "transfer of a patient careflow knows no open stay of"),
+            },
+            "A03" => match active {
+                Some(stay) => stay.status = StayStatus::Discharged,
+                None => {
+                    return refuse(
+                        3,
+                        "discharge of a patient careflow knows no open stay of (never admitted or already discharged)",
+                    )
+                }
+            },
+            "A08" => {
+                if let Some(stay) = active {
+                    if e.expected_discharge.is_some() {
+                        stay.expected_discharge = e.expected_discharge.clone();
+                    }
+                    if !e.patient_class.is_empty() {
+                        stay.patient_class = e.patient_class.clone();
+                    }
+                }
+            }
+            "A11" => match active {
+                Some(stay) => stay.status = StayStatus::Cancelled,
+                None => return refuse(3, "cancel admit of a patient careflow knows no open stay of"),
+            },
+            "A12" => match active {
+                Some(stay) if !stay.before_transfers.is_empty() => {
+                    stay.place = stay.before_transfers.pop().flatten();
+                }
+                _ => return refuse(3, "cancel transfer of a patient with no transfer in an open stay"),
+            },
+            "A13" => match stays.last_mut() {
+                Some(stay) if stay.status == StayStatus::Discharged => {
+                    stay.status = StayStatus::Admitted;
+                }
+                _ => return refuse(3, "cancel discharge of a patient whose last stay is not discharged"),
+            },
+            other => unreachable!("event type {other} is stored only when known"),
+        }
+    }
+    Ok(stays)
+}
+
+/// The id of an applied message: the same sender, control id and content give the same
+/// event.
+fn event_id(msg: &AdtMessage) -> String {
+    let mut h = Sha256::new();
+    for part in [&msg.sender, &msg.control_id, &msg.content_sha256] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The patient's pseudonym, registering the identifier on first sight (inside `tx`).
+async fn patient_key(conn: &mut sqlx::AnyConnection, msg: &AdtMessage) -> Result<String> {
+    if let Some(row) = sqlx::query("SELECT patient_key FROM patients WHERE patient_ref = $1")
+        .bind(&msg.patient_ref)
+        .fetch_optional(&mut *conn)
+        .await?
+    {
+        return Ok(row.try_get("patient_key")?);
+    }
+    let mut buf = [0u8; 16];
+    getrandom::fill(&mut buf).expect("the OS provides randomness");
+    let key = format!("{KEY_PREFIX}{}", hex::encode(buf));
+    sqlx::query(
+        "INSERT INTO patients (patient_key, patient_ref, sex, age_group, created_at) VALUES ($1,$2,$3,$4,$5)",
+    )
+    .bind(&key)
+    .bind(&msg.patient_ref)
+    .bind(msg.sex.map(Sex::as_str).unwrap_or("unknown"))
+    .bind(msg.age_group.as_str())
+    .bind(now())
+    .execute(&mut *conn)
+    .await?;
+    audit::append(
+        conn,
+        NewAuditEntry {
+            actor: format!("hl7:{}", msg.sender),
+            role: "interface".into(),
+            action: "patient.pseudonymised".into(),
+            meaning: None,
+            reason: None,
+            workflow_id: None,
+            step: None,
+            input_digest: None,
+            output_digest: Some(audit::digest(&key)),
+            idempotency_key: format!("patient/{key}"),
+        },
+    )
+    .await?;
+    Ok(key)
+}
+
+async fn events_of(conn: &mut sqlx::AnyConnection, patient_key: &str) -> Result<Vec<Event>> {
+    let rows = sqlx::query(
+        "SELECT event_id, event_type, event_time, received_at, patient_class, ward_id, bed_id, \
+         elsewhere, expected_discharge FROM adt_events WHERE patient_key = $1",
+    )
+    .bind(patient_key)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Event {
+                event_id: r.try_get("event_id")?,
+                event_type: r.try_get("event_type")?,
+                event_time: r.try_get("event_time")?,
+                received_at: r.try_get("received_at")?,
+                patient_class: r.try_get("patient_class")?,
+                ward_id: r.try_get("ward_id")?,
+                bed_id: r.try_get("bed_id")?,
+                elsewhere: r.try_get("elsewhere")?,
+                expected_discharge: r.try_get("expected_discharge")?,
+            })
+        })
+        .collect()
+}
+
+/// Applies one message: in one transaction with its audit entry, or not at all.
+pub async fn apply(db: &Db, msg: &AdtMessage) -> Result<AdtOutcome> {
+    let id = event_id(msg);
+    let mut tx = db.begin_write().await?;
+    let seen = sqlx::query(
+        "SELECT event_id FROM adt_messages WHERE sender = $1 AND control_id = $2 AND content_sha256 = $3",
+    )
+    .bind(&msg.sender)
+    .bind(&msg.control_id)
+    .bind(&msg.content_sha256)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if seen.is_some() {
+        return Ok(AdtOutcome::Duplicate);
+    }
+    match apply_in(&mut tx, msg, &id).await? {
+        None => {
+            tx.commit().await?;
+            Ok(AdtOutcome::Applied)
+        }
+        Some(refusal) => {
+            // Nothing of the message stays; only the refusal is recorded.
+            tx.rollback().await?;
+            record_refusal(db, msg, &id, &refusal).await?;
+            Ok(AdtOutcome::Refused(refusal))
+        }
+    }
+}
+
+async fn apply_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    msg: &AdtMessage,
+    id: &str,
+) -> Result<Option<Refusal>> {
+    let received_at = now();
+    let key = patient_key(tx, msg).await?;
+    let (ward_id, bed_id, elsewhere) = match &msg.place {
+        Some(Place::Bed { ward_id, bed_id }) => (Some(ward_id.clone()), Some(bed_id.clone()), None),
+        Some(Place::Elsewhere(e)) => (None, None, Some(e.clone())),
+        None => (None, None, None),
+    };
+    let event = Event {
+        event_id: id.to_owned(),
+        event_type: msg.event_type.as_str().into(),
+        event_time: ts(&msg.event_time),
+        received_at: received_at.clone(),
+        patient_class: msg.patient_class.clone(),
+        ward_id,
+        bed_id,
+        elsewhere,
+        expected_discharge: msg.expected_discharge.as_ref().map(ts),
+    };
+    let mut events = events_of(tx, &key).await?;
+    events.push(event.clone());
+    events.sort_by(|a, b| (&a.event_time, &a.received_at).cmp(&(&b.event_time, &b.received_at)));
+    let stays = match replay(&events) {
+        Ok(stays) => stays,
+        Err((_, refusal)) => return Ok(Some(refusal)),
+    };
+    let sex = msg.sex.map(Sex::as_str).unwrap_or("unknown");
+    // Free the beds no stay lies in any more before taking new ones, so a patient moved
+    // within careflow's beds never blocks themself.
+    let mut wanted: Option<(String, String)> = None;
+    for stay in &stays {
+        let want_bed = match (&stay.status, &stay.place) {
+            (StayStatus::Admitted, Some(Place::Bed { bed_id, .. })) => Some(bed_id.clone()),
+            _ => None,
+        };
+        let open: Option<String> = sqlx::query(
+            "SELECT bed_id FROM bed_assignments WHERE admission_id = $1 AND released_at IS NULL",
+        )
+        .bind(&stay.admission_id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| r.try_get("bed_id"))
+        .transpose()?;
+        if open.is_some() && open != want_bed {
+            sqlx::query(
+                "UPDATE bed_assignments SET released_at = $1 WHERE admission_id = $2 AND released_at IS NULL",
+            )
+            .bind(&received_at)
+            .bind(&stay.admission_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        if let Some(bed) = want_bed.filter(|b| open.as_ref() != Some(b)) {
+            wanted = Some((stay.admission_id.clone(), bed));
+        }
+    }
+    if let Some((admission_id, bed_id)) = &wanted {
+        let bed = sqlx::query("SELECT in_service FROM beds WHERE bed_id = $1")
+            .bind(bed_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        let refusal = |why: String| Ok(Some(Refusal::new("PV1", 3, Some(3), why)));
+        match bed {
+            None => {
+                return refusal(format!(
+                    "bed {bed_id} of the location map is not a careflow bed"
+                ))
+            }
+            Some(r) if r.try_get::<i64, _>("in_service")? == 0 => {
+                return refusal(format!("bed {bed_id} is closed in careflow"))
+            }
+            Some(_) => {}
+        }
+        let occupied = sqlx::query(
+            "SELECT admission_id FROM bed_assignments WHERE bed_id = $1 AND released_at IS NULL",
+        )
+        .bind(bed_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(other) = occupied {
+            let other: String = other.try_get("admission_id")?;
+            return refusal(format!(
+                "bed {bed_id} is occupied by another patient (admission {other}) in careflow"
+            ));
+        }
+        let held = sqlx::query("SELECT workflow_id FROM bed_holds WHERE bed_id = $1")
+            .bind(bed_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if let Some(h) = held {
+            let wf: String = h.try_get("workflow_id")?;
+            return refusal(format!(
+                "bed {bed_id} is held for the admission in progress {wf} in careflow"
+            ));
+        }
+        // The admissions row must exist before its assignment; written below, so only
+        // remember what to assign.
+        let _ = admission_id;
+    }
+    // Admissions rows follow the replayed stays.
+    for stay in &stays {
+        let specialty: Option<String> = match &stay.place {
+            Some(Place::Bed { ward_id, .. }) => {
+                sqlx::query("SELECT specialty FROM wards WHERE ward_id = $1")
+                    .bind(ward_id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .map(|r| r.try_get("specialty"))
+                    .transpose()?
+            }
+            _ => None,
+        };
+        let los_days = stay
+            .expected_discharge
+            .as_deref()
+            .and_then(|d| {
+                let end = DateTime::parse_from_rfc3339(d).ok()?;
+                let start = DateTime::parse_from_rfc3339(&stay.admitted_at).ok()?;
+                Some(((end - start).num_hours() + 23).div_euclid(24).max(0))
+            })
+            .unwrap_or(0);
+        let kind = if stay.patient_class == "E" {
+            "emergency"
+        } else {
+            "elective"
+        };
+        sqlx::query(
+            "INSERT INTO admissions (admission_id, workflow_id, patient_key, kind, sex, age_group, specialty, \
+             isolation, expected_los_days, requested_by, status, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,0,$8,$9,$10,$11,$11) \
+             ON CONFLICT (admission_id) DO UPDATE SET kind = excluded.kind, \
+             specialty = CASE WHEN excluded.specialty = 'unknown' THEN admissions.specialty ELSE excluded.specialty END, \
+             expected_los_days = excluded.expected_los_days, status = excluded.status, updated_at = excluded.updated_at",
+        )
+        .bind(&stay.admission_id)
+        .bind(format!("adt/{}", stay.admission_id))
+        .bind(&key)
+        .bind(kind)
+        .bind(sex)
+        .bind(msg.age_group.as_str())
+        .bind(specialty.unwrap_or_else(|| "unknown".into()))
+        .bind(los_days)
+        .bind(format!("hl7:{}", msg.sender))
+        .bind(stay.status.as_str())
+        .bind(&received_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let Some((admission_id, bed_id)) = &wanted {
+        if sex == "unknown" {
+            return Ok(Some(Refusal::new(
+                "PID",
+                8,
+                None,
+                format!("administrative sex F or M is required to place a patient in bed {bed_id} (same-sex bays)"),
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO bed_assignments (assignment_id, admission_id, bed_id, sex, isolation, assigned_at) \
+             VALUES ($1,$2,$3,$4,0,$5)",
+        )
+        .bind(format!("{admission_id}/{id}"))
+        .bind(admission_id)
+        .bind(bed_id)
+        .bind(sex)
+        .bind(&received_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO adt_events (event_id, patient_key, event_type, event_time, received_at, patient_class, \
+         ward_id, bed_id, elsewhere, expected_discharge) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+    )
+    .bind(&event.event_id)
+    .bind(&key)
+    .bind(&event.event_type)
+    .bind(&event.event_time)
+    .bind(&event.received_at)
+    .bind(&event.patient_class)
+    .bind(&event.ward_id)
+    .bind(&event.bed_id)
+    .bind(&event.elsewhere)
+    .bind(&event.expected_discharge)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO adt_messages (sender, control_id, content_sha256, event_id, received_at) VALUES ($1,$2,$3,$4,$5)",
+    )
+    .bind(&msg.sender)
+    .bind(&msg.control_id)
+    .bind(&msg.content_sha256)
+    .bind(id)
+    .bind(&received_at)
+    .execute(&mut **tx)
+    .await?;
+    if msg.event_type == AdtEventType::A04 && msg.patient_class == "E" {
+        sqlx::query(
+            "INSERT INTO ed_arrivals_hourly (hour, arrivals) VALUES ($1, 1) \
+             ON CONFLICT (hour) DO UPDATE SET arrivals = ed_arrivals_hourly.arrivals + 1",
+        )
+        .bind(msg.event_time.format("%Y-%m-%dT%H:00:00Z").to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    let last = stays.last();
+    let latest_time = events
+        .last()
+        .map(|e| e.event_time.clone())
+        .unwrap_or_default();
+    let (l_ward, l_bed, l_else) = match last.and_then(|s| s.place.clone()) {
+        Some(Place::Bed { ward_id, bed_id }) => (Some(ward_id), Some(bed_id), None),
+        Some(Place::Elsewhere(e)) => (None, None, Some(e)),
+        None => (None, None, None),
+    };
+    if let Some(stay) = last {
+        sqlx::query(
+            "INSERT INTO adt_patients (patient_key, admission_id, status, ward_id, bed_id, elsewhere, \
+             expected_discharge, last_event_time, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) \
+             ON CONFLICT (patient_key) DO UPDATE SET admission_id = excluded.admission_id, status = excluded.status, \
+             ward_id = excluded.ward_id, bed_id = excluded.bed_id, elsewhere = excluded.elsewhere, \
+             expected_discharge = excluded.expected_discharge, last_event_time = excluded.last_event_time, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&key)
+        .bind(&stay.admission_id)
+        .bind(stay.status.as_str())
+        .bind(l_ward)
+        .bind(l_bed)
+        .bind(l_else)
+        .bind(&stay.expected_discharge)
+        .bind(latest_time)
+        .bind(&received_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    audit::append(
+        tx,
+        NewAuditEntry {
+            actor: format!("hl7:{}", msg.sender),
+            role: "interface".into(),
+            action: format!("hl7.adt.{}", msg.event_type.as_str()),
+            meaning: None,
+            reason: None,
+            workflow_id: last.map(|s| format!("adt/{}", s.admission_id)),
+            step: Some(msg.event_type.as_str().into()),
+            input_digest: Some(audit::digest(&(&key, &event))),
+            output_digest: None,
+            idempotency_key: format!("hl7/{id}"),
+        },
+    )
+    .await?;
+    Ok(None)
+}
+
+/// Keeps a refused message's position and reason (never its content) and audits it.
+async fn record_refusal(db: &Db, msg: &AdtMessage, id: &str, r: &Refusal) -> Result<()> {
+    let at = now();
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO adt_refusals (refused_at, sender, control_id, content_sha256, event_type, segment, field, \
+         component, reason) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+    )
+    .bind(&at)
+    .bind(&msg.sender)
+    .bind(&msg.control_id)
+    .bind(&msg.content_sha256)
+    .bind(msg.event_type.as_str())
+    .bind(&r.segment)
+    .bind(r.field as i64)
+    .bind(r.component.map(i64::from))
+    .bind(&r.reason)
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        NewAuditEntry {
+            actor: format!("hl7:{}", msg.sender),
+            role: "interface".into(),
+            action: "hl7.adt.refused".into(),
+            meaning: None,
+            reason: Some(format!(
+                "{} at {}-{}: {}",
+                msg.event_type.as_str(),
+                r.segment,
+                r.field,
+                r.reason
+            )),
+            workflow_id: None,
+            step: Some(msg.event_type.as_str().into()),
+            input_digest: Some(id.to_owned()),
+            output_digest: None,
+            idempotency_key: format!("hl7-refused/{id}/{at}"),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Where the feed last put one patient.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AdtCensusRow {
+    /// Pseudonym.
+    pub patient_key: String,
+    /// admitted, discharged or cancelled (the last stay).
+    pub status: String,
+    /// careflow's bed, when in one.
+    pub bed_id: Option<String>,
+    /// The sender's point of care, when elsewhere in the hospital.
+    pub elsewhere: Option<String>,
+}
+
+/// Every patient the feed has placed, by pseudonym.
+pub async fn census(db: &Db) -> Result<Vec<AdtCensusRow>> {
+    let rows = sqlx::query(
+        "SELECT patient_key, status, bed_id, elsewhere FROM adt_patients ORDER BY patient_key",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AdtCensusRow {
+                patient_key: r.try_get("patient_key")?,
+                status: r.try_get("status")?,
+                bed_id: r.try_get("bed_id")?,
+                elsewhere: r.try_get("elsewhere")?,
+            })
+        })
+        .collect()
+}
+
+/// Hourly emergency department arrivals, oldest first (`YYYY-MM-DDTHH:00:00Z`, count).
+pub async fn ed_arrivals_hourly(db: &Db) -> Result<Vec<(String, i64)>> {
+    let rows = sqlx::query("SELECT hour, arrivals FROM ed_arrivals_hourly ORDER BY hour")
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("hour")?, r.try_get("arrivals")?)))
+        .collect()
+}
+
+/// Refusals recorded, oldest first: (control id, segment, field, reason).
+pub async fn refusals(db: &Db) -> Result<Vec<(String, String, i64, String)>> {
+    let rows = sqlx::query(
+        "SELECT control_id, segment, field, reason FROM adt_refusals ORDER BY refused_at",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("control_id")?,
+                r.try_get("segment")?,
+                r.try_get("field")?,
+                r.try_get("reason")?,
+            ))
+        })
+        .collect()
+}
+
+/// Beds the feed's admissions occupy now: (bed, patient pseudonym).
+pub async fn occupied_beds(db: &Db) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(
+        "SELECT b.bed_id, a.patient_key FROM bed_assignments b JOIN admissions a ON a.admission_id = b.admission_id \
+         WHERE b.released_at IS NULL AND a.admission_id LIKE 'ADT-%' ORDER BY b.bed_id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("bed_id")?, r.try_get("patient_key")?)))
+        .collect()
+}
+
+/// The pseudonym of the patient with identifier `patient_ref`, if registered (for
+/// roles that may see identifiers, and for tests).
+pub async fn patient_key_of(db: &Db, patient_ref: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query("SELECT patient_key FROM patients WHERE patient_ref = $1")
+            .bind(patient_ref)
+            .fetch_optional(db.pool())
+            .await?
+            .map(|r| r.try_get("patient_key"))
+            .transpose()?,
+    )
+}
