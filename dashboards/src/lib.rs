@@ -1,9 +1,10 @@
-//! careflow-dashboards: the HTTP API (and, later, web pages) over careflow.
+//! careflow-dashboards: the HTTP API and the web pages over careflow.
 //!
 //! `app(state)` builds the router; `careflow serve` binds it. Every call but
 //! `POST /api/login` needs a bearer token (from that login, expiring); each route names
 //! the roles allowed to use it (least privilege). Decisions are signed: the decider
-//! re-enters their password.
+//! re-enters their password. The web pages (`pages`) are served on the same port with
+//! a session cookie from a login form instead of a bearer token.
 //! Responses never carry patient identifiers except the admission endpoint's echo to
 //! the clerk who registered it.
 #![warn(missing_docs)]
@@ -11,6 +12,7 @@
 mod api;
 pub mod error;
 mod fhir;
+mod pages;
 pub mod workflows;
 
 use axum::Router;
@@ -38,7 +40,10 @@ pub fn app(state: AppState) -> Router {
 
 /// The API router, issuing tokens as `auth` says.
 pub fn app_with(state: AppState, auth: AuthConfig) -> Router {
-    api::router().layer(axum::Extension(auth)).with_state(state)
+    api::router()
+        .merge(pages::router())
+        .layer(axum::Extension(auth))
+        .with_state(state)
 }
 
 /// The router with the service that replays and explains decisions (it needs the

@@ -136,12 +136,23 @@ pub(crate) fn to_csv(entries: &[AuditEntry]) -> String {
     out
 }
 
+/// Who may download the export (the API's route and the audit viewer's link).
+pub(crate) const EXPORT_ROLES: &[Role] = &[Role::Auditor];
+
 async fn export(
     State(state): State<AppState>,
     caller: Caller,
     Query(filter): Query<AuditFilter>,
 ) -> Result<Response, AppError> {
-    caller.require(&[Role::Auditor])?;
+    caller.require(EXPORT_ROLES)?;
+    export_response(&state, &filter).await
+}
+
+/// The matching entries as a CSV or JSON download, as `filter.format` says.
+pub(crate) async fn export_response(
+    state: &AppState,
+    filter: &AuditFilter,
+) -> Result<Response, AppError> {
     let format = set(&filter.format).unwrap_or("json").to_owned();
     if format != "json" && format != "csv" {
         return Err(AppError::Invalid(vec![FieldError::new(
@@ -149,7 +160,7 @@ async fn export(
             "must be csv or json",
         )]));
     }
-    let entries = filtered(&state, &filter).await?;
+    let entries = filtered(state, filter).await?;
     Ok(if format == "csv" {
         (
             [

@@ -33,7 +33,7 @@ use crate::error::{parse_json, AppError};
 use crate::workflows::{Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, Decide};
 use crate::AppState;
 
-mod audit_export;
+pub(crate) mod audit_export;
 mod roster;
 mod scanner;
 mod theatre;
