@@ -200,7 +200,7 @@ async fn render_task(
                 tr { th scope="row" { "Status" } td #task-status { (task.status) } }
                 tr { th scope="row" { "Due" } td { (task.due_at) } }
                 tr { th scope="row" { "Asked by" } td { (task.requested_by.as_deref().unwrap_or("—")) } }
-                tr { th scope="row" { "Claimed by" } td { (task.claimed_by.as_deref().unwrap_or("—")) } }
+                tr { th scope="row" { "Claimed by" } td #claimed-by { (task.claimed_by.as_deref().unwrap_or("—")) } }
                 tr { th scope="row" { "Workflow" } td { (task.workflow_id) } }
                 @if let Some(bed) = &task.proposed_bed { tr { th scope="row" { "Proposed bed" } td { (bed) } } }
                 @if let Some(by) = &task.decided_by {
