@@ -27,6 +27,11 @@ const password = env('PASSWORD');
 const shots = env('SHOTS_DIR');
 const reason = 'Moves and reserve agreed at the 8am bed meeting <script>document.title="owned"</script>';
 
+// Clicks a form's button and waits for the page the form leads to.
+async function submit(page, button) {
+  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: button }).click()]);
+}
+
 function check(cond, what) {
   if (!cond) throw new Error(`check failed: ${what}`);
   console.log(`ok - ${what}`);
@@ -57,11 +62,19 @@ function watch(page) {
 async function logIn(page, name) {
   await page.goto(`${base}/`);
   check(page.url() === `${base}/login`, `${name}: an anonymous visit is sent to the login page`);
-  // The user name field has the focus on arrival.
+  // The user name field has the focus on arrival (autofocus) or is the first stop of
+  // the Tab key.
+  await page.waitForLoadState('load');
+  if ((await page.evaluate(() => document.activeElement && document.activeElement.id)) !== 'username') {
+    await page.keyboard.press('Tab');
+  }
+  check((await page.evaluate(() => document.activeElement.id)) === 'username', `${name}: the keyboard starts on the user name`);
   await page.keyboard.type(name);
   await page.keyboard.press('Tab');
   await page.keyboard.type(password);
-  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith('/login')), page.keyboard.press('Enter')]);
+  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
+  const notice = page.url().startsWith(`${base}/login`) ? await page.locator('main').innerText() : '';
+  check(notice === '', `${name}: logged in (${page.url()}: ${notice})`);
   const cookie = (await page.context().cookies()).find((c) => c.name === 'careflow_session');
   check(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', `${name}: the session cookie is HttpOnly and SameSite=Strict`);
   check((await page.evaluate(() => document.cookie)).indexOf('careflow_session') === -1, `${name}: scripts cannot read the session cookie`);
@@ -87,23 +100,20 @@ async function bedManagerApproves(browser) {
   check(steps.includes(planId), 'the plan id is shown');
   check((await page.locator('#meaning').innerText()).includes('I approve what I signed'), 'the page states the meaning of the signature');
 
-  await page.getByRole('button', { name: 'Claim this task' }).click();
-  await page.waitForURL(`${base}/inbox/${taskId}`);
+  await submit(page, 'Claim this task');
   check((await page.locator('#claimed-by').innerText()) === bedManager, 'the task is claimed by the bed manager');
 
   // A wrong password signs nothing and says how many attempts are left.
   await page.fill('#reason', reason);
   await page.fill('#password', 'not the password');
-  await page.getByRole('button', { name: 'Approve and sign' }).click();
-  await page.waitForLoadState();
+  await submit(page, 'Approve and sign');
   const refused = await page.locator('.notice.error').innerText();
   check(refused.includes('Not signed') && refused.includes('attempts left'), `a wrong password is refused (${refused})`);
   check((await page.locator('#task-status').innerText()) === 'claimed', 'nothing was decided with the wrong password');
 
   await page.fill('#reason', reason);
   await page.fill('#password', password);
-  await page.getByRole('button', { name: 'Approve and sign' }).click();
-  await page.waitForLoadState();
+  await submit(page, 'Approve and sign');
   const done = await page.locator('.notice.ok').innerText();
   check(done.includes(`Approved and signed by ${bedManager}`), `the approval is confirmed (${done})`);
 
@@ -131,8 +141,8 @@ async function bedManagerApproves(browser) {
   check(audit.status() === 403, 'the bed manager may not open the audit viewer');
 
   await page.goto(`${base}/inbox`);
-  await page.getByRole('button', { name: 'Log out' }).click();
-  await page.waitForURL(`${base}/login`);
+  await submit(page, 'Log out');
+  check(page.url() === `${base}/login`, 'logging out leads to the login page');
   await page.goto(`${base}/inbox`);
   check(page.url() === `${base}/login`, 'after logout the inbox needs a new login');
   check(problems.length === 0, `the bed manager's pages were careflow's own (${problems.join('; ')})`);
@@ -149,7 +159,7 @@ async function auditorVerifiesAndExports(browser) {
 
   await page.fill('#actor', bedManager);
   await page.fill('#workflow', planId);
-  await Promise.all([page.waitForURL(/\/audit\?/), page.getByRole('button', { name: 'Search' }).click()]);
+  await submit(page, 'Search');
   const rows = await page.locator('#entries tbody').innerText();
   check(rows.includes('task.approved') && rows.includes('Moves and reserve agreed'), 'the search finds the bed manager\'s approval');
   check(!rows.includes('user.logged_in'), 'the workflow filter leaves out entries of other workflows');

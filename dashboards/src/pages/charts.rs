@@ -94,7 +94,8 @@ pub(crate) fn fan_chart(
                     text x=(W - RIGHT) y=(num(y(v) - 4.0, 1)) text-anchor="end" { (label) " " (num(v, 0)) }
                 }
                 @for (i, p) in points.iter().enumerate() {
-                    text x=(num(x(i), 1)) y=(H - 10.0) text-anchor="middle" { (p.label) }
+                    // The end labels are anchored inwards so that none is cut off.
+                    text x=(num(x(i), 1)) y=(H - 10.0) text-anchor=(match i { 0 if n > 1 => "start", i if i + 1 == n && n > 1 => "end", _ => "middle" }) { (p.label) }
                 }
             }
             figcaption.muted { (title) ": shaded p10-p90, line the median." }
