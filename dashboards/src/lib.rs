@@ -12,6 +12,7 @@
 mod api;
 pub mod error;
 mod fhir;
+mod metrics;
 mod pages;
 pub mod workflows;
 
@@ -42,6 +43,9 @@ pub fn app(state: AppState) -> Router {
 pub fn app_with(state: AppState, auth: AuthConfig) -> Router {
     api::router()
         .merge(pages::router())
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        // Runs after routing, so requests are labelled by route template.
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::Extension(auth))
         .with_state(state)
 }

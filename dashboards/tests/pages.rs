@@ -567,3 +567,48 @@ async fn a_script_in_a_reason_or_summary_is_shown_as_text() {
     assert!(!a.body.contains("\"><script>"));
     assert!(a.body.contains("&quot;&gt;&lt;script&gt;"), "{}", a.body);
 }
+
+#[tokio::test]
+async fn metrics_label_requests_by_route_template_and_read_the_queues() {
+    let env = env().await;
+    open_task(&env.db, TASK, "bed plan for tomorrow").await;
+    let beds = person(&env.db, Role::BedManager).await;
+    assert_eq!(
+        get(&env, &format!("/inbox/{TASK}"), Some(&beds))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let m = get(&env, "/metrics", None).await;
+    assert_eq!(m.status, StatusCode::OK);
+    let line = m
+        .body
+        .lines()
+        .find(|l| {
+            l.starts_with("careflow_http_requests_total{")
+                && l.contains("route=\"/inbox/{task_id}\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no request count for the task page:\n{}", m.body));
+    let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 1, "{line}");
+    assert!(m.body.contains(
+        "careflow_http_request_duration_seconds_bucket{method=\"GET\",route=\"/inbox/{task_id}\""
+    ));
+    assert!(
+        m.body
+            .contains("careflow_tasks_waiting{role=\"bed_manager\"} 1"),
+        "{}",
+        m.body
+    );
+    assert!(m
+        .body
+        .contains("careflow_tasks_waiting{role=\"auditor\"} 0"));
+    assert!(m
+        .body
+        .contains("careflow_task_oldest_age_seconds{role=\"bed_manager\"}"));
+    // Route templates only: no task id, user or token in the metrics.
+    assert!(!m.body.contains(TASK));
+    assert!(!m.body.contains(&beds));
+    assert!(!m.body.contains("u-bed-manager"));
+}

@@ -5,7 +5,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::html;
@@ -51,7 +51,7 @@ async fn viewer(
 ) -> Response {
     let user = match me.require(AUDIT_ROLES) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let verification = match audit::verify(&state.db).await {
         Ok(v) => v,
@@ -131,7 +131,7 @@ async fn export(
     Query(filter): Query<AuditFilter>,
 ) -> Response {
     if let Err(r) = me.require(EXPORT_ROLES) {
-        return r;
+        return r.into_response();
     }
     match export_response(&state, &filter).await {
         Ok(r) => r,

@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use maud::html;
@@ -62,7 +62,7 @@ fn occupancy_fan(occupied: i64, plan: &careflow_types::BedPlanRecord) -> Vec<Fan
 async fn dashboard(State(state): State<AppState>, me: PageUser) -> Response {
     let user = match me.require(DASHBOARD_ROLES) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let wards = match hospital::occupancy(&state.db).await {
         Ok(w) => w,

@@ -32,7 +32,7 @@ pub(crate) fn router() -> Router<AppState> {
 async fn inbox(State(state): State<AppState>, me: PageUser) -> Response {
     let user = match me.require(INBOX_ROLES) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let listed = if user.role == Role::Admin {
         tasks::all(&state.db, 500).await
@@ -268,7 +268,7 @@ async fn task_page(
     Path(task_id): Path<String>,
 ) -> Response {
     if let Err(r) = me.require(INBOX_ROLES) {
-        return r;
+        return r.into_response();
     }
     render_task(&state, &me, &task_id, None, StatusCode::OK).await
 }
@@ -287,10 +287,10 @@ async fn claim(
 ) -> Response {
     let user = match me.require(DECIDER_ROLES) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = me.check_csrf(form.csrf.as_deref()) {
-        return r;
+        return r.into_response();
     }
     match tasks::claim(&state.db, &task_id, &user.name, user.role).await {
         Ok(_) => Redirect::to(&format!("/inbox/{task_id}")).into_response(),
@@ -320,10 +320,10 @@ async fn decision(
 ) -> Response {
     let user = match me.require(DECIDER_ROLES) {
         Ok(u) => u.clone(),
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if let Err(r) = me.check_csrf(form.csrf.as_deref()) {
-        return r;
+        return r.into_response();
     }
     let approve = match form.verdict.as_str() {
         "approve" => true,

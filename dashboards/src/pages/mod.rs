@@ -237,7 +237,7 @@ async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if let Err(r) = me.check_csrf(form.csrf.as_deref()) {
-        return r;
+        return r.into_response();
     }
     if let Err(e) = users::logout(&state.db, &me.token).await {
         return app_error_page(e.into());

@@ -81,6 +81,16 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// A page request refused (wrong role, missing CSRF token): an error page with this
+/// status and message.
+pub(crate) struct Refused(StatusCode, String);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        layout::error_page(self.0, &self.1)
+    }
+}
+
 /// The signed-in user of a page request, with their session's token and CSRF token.
 pub(crate) struct PageUser {
     pub user: User,
@@ -127,13 +137,13 @@ impl FromRequestParts<AppState> for PageUser {
 
 impl PageUser {
     /// The user, if their role is one of `allowed`; else a 403 page naming the role.
-    pub fn require(&self, allowed: &[Role]) -> Result<&User, Response> {
+    pub fn require(&self, allowed: &[Role]) -> Result<&User, Refused> {
         if allowed.contains(&self.user.role) {
             Ok(&self.user)
         } else {
-            Err(layout::error_page(
+            Err(Refused(
                 StatusCode::FORBIDDEN,
-                &format!(
+                format!(
                     "This page is not for the role {}. Use the menu for your pages.",
                     self.user.role
                 ),
@@ -142,12 +152,12 @@ impl PageUser {
     }
 
     /// Refuses a form whose CSRF token is missing or not this session's.
-    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), Response> {
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), Refused> {
         match sent {
             Some(s) if same(s, &self.csrf) => Ok(()),
-            _ => Err(layout::error_page(
+            _ => Err(Refused(
                 StatusCode::FORBIDDEN,
-                "This form has expired or did not come from careflow (CSRF token missing or wrong). Reload the page and try again.",
+                "This form has expired or did not come from careflow (CSRF token missing or wrong). Reload the page and try again.".into(),
             )),
         }
     }
