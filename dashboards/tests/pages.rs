@@ -178,7 +178,8 @@ const DECIDERS: &[Role] = &[
 ];
 
 /// Who may open what: (method, path, roles allowed). Everyone else with a session gets
-/// 403; without a session every page sends the browser to the login form.
+/// 403; without a session every page sends the browser to the login form. Allowed GETs
+/// answer 200; the POSTs as noted.
 fn expected() -> Vec<(&'static str, String, Vec<Role>)> {
     let inbox: Vec<Role> = DECIDERS.iter().copied().chain([Role::Admin]).collect();
     vec![
@@ -204,6 +205,14 @@ fn expected() -> Vec<(&'static str, String, Vec<Role>)> {
         // With the session's CSRF token but no verdict: an allowed role gets the task
         // page back saying what is missing (400), nothing decided.
         ("POST", format!("/inbox/{TASK}/decision"), DECIDERS.to_vec()),
+        // Claiming: the task is in the bed manager's queue, so only a bed manager may
+        // (303 back to the task); the other deciders pass the page and are refused by
+        // the store. Last, since it changes the task.
+        (
+            "POST",
+            format!("/inbox/{TASK}/claim"),
+            vec![Role::BedManager],
+        ),
     ]
 }
 
@@ -258,6 +267,8 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
             };
             let want = if !allowed.contains(role) {
                 StatusCode::FORBIDDEN
+            } else if path.ends_with("/claim") {
+                StatusCode::SEE_OTHER
             } else if method == "POST" {
                 StatusCode::BAD_REQUEST
             } else {
@@ -265,8 +276,12 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
             };
             assert_eq!(a.status, want, "{method} {path} as {role}: {}", a.body);
             if want == StatusCode::FORBIDDEN {
+                let by_store = format!("in the bed_manager queue; role {role} may not decide it");
                 assert!(
-                    a.body.contains(&format!("not for the role {role}")),
+                    a.body.contains(&format!("not for the role {role}"))
+                        || (path.ends_with("/claim")
+                            && DECIDERS.contains(role)
+                            && a.body.contains(&by_store)),
                     "{method} {path} as {role}: {}",
                     a.body
                 );
@@ -308,8 +323,11 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
     let css = get(&env, "/static/careflow.css", None).await;
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.body.contains("outline"));
-    // Nothing was decided on the way.
-    assert_eq!(tasks::get(&env.db, TASK).await.unwrap().status, "open");
+    // Nothing was decided on the way; only the bed manager's claim went through.
+    let task = tasks::get(&env.db, TASK).await.unwrap();
+    assert_eq!(task.status, "claimed");
+    assert_eq!(task.claimed_by, Some(user_of(Role::BedManager)));
+    assert_eq!(task.decided_by, None);
 }
 
 /// Logs in through the form; returns the answer to the POST.
