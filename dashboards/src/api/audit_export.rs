@@ -139,6 +139,20 @@ pub(crate) fn to_csv(entries: &[AuditEntry]) -> String {
 /// Who may download the export (the API's route and the audit viewer's link).
 pub(crate) const EXPORT_ROLES: &[Role] = &[Role::Auditor];
 
+#[utoipa::path(
+    get,
+    path = "/api/audit/export",
+    tag = "audit",
+    summary = "The audit trail as CSV or JSON for an inspector (query: format=csv|json, q, workflow, actor, from, to)",
+    description = "Roles: auditor.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn export(
     State(state): State<AppState>,
     caller: Caller,
