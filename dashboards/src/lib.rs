@@ -1,9 +1,10 @@
-//! careflow-dashboards: the HTTP API (and, later, web pages) over careflow.
+//! careflow-dashboards: the HTTP API and the web pages over careflow.
 //!
 //! `app(state)` builds the router; `careflow serve` binds it. Every call but
 //! `POST /api/login` needs a bearer token (from that login, expiring); each route names
 //! the roles allowed to use it (least privilege). Decisions are signed: the decider
-//! re-enters their password.
+//! re-enters their password. The web pages (`pages`) are served on the same port with
+//! a session cookie from a login form instead of a bearer token.
 //! Responses never carry patient identifiers except the admission endpoint's echo to
 //! the clerk who registered it.
 #![warn(missing_docs)]
@@ -11,6 +12,8 @@
 mod api;
 pub mod error;
 mod fhir;
+mod metrics;
+mod pages;
 pub mod workflows;
 
 use axum::Router;
@@ -44,6 +47,10 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// The API router, issuing tokens as `auth` says.
 pub fn app_with(state: AppState, auth: AuthConfig) -> Router {
     api::router()
+        .merge(pages::router())
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        // Runs after routing, so requests are labelled by route template.
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::Extension(auth))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

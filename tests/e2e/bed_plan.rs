@@ -30,46 +30,11 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
         ],
     )
     .await;
-    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("forecasters/models");
     // The calendar-only version: the bed plan passes no arrivals history (1.2.0 needs it).
-    let model_dir = models.join("ed-arrivals/1.1.0");
-    let version = model_dir
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    stdout(
-        &node
-            .cli(&[
-                "forecast",
-                "register",
-                model_dir.to_str().unwrap(),
-                "--by",
-                "model.owner",
-            ])
-            .await,
-        "forecast register",
-    );
-    stdout(
-        &node
-            .cli(&[
-                "forecast",
-                "install",
-                "ed-arrivals",
-                &version,
-                "--by",
-                "model.owner",
-                "--reason",
-                "backtest reviewed by the model owner",
-            ])
-            .await,
-        "forecast install",
-    );
-    let sha: String = sqlx::query("SELECT sha256 FROM model_registry WHERE status = 'production'")
-        .fetch_one(db.pool())
-        .await
-        .expect("production model")
-        .get(0);
+    let version = "1.1.0";
+    let sha = node
+        .install_model(&db, "ed-arrivals", version, "model.owner")
+        .await;
 
     node.spawn_serve();
     node.wait_ready(Duration::from_secs(120)).await;
@@ -190,7 +155,7 @@ async fn a_bed_plan_names_its_forecast_model_and_is_published_by_the_bed_manager
     );
     assert_eq!(
         record["proposal"]["demand"]["provenance"]["model_version"],
-        version.as_str()
+        version
     );
     assert!(record["proposal"]["patients"].as_u64().unwrap() >= 6);
 

@@ -8,6 +8,7 @@
 mod backup;
 mod bad_input;
 mod bed_plan;
+mod browser;
 mod common;
 mod crash;
 mod operations;

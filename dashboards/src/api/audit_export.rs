@@ -136,12 +136,37 @@ pub(crate) fn to_csv(entries: &[AuditEntry]) -> String {
     out
 }
 
+/// Who may download the export (the API's route and the audit viewer's link).
+pub(crate) const EXPORT_ROLES: &[Role] = &[Role::Auditor];
+
+#[utoipa::path(
+    get,
+    path = "/api/audit/export",
+    tag = "audit",
+    summary = "The audit trail as CSV or JSON for an inspector (query: format=csv|json, q, workflow, actor, from, to)",
+    description = "Roles: auditor.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn export(
     State(state): State<AppState>,
     caller: Caller,
     Query(filter): Query<AuditFilter>,
 ) -> Result<Response, AppError> {
-    caller.require(&[Role::Auditor])?;
+    caller.require(EXPORT_ROLES)?;
+    export_response(&state, &filter).await
+}
+
+/// The matching entries as a CSV or JSON download, as `filter.format` says.
+pub(crate) async fn export_response(
+    state: &AppState,
+    filter: &AuditFilter,
+) -> Result<Response, AppError> {
     let format = set(&filter.format).unwrap_or("json").to_owned();
     if format != "json" && format != "csv" {
         return Err(AppError::Invalid(vec![FieldError::new(
@@ -149,7 +174,7 @@ async fn export(
             "must be csv or json",
         )]));
     }
-    let entries = filtered(&state, &filter).await?;
+    let entries = filtered(state, filter).await?;
     Ok(if format == "csv" {
         (
             [

@@ -47,6 +47,19 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "auth",
+    summary = "Exchange a user name and password for an expiring bearer token (wrong passwords counted; 5 lock the account)",
+    description = "Roles: anyone with a password.",
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "Wrong user name or password"),
+        (status = 423, description = "Locked after repeated wrong passwords"),
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     Extension(config): Extension<AuthConfig>,
@@ -69,6 +82,20 @@ async fn login(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "auth",
+    summary = "Revoke the caller's token",
+    description = "Roles: any signed-in user.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,

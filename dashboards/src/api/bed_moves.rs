@@ -22,6 +22,20 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// Open move orders, by ward.
+#[utoipa::path(
+    get,
+    path = "/api/bed-moves",
+    tag = "bed plans",
+    summary = "Open move orders of published bed plans",
+    description = "Roles: bed_manager, nurse_in_charge, site_manager, admin.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn open_moves(
     State(state): State<AppState>,
     caller: Caller,
@@ -36,6 +50,21 @@ async fn open_moves(
 }
 
 /// The ward moved the patient (the store checks the role and the patient's room).
+#[utoipa::path(
+    post,
+    path = "/api/bed-moves/{plan_id}/{admission_id}/done",
+    tag = "bed plans",
+    summary = "The ward moved the patient",
+    description = "Roles: bed_manager, nurse_in_charge, admin.",
+    security(("bearer" = [])),
+    params(("plan_id" = String, Path, description = "Bed plan id"), ("admission_id" = String, Path, description = "Admission id (pseudonymous)")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn move_done(
     State(state): State<AppState>,
     caller: Caller,

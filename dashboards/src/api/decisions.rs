@@ -78,6 +78,21 @@ fn answer<T>(r: Result<T, careflow_store::Error>) -> Result<Json<T>, AppError> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/decisions/{workflow_id}/replay",
+    tag = "decisions",
+    summary = "Replay a recorded solver or forecaster step (query: step)",
+    description = "Roles: auditor, admin, the process's approver role.",
+    security(("bearer" = [])),
+    params(("workflow_id" = String, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn replay(
     caller: Caller,
     ext: Option<Extension<SharedDecisionService>>,
@@ -92,6 +107,21 @@ async fn replay(
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/decisions/{workflow_id}/explain",
+    tag = "decisions",
+    summary = "Explain a recorded step: cost by term, binding rules, who moved or was deferred (query: step)",
+    description = "Roles: auditor, admin, the process's approver role.",
+    security(("bearer" = [])),
+    params(("workflow_id" = String, Path, description = "Workflow id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn explain(
     caller: Caller,
     ext: Option<Extension<SharedDecisionService>>,

@@ -33,9 +33,10 @@ use crate::error::{parse_json, AppError};
 use crate::workflows::{Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQuery, Decide};
 use crate::AppState;
 
-mod audit_export;
-mod releases;
+pub(crate) mod audit_export;
 mod ethics;
+mod openapi;
+mod releases;
 mod roster;
 mod scanner;
 mod theatre;
@@ -67,6 +68,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(audit_export::router())
         .merge(ethics::router())
+        .merge(openapi::router())
         .nest("/fhir/r4", crate::fhir::router())
 }
 
@@ -133,6 +135,17 @@ const HEALTH_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
 /// Asks the domain database (`SELECT 1`) and Temporal's frontend (`GetSystemInfo`)
 /// each time, so a part that went down shows at once and one that came back is
 /// healthy again without restarting careflow.
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "health",
+    summary = "Health of the domain database and Temporal",
+    description = "Roles: anyone, no login. 503 names the part that is down.",
+    responses(
+        (status = 200, description = "Both answer"),
+        (status = 503, description = "The database or Temporal does not answer"),
+    )
+)]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let database = async { state.db.ping().await.map_err(|e| e.to_string()) };
     let temporal = async {
@@ -176,6 +189,20 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
 /// second admission: the same user and key always name the same workflow.
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+#[utoipa::path(
+    post,
+    path = "/api/admissions",
+    tag = "admissions",
+    summary = "Start an admission (Idempotency-Key honoured); the patient is pseudonymised",
+    description = "Roles: admissions_clerk, admin.",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn create_admission(
     State(state): State<AppState>,
     caller: Caller,
@@ -243,6 +270,21 @@ async fn create_admission(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admissions/{workflow_id}",
+    tag = "admissions",
+    summary = "Where an admission stands",
+    description = "Roles: admissions_clerk, bed_manager, site_manager, admin.",
+    security(("bearer" = [])),
+    params(("workflow_id" = String, Path, description = "Admission workflow id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn admission_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -264,6 +306,21 @@ async fn admission_status(
     Ok(Json(status))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admissions/{workflow_id}/cancel",
+    tag = "admissions",
+    summary = "Cancel an admission",
+    description = "Roles: admissions_clerk, bed_manager, admin.",
+    security(("bearer" = [])),
+    params(("workflow_id" = String, Path, description = "Admission workflow id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn cancel_admission(
     State(state): State<AppState>,
     caller: Caller,
@@ -289,6 +346,21 @@ async fn cancel_admission(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admissions/{workflow_id}/discharge",
+    tag = "admissions",
+    summary = "Discharge: release the bed",
+    description = "Roles: bed_manager, site_manager.",
+    security(("bearer" = [])),
+    params(("workflow_id" = String, Path, description = "Admission workflow id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn discharge(
     State(state): State<AppState>,
     caller: Caller,
@@ -303,6 +375,20 @@ async fn discharge(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/tasks",
+    tag = "tasks",
+    summary = "The caller's queue (admin: every queue)",
+    description = "Roles: bed_manager, site_manager, theatre_admin, imaging_manager, department_head, nurse_in_charge, admin.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn list_tasks(
     State(state): State<AppState>,
     caller: Caller,
@@ -316,6 +402,21 @@ async fn list_tasks(
     Ok(Json(list))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/tasks/{task_id}",
+    tag = "tasks",
+    summary = "One task",
+    description = "Roles: bed_manager, site_manager, theatre_admin, imaging_manager, department_head, nurse_in_charge, admin.",
+    security(("bearer" = [])),
+    params(("task_id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn get_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -325,6 +426,21 @@ async fn get_task(
     Ok(Json(tasks::get(&state.db, &task_id).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{task_id}/claim",
+    tag = "tasks",
+    summary = "Claim a task of one's queue",
+    description = "Roles: bed_manager, site_manager, theatre_admin, imaging_manager, department_head, nurse_in_charge.",
+    security(("bearer" = [])),
+    params(("task_id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn claim_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -336,6 +452,21 @@ async fn claim_task(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{task_id}/decision",
+    tag = "tasks",
+    summary = "Approve or reject, signed with the decider's password (body: approve, reason, password, bed_id)",
+    description = "Roles: bed_manager, site_manager, theatre_admin, imaging_manager, department_head, nurse_in_charge.",
+    security(("bearer" = [])),
+    params(("task_id" = String, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn decide_task(
     State(state): State<AppState>,
     caller: Caller,
@@ -401,6 +532,20 @@ pub(crate) async fn decide(
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/beds",
+    tag = "beds",
+    summary = "Occupancy by ward",
+    description = "Roles: admissions_clerk, bed_manager, site_manager, admin.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn beds(
     State(state): State<AppState>,
     caller: Caller,
@@ -414,6 +559,20 @@ async fn beds(
     Ok(Json(hospital::occupancy(&state.db).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/audit/verify",
+    tag = "audit",
+    summary = "Verify the hash chain",
+    description = "Roles: auditor, admin.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn audit_verify(
     State(state): State<AppState>,
     caller: Caller,
@@ -423,6 +582,20 @@ async fn audit_verify(
 }
 
 /// Starts a bed plan: forecast, optimise, then a bed manager's approval.
+#[utoipa::path(
+    post,
+    path = "/api/bed-plans",
+    tag = "bed plans",
+    summary = "Start a bed plan: forecast, optimise, a bed manager's approval (Idempotency-Key honoured)",
+    description = "Roles: bed_manager, site_manager, admin.",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn create_bed_plan(
     State(state): State<AppState>,
     caller: Caller,
@@ -471,6 +644,20 @@ async fn create_bed_plan(
 }
 
 /// Recent bed plans, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/bed-plans",
+    tag = "bed plans",
+    summary = "Recent bed plans, newest first",
+    description = "Roles: bed_manager, site_manager, admin, auditor.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn list_bed_plans(
     State(state): State<AppState>,
     caller: Caller,
@@ -485,6 +672,21 @@ async fn list_bed_plans(
 }
 
 /// A plan: the stored record once proposed, else where its workflow stands.
+#[utoipa::path(
+    get,
+    path = "/api/bed-plans/{plan_id}",
+    tag = "bed plans",
+    summary = "A plan: the stored record once proposed, else where its workflow stands",
+    description = "Roles: bed_manager, site_manager, admin, auditor.",
+    security(("bearer" = [])),
+    params(("plan_id" = String, Path, description = "Bed plan id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn bed_plan(
     State(state): State<AppState>,
     caller: Caller,

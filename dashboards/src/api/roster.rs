@@ -32,6 +32,20 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// Starts a ward's roster: demand forecast, rostering MILP, the department head's
 /// approval. The caller asks for it and so may not approve it.
+#[utoipa::path(
+    post,
+    path = "/api/rosters",
+    tag = "rosters",
+    summary = "Start a ward's four-week roster",
+    description = "Roles: department_head, nurse_in_charge, admin.",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn create_roster(
     State(state): State<AppState>,
     caller: Caller,
@@ -73,6 +87,21 @@ async fn create_roster(
 }
 
 /// Where a roster stands: stage, revision in force, open task, latest proposal.
+#[utoipa::path(
+    get,
+    path = "/api/rosters/{roster_id}",
+    tag = "rosters",
+    summary = "Where a roster stands",
+    description = "Roles: department_head, nurse_in_charge, site_manager, admin, auditor.",
+    security(("bearer" = [])),
+    params(("roster_id" = String, Path, description = "Roster id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn roster_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -96,6 +125,21 @@ async fn roster_status(
 
 /// A sick call or a surge, reported by the signed-in user; the workflow's validator
 /// refuses an event the roster cannot take, each field located.
+#[utoipa::path(
+    post,
+    path = "/api/rosters/{roster_id}/events",
+    tag = "rosters",
+    summary = "Report a sick call or a surge",
+    description = "Roles: nurse_in_charge, department_head.",
+    security(("bearer" = [])),
+    params(("roster_id" = String, Path, description = "Roster id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn report_event(
     State(state): State<AppState>,
     caller: Caller,

@@ -42,6 +42,20 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// Starts a booking run: no-show forecast, scanner MILP, then booked within policy or
 /// sent to the imaging manager.
+#[utoipa::path(
+    post,
+    path = "/api/scanner-bookings",
+    tag = "scanner",
+    summary = "Start a week's CT/MRI booking run (Idempotency-Key honoured)",
+    description = "Roles: imaging_manager, admin.",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn create_booking(
     State(state): State<AppState>,
     caller: Caller,
@@ -87,6 +101,21 @@ async fn create_booking(
 }
 
 /// Where a booking run stands.
+#[utoipa::path(
+    get,
+    path = "/api/scanner-bookings/{booking_id}",
+    tag = "scanner",
+    summary = "Where a booking run stands",
+    description = "Roles: imaging_manager, site_manager, admin, auditor.",
+    security(("bearer" = [])),
+    params(("booking_id" = String, Path, description = "Booking id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn booking_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -113,6 +142,21 @@ async fn booking_status(
 
 /// Records whether a booked patient came; the workflow's validator and the store check
 /// it again.
+#[utoipa::path(
+    post,
+    path = "/api/scanner-bookings/{booking_id}/attendance",
+    tag = "scanner",
+    summary = "Record attended or no-show",
+    description = "Roles: imaging_manager.",
+    security(("bearer" = [])),
+    params(("booking_id" = String, Path, description = "Booking id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn record_attendance(
     State(state): State<AppState>,
     caller: Caller,
@@ -137,6 +181,20 @@ async fn record_attendance(
 
 /// Every booked scan with its attendance recorded, beside the probability the no-show
 /// model gave it.
+#[utoipa::path(
+    get,
+    path = "/api/scanner-bookings/no-show-outcomes",
+    tag = "scanner",
+    summary = "Predicted no-show probability beside the outcome",
+    description = "Roles: imaging_manager, admin, auditor.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn no_show_outcomes(
     State(state): State<AppState>,
     caller: Caller,

@@ -61,6 +61,20 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// Starts a week: its cases' durations forecast, the lists optimised, then a theatre
 /// administrator's approval. Every bad field is located and nothing is started.
+#[utoipa::path(
+    post,
+    path = "/api/theatre-weeks",
+    tag = "theatre",
+    summary = "Start a week's theatre lists (Idempotency-Key honoured; patients by registered pseudonym)",
+    description = "Roles: theatre_admin, site_manager.",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn start_week(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,6 +155,20 @@ async fn unregistered_pseudonyms(
 }
 
 /// The most recently proposed revisions of every week, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/theatre-weeks",
+    tag = "theatre",
+    summary = "Recent theatre weeks",
+    description = "Roles: theatre_admin, site_manager, admin, auditor.",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn list_recent_revisions(
     State(state): State<AppState>,
     caller: Caller,
@@ -157,6 +185,21 @@ async fn list_recent_revisions(
 
 /// Where the week's workflow stands: its stage, revisions, open task and latest
 /// proposal, or why it failed.
+#[utoipa::path(
+    get,
+    path = "/api/theatre-weeks/{list_id}",
+    tag = "theatre",
+    summary = "Where a theatre week stands",
+    description = "Roles: theatre_admin, site_manager, admin, auditor (patient keys withheld).",
+    security(("bearer" = [])),
+    params(("list_id" = String, Path, description = "Theatre week id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn week_status(
     State(state): State<AppState>,
     caller: Caller,
@@ -206,6 +249,21 @@ async fn week_status(
 }
 
 /// The list in force and the latest proposal of a week, as stored.
+#[utoipa::path(
+    get,
+    path = "/api/theatre-weeks/{list_id}/list",
+    tag = "theatre",
+    summary = "The lists in force and the latest proposal",
+    description = "Roles: theatre_admin, site_manager, admin, auditor (patient keys withheld).",
+    security(("bearer" = [])),
+    params(("list_id" = String, Path, description = "Theatre week id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn week_lists(
     State(state): State<AppState>,
     caller: Caller,
@@ -247,6 +305,21 @@ async fn week_lists(
 /// A day-of event (a case cancelled, an emergency case, a theatre closed, an extra
 /// session): the week re-plans from its day. The workflow checks it against the week
 /// as it stands; every refusal is located by field and changes nothing.
+#[utoipa::path(
+    post,
+    path = "/api/theatre-weeks/{list_id}/events",
+    tag = "theatre",
+    summary = "Report a day-of event (cancellation, emergency case...)",
+    description = "Roles: theatre_admin, site_manager.",
+    security(("bearer" = [])),
+    params(("list_id" = String, Path, description = "Theatre week id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn report_event(
     State(state): State<AppState>,
     caller: Caller,
@@ -282,6 +355,21 @@ async fn report_event(
 }
 
 /// Closes the week: the list in force stays as published and no event is taken after.
+#[utoipa::path(
+    post,
+    path = "/api/theatre-weeks/{list_id}/close",
+    tag = "theatre",
+    summary = "Close the week",
+    description = "Roles: theatre_admin, site_manager.",
+    security(("bearer" = [])),
+    params(("list_id" = String, Path, description = "Theatre week id")),
+    responses(
+        (status = 200, description = "Done"),
+        (status = 400, description = "Malformed or invalid: the error names the field"),
+        (status = 401, description = "No, an expired or a revoked token; or a wrong password"),
+        (status = 403, description = "The caller's role may not do this"),
+    )
+)]
 async fn close_week(
     State(state): State<AppState>,
     caller: Caller,

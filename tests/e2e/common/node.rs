@@ -264,6 +264,45 @@ impl Node {
             .expect("careflow CLI output")
     }
 
+    /// Registers the committed model `forecasters/models/{name}/{version}` and installs
+    /// it as the site's first production version with the CLI, by the admin `by`
+    /// (later versions reach production only through a model release); returns the
+    /// file's sha256 as the registry holds it.
+    pub async fn install_model(&self, db: &Db, name: &str, version: &str, by: &str) -> String {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("forecasters/models")
+            .join(name)
+            .join(version);
+        super::stdout(
+            &self
+                .cli(&["forecast", "register", dir.to_str().unwrap(), "--by", by])
+                .await,
+            "forecast register",
+        );
+        super::stdout(
+            &self
+                .cli(&[
+                    "forecast",
+                    "install",
+                    name,
+                    version,
+                    "--by",
+                    by,
+                    "--reason",
+                    "backtest reviewed by the model owner",
+                ])
+                .await,
+            "forecast install",
+        );
+        sqlx::query_scalar(
+            "SELECT sha256 FROM model_registry WHERE status = 'production' AND name = $1",
+        )
+        .bind(name)
+        .fetch_one(db.pool())
+        .await
+        .expect("production model")
+    }
+
     /// `careflow login --as NAME` with the seeded password, as a person would before
     /// using the CLI; fails the test if it fails.
     pub async fn login(&self, name: &str) {
