@@ -71,7 +71,12 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     // The demo staff are provisioned as any site's would be: by its admin, whom the
     // first start creates.
     ensure_admin(&db).await?;
-    for (name, role) in USERS.into_iter().chain(roster::USERS).chain(release::USERS).chain(ethics::USERS) {
+    for (name, role) in USERS
+        .into_iter()
+        .chain(roster::USERS)
+        .chain(release::USERS)
+        .chain(ethics::USERS)
+    {
         match users::account(&db, name).await {
             Ok(_) => {}
             Err(careflow_store::Error::NotFound(_)) => {
@@ -134,7 +139,12 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
             Box::pin(async move {
                 // The demo's people log in as anyone would, with their passwords.
                 let mut tokens = BTreeMap::new();
-                for (name, _) in USERS.iter().chain(&roster::USERS).chain(&release::USERS).chain(&ethics::USERS) {
+                for (name, _) in USERS
+                    .iter()
+                    .chain(&roster::USERS)
+                    .chain(&release::USERS)
+                    .chain(&ethics::USERS)
+                {
                     let login = ApiClient::login(&base, name, DEMO_PASSWORD)
                         .await
                         .with_context(|| format!("logging in demo user {name}"))?;

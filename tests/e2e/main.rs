@@ -11,7 +11,7 @@ mod bed_plan;
 mod browser;
 mod common;
 mod crash;
-mod operations;
 mod ethics;
+mod operations;
 mod scale_out;
 mod theatre;
