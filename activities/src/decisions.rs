@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use careflow_solvers::bed_allocation::{BedInput, BedPlan};
@@ -445,13 +446,7 @@ fn explain_bed_solve(stored: &StoredDecision) -> std::result::Result<Explained, 
     let outcome: BedSolveResult =
         serde_json::from_str(&result.result_json).map_err(|e| format!("recorded result: {e}"))?;
     let plan = match outcome {
-        BedSolveResult::Infeasible(conflicts) => {
-            return Ok(Explained {
-                solver_status: "infeasible".into(),
-                conflicts,
-                ..Explained::default()
-            })
-        }
+        BedSolveResult::Infeasible(conflicts) => return Ok(unsolved("infeasible", &conflicts)),
         BedSolveResult::Plan(plan) => plan,
     };
     Ok(Explained {
@@ -588,18 +583,29 @@ fn bed_changes(input: &BedInput, plan: &BedPlan) -> Vec<ExplainedChange> {
     out
 }
 
+/// A solver step's kept result (plan and proposal), read back for `explain`.
+fn kept_solve<Plan: DeserializeOwned, Proposal: DeserializeOwned>(
+    stored: &StoredDecision,
+) -> std::result::Result<SolveStepResult<Plan, Proposal>, String> {
+    serde_json::from_str(&recorded_result(stored)?.result_json)
+        .map_err(|e| format!("recorded result: {e}"))
+}
+
+/// The explanation of a solver step that found no plan: its status and conflicts.
+fn unsolved(solver_status: &str, conflicts: &[String]) -> Explained {
+    Explained {
+        solver_status: solver_status.to_owned(),
+        conflicts: conflicts.to_vec(),
+        ..Explained::default()
+    }
+}
+
 fn explain_theatre_solve(stored: &StoredDecision) -> std::result::Result<Explained, String> {
     let input = TheatreInput::from_json(&stored.snapshot.json).map_err(|e| e.to_string())?;
-    let result = recorded_result(stored)?;
-    let recorded: TheatreSolveResult =
-        serde_json::from_str(&result.result_json).map_err(|e| format!("recorded result: {e}"))?;
+    let recorded: TheatreSolveResult = kept_solve(stored)?;
     let proposal = &recorded.proposal;
     let Some(plan) = &recorded.plan else {
-        return Ok(Explained {
-            solver_status: proposal.solver_status.clone(),
-            conflicts: proposal.conflicts.clone(),
-            ..Explained::default()
-        });
+        return Ok(unsolved(&proposal.solver_status, &proposal.conflicts));
     };
     let w = &input.weights;
     let case = |id: &str| input.cases.iter().find(|c| c.id == id);
@@ -742,16 +748,10 @@ fn explain_theatre_solve(stored: &StoredDecision) -> std::result::Result<Explain
 
 fn explain_roster_solve(stored: &StoredDecision) -> std::result::Result<Explained, String> {
     let input = RosterInput::from_json(&stored.snapshot.json).map_err(|e| e.to_string())?;
-    let result = recorded_result(stored)?;
-    let recorded: RosterSolveResult =
-        serde_json::from_str(&result.result_json).map_err(|e| format!("recorded result: {e}"))?;
+    let recorded: RosterSolveResult = kept_solve(stored)?;
     let proposal = &recorded.proposal;
     let Some(plan) = &recorded.plan else {
-        return Ok(Explained {
-            solver_status: proposal.solver_status.clone(),
-            conflicts: proposal.conflicts.clone(),
-            ..Explained::default()
-        });
+        return Ok(unsolved(&proposal.solver_status, &proposal.conflicts));
     };
     let w = &input.weights;
     let cost_terms = vec![
@@ -820,16 +820,10 @@ fn explain_roster_solve(stored: &StoredDecision) -> std::result::Result<Explaine
 
 fn explain_scanner_solve(stored: &StoredDecision) -> std::result::Result<Explained, String> {
     let input = ScannerInput::from_json(&stored.snapshot.json).map_err(|e| e.to_string())?;
-    let result = recorded_result(stored)?;
-    let recorded: ScannerSolveResult =
-        serde_json::from_str(&result.result_json).map_err(|e| format!("recorded result: {e}"))?;
+    let recorded: ScannerSolveResult = kept_solve(stored)?;
     let proposal = &recorded.proposal;
     let Some(plan) = &recorded.plan else {
-        return Ok(Explained {
-            solver_status: proposal.solver_status.clone(),
-            conflicts: proposal.conflicts.clone(),
-            ..Explained::default()
-        });
+        return Ok(unsolved(&proposal.solver_status, &proposal.conflicts));
     };
     let p = &input.policy;
     let cost_terms = vec![
