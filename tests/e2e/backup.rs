@@ -85,6 +85,18 @@ async fn backup_under_load_restores_verifies_and_carries_on() {
         || async { (accepted.lock().unwrap().len() >= 4).then_some(()) },
     )
     .await;
+    // Accepted means the workflow started; its admission row is written by the
+    // workflow's first activity, which on a slow machine comes a moment later.
+    poll(
+        "the first admissions to reach the store",
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+        || {
+            let db = &db;
+            async move { (count(db, "admissions").await >= 2).then_some(()) }
+        },
+    )
+    .await;
     let file = tmp.path().join("site.careflow-backup");
     let file_arg = file.display().to_string();
     let out = node.cli(&["backup", "--out", &file_arg]).await;
