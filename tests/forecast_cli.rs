@@ -17,6 +17,13 @@ const PASSWORD: &str = "forecast cli test password";
 /// Runs `careflow --data-dir DATA_DIR ARGS...` with [`PASSWORD`] on its standard input
 /// (read by `--password-stdin`); Ok(stdout) on success, Err(stderr) otherwise.
 fn careflow(data_dir: &Path, args: &[&str]) -> Result<String, String> {
+    // Every user here has PASSWORD; a command reads at most two (the acting admin's,
+    // then a new user's).
+    careflow_with_stdin(data_dir, args, &format!("{PASSWORD}\n{PASSWORD}\n"))
+}
+
+/// Runs `careflow --data-dir DATA_DIR ARGS...` with `input` on its standard input.
+fn careflow_with_stdin(data_dir: &Path, args: &[&str], input: &str) -> Result<String, String> {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_careflow"))
         .arg("--data-dir")
@@ -29,7 +36,7 @@ fn careflow(data_dir: &Path, args: &[&str]) -> Result<String, String> {
         .spawn()
         .expect("careflow runs");
     // A command that reads no password may exit before the write: ignore a closed pipe.
-    let _ = writeln!(child.stdin.take().expect("stdin"), "{PASSWORD}");
+    let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
     let out = child.wait_with_output().expect("careflow runs");
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -272,16 +279,43 @@ fn registry_commands_and_predict_from_the_production_model() {
         .expect("a committed ed-arrivals model");
     let version = latest.file_name().unwrap().to_string_lossy().to_string();
     let latest = latest.to_str().unwrap();
+    // A name after --by proves nothing: the admin's own password must follow it, and a
+    // wrong one is refused and counted against the account.
+    let e = careflow_with_stdin(
+        &data_dir,
+        &["forecast", "register", latest, "--by", "model.owner", "--password-stdin"],
+        "not the owner's password\n",
+    )
+    .unwrap_err();
+    assert!(e.contains("wrong user name or password"), "{e}");
+    let (failed, registered): (i64, i64) = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async {
+            let url = careflow_store::Db::sqlite_url(&data_dir.join("careflow.db"));
+            let db = careflow_store::Db::connect(&url).await.unwrap();
+            let failed = sqlx::query_scalar(
+                "SELECT failed_attempts FROM users WHERE user_name = 'model.owner'",
+            )
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            let registered = sqlx::query_scalar("SELECT COUNT(*) FROM model_registry")
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+            (failed, registered)
+        });
+    assert_eq!((failed, registered), (1, 0), "one failure counted, nothing registered");
     // Only an administrator registers or installs.
     let e = careflow(
         &data_dir,
-        &["forecast", "register", latest, "--by", "beds.ben"],
+        &["forecast", "register", latest, "--by", "beds.ben", "--password-stdin"],
     )
     .unwrap_err();
     assert!(e.contains("only an admin"), "{e}");
     careflow(
         &data_dir,
-        &["forecast", "register", latest, "--by", "model.owner"],
+        &["forecast", "register", latest, "--by", "model.owner", "--password-stdin"],
     )
     .unwrap();
     let install = |by: &str, version: &str| {
@@ -296,6 +330,7 @@ fn registry_commands_and_predict_from_the_production_model() {
                 by,
                 "--reason",
                 "registry CLI test",
+                "--password-stdin",
             ],
         )
     };
@@ -323,6 +358,7 @@ fn registry_commands_and_predict_from_the_production_model() {
             older.to_str().unwrap(),
             "--by",
             "model.owner",
+            "--password-stdin",
         ],
     )
     .unwrap();

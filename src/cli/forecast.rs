@@ -21,7 +21,10 @@ use careflow_forecasters::ed_arrivals::{
 };
 use careflow_forecasters::{Forecast, Forecaster, RuntimeOptions};
 use careflow_store::registry::{self, ModelFacts};
+use careflow_store::users;
 use careflow_store::Db;
+
+use crate::cli::login::PasswordSource;
 
 /// Where the model comes from and how it runs.
 #[derive(Debug, Clone, clap::Args)]
@@ -92,9 +95,12 @@ pub enum ForecastCommand {
     Register {
         /// Model directory with card.json and the .onnx.
         dir: PathBuf,
-        /// The administrator who registers it.
+        /// The administrator who registers it; they enter their password.
         #[arg(long)]
         by: String,
+        /// Read the administrator's password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// Install a registered model as the first production version of its name, when
     /// the site is set up. Every later version reaches production only through a model
@@ -105,12 +111,15 @@ pub enum ForecastCommand {
         name: String,
         /// Model version.
         version: String,
-        /// The administrator who installs it.
+        /// The administrator who installs it; they enter their password.
         #[arg(long)]
         by: String,
         /// Why.
         #[arg(long)]
         reason: String,
+        /// Read the administrator's password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
     /// List registered models as JSON lines.
     List {
@@ -127,9 +136,15 @@ pub async fn run(
     runtime: RuntimeOptions,
 ) -> anyhow::Result<()> {
     match cmd {
-        ForecastCommand::Register { dir, by } => {
+        ForecastCommand::Register {
+            dir,
+            by,
+            password_stdin,
+        } => {
             let facts = model_facts(&dir)?;
+            let password = PasswordSource::new(password_stdin).read(&format!("password of {by}"))?;
             let db = Db::connect(database_url).await?;
+            users::confirm_admin(&db, &by, &password, "change the model registry").await?;
             let e = registry::register(&db, &facts, &by).await?;
             println!("{}", serde_json::to_string(&e)?);
             Ok(())
@@ -139,8 +154,11 @@ pub async fn run(
             version,
             by,
             reason,
+            password_stdin,
         } => {
+            let password = PasswordSource::new(password_stdin).read(&format!("password of {by}"))?;
             let db = Db::connect(database_url).await?;
+            users::confirm_admin(&db, &by, &password, "install a production model").await?;
             let e = registry::install(&db, &name, &version, &by, &reason).await?;
             println!("{}", serde_json::to_string(&e)?);
             Ok(())

@@ -1,7 +1,8 @@
 //! `careflow user add | passwd | revoke-tokens`: users in the domain database, through
 //! the store's checked, audited functions ([`careflow_store::users`]). Passwords are
 //! asked on the terminal (twice for a new one) or read one per line from standard input
-//! with `--password-stdin`; never taken from the command line or the environment.
+//! with `--password-stdin`; never taken from the command line or the environment. The
+//! admin named by `--by` enters their own password first: a name alone proves nothing.
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -19,7 +20,9 @@ pub enum UserCommand {
     /// password (which ends their sessions and lifts a lock-out). The user then logs in
     /// with `careflow login --as NAME`.
     ///
-    /// Only an admin provisions users: name one with --by. Without --by, you act as
+    /// Only an admin provisions users: name one with --by, who enters their password
+    /// (with --password-stdin: the admin's on the first line, the new user's on the
+    /// second). Without --by, you act as
     /// the site's local operator, who may only create the first admin while the site
     /// has none (`careflow serve` creates the admin `admin` when it first starts).
     /// Every provisioning is recorded in the audit trail with who did it and why.
@@ -39,7 +42,8 @@ pub enum UserCommand {
         /// Why, recorded in the audit trail.
         #[arg(long)]
         reason: Option<String>,
-        /// Read the new password from the first line of standard input.
+        /// Read the passwords from standard input, one per line: the admin's (with
+        /// --by), then the new user's.
         #[arg(long)]
         password_stdin: bool,
     },
@@ -57,12 +61,15 @@ pub enum UserCommand {
     RevokeTokens {
         /// User name.
         name: String,
-        /// The admin who revokes them.
+        /// The admin who revokes them; they enter their password.
         #[arg(long)]
         by: String,
         /// Why, recorded in the audit trail.
         #[arg(long)]
         reason: Option<String>,
+        /// Read the admin's password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -77,12 +84,19 @@ pub async fn run(g: &Global, cmd: UserCommand) -> Result<()> {
             reason,
             password_stdin,
         } => {
-            let password =
-                PasswordSource::new(password_stdin).read_new(&format!("new password of {name}"))?;
+            let mut source = PasswordSource::new(password_stdin);
+            let admin_password = match &by {
+                Some(admin) => Some(source.read(&format!("password of {admin}"))?),
+                None => None,
+            };
+            let password = source.read_new(&format!("new password of {name}"))?;
             let db = g.open_db().await?;
-            let by = match &by {
-                Some(admin) => Provisioner::Admin(admin),
-                None => Provisioner::LocalOperator,
+            let by = match (&by, &admin_password) {
+                (Some(admin), Some(admin_password)) => {
+                    users::confirm_admin(&db, admin, admin_password, "provision users").await?;
+                    Provisioner::Admin(admin)
+                }
+                _ => Provisioner::LocalOperator,
             };
             let user = NewUser {
                 name: &name,
@@ -106,8 +120,15 @@ pub async fn run(g: &Global, cmd: UserCommand) -> Result<()> {
             eprintln!("password of {name} changed; every session of {name} has ended");
             Ok(())
         }
-        UserCommand::RevokeTokens { name, by, reason } => {
+        UserCommand::RevokeTokens {
+            name,
+            by,
+            reason,
+            password_stdin,
+        } => {
+            let admin_password = PasswordSource::new(password_stdin).read(&format!("password of {by}"))?;
             let db = g.open_db().await?;
+            users::confirm_admin(&db, &by, &admin_password, "revoke users' tokens").await?;
             let n = users::revoke_tokens(&db, &name, &by, reason.as_deref()).await?;
             eprintln!("revoked {n} token(s) of {name}");
             Ok(())

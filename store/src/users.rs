@@ -517,6 +517,26 @@ pub(crate) async fn require_admin(
     }
 }
 
+/// Confirms that `name` is an administrator present at the command line: their
+/// password is checked as at login (a wrong one counted and audited, the lock-out
+/// honoured) and they must hold the admin role. The CLI's admin commands (`user add
+/// --by`, `user revoke-tokens`, `forecast register | install`) reach the database
+/// directly, so a name typed after `--by` proves nothing until its password is
+/// entered; the change itself is audited under `name` by the store function that
+/// makes it.
+pub async fn confirm_admin(db: &Db, name: &str, password: &str, purpose: &str) -> Result<()> {
+    let (tx, account) = verify_password(db, name, password, purpose).await?;
+    // The password was right: its failed-attempt count is cleared whatever the role.
+    tx.commit().await?;
+    if account.role != Role::Admin {
+        return Err(Error::Forbidden(format!(
+            "{name} holds role {}; only an admin may {purpose}",
+            account.role
+        )));
+    }
+    Ok(())
+}
+
 /// Who provisions a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provisioner<'a> {

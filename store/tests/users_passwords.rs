@@ -298,3 +298,50 @@ async fn tokens_on_sqlite() {
 async fn tokens_on_postgres() {
     tokens_expire_and_are_revoked(common::postgres().await).await;
 }
+
+/// The CLI's admin commands name their admin with `--by`: the name proves nothing
+/// without that admin's password, a wrong one counts like a wrong login, and a right
+/// password of a user who is not an admin is still refused.
+async fn an_admin_named_on_the_command_line_must_enter_their_password(db: Db) {
+    site(&db).await;
+    assert!(matches!(
+        users::confirm_admin(&db, "dr.admin", "a guess", "install a production model").await,
+        Err(Error::BadCredentials(_))
+    ));
+    let failed = actions(&db, "user.password_failed").await.pop().unwrap();
+    assert_eq!(failed.actor, "dr.admin");
+    assert!(
+        failed.meaning.as_deref().unwrap().contains("install a production model"),
+        "{failed:?}"
+    );
+    assert!(matches!(
+        users::confirm_admin(&db, "beds.ben", BEN_PASSWORD, "provision users").await,
+        Err(Error::Forbidden(m)) if m.contains("only an admin may provision users")
+    ));
+    assert!(matches!(
+        users::confirm_admin(&db, "nobody", ADMIN_PASSWORD, "provision users").await,
+        Err(Error::BadCredentials(_))
+    ));
+    users::confirm_admin(&db, "dr.admin", ADMIN_PASSWORD, "provision users")
+        .await
+        .unwrap();
+    // The right password clears the failed attempt: the next four wrong ones do not lock.
+    for _ in 0..4 {
+        let _ = users::confirm_admin(&db, "dr.admin", "a guess", "provision users").await;
+    }
+    users::confirm_admin(&db, "dr.admin", ADMIN_PASSWORD, "provision users")
+        .await
+        .unwrap();
+    assert!(actions(&db, "user.locked").await.is_empty());
+}
+
+#[tokio::test]
+async fn cli_admin_on_sqlite() {
+    let (_dir, db) = common::sqlite().await;
+    an_admin_named_on_the_command_line_must_enter_their_password(db).await;
+}
+
+#[tokio::test]
+async fn cli_admin_on_postgres() {
+    an_admin_named_on_the_command_line_must_enter_their_password(common::postgres().await).await;
+}

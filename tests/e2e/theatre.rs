@@ -188,28 +188,26 @@ async fn a_theatre_day_is_replanned_after_an_emergency_and_the_replan_approved()
         Path::new(env!("CARGO_MANIFEST_DIR")).join("forecasters/models/surgery-duration/1.0.0");
     stdout(
         &node
-            .cli(&[
-                "forecast",
-                "register",
-                model_dir.to_str().unwrap(),
-                "--by",
+            .cli_as_admin(
+                &["forecast", "register", model_dir.to_str().unwrap()],
                 "model.owner",
-            ])
+            )
             .await,
         "forecast register",
     );
     stdout(
         &node
-            .cli(&[
-                "forecast",
-                "install",
-                "surgery-duration",
-                "1.0.0",
-                "--by",
+            .cli_as_admin(
+                &[
+                    "forecast",
+                    "install",
+                    "surgery-duration",
+                    "1.0.0",
+                    "--reason",
+                    "held-out error reviewed by the model owner",
+                ],
                 "model.owner",
-                "--reason",
-                "held-out error reviewed by the model owner",
-            ])
+            )
             .await,
         "forecast install",
     );

@@ -264,6 +264,14 @@ impl Node {
             .expect("careflow CLI output")
     }
 
+    /// Runs an admin command of the CLI (`forecast register`, `user add`, ...) as the
+    /// admin `by`, who enters the seeded password: the CLI takes no name on trust.
+    pub async fn cli_as_admin(&self, args: &[&str], by: &str) -> std::process::Output {
+        let mut args = args.to_vec();
+        args.extend(["--by", by, "--password-stdin"]);
+        self.cli_with_stdin(&args, super::PASSWORD).await
+    }
+
     /// Registers the committed model `forecasters/models/{name}/{version}` and installs
     /// it as the site's first production version with the CLI, by the admin `by`
     /// (later versions reach production only through a model release); returns the
@@ -275,22 +283,23 @@ impl Node {
             .join(version);
         super::stdout(
             &self
-                .cli(&["forecast", "register", dir.to_str().unwrap(), "--by", by])
+                .cli_as_admin(&["forecast", "register", dir.to_str().unwrap()], by)
                 .await,
             "forecast register",
         );
         super::stdout(
             &self
-                .cli(&[
-                    "forecast",
-                    "install",
-                    name,
-                    version,
-                    "--by",
+                .cli_as_admin(
+                    &[
+                        "forecast",
+                        "install",
+                        name,
+                        version,
+                        "--reason",
+                        "backtest reviewed by the model owner",
+                    ],
                     by,
-                    "--reason",
-                    "backtest reviewed by the model owner",
-                ])
+                )
                 .await,
             "forecast install",
         );
