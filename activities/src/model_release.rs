@@ -20,6 +20,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use careflow_forecasters::bundle::{open_verified, sha256_file, ModelBundle};
 use careflow_forecasters::calendar::holiday_flags;
 use careflow_forecasters::ed_arrivals::{EdArrivals, EdArrivalsRequest, HOUR_FORMAT};
+use careflow_forecasters::scanner_no_show::{Appointment, Modality, ScannerNoShow};
 use careflow_forecasters::surgery_duration::{SurgeryDuration, SurgicalCase};
 use careflow_forecasters::{Forecast, Forecaster};
 use careflow_store::ethics::{self, Document, SubmissionContent};
@@ -363,7 +364,7 @@ impl ReleaseActivities {
 
 fn amendment_content(r: &Release, project_id: &str) -> SubmissionContent {
     let report = r.validation.as_ref();
-    let scores = |s: &Scores| format!("MAE {:.3}, pinball {:.3} (n={})", s.mae, s.pinball, s.n);
+    let scores = |s: &Scores| s.to_string();
     let production = r.production_version.as_deref().unwrap_or("(none)");
     SubmissionContent {
         title: format!(
@@ -460,47 +461,84 @@ pub fn validate(
                 &c,
             ))
         }
+        careflow_forecasters::scanner_no_show::MODEL_NAME => {
+            let appointments = HeldOutAppointments::generate();
+            let run = |b: &ModelBundle| -> Result<Vec<Target>, String> {
+                let model = ScannerNoShow::from_bundle(b, &crate::forecast_runtime())
+                    .map_err(|e| format!("{} {}: {e}", b.header.name, b.header.version))?;
+                appointments.forecast(&model)
+            };
+            let p = run(production)?;
+            let c = run(candidate)?;
+            Ok(report(
+                HeldOutAppointments::DESCRIPTION,
+                &production.header.version,
+                &p,
+                &c,
+            ))
+        }
         other => Err(format!(
             "offline validation of {other} has no held-out data in careflow yet: only \
-             {} and {} can be released",
+             {}, {} and {} can be released",
             careflow_forecasters::ed_arrivals::MODEL_NAME,
-            careflow_forecasters::surgery_duration::MODEL_NAME
+            careflow_forecasters::surgery_duration::MODEL_NAME,
+            careflow_forecasters::scanner_no_show::MODEL_NAME
         )),
     }
 }
 
-/// One held-out target: its subgroups, the truth and the forecast quantiles.
+/// One held-out target: its subgroups, the truth and the forecast.
 struct Target {
     subgroups: Vec<String>,
     truth: f64,
-    q: [f64; 3],
+    forecast: Predicted,
+}
+
+/// What a model forecast for one target.
+#[derive(Clone, Copy)]
+enum Predicted {
+    /// p10, p50, p90 of a quantity (arrivals, minutes).
+    Quantiles([f64; 3]),
+    /// The probability of an event; its truth is 1 (it happened) or 0.
+    Probability(f64),
 }
 
 #[derive(Default, Clone, Copy)]
 struct Acc {
-    n: usize,
+    quantiles: usize,
     abs: f64,
     pin: f64,
+    probabilities: usize,
+    squared: f64,
 }
 
 impl Acc {
-    fn add(&mut self, y: f64, q: [f64; 3]) {
-        self.n += 1;
-        self.abs += (y - q[1]).abs();
-        self.pin += [0.1, 0.5, 0.9]
-            .iter()
-            .zip(q)
-            .map(|(&l, v)| careflow_forecasters::quantile::pinball(y, v, l))
-            .sum::<f64>()
-            / 3.0;
+    fn add(&mut self, y: f64, forecast: Predicted) {
+        match forecast {
+            Predicted::Quantiles(q) => {
+                self.quantiles += 1;
+                self.abs += (y - q[1]).abs();
+                self.pin += [0.1, 0.5, 0.9]
+                    .iter()
+                    .zip(q)
+                    .map(|(&l, v)| careflow_forecasters::quantile::pinball(y, v, l))
+                    .sum::<f64>()
+                    / 3.0;
+            }
+            Predicted::Probability(p) => {
+                self.probabilities += 1;
+                self.squared += (y - p).powi(2);
+            }
+        }
     }
 
     fn scores(&self) -> Scores {
-        let n = self.n.max(1) as f64;
+        let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
         Scores {
-            n: self.n,
-            mae: self.abs / n,
-            pinball: self.pin / n,
+            n: self.quantiles + self.probabilities,
+            mae: mean(self.abs, self.quantiles),
+            pinball: mean(self.pin, self.quantiles),
+            brier: mean(self.squared, self.probabilities),
         }
     }
 }
@@ -511,12 +549,12 @@ fn report(data: &str, production_version: &str, p: &[Target], c: &[Target]) -> V
     let mut overall = (Acc::default(), Acc::default());
     let mut groups: BTreeMap<&str, (Acc, Acc)> = BTreeMap::new();
     for (tp, tc) in p.iter().zip(c) {
-        overall.0.add(tp.truth, tp.q);
-        overall.1.add(tc.truth, tc.q);
+        overall.0.add(tp.truth, tp.forecast);
+        overall.1.add(tc.truth, tc.forecast);
         for g in &tp.subgroups {
             let e = groups.entry(g.as_str()).or_default();
-            e.0.add(tp.truth, tp.q);
-            e.1.add(tc.truth, tc.q);
+            e.0.add(tp.truth, tp.forecast);
+            e.1.add(tc.truth, tc.forecast);
         }
     }
     ValidationReport {
@@ -613,7 +651,7 @@ impl HeldOutArrivals {
                         format!("holiday={}", if holiday { "yes" } else { "no" }),
                     ],
                     truth: self.counts[before + i],
-                    q,
+                    forecast: Predicted::Quantiles(q),
                 });
             }
         }
@@ -696,11 +734,157 @@ impl HeldOutCases {
                 Ok(Target {
                     subgroups: vec![format!("specialty={specialty}")],
                     truth: *minutes,
-                    q: quantiles(f, row)
-                        .ok_or_else(|| format!("{}: no p10/p50/p90", case.procedure))?,
+                    forecast: Predicted::Quantiles(
+                        quantiles(f, row)
+                            .ok_or_else(|| format!("{}: no p10/p50/p90", case.procedure))?,
+                    ),
                 })
             })
             .collect()
+    }
+}
+
+/// Held-out imaging appointments that careflow generates: 20,000 outpatient bookings
+/// drawn (seeded) from the process documented in
+/// `forecasters/training/scanner_no_show.py` (modality base rates, lead time, age band,
+/// weekday, neighbourhood income, commute, prior no-shows, reminders), each with its
+/// attended / missed outcome drawn from that process's probability, so they are new
+/// appointments of it, not its training rows. The bias report groups them by age band
+/// and sex (which the process gives no effect: a model that scores worse for one sex
+/// learned something that is not there) and by modality.
+struct HeldOutAppointments {
+    appointments: Vec<(Appointment, &'static str, f64)>,
+}
+
+impl HeldOutAppointments {
+    const DESCRIPTION: &'static str = "careflow's generated held-out imaging appointments: \
+        20,000 bookings from the documented no-show process (seeded), outcomes drawn from \
+        its probabilities";
+    const N: usize = 20_000;
+    /// Modality, its share of bookings and base no-show probability, as in the training
+    /// script.
+    const MODALITIES: [(Modality, f64, f64); 6] = [
+        (Modality::Ct, 0.25, 0.030),
+        (Modality::Mri, 0.20, 0.035),
+        (Modality::Us, 0.20, 0.035),
+        (Modality::Xr, 0.20, 0.0125),
+        (Modality::Mg, 0.10, 0.0699),
+        (Modality::Nm, 0.05, 0.030),
+    ];
+    /// Weekday shares of bookings, Monday first.
+    const WEEKDAYS: [f64; 7] = [0.18, 0.18, 0.18, 0.18, 0.18, 0.07, 0.03];
+
+    fn generate() -> Self {
+        let mut rng = SplitMix64(0x5eed_0a55_1ca7_2026);
+        let mut appointments = Vec::with_capacity(Self::N);
+        for _ in 0..Self::N {
+            let m = pick(Self::MODALITIES.iter().map(|m| m.1), rng.next_f64());
+            let (modality, _, base) = Self::MODALITIES[m];
+            let lead = if rng.next_f64() < 0.85 {
+                (-14.0 * (1.0 - rng.next_f64()).ln()).round()
+            } else {
+                (60.0 + 305.0 * rng.next_f64()).round()
+            };
+            let age = 18 + (rng.next_f64() * 77.0) as u32;
+            let weekday = pick(Self::WEEKDAYS.iter().copied(), rng.next_f64());
+            let income =
+                (65_000f64.ln() + 0.4 * rng.standard_normal()).exp().clamp(15_000.0, 250_000.0);
+            // Gamma(2, 8): the sum of two exponential draws of mean 8.
+            let commute = (-8.0 * ((1.0 - rng.next_f64()) * (1.0 - rng.next_f64())).ln())
+                .clamp(0.5, 200.0);
+            let prior = rng.poisson(0.25).min(5.0) as u32;
+            let reminder = rng.next_f64() < 0.7;
+            let female = rng.next_f64() < 0.5;
+            let mut eta = (base / (1.0 - base)).ln();
+            eta += 0.35 * (lead / 7.0).ln_1p() - 0.35 * 2f64.ln_1p();
+            eta += if age < 40 {
+                0.25
+            } else if age < 60 {
+                0.05
+            } else {
+                -0.25
+            };
+            if weekday == 0 || weekday == 5 {
+                eta += 0.15;
+            }
+            eta += (1.0f64 - 0.107).ln() * (income - 65_000.0) / 10_000.0;
+            eta += 1.014f64.ln() * commute / 10.0;
+            eta += 0.7 * f64::from(prior.min(2));
+            if reminder {
+                eta += 0.7f64.ln();
+            }
+            let p = 1.0 / (1.0 + (-eta).exp());
+            let missed = if rng.next_f64() < p { 1.0 } else { 0.0 };
+            appointments.push((
+                Appointment {
+                    modality,
+                    lead_time_days: lead as u32,
+                    age_years: age,
+                    weekday: chrono::Weekday::try_from(weekday as u8).expect("0..7"),
+                    median_income_usd: income,
+                    commute_miles: commute,
+                    prior_no_shows: prior,
+                    reminder_sent: reminder,
+                },
+                if female { "female" } else { "male" },
+                missed,
+            ));
+        }
+        Self { appointments }
+    }
+
+    fn forecast(&self, model: &ScannerNoShow) -> Result<Vec<Target>, String> {
+        let requests: Vec<Appointment> = self.appointments.iter().map(|a| a.0.clone()).collect();
+        let forecasts = model
+            .forecast_batch(&requests)
+            .map_err(|e| format!("imaging appointments: {e}"))?;
+        self.appointments
+            .iter()
+            .zip(&forecasts)
+            .map(|((a, sex, missed), f)| {
+                let row = f.rows.first().ok_or("an appointment without a forecast row")?;
+                let band = match a.age_years {
+                    0..=39 => "<40",
+                    40..=59 => "40-59",
+                    _ => ">=60",
+                };
+                Ok(Target {
+                    subgroups: vec![
+                        format!("age_band={band}"),
+                        format!("sex={sex}"),
+                        format!("modality={}", modality_code(a.modality)),
+                    ],
+                    truth: *missed,
+                    forecast: Predicted::Probability(row.mean),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The index whose cumulative share first exceeds `u` (in [0, 1)); the last one if
+/// rounding leaves `u` above the total.
+fn pick(shares: impl Iterator<Item = f64>, u: f64) -> usize {
+    let mut acc = 0.0;
+    let mut last = 0;
+    for (i, share) in shares.enumerate() {
+        acc += share;
+        last = i;
+        if u < acc {
+            return i;
+        }
+    }
+    last
+}
+
+fn modality_code(m: Modality) -> &'static str {
+    match m {
+        Modality::Ct => "CT",
+        Modality::Mri => "MRI",
+        Modality::Us => "US",
+        Modality::Xr => "XR",
+        Modality::Mg => "MG",
+        Modality::Nm => "NM",
     }
 }
 

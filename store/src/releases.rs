@@ -86,15 +86,78 @@ impl std::fmt::Display for Stage {
     }
 }
 
-/// Forecast quality on a set of targets (lower is better for both errors).
+/// Forecast quality on a set of targets; lower is better for every error. A quantile
+/// forecast (ED arrivals, surgery duration) is scored by `mae` and `pinball`, a
+/// probability forecast of an event (a scanner no-show) by `brier`: each model is
+/// judged by the errors that are proper for what it forecasts, and the gate compares
+/// the errors production was scored on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Scores {
     /// Targets scored.
     pub n: usize,
     /// Mean absolute error of the median.
-    pub mae: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mae: Option<f64>,
     /// Mean pinball loss over the quantiles.
-    pub pinball: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinball: Option<f64>,
+    /// Brier score: mean squared difference between the probability and the outcome
+    /// (1 happened, 0 did not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brier: Option<f64>,
+}
+
+impl Scores {
+    /// Quantile-forecast scores.
+    pub fn quantile(n: usize, mae: f64, pinball: f64) -> Self {
+        Self {
+            n,
+            mae: Some(mae),
+            pinball: Some(pinball),
+            brier: None,
+        }
+    }
+
+    /// Probability-forecast scores.
+    pub fn probability(n: usize, brier: f64) -> Self {
+        Self {
+            n,
+            mae: None,
+            pinball: None,
+            brier: Some(brier),
+        }
+    }
+
+    /// Each error by name, `None` where it does not apply.
+    pub fn metrics(&self) -> [(&'static str, Option<f64>); 3] {
+        [
+            ("mae", self.mae),
+            ("pinball", self.pinball),
+            ("brier", self.brier),
+        ]
+    }
+}
+
+impl std::fmt::Display for Scores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for (name, value) in self.metrics() {
+            if let Some(v) = value {
+                let name = match name {
+                    "mae" => "MAE",
+                    "brier" => "Brier",
+                    other => other,
+                };
+                write!(f, "{}{name} {v:.4}", if first { "" } else { ", " })?;
+                first = false;
+            }
+        }
+        write!(f, "{}n={}", if first { "" } else { " (" }, self.n)?;
+        if !first {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
 }
 
 /// One subgroup of the bias report, candidate beside production.
@@ -136,7 +199,7 @@ pub struct Margins {
 /// Why the gate stopped a candidate: one metric in one subgroup (or `overall`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateFailure {
-    /// `mae` or `pinball`.
+    /// `mae`, `pinball`, `brier` or `n`.
     pub metric: String,
     /// `overall` or the subgroup.
     pub subgroup: String,
@@ -203,7 +266,11 @@ pub fn gate(report: &ValidationReport, margins: &Margins) -> Vec<GateFailure> {
             });
             continue;
         }
-        for (metric, pv, cv) in [("mae", p.mae, c.mae), ("pinball", p.pinball, c.pinball)] {
+        for ((metric, pv), (_, cv)) in p.metrics().into_iter().zip(c.metrics()) {
+            // Production's errors are the yardstick; a candidate not scored on one of
+            // them fails on it.
+            let Some(pv) = pv else { continue };
+            let cv = cv.unwrap_or(f64::NAN);
             if !cv.is_finite() || relative(pv, cv) > margin {
                 failures.push(GateFailure {
                     metric: metric.into(),
@@ -1023,9 +1090,9 @@ impl ShadowComparison {
     pub fn summary(&self) -> String {
         match (&self.production, &self.candidate) {
             (Some(p), Some(c)) => format!(
-                "shadow on {} live calls, {} targets, {} with their truth: candidate MAE {:.3} \
-                 and pinball {:.3} vs production MAE {:.3} and pinball {:.3}",
-                self.calls, self.targets, c.n, c.mae, c.pinball, p.mae, p.pinball
+                "shadow on {} live calls, {} targets, {} with their truth: candidate {c} vs \
+                 production {p}",
+                self.calls, self.targets, c.n
             ),
             _ => format!(
                 "shadow on {} live calls, {} targets, no truth recorded yet: no comparison",
@@ -1063,10 +1130,12 @@ impl Acc {
     }
 
     fn scores(&self) -> Option<Scores> {
-        (self.n > 0).then(|| Scores {
-            n: self.n,
-            mae: self.abs / self.n as f64,
-            pinball: self.pin / self.n as f64,
+        (self.n > 0).then(|| {
+            Scores::quantile(
+                self.n,
+                self.abs / self.n as f64,
+                self.pin / self.n as f64,
+            )
         })
     }
 }

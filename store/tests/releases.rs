@@ -26,11 +26,7 @@ fn facts(version: &str) -> ModelFacts {
 }
 
 fn s(mae: f64, pinball: f64) -> Scores {
-    Scores {
-        n: 100,
-        mae,
-        pinball,
-    }
+    Scores::quantile(100, mae, pinball)
 }
 
 fn report(sat_candidate_mae: f64) -> ValidationReport {

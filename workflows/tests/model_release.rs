@@ -230,8 +230,8 @@ async fn a_candidate_worse_in_a_subgroup_is_stopped_naming_metric_and_subgroup()
                 .find(|g| g.subgroup == f.subgroup)
                 .unwrap_or_else(|| panic!("{} is not a subgroup of the report", f.subgroup));
             let (p, c) = match f.metric.as_str() {
-                "mae" => (g.production.mae, g.candidate.mae),
-                "pinball" => (g.production.pinball, g.candidate.pinball),
+                "mae" => (g.production.mae.unwrap(), g.candidate.mae.unwrap()),
+                "pinball" => (g.production.pinball.unwrap(), g.candidate.pinball.unwrap()),
                 other => panic!("unexpected metric {other}"),
             };
             assert!(c > p, "{f:?}");
@@ -589,7 +589,7 @@ async fn a_release_cancelled_while_waiting_for_ethics_is_withdrawn() {
 }
 
 #[test]
-fn surgery_duration_is_validated_per_specialty_and_no_show_is_refused_for_want_of_data() {
+fn surgery_duration_is_validated_per_specialty_and_a_model_without_held_out_data_is_refused() {
     use careflow_forecasters::bundle::ModelBundle;
     let surgery = ModelBundle::open(&models_dir().join("surgery-duration/1.0.0")).expect("model");
     let report =
@@ -616,7 +616,8 @@ fn surgery_duration_is_validated_per_specialty_and_no_show_is_refused_for_want_o
     assert_eq!(report.production, report.candidate);
     for g in &report.subgroups {
         assert_eq!(g.production, g.candidate);
-        assert!(g.production.mae > 0.0 && g.production.mae < 100.0, "{g:?}");
+        let mae = g.production.mae.expect("a quantile model is scored by MAE");
+        assert!(mae > 0.0 && mae < 100.0, "{g:?}");
     }
     assert!(careflow_store::releases::gate(
         &report,
@@ -626,8 +627,76 @@ fn surgery_duration_is_validated_per_specialty_and_no_show_is_refused_for_want_o
         }
     )
     .is_empty());
-    let no_show = ModelBundle::open(&models_dir().join("scanner-no-show/1.0.0")).expect("model");
-    let err = careflow_activities::model_release::validate("scanner-no-show", &no_show, &no_show)
+    let bed_demand = ModelBundle::open(&models_dir().join("bed-demand/1.0.0")).expect("model");
+    let err = careflow_activities::model_release::validate("bed-demand", &bed_demand, &bed_demand)
         .expect_err("no held-out data");
     assert!(err.contains("no held-out data"), "{err}");
+}
+
+#[test]
+fn scanner_no_show_is_validated_by_brier_per_age_band_sex_and_modality() {
+    use careflow_forecasters::bundle::ModelBundle;
+    use careflow_store::releases::{gate, Margins};
+    let no_show = ModelBundle::open(&models_dir().join("scanner-no-show/1.0.0")).expect("model");
+    let report = careflow_activities::model_release::validate("scanner-no-show", &no_show, &no_show)
+        .expect("validation");
+    let groups: Vec<&str> = report.subgroups.iter().map(|g| g.subgroup.as_str()).collect();
+    assert_eq!(
+        groups,
+        [
+            "age_band=40-59",
+            "age_band=<40",
+            "age_band=>=60",
+            "modality=CT",
+            "modality=MG",
+            "modality=MRI",
+            "modality=NM",
+            "modality=US",
+            "modality=XR",
+            "sex=female",
+            "sex=male"
+        ]
+    );
+    assert_eq!(report.production.n, 20_000);
+    for dimension in ["age_band=", "sex=", "modality="] {
+        let n: usize = report
+            .subgroups
+            .iter()
+            .filter(|g| g.subgroup.starts_with(dimension))
+            .map(|g| g.production.n)
+            .sum();
+        assert_eq!(n, 20_000, "every appointment in one {dimension} group");
+    }
+    // A probability is scored by the Brier score, not by quantile errors; with no-show
+    // rates of a few per cent it is a few hundredths, and never 0 on drawn outcomes.
+    let brier = report.production.brier.expect("Brier score");
+    assert!(brier > 0.005 && brier < 0.1, "{:?}", report.production);
+    assert_eq!((report.production.mae, report.production.pinball), (None, None));
+    assert_eq!(report.production, report.candidate);
+    let margins = Margins {
+        overall: 0.0,
+        subgroup: 0.0,
+    };
+    assert!(gate(&report, &margins).is_empty());
+    // A candidate 5 % worse for women than production is stopped, naming the metric and
+    // the subgroup.
+    let mut worse = report.clone();
+    let women = worse
+        .subgroups
+        .iter_mut()
+        .find(|g| g.subgroup == "sex=female")
+        .unwrap();
+    women.candidate.brier = women.candidate.brier.map(|b| b * 1.05);
+    let failures = gate(
+        &worse,
+        &Margins {
+            overall: 0.02,
+            subgroup: 0.02,
+        },
+    );
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(
+        (failures[0].metric.as_str(), failures[0].subgroup.as_str()),
+        ("brier", "sex=female")
+    );
 }
