@@ -291,13 +291,17 @@ impl ReleaseActivities {
     }
 
     /// Compares candidate and production on the shadow targets whose truth arrived,
-    /// audited; returns the comparison in words.
+    /// audited; returns the comparison in words. ED arrival counts that the HL7 ADT
+    /// feed recorded are taken as the truth of their hours first.
     #[activity]
     pub async fn compare_shadow(
         self: Arc<Self>,
         _ctx: ActivityContext,
         release_id: String,
     ) -> Result<String, ActivityError> {
+        releases::record_truth_from_ed_feed(&self.db)
+            .await
+            .map_err(store_failure)?;
         releases::record_shadow_comparison(&self.db, &release_id)
             .await
             .map(|c| c.summary())

@@ -1018,6 +1018,89 @@ pub async fn record_truth(
     Ok(filled)
 }
 
+/// Fills the truth of `ed-arrivals` shadow targets (hours, `YYYY-MM-DDTHH`) from the
+/// emergency department registrations the HL7 ADT feed counts (`ed_arrivals_hourly`),
+/// so a shadow period is compared without anyone typing counts in. Only hours the feed
+/// covers completely are filled: from the hour of its first registration up to, not
+/// including, the hour of its latest (which may still be filling); an hour inside
+/// that span without a registration had none. Audited as the system's
+/// `release.truth_recorded`. Returns the rows filled (0 without a feed).
+pub async fn record_truth_from_ed_feed(db: &Db) -> Result<u64> {
+    let model_name = "ed-arrivals";
+    let mut tx = db.begin_write().await?;
+    let feed: std::collections::BTreeMap<String, i64> =
+        sqlx::query("SELECT hour, arrivals FROM ed_arrivals_hourly")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| -> Result<(String, i64)> {
+                let hour: String = r.try_get("hour")?;
+                // `YYYY-MM-DDTHH:00:00Z` -> the forecast's target key `YYYY-MM-DDTHH`.
+                let key = hour.get(..13).unwrap_or(&hour).to_owned();
+                Ok((key, r.try_get("arrivals")?))
+            })
+            .collect::<Result<_>>()?;
+    let (Some(first), Some(latest)) = (feed.keys().next(), feed.keys().next_back()) else {
+        return Ok(0);
+    };
+    let waiting: Vec<String> = sqlx::query(
+        "SELECT DISTINCT target_key FROM shadow_forecasts WHERE truth IS NULL AND release_id IN \
+         (SELECT release_id FROM model_releases WHERE model_name = $1) ORDER BY target_key",
+    )
+    .bind(model_name)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|r| r.try_get("target_key"))
+    .collect::<std::result::Result<_, _>>()?;
+    let truths: Vec<(String, f64)> = waiting
+        .into_iter()
+        .filter(|key| key.len() == 13 && key.as_str() >= first.as_str() && key.as_str() < latest.as_str())
+        .map(|key| {
+            let count = feed.get(&key).copied().unwrap_or(0);
+            (key, count as f64)
+        })
+        .collect();
+    let mut filled = 0;
+    for (key, value) in &truths {
+        filled += sqlx::query(
+            "UPDATE shadow_forecasts SET truth = $1 WHERE target_key = $2 AND truth IS NULL AND release_id IN \
+             (SELECT release_id FROM model_releases WHERE model_name = $3)",
+        )
+        .bind(*value)
+        .bind(key)
+        .bind(model_name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    }
+    if filled > 0 {
+        audit::append(
+            &mut tx,
+            NewAuditEntry {
+                actor: "careflow".into(),
+                role: "system".into(),
+                action: "release.truth_recorded".into(),
+                meaning: Some(format!(
+                    "truth for {filled} shadow forecast targets of {model_name} from the ADT \
+                     feed's emergency registrations ({} .. {})",
+                    truths.first().map(|t| t.0.as_str()).unwrap_or_default(),
+                    truths.last().map(|t| t.0.as_str()).unwrap_or_default()
+                )),
+                reason: None,
+                workflow_id: None,
+                step: None,
+                input_digest: Some(digest(&truths)),
+                output_digest: None,
+                idempotency_key: format!("release/truth/{model_name}/adt/{}", digest(&truths)),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(filled)
+}
+
 /// The shadow period so far: candidate beside production on the targets whose truth
 /// is known.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use careflow_store::releases::{
 };
 use careflow_store::{audit, tasks, users, Db, Error};
 use careflow_types::{Decision, NewTask, Role, TaskKind};
+use sqlx::Row;
 
 const PW: &str = "release test password";
 
@@ -292,8 +293,67 @@ async fn lifecycle(db: Db) {
     assert_eq!(filled, 2);
     let cmp = releases::shadow_comparison(&db, "rel-b").await.unwrap();
     // production |5-4| + |2-3| = 2 over 2; candidate |5-5| + |2-2| = 0.
-    assert_eq!(cmp.production.unwrap().mae, 1.0);
-    assert_eq!(cmp.candidate.unwrap().mae, 0.0);
+    assert_eq!(cmp.production.unwrap().mae, Some(1.0));
+    assert_eq!(cmp.candidate.unwrap().mae, Some(0.0));
+
+    // The ADT feed's ED registrations are the truth of the hours it covers completely:
+    // from its first registration's hour up to, not including, its latest (still
+    // filling); an hour between them without a registration had none.
+    let later: Vec<String> = (2..=5).map(|h| format!("2026-12-01T{h:02}")).collect();
+    let later_pairs: Vec<ShadowPair<'_>> = later
+        .iter()
+        .map(|k| ShadowPair {
+            target_key: k,
+            production: [0.0, 1.0, 3.0],
+            candidate: [0.0, 1.0, 2.0],
+        })
+        .collect();
+    releases::record_shadow(&db, "rel-b", "call-2", &later_pairs)
+        .await
+        .unwrap();
+    for (hour, n) in [("01", 3), ("03", 2), ("05", 1)] {
+        sqlx::query("INSERT INTO ed_arrivals_hourly (hour, arrivals) VALUES ($1, $2)")
+            .bind(format!("2026-12-01T{hour}:00:00Z"))
+            .bind(n)
+            .execute(db.pool())
+            .await
+            .unwrap();
+    }
+    assert_eq!(releases::record_truth_from_ed_feed(&db).await.unwrap(), 3);
+    let truths: Vec<(String, Option<f64>)> = sqlx::query(
+        "SELECT target_key, truth FROM shadow_forecasts WHERE release_id = 'rel-b' ORDER BY target_key",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get("target_key"), r.get("truth")))
+    .collect();
+    let expect = |k: &str, t: Option<f64>| (format!("2026-12-01T{k}"), t);
+    assert_eq!(
+        truths,
+        [
+            expect("00", Some(5.0)),
+            expect("01", Some(2.0)),
+            expect("02", Some(0.0)),
+            expect("03", Some(2.0)),
+            expect("04", Some(0.0)),
+            expect("05", None),
+        ],
+        "typed-in truths stay; the feed fills the complete hours only"
+    );
+    assert_eq!(releases::record_truth_from_ed_feed(&db).await.unwrap(), 0);
+    let fed = audit::entries(&db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "release.truth_recorded" && e.actor == "careflow")
+        .count();
+    assert_eq!(fed, 1);
+    assert_eq!(
+        releases::shadow_comparison(&db, "rel-b").await.unwrap().production.unwrap().n,
+        5
+    );
 
     // The promotion is the owner's signed approval of the release's promotion task;
     // the author's approval (were it recorded) does not promote.
