@@ -996,3 +996,67 @@ pub(crate) async fn shadow_ed_arrivals(
         tracing::warn!(release = %release.release_id, error = %e, "shadow forecasts not recorded");
     }
 }
+
+/// After a booking step forecast its outpatients' no-shows with production
+/// (`production`: request id -> probability), the `scanner-no-show` candidate in
+/// shadow, if any, forecasts the same appointments and both are recorded per request
+/// (target `workflow/request`); the attendance recorded later is their truth. The live
+/// step never fails because of its shadow: a problem is logged and skipped.
+pub(crate) async fn shadow_no_shows(
+    db: &Db,
+    models_dir: &Path,
+    workflow_id: &str,
+    appointments: &[(String, Appointment)],
+    production: &std::collections::HashMap<&str, f64>,
+) {
+    let name = careflow_forecasters::scanner_no_show::MODEL_NAME;
+    if appointments.is_empty() {
+        return;
+    }
+    let release = match releases::shadow_release(db, name).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "shadow release of {name} not read");
+            return;
+        }
+    };
+    let batch: Vec<Appointment> = appointments.iter().map(|(_, a)| a.clone()).collect();
+    let candidate = open_verified(
+        &models_dir.join(name).join(&release.version),
+        name,
+        &release.version,
+        &release.sha256,
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|b| {
+        ScannerNoShow::from_bundle(&b, &crate::forecast_runtime()).map_err(|e| e.to_string())
+    })
+    .and_then(|m| m.forecast_batch(&batch).map_err(|e| e.to_string()));
+    let candidate = match candidate {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(release = %release.release_id, error = %e, "shadow forecast skipped");
+            return;
+        }
+    };
+    let keys: Vec<String> = appointments
+        .iter()
+        .map(|(id, _)| careflow_store::scanner::no_show_shadow_key(workflow_id, id))
+        .collect();
+    let pairs: Vec<ShadowPair<'_>> = appointments
+        .iter()
+        .zip(&candidate)
+        .zip(&keys)
+        .filter_map(|(((id, _), c), key)| {
+            Some(ShadowPair::probability(
+                key,
+                *production.get(id.as_str())?,
+                c.rows.first()?.mean,
+            ))
+        })
+        .collect();
+    if let Err(e) = releases::record_shadow(db, &release.release_id, workflow_id, &pairs).await {
+        tracing::warn!(release = %release.release_id, error = %e, "shadow forecasts not recorded");
+    }
+}

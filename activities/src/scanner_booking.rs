@@ -166,6 +166,14 @@ impl ScannerActivities {
             .zip(&forecasts)
             .map(|((id, _), f)| (id.as_str(), f.rows[0].mean))
             .collect();
+        crate::model_release::shadow_no_shows(
+            &self.db,
+            &self.models_dir,
+            &input.workflow_id,
+            &appointments,
+            &by_request,
+        )
+        .await;
         let requests: Vec<NoShowProbability> = input
             .week
             .requests

@@ -895,6 +895,21 @@ pub struct ShadowPair<'a> {
     pub candidate: [f64; 3],
 }
 
+/// Models whose forecast is the probability of an event (kept in the p50 column of
+/// a shadow row, the truth 1 if it happened, 0 if not) and compared by the Brier score.
+pub const PROBABILITY_MODELS: &[&str] = &["scanner-no-show"];
+
+impl<'a> ShadowPair<'a> {
+    /// A probability forecast of an event (a no-show), both versions.
+    pub fn probability(target_key: &'a str, production: f64, candidate: f64) -> Self {
+        Self {
+            target_key,
+            production: [production; 3],
+            candidate: [candidate; 3],
+        }
+    }
+}
+
 /// Records a live call's forecasts by both versions (idempotent by call and target).
 pub async fn record_shadow(
     db: &Db,
@@ -1117,6 +1132,13 @@ pub struct ShadowComparison {
 
 /// Compares the candidate with production on the shadow targets whose truth arrived.
 pub async fn shadow_comparison(db: &Db, release_id: &str) -> Result<ShadowComparison> {
+    let model_name: String =
+        sqlx::query_scalar("SELECT model_name FROM model_releases WHERE release_id = $1")
+            .bind(release_id)
+            .fetch_optional(db.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("release {release_id}")))?;
+    let probability = PROBABILITY_MODELS.contains(&model_name.as_str());
     let rows = sqlx::query(
         "SELECT call_id, production_p10, production_p50, production_p90, candidate_p10, candidate_p50, \
          candidate_p90, truth FROM shadow_forecasts WHERE release_id = $1",
@@ -1138,8 +1160,13 @@ pub async fn shadow_comparison(db: &Db, release_id: &str) -> Result<ShadowCompar
                 row.try_get(format!("{prefix}_p90").as_str())?,
             ])
         };
-        p.add(y, q("production")?);
-        c.add(y, q("candidate")?);
+        if probability {
+            p.add_probability(y, q("production")?[1]);
+            c.add_probability(y, q("candidate")?[1]);
+        } else {
+            p.add(y, q("production")?);
+            c.add(y, q("candidate")?);
+        }
     }
     Ok(ShadowComparison {
         calls: calls.len() as i64,
@@ -1191,6 +1218,8 @@ struct Acc {
     n: usize,
     abs: f64,
     pin: f64,
+    /// Probability forecasts: squared errors, for the Brier score.
+    squared: Option<f64>,
 }
 
 impl Acc {
@@ -1212,7 +1241,15 @@ impl Acc {
             / 3.0;
     }
 
+    fn add_probability(&mut self, y: f64, p: f64) {
+        self.n += 1;
+        *self.squared.get_or_insert(0.0) += (y - p).powi(2);
+    }
+
     fn scores(&self) -> Option<Scores> {
+        if let Some(squared) = self.squared {
+            return (self.n > 0).then(|| Scores::probability(self.n, squared / self.n as f64));
+        }
         (self.n > 0).then(|| {
             Scores::quantile(
                 self.n,

@@ -241,6 +241,17 @@ pub async fn record_attendance(
     .bind(&report.request_id)
     .execute(&mut *tx)
     .await?;
+    // The outcome is the truth of a no-show model's shadow forecast of this scan, if a
+    // candidate was in shadow when it was booked.
+    sqlx::query(
+        "UPDATE shadow_forecasts SET truth = $1 WHERE target_key = $2 AND truth IS NULL \
+         AND release_id IN (SELECT release_id FROM model_releases WHERE model_name = $3)",
+    )
+    .bind(if report.outcome.as_str() == "no_show" { 1.0 } else { 0.0 })
+    .bind(no_show_shadow_key(workflow_id, &report.request_id))
+    .bind(NO_SHOW_MODEL)
+    .execute(&mut *tx)
+    .await?;
     let step = format!("attendance/{}", report.request_id);
     audit::append(
         &mut tx,
@@ -264,6 +275,15 @@ pub async fn record_attendance(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The no-show model's registry name (the forecasters crate's `MODEL_NAME`).
+const NO_SHOW_MODEL: &str = "scanner-no-show";
+
+/// The shadow target of a request's no-show forecast in a booking workflow: the
+/// workflow and the request, so a request id reused in another week is another target.
+pub fn no_show_shadow_key(workflow_id: &str, request_id: &str) -> String {
+    format!("{workflow_id}/{request_id}")
 }
 
 /// Every booked scan whose attendance is recorded, with the probability the model
