@@ -7,6 +7,7 @@
 mod common;
 
 use careflow_store::decisions::{ModelUse, NewDecisionStep};
+use careflow_store::releases::{self, ShadowPair};
 use careflow_store::{audit, scanner, users, Db, Error};
 use careflow_types::{
     AttendanceReport, Decision, ForecastProvenance, Role, ScanAttendance, ScanBooked,
@@ -148,6 +149,33 @@ async fn lifecycle(db: &Db) {
         "{booked_entry:?}"
     );
 
+    // A no-show candidate in its shadow period forecast these scans beside production
+    // when they were booked: the attendance below becomes the truth of those targets.
+    sqlx::query(
+        "INSERT INTO model_releases (release_id, model_name, version, sha256, production_version, \
+         author, owner, stage, created_at, updated_at) VALUES ('rel-ns', 'scanner-no-show', \
+         '1.1.0', $1, '1.0.0', 'lead.lu', 'model.owner', 'shadow', '2026-12-01T00:00:00Z', \
+         '2026-12-01T00:00:00Z')",
+    )
+    .bind("ab".repeat(32))
+    .execute(db.pool())
+    .await
+    .expect("a release in shadow");
+    let keys = [
+        scanner::no_show_shadow_key(wf, "R1"),
+        scanner::no_show_shadow_key(wf, "R2"),
+    ];
+    releases::record_shadow(
+        db,
+        "rel-ns",
+        wf,
+        &[
+            ShadowPair::probability(&keys[0], 0.04, 0.02),
+            ShadowPair::probability(&keys[1], 0.12, 0.30),
+        ],
+    )
+    .await
+    .expect("shadow recorded");
     // Attendance: once per booked scan; the same report again is a no-op, a
     // different outcome and an unbooked request are refused.
     scanner::record_attendance(db, wf, "scan-a", &attended("R1", ScanAttendance::Attended))
@@ -179,6 +207,13 @@ async fn lifecycle(db: &Db) {
     scanner::record_attendance(db, wf, "scan-a", &attended("R2", ScanAttendance::NoShow))
         .await
         .expect("R2 no-show");
+    // Compared by the Brier score: production (0.04^2 + 0.88^2) / 2, the candidate
+    // (0.02^2 + 0.70^2) / 2.
+    let cmp = releases::shadow_comparison(db, "rel-ns").await.expect("comparison");
+    let brier = |s: Option<releases::Scores>| s.and_then(|s| s.brier).expect("Brier");
+    assert!((brier(cmp.production) - (0.04f64.powi(2) + 0.88f64.powi(2)) / 2.0).abs() < 1e-12);
+    assert!((brier(cmp.candidate) - (0.02f64.powi(2) + 0.70f64.powi(2)) / 2.0).abs() < 1e-12);
+    assert_eq!(cmp.production.unwrap().mae, None);
     let outcomes = scanner::no_show_outcomes(db, "scanner-no-show")
         .await
         .expect("outcomes");
