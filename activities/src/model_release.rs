@@ -5,8 +5,10 @@
 //! `careflow_store::releases` (or `ethics`), which audits the step in the transaction
 //! that makes it.
 //!
-//! Also [`shadow_ed_arrivals`]: a live forecasting step calls it after forecasting with
-//! production, so that a candidate in shadow forecasts the same request beside it.
+//! Also [`shadow_ed_arrivals`] (bed plans), [`shadow_surgery_durations`] (theatre
+//! lists) and [`shadow_no_shows`] (scanner bookings): each live forecasting step calls
+//! one after forecasting with production, so that a candidate in shadow forecasts the
+//! same request beside it.
 #![allow(missing_docs)] // the #[activities] macro generates undocumented items
 
 use std::path::{Path, PathBuf};
@@ -936,10 +938,47 @@ impl SplitMix64 {
     }
 }
 
+/// The release of `name` in its shadow period and its candidate's bundle (file checked
+/// against the release's sha256), if there is one; a problem is logged and is `None`:
+/// a live step never fails because of its shadow.
+async fn shadow_candidate(
+    db: &Db,
+    models_dir: &Path,
+    name: &str,
+) -> Option<(Release, ModelBundle)> {
+    let release = match releases::shadow_release(db, name).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(error = %e, "shadow release of {name} not read");
+            return None;
+        }
+    };
+    match open_verified(
+        &models_dir.join(name).join(&release.version),
+        name,
+        &release.version,
+        &release.sha256,
+    ) {
+        Ok(bundle) => Some((release, bundle)),
+        Err(e) => {
+            tracing::warn!(release = %release.release_id, error = %e, "shadow candidate not opened");
+            None
+        }
+    }
+}
+
+/// Records the shadow pairs of one live call, or logs why not.
+async fn record_shadow_pairs(db: &Db, release: &Release, call_id: &str, pairs: &[ShadowPair<'_>]) {
+    if let Err(e) = releases::record_shadow(db, &release.release_id, call_id, pairs).await {
+        tracing::warn!(release = %release.release_id, error = %e, "shadow forecasts not recorded");
+    }
+}
+
 /// After a live forecasting step forecast `request` with production (`production`),
 /// the `ed-arrivals` candidate in shadow, if any, forecasts the same request and both
 /// are recorded per hour for the release (`call_id`: the live step's workflow). The
-/// live step never fails because of its shadow: a problem is logged and skipped.
+/// ED registrations the ADT feed counts are their truth.
 pub(crate) async fn shadow_ed_arrivals(
     db: &Db,
     models_dir: &Path,
@@ -948,31 +987,18 @@ pub(crate) async fn shadow_ed_arrivals(
     production: &Forecast,
 ) {
     let name = careflow_forecasters::ed_arrivals::MODEL_NAME;
-    let release = match releases::shadow_release(db, name).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "shadow release of {name} not read");
-            return;
-        }
+    let Some((release, bundle)) = shadow_candidate(db, models_dir, name).await else {
+        return;
     };
-    let candidate = open_verified(
-        &models_dir.join(name).join(&release.version),
-        name,
-        &release.version,
-        &release.sha256,
-    )
-    .map_err(|e| e.to_string())
-    .and_then(|b| {
-        EdArrivals::from_bundle(&b, &crate::forecast_runtime()).map_err(|e| e.to_string())
-    })
-    .and_then(|m| {
-        if m.needs_history() {
-            Err("the candidate needs the arrivals history, which this step does not have".into())
-        } else {
-            m.forecast(request).map_err(|e| e.to_string())
-        }
-    });
+    let candidate = EdArrivals::from_bundle(&bundle, &crate::forecast_runtime())
+        .map_err(|e| e.to_string())
+        .and_then(|m| {
+            if m.needs_history() {
+                Err("the candidate needs the arrivals history, which this step does not have".into())
+            } else {
+                m.forecast(request).map_err(|e| e.to_string())
+            }
+        });
     let candidate = match candidate {
         Ok(f) => f,
         Err(e) => {
@@ -992,16 +1018,57 @@ pub(crate) async fn shadow_ed_arrivals(
             })
         })
         .collect();
-    if let Err(e) = releases::record_shadow(db, &release.release_id, call_id, &pairs).await {
-        tracing::warn!(release = %release.release_id, error = %e, "shadow forecasts not recorded");
+    record_shadow_pairs(db, &release, call_id, &pairs).await;
+}
+
+/// After a theatre step forecast its cases' durations with production (`production`,
+/// in the order of `cases`), the `surgery-duration` candidate in shadow, if any,
+/// forecasts the same cases and both are recorded per case id; the minutes a case
+/// actually took, recorded through the release truth route, are their truth.
+pub(crate) async fn shadow_surgery_durations(
+    db: &Db,
+    models_dir: &Path,
+    call_id: &str,
+    cases: &[(String, SurgicalCase)],
+    production: &[Forecast],
+) {
+    let name = careflow_forecasters::surgery_duration::MODEL_NAME;
+    if cases.is_empty() {
+        return;
     }
+    let Some((release, bundle)) = shadow_candidate(db, models_dir, name).await else {
+        return;
+    };
+    let batch: Vec<SurgicalCase> = cases.iter().map(|(_, c)| c.clone()).collect();
+    let candidate = SurgeryDuration::from_bundle(&bundle, &crate::forecast_runtime())
+        .map_err(|e| e.to_string())
+        .and_then(|m| m.forecast_batch(&batch).map_err(|e| e.to_string()));
+    let candidate = match candidate {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(release = %release.release_id, error = %e, "shadow forecast skipped");
+            return;
+        }
+    };
+    let pairs: Vec<ShadowPair<'_>> = cases
+        .iter()
+        .zip(production)
+        .zip(&candidate)
+        .filter_map(|(((id, _), p), c)| {
+            Some(ShadowPair {
+                target_key: id.as_str(),
+                production: quantiles(p, p.rows.first()?)?,
+                candidate: quantiles(c, c.rows.first()?)?,
+            })
+        })
+        .collect();
+    record_shadow_pairs(db, &release, call_id, &pairs).await;
 }
 
 /// After a booking step forecast its outpatients' no-shows with production
 /// (`production`: request id -> probability), the `scanner-no-show` candidate in
 /// shadow, if any, forecasts the same appointments and both are recorded per request
-/// (target `workflow/request`); the attendance recorded later is their truth. The live
-/// step never fails because of its shadow: a problem is logged and skipped.
+/// (target `workflow/request`); the attendance recorded later is their truth.
 pub(crate) async fn shadow_no_shows(
     db: &Db,
     models_dir: &Path,
@@ -1013,26 +1080,13 @@ pub(crate) async fn shadow_no_shows(
     if appointments.is_empty() {
         return;
     }
-    let release = match releases::shadow_release(db, name).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "shadow release of {name} not read");
-            return;
-        }
+    let Some((release, bundle)) = shadow_candidate(db, models_dir, name).await else {
+        return;
     };
     let batch: Vec<Appointment> = appointments.iter().map(|(_, a)| a.clone()).collect();
-    let candidate = open_verified(
-        &models_dir.join(name).join(&release.version),
-        name,
-        &release.version,
-        &release.sha256,
-    )
-    .map_err(|e| e.to_string())
-    .and_then(|b| {
-        ScannerNoShow::from_bundle(&b, &crate::forecast_runtime()).map_err(|e| e.to_string())
-    })
-    .and_then(|m| m.forecast_batch(&batch).map_err(|e| e.to_string()));
+    let candidate = ScannerNoShow::from_bundle(&bundle, &crate::forecast_runtime())
+        .map_err(|e| e.to_string())
+        .and_then(|m| m.forecast_batch(&batch).map_err(|e| e.to_string()));
     let candidate = match candidate {
         Ok(f) => f,
         Err(e) => {
@@ -1056,7 +1110,5 @@ pub(crate) async fn shadow_no_shows(
             ))
         })
         .collect();
-    if let Err(e) = releases::record_shadow(db, &release.release_id, workflow_id, &pairs).await {
-        tracing::warn!(release = %release.release_id, error = %e, "shadow forecasts not recorded");
-    }
+    record_shadow_pairs(db, &release, workflow_id, &pairs).await;
 }

@@ -166,6 +166,14 @@ impl TheatreActivities {
         let forecasts = model
             .forecast_batch(&batch)
             .map_err(|e| non_retryable(format!("duration forecast: {e}")))?;
+        crate::model_release::shadow_surgery_durations(
+            &self.db,
+            &self.models_dir,
+            &input.workflow_id,
+            &requests,
+            &forecasts,
+        )
+        .await;
         let cases = case_durations(&requests, &forecasts);
         let meta = model.metadata();
         let step = decisions::record(
