@@ -947,6 +947,15 @@ impl ApiClient {
         self.ethics_post(id, "verify", request).await
     }
 
+    /// `POST /api/ethics/submissions/{id}/renew`.
+    pub async fn ethics_renew(
+        &self,
+        id: &str,
+        request: &careflow_types::EthicsRenewRequest,
+    ) -> Result<careflow_types::ethics::EthicsStepDone> {
+        self.ethics_post(id, "renew", request).await
+    }
+
     async fn ethics_post<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         id: &str,

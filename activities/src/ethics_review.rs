@@ -173,6 +173,10 @@ impl EthicsActivities {
                 let signing = signature(&input.step)?;
                 ethics::verify_by(db, id, verifier, signing, *accept, comments).await
             }
+            EthicsStep::Renew { chair, report, .. } => {
+                let signing = signature(&input.step)?;
+                ethics::renew_by(db, id, chair, signing, report).await
+            }
         }
         .map_err(store_failure)?;
         Ok(EthicsStepDone {

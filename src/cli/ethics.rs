@@ -14,7 +14,7 @@ use careflow_types::ethics::{
 use careflow_types::{
     EthicsAssignRequest, EthicsCheckRequest, EthicsConflictRequest, EthicsDecisionRequest,
     EthicsMeetingRequest, EthicsMemberRequest, EthicsRespondRequest, EthicsReviewRequest,
-    EthicsRouteRequest, EthicsVerifyRequest, EthicsVoteRequest,
+    EthicsRenewRequest, EthicsRouteRequest, EthicsVerifyRequest, EthicsVoteRequest,
 };
 
 use crate::cli::login::PasswordSource;
@@ -59,6 +59,9 @@ pub enum EthicsCommand {
     Respond(RespondArgs),
     /// Verify the modifications (chair or reviewer), signed with your password.
     Verify(VerifyArgs),
+    /// Continuing review: renew an approved project's approval for another period from
+    /// its expiry (chair), on the lead's report, signed with your password.
+    Renew(RenewArgs),
 }
 
 /// Options of `ethics queue`.
@@ -273,6 +276,21 @@ pub struct VerifyArgs {
     /// What was verified.
     #[arg(long)]
     comments: String,
+    /// Read your password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
+/// Options of `ethics renew`.
+#[derive(Args, Debug)]
+pub struct RenewArgs {
+    /// The project (its initial submission's id).
+    id: String,
+    /// What the lead's continuing-review report showed.
+    #[arg(long)]
+    report: String,
     /// Read your password from the first line of standard input.
     #[arg(long)]
     password_stdin: bool,
@@ -508,6 +526,24 @@ pub async fn run(g: &Global, cmd: EthicsCommand) -> Result<()> {
                     &EthicsVerifyRequest {
                         accept: !a.refuse,
                         comments: a.comments,
+                        password,
+                    },
+                )
+                .await?,
+            )
+        }
+        EthicsCommand::Renew(a) => {
+            let api = a.auth.client(g)?;
+            let password = password(
+                a.password_stdin,
+                &a.auth,
+                &format!("the renewal of {} as responsible", a.id),
+            )?;
+            done(
+                &api.ethics_renew(
+                    &a.id,
+                    &EthicsRenewRequest {
+                        report: a.report,
                         password,
                     },
                 )

@@ -848,6 +848,12 @@ pub async fn sign_step(db: &Db, id: &str, password: &str, step: &EthicsStep) -> 
             if *accept { "accept" } else { "more" },
             comments.as_str(),
         ),
+        EthicsStep::Renew { report, .. } => (
+            SignatureMeaning::Responsible,
+            renewal_step(&s),
+            "renew",
+            report.as_str(),
+        ),
         other => return Ok(other.clone()),
     };
     let (subject, content) = signed_terms(&s, &name, what, text);
@@ -868,7 +874,8 @@ pub async fn sign_step(db: &Db, id: &str, password: &str, step: &EthicsStep) -> 
         EthicsStep::Review { signature_id, .. }
         | EthicsStep::Vote { signature_id, .. }
         | EthicsStep::Decide { signature_id, .. }
-        | EthicsStep::Verify { signature_id, .. } => *signature_id = Some(sig.signature_id),
+        | EthicsStep::Verify { signature_id, .. }
+        | EthicsStep::Renew { signature_id, .. } => *signature_id = Some(sig.signature_id),
         _ => unreachable!("only signing steps reach here"),
     }
     Ok(signed)
@@ -1658,6 +1665,109 @@ pub async fn verify_by(
     get(db, id).await
 }
 
+/// What a renewal signs: the renewal of the approval that runs until `approved_until`
+/// (so each period's renewal is signed once).
+fn renewal_step(s: &Submission) -> String {
+    format!("renew/{}", s.approved_until.as_deref().unwrap_or_default())
+}
+
+/// Continuing review: the chair renews project `id`'s approval for another
+/// [`DEFAULT_APPROVAL_MONTHS`] from its current expiry, on the lead's
+/// continuing-review report, signed (`responsible`). Only an approved project (one
+/// that has not lapsed: a suspended project comes back as a new submission), only the
+/// chair, who may not have declared a conflict with it. The new expiry and the
+/// `ethics.renewed` entry commit together.
+pub async fn renew_by(
+    db: &Db,
+    id: &str,
+    chair: &str,
+    signing: Signing<'_>,
+    report: &str,
+) -> Result<Submission> {
+    if report.trim().chars().count() < 10 {
+        return Err(Error::Invalid(
+            "report: say what the continuing-review report showed (at least 10 characters)"
+                .into(),
+        ));
+    }
+    let s = get(db, id).await?;
+    if s.kind != "initial" {
+        return Err(Error::Invalid(format!(
+            "{id} is an {} submission; continuing review renews a project",
+            s.kind
+        )));
+    }
+    require_state(&s, &["approved"], "renewal")?;
+    {
+        let mut conn = db.pool().acquire().await?;
+        if role_in(&mut conn, chair).await? != Role::CommitteeChair {
+            return Err(Error::Forbidden(format!(
+                "{chair} is not the committee's chair; only the chair renews an approval"
+            )));
+        }
+        if conflicted_in(&mut conn, &s.project_id, chair).await? {
+            return Err(Error::Forbidden(format!(
+                "{chair} declared a conflict of interest and may not renew"
+            )));
+        }
+    }
+    let current = s
+        .approved_until
+        .as_deref()
+        .ok_or_else(|| Error::Corrupt(format!("approved submission {id} has no expiry")))?;
+    let from = chrono::DateTime::parse_from_rfc3339(current)
+        .map_err(|e| Error::Corrupt(format!("{id}: approved_until {current}: {e}")))?;
+    let until = (from + chrono::Months::new(DEFAULT_APPROVAL_MONTHS))
+        .with_timezone(&chrono::Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let (mut tx, signature_id) = signed_tx(
+        db,
+        &s,
+        chair,
+        signing,
+        SignatureMeaning::Responsible,
+        &renewal_step(&s),
+        "renew",
+        report,
+    )
+    .await?;
+    let renewed = sqlx::query(
+        "UPDATE ethics_submissions SET approved_until = $1, due_at = $1, updated_at = $2 \
+         WHERE submission_id = $3 AND state = 'approved' AND approved_until = $4",
+    )
+    .bind(&until)
+    .bind(now())
+    .bind(id)
+    .bind(current)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if renewed == 0 {
+        return Err(Error::Conflict(format!(
+            "{id} changed meanwhile (no longer approved until {current})"
+        )));
+    }
+    audit::append(
+        &mut tx,
+        entry(
+            chair,
+            Role::CommitteeChair,
+            "ethics.renewed",
+            Some(format!(
+                "responsible: continuing review renewed the approval from {current} until {until} \
+                 (signature {signature_id})"
+            )),
+            Some(report.to_owned()),
+            &s,
+            renewal_step(&s),
+            None,
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    get(db, id).await
+}
+
 /// Continuing review: suspends every approved project whose approval lapsed by `at`
 /// (RFC 3339), audited; returns their ids.
 pub async fn suspend_lapsed(db: &Db, at: &str) -> Result<Vec<String>> {
@@ -1766,6 +1876,11 @@ pub async fn queue(db: &Db, user: &str) -> Result<Vec<QueueItem>> {
             }
             (Role::ProjectLead, "approved")
                 if s.applicant == user && s.kind == "initial" && s.due_at <= reminder_from =>
+            {
+                Some("send the continuing-review report to the chair")
+            }
+            (Role::CommitteeChair, "approved")
+                if s.kind == "initial" && s.due_at <= reminder_from =>
             {
                 Some("renew approval (continuing review)")
             }

@@ -2,14 +2,16 @@
 //! and resubmitted; expedited reviewers never disapprove and a referral goes to the full
 //! committee; a declared conflict excludes a member from assignment and from quorum; a
 //! meeting without quorum cannot decide; the votes decide, the chair signs; the
-//! modifications loop; an amendment to the approved project; a lapse suspends it.
+//! modifications loop; an amendment to the approved project; the chair's renewal;
+//! a lapse suspends it.
 
 mod common;
 
 use careflow_store::ethics::{
-    self, Document, Outcome, Recommendation, Route, SubmissionContent, Vote,
+    self, Document, Outcome, Recommendation, Route, Signing, SubmissionContent, Vote,
 };
-use careflow_store::{audit, users, Db};
+use careflow_store::{audit, users, Db, Error};
+use chrono::Datelike;
 use careflow_types::Role;
 
 const PW: &str = "committee password 2026";
@@ -281,6 +283,42 @@ async fn review_life(db: Db) {
             .is_err()
     );
 
+    // Continuing review: only the chair renews, signed, for another period from the
+    // expiry; the old expiry then no longer lapses the project.
+    let report = "twelve months of use, no incidents, error within the protocol";
+    assert!(matches!(
+        ethics::renew_by(&db, &id, "sci.sol", Signing::Password(PW), report).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        ethics::renew_by(&db, &id, "chair.cy", Signing::Password("not the chair's"), report)
+            .await,
+        Err(Error::BadCredentials(_))
+    ));
+    assert!(matches!(
+        ethics::renew_by(&db, &id, "chair.cy", Signing::Password(PW), "ok").await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        ethics::renew_by(&db, &a.submission_id, "chair.cy", Signing::Password(PW), report).await,
+        Err(Error::Invalid(_))
+    ));
+    let renewed = ethics::renew_by(&db, &id, "chair.cy", Signing::Password(PW), report)
+        .await
+        .unwrap();
+    let new_until = renewed.approved_until.clone().expect("expiry");
+    let months = |t: &str| {
+        let t = chrono::DateTime::parse_from_rfc3339(t).unwrap();
+        t.year() * 12 + t.month() as i32
+    };
+    assert_eq!(months(&new_until) - months(&until), 12, "{until} -> {new_until}");
+    assert_eq!(renewed.state, "approved");
+    assert!(ethics::suspend_lapsed(&db, &format!("{until}Z"))
+        .await
+        .unwrap()
+        .is_empty());
+    let until = new_until;
+
     // Lapse: past the expiry the project is suspended.
     assert!(ethics::suspend_lapsed(&db, "2026-01-01T00:00:00Z")
         .await
@@ -305,6 +343,7 @@ async fn review_life(db: Db) {
         "ethics.voted",
         "ethics.decided",
         "ethics.modifications_verified",
+        "ethics.renewed",
         "ethics.suspended",
     ] {
         assert!(

@@ -378,6 +378,17 @@ pub struct EthicsVerifyRequest {
     pub password: String,
 }
 
+/// `POST /api/ethics/submissions/{id}/renew`: continuing review; the chair renews an
+/// approved project's approval for another period, signed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EthicsRenewRequest {
+    /// What the lead's continuing-review report showed.
+    pub report: String,
+    /// The chair's password (signs `responsible`).
+    pub password: String,
+}
+
 macro_rules! signed_request {
     ($t:ident { $($f:ident),* }) => {
         impl std::fmt::Debug for $t {
@@ -408,3 +419,4 @@ signed_request!(EthicsDecisionRequest {
     letter
 });
 signed_request!(EthicsVerifyRequest { accept, comments });
+signed_request!(EthicsRenewRequest { report });

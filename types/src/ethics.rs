@@ -383,6 +383,16 @@ pub enum EthicsStep {
         /// The verifier's signature (`approved` or `rejected`).
         signature_id: Option<String>,
     },
+    /// Continuing review: the chair renews an approved project's approval for another
+    /// period from its expiry, on the lead's continuing-review report, signed.
+    Renew {
+        /// Chair.
+        chair: String,
+        /// What the continuing-review report showed (progress, incidents, changes).
+        report: String,
+        /// The chair's signature (`responsible`).
+        signature_id: Option<String>,
+    },
 }
 
 impl EthicsStep {
@@ -398,7 +408,7 @@ impl EthicsStep {
             }
             EthicsStep::DeclareConflict { member, .. } | EthicsStep::Vote { member, .. } => member,
             EthicsStep::Review { reviewer, .. } => reviewer,
-            EthicsStep::Decide { chair, .. } => chair,
+            EthicsStep::Decide { chair, .. } | EthicsStep::Renew { chair, .. } => chair,
             EthicsStep::Verify { verifier, .. } => verifier,
         }
     }
@@ -417,6 +427,7 @@ impl EthicsStep {
             EthicsStep::Decide { .. } => "decide",
             EthicsStep::Respond { .. } => "respond",
             EthicsStep::Verify { .. } => "verify",
+            EthicsStep::Renew { .. } => "renew",
         }
     }
 
@@ -434,6 +445,7 @@ impl EthicsStep {
             EthicsStep::Vote { .. } | EthicsStep::Decide { .. } => &["in_meeting"],
             EthicsStep::Respond { .. } => &["modifications_requested"],
             EthicsStep::Verify { .. } => &["modifications_submitted"],
+            EthicsStep::Renew { .. } => &["approved"],
         })
     }
 
@@ -444,7 +456,8 @@ impl EthicsStep {
             EthicsStep::Review { signature_id, .. }
             | EthicsStep::Vote { signature_id, .. }
             | EthicsStep::Decide { signature_id, .. }
-            | EthicsStep::Verify { signature_id, .. } => signature_id.as_deref(),
+            | EthicsStep::Verify { signature_id, .. }
+            | EthicsStep::Renew { signature_id, .. } => signature_id.as_deref(),
             _ => None,
         }
     }
@@ -457,6 +470,7 @@ impl EthicsStep {
                 | EthicsStep::Vote { .. }
                 | EthicsStep::Decide { .. }
                 | EthicsStep::Verify { .. }
+                | EthicsStep::Renew { .. }
         )
     }
 }

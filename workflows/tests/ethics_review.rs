@@ -4,7 +4,8 @@
 //! only the signature travels. Returned for completeness and resubmitted; an expedited
 //! referral to the full committee; a conflict excluded from assignment and quorum; a
 //! meeting without quorum that cannot decide; the modifications loop; a lapse found by
-//! the continuing review's timer under time skipping; an amendment reviewed on its own.
+//! the continuing review's timer under time skipping; the chair's renewal carrying the
+//! project past its first expiry; an amendment reviewed on its own.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -217,6 +218,30 @@ fn respond(response: &str) -> EthicsStep {
         applicant: LEAD.into(),
         response: response.into(),
     }
+}
+
+fn renew(chair: &str) -> EthicsStep {
+    EthicsStep::Renew {
+        chair: chair.into(),
+        report: "a year of use: no incidents, error within the protocol's bounds".into(),
+        signature_id: None,
+    }
+}
+
+/// Lets the test server's clock run `days` ahead (time skipping).
+async fn skip_days(client: &Client, days: i64) {
+    let sleep = SleepRequest {
+        duration: Some(prost_wkt_types::Duration {
+            seconds: days * 24 * 3600,
+            nanos: 0,
+        }),
+    };
+    client
+        .connection()
+        .test_service()
+        .unlock_time_skipping_with_sleep(temporalio_client::tonic::Request::new(sleep))
+        .await
+        .expect("skip time");
 }
 
 fn verify(verifier: &str, accept: bool, comments: &str) -> EthicsStep {
@@ -753,6 +778,54 @@ async fn a_lapsed_approval_suspends_the_project() {
             .position(|x| x == "ethics.suspended")
             .expect("suspended");
         assert!(reminder < suspended, "{a:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewed_approval_outlives_its_first_expiry_and_lapses_at_the_next() {
+    let (_server, client) = start_server().await;
+    let (_dir, db) = sqlite().await;
+    with_worker(&client, &db, async {
+        committee(&db).await;
+        let (id, wf) = routed(&client, &db, "ED arrivals forecaster", Route::Expedited).await;
+        ok(&client, &db, &id, assign(&["sci.sam"])).await;
+        let done = ok(
+            &client,
+            &db,
+            &id,
+            review("sci.sam", Recommendation::Approve),
+        )
+        .await;
+        let first_expiry = done.submission.approved_until.clone().expect("expiry");
+        // Only the chair renews; a member's renewal is refused and changes nothing.
+        let refused = step(&client, &db, &id, renew("sci.sol")).await;
+        assert!(refused.is_err(), "{refused:?}");
+        let renewed = ok(&client, &db, &id, renew(CHAIR)).await;
+        let second_expiry = renewed.submission.approved_until.clone().expect("expiry");
+        assert!(second_expiry > first_expiry, "{first_expiry} -> {second_expiry}");
+        // Thirteen months on, past the first expiry: still approved, still watched.
+        skip_days(&client, 395).await;
+        let s = ethics::get(&db, &id).await.expect("submission");
+        assert_eq!(
+            (s.state.as_str(), s.approved_until.as_deref()),
+            ("approved", Some(second_expiry.as_str()))
+        );
+        assert!(!actions(&db, &wf).await.contains(&"ethics.suspended".to_owned()));
+        // Nobody renews again: at the second expiry the project is suspended.
+        skip_days(&client, 365).await;
+        let end = outcome(&client, &wf).await;
+        assert_eq!(end.state, "suspended");
+        let a = actions(&db, &wf).await;
+        let renewed_at = a.iter().position(|x| x == "ethics.renewed").expect("renewed");
+        let suspended_at = a.iter().position(|x| x == "ethics.suspended").expect("suspended");
+        assert!(renewed_at < suspended_at, "{a:?}");
+        let reminded_at = a.iter().position(|x| x == "ethics.reminder").expect("reminded");
+        assert!(
+            renewed_at < reminded_at && reminded_at < suspended_at,
+            "the renewed period's reminder comes before its expiry: {a:?}"
+        );
+        maybe_record(&client, &wf, "ethics_renewed_then_lapsed").await;
     })
     .await;
 }

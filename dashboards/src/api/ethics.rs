@@ -26,7 +26,7 @@ use careflow_types::ethics::{
 use careflow_types::{
     EthicsAssignRequest, EthicsCheckRequest, EthicsConflictRequest, EthicsDecisionRequest,
     EthicsMeetingRequest, EthicsMemberRequest, EthicsRespondRequest, EthicsReviewRequest,
-    EthicsRouteRequest, EthicsSubmitted, EthicsVerifyRequest, EthicsVoteRequest, FieldError, Role,
+    EthicsRenewRequest, EthicsRouteRequest, EthicsSubmitted, EthicsVerifyRequest, EthicsVoteRequest, FieldError, Role,
     TASK_QUEUE,
 };
 
@@ -75,6 +75,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/api/ethics/submissions/{id}/decision", post(decision))
         .route("/api/ethics/submissions/{id}/respond", post(respond))
         .route("/api/ethics/submissions/{id}/verify", post(verify))
+        .route("/api/ethics/submissions/{id}/renew", post(renew))
 }
 
 /// What waits for the signed-in user, by due date.
@@ -432,6 +433,23 @@ async fn verify(
         verifier: name(user),
         accept: r.accept,
         comments: r.comments,
+        signature_id: None,
+    };
+    take(&state, &id, step, Some(&r.password)).await
+}
+
+async fn renew(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<EthicsStepDone>, AppError> {
+    let user = caller.require(&[Role::CommitteeChair])?;
+    let r: EthicsRenewRequest = parse_json(&body)?;
+    r.validate().map_err(AppError::Invalid)?;
+    let step = EthicsStep::Renew {
+        chair: name(user),
+        report: r.report,
         signature_id: None,
     };
     take(&state, &id, step, Some(&r.password)).await
