@@ -10,7 +10,7 @@ use axum::http::{header, Request, StatusCode};
 use tower::ServiceExt;
 
 use careflow_dashboards::{app, AppState};
-use careflow_store::{audit, tasks, users, Db};
+use careflow_store::{audit, ethics, tasks, theatre, users, Db};
 use careflow_testkit::{db, temporal};
 use careflow_types::{NewAuditEntry, NewTask, Role, TaskKind};
 
@@ -180,8 +180,17 @@ const DECIDERS: &[Role] = &[
 /// Who may open what: (method, path, roles allowed). Everyone else with a session gets
 /// 403; without a session every page sends the browser to the login form. Allowed GETs
 /// answer 200; the POSTs as noted.
-fn expected() -> Vec<(&'static str, String, Vec<Role>)> {
+fn expected(sub: &str) -> Vec<(&'static str, String, Vec<Role>)> {
     let inbox: Vec<Role> = DECIDERS.iter().copied().chain([Role::Admin]).collect();
+    let ethics = vec![
+        Role::ProjectLead,
+        Role::EthicsSecretary,
+        Role::CommitteeMember,
+        Role::CommitteeChair,
+        Role::Admin,
+        Role::Auditor,
+    ];
+    let board = |r: Role| vec![r, Role::SiteManager, Role::DepartmentHead, Role::Admin];
     vec![
         ("GET", "/inbox".into(), inbox.clone()),
         ("GET", format!("/inbox/{TASK}"), inbox),
@@ -201,6 +210,39 @@ fn expected() -> Vec<(&'static str, String, Vec<Role>)> {
             "GET",
             "/audit/export?format=csv".into(),
             vec![Role::Auditor],
+        ),
+        ("GET", "/dashboard/theatre".into(), board(Role::TheatreAdmin)),
+        ("GET", "/dashboard/scanner".into(), board(Role::ImagingManager)),
+        ("GET", "/dashboard/roster".into(), board(Role::NurseInCharge)),
+        (
+            "GET",
+            "/models".into(),
+            vec![
+                Role::Admin,
+                Role::Auditor,
+                Role::ProjectLead,
+                Role::EthicsSecretary,
+                Role::CommitteeChair,
+            ],
+        ),
+        ("GET", "/ethics".into(), ethics.clone()),
+        ("GET", format!("/ethics/{sub}"), ethics),
+        // Steps with the session's CSRF token but without their fields: the step's
+        // roles get the submission back saying what is missing (400), nothing done.
+        (
+            "POST",
+            format!("/ethics/{sub}/check"),
+            vec![Role::EthicsSecretary],
+        ),
+        (
+            "POST",
+            format!("/ethics/{sub}/vote"),
+            vec![Role::CommitteeMember, Role::CommitteeChair],
+        ),
+        (
+            "POST",
+            format!("/ethics/{sub}/decision"),
+            vec![Role::CommitteeChair],
         ),
         // With the session's CSRF token but no verdict: an allowed role gets the task
         // page back saying what is missing (400), nothing decided.
@@ -224,8 +266,9 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
     for role in Role::ALL {
         sessions.push((role, person(&env.db, role).await));
     }
+    let sub = submission(&env.db, "Bed forecaster").await;
     let mut checked = 0;
-    for (method, path, allowed) in expected() {
+    for (method, path, allowed) in expected(&sub) {
         // No session: to the login form, nothing shown.
         let a = if method == "GET" {
             get(&env, &path, None).await
@@ -299,7 +342,7 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
             checked += 1;
         }
     }
-    assert_eq!(checked, expected().len() * Role::ALL.len());
+    assert_eq!(checked, expected(&sub).len() * Role::ALL.len());
     // Each role's menu lists exactly the pages it may open.
     for (role, token) in &sessions {
         let home = get(&env, "/", Some(token)).await;
@@ -308,9 +351,11 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
             None => home,
         };
         assert_eq!(page.status, StatusCode::OK, "{role}");
-        for (_, path, allowed) in expected()
+        for (_, path, allowed) in expected(&sub)
             .iter()
-            .filter(|(m, p, _)| *m == "GET" && !p.contains('?') && !p.contains(TASK))
+            .filter(|(m, p, _)| {
+                *m == "GET" && !p.contains('?') && !p.contains(TASK) && !p.contains(&sub)
+            })
         {
             assert_eq!(
                 page.body.contains(&format!("<a href=\"{path}\">")),
@@ -328,6 +373,29 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
     assert_eq!(task.status, "claimed");
     assert_eq!(task.claimed_by, Some(user_of(Role::BedManager)));
     assert_eq!(task.decided_by, None);
+    let s = ethics::get(&env.db, &sub).await.unwrap();
+    assert_eq!(s.state, "submitted", "no ethics step went through");
+}
+
+/// A submission by the project lead `u-project-lead` (who must exist), as stored.
+async fn submission(db: &Db, title: &str) -> String {
+    let content: ethics::SubmissionContent = serde_json::from_value(serde_json::json!({
+        "title": title,
+        "technical_plan": "gradient-boosted hourly forecast",
+        "use_case": "bed planning",
+        "expected_benefit": "fewer outliers",
+        "risks": "under-forecast on holidays",
+        "data_used": "hourly ED attendance counts",
+        "legal_basis": "public task",
+        "consent_plan": "aggregate counts only",
+        "bias_assessment": "error by hour block, weekday, holiday",
+        "documents": [{"name": "protocol.md", "content": "rolling-origin backtest"}]
+    }))
+    .expect("content");
+    ethics::submit(db, &user_of(Role::ProjectLead), &content)
+        .await
+        .expect("submission")
+        .submission_id
 }
 
 /// Logs in through the form; returns the answer to the POST.
@@ -629,4 +697,258 @@ async fn metrics_label_requests_by_route_template_and_read_the_queues() {
     assert!(!m.body.contains(TASK));
     assert!(!m.body.contains(&beds));
     assert!(!m.body.contains("u-bed-manager"));
+}
+
+const SCRIPT: &str = "<script>document.title='owned'</script>";
+
+/// A week of `theatres` x 5 days, `per_session` cases each: 480 staffed minutes a
+/// session, the last case of theatre T1 on day 0 running past the end.
+fn theatre_week(revision: u32, theatres: u32, per_session: u32) -> careflow_types::TheatreListProposal {
+    use careflow_types::{BookedCase, DeferredCase, SessionLoad, UrgencyCategory};
+    let mut booked = Vec::new();
+    let mut sessions = Vec::new();
+    for t in 1..=theatres {
+        for day in 0..5 {
+            let mut start = 0;
+            for order in 0..per_session {
+                let minutes = if t == 1 && day == 0 && order + 1 == per_session {
+                    200
+                } else {
+                    50
+                };
+                booked.push(BookedCase {
+                    case_id: format!("case-{t}-{day}-{order}"),
+                    patient_key: format!("pk-{t}-{day}-{order}"),
+                    procedure: "hip replacement".into(),
+                    surgeon_id: format!("s{t}"),
+                    category: UrgencyCategory::P3,
+                    theatre_id: format!("T{t}"),
+                    day,
+                    order,
+                    start_minute: start,
+                    planned_minutes: minutes,
+                    p50_minutes: f64::from(minutes),
+                    p90_minutes: f64::from(minutes) * 1.3,
+                });
+                start += minutes;
+            }
+            sessions.push(SessionLoad {
+                theatre_id: format!("T{t}"),
+                day,
+                staffed_minutes: 480,
+                cases: per_session,
+                planned_minutes: start,
+                expected_minutes: f64::from(start),
+                utilisation: f64::from(start) / 480.0,
+                expected_overtime_minutes: f64::from(start.saturating_sub(480)),
+                overtime_probability: if start > 480 { 0.9 } else { 0.05 },
+            });
+        }
+    }
+    let (deferred, changes) = if revision == 0 {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            vec![DeferredCase {
+                case_id: "case-late".into(),
+                patient_key: "pk-late".into(),
+                category: UrgencyCategory::P4,
+                days_waited: 40,
+                breaches_deadline: false,
+                reason: format!("no session long enough {SCRIPT}"),
+            }],
+            vec![careflow_types::BookingChange {
+                case_id: "case-1-0-0".into(),
+                patient_key: "pk-1-0-0".into(),
+                from_theatre: "T2".into(),
+                from_day: 1,
+                to_theatre: Some("T1".into()),
+                to_day: Some(0),
+                why: "T2 closed on Tuesday for maintenance".into(),
+            }],
+        )
+    };
+    careflow_types::TheatreListProposal {
+        list_id: "theatre-2026-12-07-pages".into(),
+        revision,
+        week_start: "2026-12-07".into(),
+        days: 5,
+        from_day: 0,
+        solver_status: "optimal".into(),
+        objective: 42.0,
+        mip_gap: Some(0.0004),
+        solve_seconds: 1.5,
+        booked,
+        sessions,
+        deferred,
+        changes,
+        utilisation: 0.83,
+        target_utilisation: 0.85,
+        sessions_below_target: 2,
+        expected_overtime_minutes: 20.0,
+        conflicts: Vec::new(),
+        durations: careflow_types::ForecastProvenance {
+            model_name: "surgery-duration".into(),
+            model_version: "1.2.0".into(),
+            model_sha256: "ab".repeat(32),
+            execution_provider: "CPUExecutionProvider".into(),
+            origin: "2026-12-07".into(),
+            horizon_hours: 120,
+        },
+        decision_step: format!("solve/r{revision}"),
+        snapshot_sha256: String::new(),
+        replanned_after: Vec::new(),
+    }
+}
+
+fn solve_step(workflow_id: &str, revision: u32) -> careflow_store::decisions::NewDecisionStep {
+    careflow_store::decisions::NewDecisionStep {
+        workflow_id: workflow_id.into(),
+        step: format!("solve/r{revision}"),
+        kind: "theatre_booking.input".into(),
+        snapshot_json: format!("{{\"revision\":{revision}}}"),
+        models: vec![careflow_store::decisions::ModelUse {
+            name: "surgery-duration".into(),
+            version: "1.2.0".into(),
+            sha256: "ab".repeat(32),
+        }],
+        solver: Some("HiGHS".into()),
+        solver_version: Some("1.16.0".into()),
+        careflow_version: "0.1.0".into(),
+        seed: Some(1),
+        time_limit_s: Some(10.0),
+        threads: Some(1),
+        result_digest: "cd".repeat(32),
+    }
+}
+
+#[tokio::test]
+async fn a_theatre_list_task_shows_the_proposal_against_the_list_in_force_and_the_charts() {
+    let env = env().await;
+    let list = "theatre-2026-12-07-pages";
+    // Revision 0 published (in force), revision 1 proposed: it moves a booked patient
+    // and defers one, so it waits for the theatre administrator.
+    let r0 = theatre_week(0, 8, 8);
+    theatre::store_proposal(&env.db, list, "u-site-manager", &r0, &solve_step(list, 0))
+        .await
+        .expect("revision 0");
+    theatre::conclude(
+        &env.db,
+        list,
+        list,
+        0,
+        &careflow_types::ListConclusion::PublishedUnchanged {
+            reason: "first list of the week".into(),
+        },
+    )
+    .await
+    .expect("published");
+    let r1 = theatre_week(1, 8, 8);
+    theatre::store_proposal(&env.db, list, "u-site-manager", &r1, &solve_step(list, 1))
+        .await
+        .expect("revision 1");
+    tasks::open(
+        &env.db,
+        &NewTask {
+            task_id: "task-theatre-1".into(),
+            workflow_id: list.into(),
+            kind: TaskKind::TheatreList,
+            role: Role::TheatreAdmin,
+            summary: "theatre lists, week of 2026-12-07, revision 1".into(),
+            proposed_bed: None,
+            due_at: "2026-12-06T10:00:00Z".into(),
+            requested_by: Some("u-site-manager".into()),
+        },
+    )
+    .await
+    .expect("task");
+    let admin = person(&env.db, Role::TheatreAdmin).await;
+    let a = get(&env, "/inbox/task-theatre-1", Some(&admin)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for want in [
+        "The proposal: theatre lists, week of 2026-12-07",
+        "Against revision 0 in force.",
+        // Who moves, from where to where, and why.
+        "case-1-0-0",
+        "T2 Tue 08 Dec",
+        "T1 Mon 07 Dec",
+        "T2 closed on Tuesday for maintenance",
+        // Who is deferred and why, the script shown as text.
+        "case-late",
+        "no session long enough &lt;script&gt;",
+        // KPIs, solver and model.
+        "<b id=\"kpi-booked\">320</b>",
+        "0.04 %",
+        "surgery-duration 1.2.0",
+        "HiGHS 1.16.0",
+        // The signature's meaning says what approving does.
+        "Approving publishes these theatre lists for the week",
+        "Approve and sign",
+    ] {
+        assert!(a.body.contains(want), "task page lacks {want:?}");
+    }
+    assert!(!a.body.contains("<script>document"), "a stored script is inert");
+    assert_eq!(a.body.matches("<rect class=\"case\"").count(), 320);
+    assert!(a.body.len() < 300 * 1024, "task page is {} bytes", a.body.len());
+
+    // The department head's theatre dashboard draws the list in force (revision 0):
+    // 40 sessions, 320 cases, one session over its end.
+    let head = person(&env.db, Role::DepartmentHead).await;
+    let d = get(&env, "/dashboard/theatre", Some(&head)).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    assert!(d.body.contains("lists in force (revision 0)"), "{}", d.body);
+    assert_eq!(d.body.matches("<rect class=\"session\"").count(), 40);
+    assert_eq!(d.body.matches("<rect class=\"case\"").count(), 320);
+    assert_eq!(d.body.matches("<rect class=\"overrun\"").count(), 1);
+    assert!(d.body.len() < 300 * 1024, "dashboard is {} bytes", d.body.len());
+    // The other boards answer with what they have (nothing yet), not an error.
+    for path in ["/dashboard/scanner", "/dashboard/roster"] {
+        let b = get(&env, path, Some(&head)).await;
+        assert_eq!(b.status, StatusCode::OK, "{path}: {}", b.body);
+        assert!(b.body.contains("yet"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_script_in_a_conflict_declaration_is_shown_as_text_on_the_ethics_pages() {
+    let env = env().await;
+    for role in [
+        Role::ProjectLead,
+        Role::CommitteeMember,
+        Role::EthicsSecretary,
+    ] {
+        person(&env.db, role).await;
+    }
+    let sub = submission(&env.db, &format!("Forecaster {SCRIPT}")).await;
+    ethics::add_member(
+        &env.db,
+        &user_of(Role::EthicsSecretary),
+        &user_of(Role::CommitteeMember),
+        true,
+    )
+        .await
+        .expect("member");
+    ethics::declare_conflict(
+        &env.db,
+        &sub,
+        &user_of(Role::CommitteeMember),
+        &format!("I co-wrote it {SCRIPT}\"><img src=x onerror=alert(1)>"),
+    )
+    .await
+    .expect("conflict");
+    let secretary = person(&env.db, Role::EthicsSecretary).await;
+    for path in ["/ethics".to_owned(), format!("/ethics/{sub}")] {
+        let a = get(&env, &path, Some(&secretary)).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.body);
+        assert!(!a.body.contains("<script>document"), "{path}");
+        assert!(!a.body.contains("<img"), "{path}");
+        assert!(a.body.contains("&lt;script&gt;"), "{path}");
+    }
+    let page = get(&env, &format!("/ethics/{sub}"), Some(&secretary)).await;
+    assert!(page.body.contains("I co-wrote it &lt;script&gt;"), "{}", page.body);
+    // The secretary's step on a new submission is the completeness check; the
+    // conflicted member's attendance box says they do not count.
+    assert!(page.body.contains("Record the completeness check"));
+    assert!(page.body.contains("protocol.md"));
+    assert!(page.body.contains(&ethics::sha256_hex(b"rolling-origin backtest")));
 }

@@ -45,6 +45,13 @@ button.reject{background:var(--bad);border-color:var(--bad)}
 .skip{position:absolute;left:-999px}
 .skip:focus{left:.5rem;top:.5rem;background:#fff;color:var(--ink);padding:.3rem}
 svg text{font:12px system-ui,Arial,sans-serif;fill:var(--ink)}
+td.short,output.short{color:var(--bad);font-weight:600}
+td.changed{background:#fff8c5}
+table.grid td{text-align:center}
+fieldset{border:1px solid var(--line);margin:.5rem 0;max-width:40rem}
+fieldset label{font-weight:400}
+select{font:inherit;padding:.3rem}
+blockquote{border-left:4px solid var(--line);margin:.5rem 0;padding:.3rem .8rem;white-space:pre-wrap}
 "#;
 
 /// `GET /static/careflow.css`.
