@@ -211,9 +211,21 @@ fn expected(sub: &str) -> Vec<(&'static str, String, Vec<Role>)> {
             "/audit/export?format=csv".into(),
             vec![Role::Auditor],
         ),
-        ("GET", "/dashboard/theatre".into(), board(Role::TheatreAdmin)),
-        ("GET", "/dashboard/scanner".into(), board(Role::ImagingManager)),
-        ("GET", "/dashboard/roster".into(), board(Role::NurseInCharge)),
+        (
+            "GET",
+            "/dashboard/theatre".into(),
+            board(Role::TheatreAdmin),
+        ),
+        (
+            "GET",
+            "/dashboard/scanner".into(),
+            board(Role::ImagingManager),
+        ),
+        (
+            "GET",
+            "/dashboard/roster".into(),
+            board(Role::NurseInCharge),
+        ),
         (
             "GET",
             "/models".into(),
@@ -351,12 +363,9 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
             None => home,
         };
         assert_eq!(page.status, StatusCode::OK, "{role}");
-        for (_, path, allowed) in expected(&sub)
-            .iter()
-            .filter(|(m, p, _)| {
-                *m == "GET" && !p.contains('?') && !p.contains(TASK) && !p.contains(&sub)
-            })
-        {
+        for (_, path, allowed) in expected(&sub).iter().filter(|(m, p, _)| {
+            *m == "GET" && !p.contains('?') && !p.contains(TASK) && !p.contains(&sub)
+        }) {
             assert_eq!(
                 page.body.contains(&format!("<a href=\"{path}\">")),
                 allowed.contains(role),
@@ -703,7 +712,11 @@ const SCRIPT: &str = "<script>document.title='owned'</script>";
 
 /// A week of `theatres` x 5 days, `per_session` cases each: 480 staffed minutes a
 /// session, the last case of theatre T1 on day 0 running past the end.
-fn theatre_week(revision: u32, theatres: u32, per_session: u32) -> careflow_types::TheatreListProposal {
+fn theatre_week(
+    revision: u32,
+    theatres: u32,
+    per_session: u32,
+) -> careflow_types::TheatreListProposal {
     use careflow_types::{BookedCase, DeferredCase, SessionLoad, UrgencyCategory};
     let mut booked = Vec::new();
     let mut sessions = Vec::new();
@@ -887,9 +900,16 @@ async fn a_theatre_list_task_shows_the_proposal_against_the_list_in_force_and_th
     ] {
         assert!(a.body.contains(want), "task page lacks {want:?}");
     }
-    assert!(!a.body.contains("<script>document"), "a stored script is inert");
+    assert!(
+        !a.body.contains("<script>document"),
+        "a stored script is inert"
+    );
     assert_eq!(a.body.matches("<rect class=\"case\"").count(), 320);
-    assert!(a.body.len() < 300 * 1024, "task page is {} bytes", a.body.len());
+    assert!(
+        a.body.len() < 300 * 1024,
+        "task page is {} bytes",
+        a.body.len()
+    );
 
     // The department head's theatre dashboard draws the list in force (revision 0):
     // 40 sessions, 320 cases, one session over its end.
@@ -900,7 +920,11 @@ async fn a_theatre_list_task_shows_the_proposal_against_the_list_in_force_and_th
     assert_eq!(d.body.matches("<rect class=\"session\"").count(), 40);
     assert_eq!(d.body.matches("<rect class=\"case\"").count(), 320);
     assert_eq!(d.body.matches("<rect class=\"overrun\"").count(), 1);
-    assert!(d.body.len() < 300 * 1024, "dashboard is {} bytes", d.body.len());
+    assert!(
+        d.body.len() < 300 * 1024,
+        "dashboard is {} bytes",
+        d.body.len()
+    );
     // The other boards answer with what they have (nothing yet), not an error.
     for path in ["/dashboard/scanner", "/dashboard/roster"] {
         let b = get(&env, path, Some(&head)).await;
@@ -926,8 +950,8 @@ async fn a_script_in_a_conflict_declaration_is_shown_as_text_on_the_ethics_pages
         &user_of(Role::CommitteeMember),
         true,
     )
-        .await
-        .expect("member");
+    .await
+    .expect("member");
     ethics::declare_conflict(
         &env.db,
         &sub,
@@ -945,10 +969,276 @@ async fn a_script_in_a_conflict_declaration_is_shown_as_text_on_the_ethics_pages
         assert!(a.body.contains("&lt;script&gt;"), "{path}");
     }
     let page = get(&env, &format!("/ethics/{sub}"), Some(&secretary)).await;
-    assert!(page.body.contains("I co-wrote it &lt;script&gt;"), "{}", page.body);
+    assert!(
+        page.body.contains("I co-wrote it &lt;script&gt;"),
+        "{}",
+        page.body
+    );
     // The secretary's step on a new submission is the completeness check; the
     // conflicted member's attendance box says they do not count.
     assert!(page.body.contains("Record the completeness check"));
     assert!(page.body.contains("protocol.md"));
-    assert!(page.body.contains(&ethics::sha256_hex(b"rolling-origin backtest")));
+    assert!(page
+        .body
+        .contains(&ethics::sha256_hex(b"rolling-origin backtest")));
+}
+
+/// Posts a form of the page at `from` (its CSRF token) to `to` as `token`'s user.
+async fn post_form(
+    env: &Env,
+    token: &str,
+    from: &str,
+    to: &str,
+    fields: &[(&str, &str)],
+) -> Answer {
+    let page = get(env, from, Some(token)).await;
+    assert_eq!(page.status, StatusCode::OK, "{from}: {}", page.body);
+    let csrf = page.form_csrf();
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    send(
+        env,
+        "POST",
+        to,
+        &[("careflow_session", token)],
+        Some(&all),
+        &[],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_committee_takes_a_submission_through_a_quorate_meeting_on_the_pages() {
+    use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+    let env = env().await;
+    let mut tok = std::collections::HashMap::new();
+    for (n, r) in [
+        ("lead", Role::ProjectLead),
+        ("sec", Role::EthicsSecretary),
+        ("chair", Role::CommitteeChair),
+        ("sci", Role::CommitteeMember),
+        ("sci2", Role::CommitteeMember),
+        ("lay", Role::CommitteeMember),
+    ] {
+        tok.insert(
+            n,
+            users::upsert_with_password(&env.db, n, r, Some(PASSWORD), "test")
+                .await
+                .expect("user"),
+        );
+    }
+    for (m, lay) in [
+        ("chair", false),
+        ("sci", false),
+        ("sci2", false),
+        ("lay", true),
+    ] {
+        ethics::add_member(&env.db, "sec", m, lay)
+            .await
+            .expect("member");
+    }
+    person(&env.db, Role::ProjectLead).await;
+    let id = submission(&env.db, "ED arrivals forecaster").await;
+    let page = format!("/ethics/{id}");
+    let step = |s: &str| format!("/ethics/{id}/{s}");
+
+    let runtime = Runtime::from_current_tokio(Default::default()).expect("runtime");
+    let mut opts = WorkerOptions::new(careflow_types::TASK_QUEUE).build();
+    careflow_workflows::register(&mut opts, env.db.clone(), std::env::temp_dir())
+        .expect("register");
+    let mut worker = Worker::new(&runtime, env.state.client.clone(), opts).expect("worker");
+    let stop = worker.shutdown_handle();
+    let run = worker.run();
+    tokio::pin!(run);
+    let body = async {
+        // The secretary finds it in their queue, checks, routes and assigns it.
+        let q = get(&env, "/ethics", Some(&tok["sec"])).await;
+        assert!(q.body.contains("check completeness"), "{}", q.body);
+        let a = post_form(
+            &env,
+            &tok["sec"],
+            &page,
+            &step("check"),
+            &[("complete", "yes"), ("comments", "all sections present")],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(
+            a.body.contains("the submission is now complete"),
+            "{}",
+            a.body
+        );
+        let a = post_form(
+            &env,
+            &tok["sec"],
+            &page,
+            &step("route"),
+            &[
+                ("route", "full_committee"),
+                ("reason", "live operational data"),
+            ],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        // sci2 declares a conflict: they may then not be assigned, and do not count.
+        let a = post_form(
+            &env,
+            &tok["sci2"],
+            &page,
+            &step("conflict"),
+            &[("reason", "I co-wrote the protocol")],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let a = post_form(
+            &env,
+            &tok["sec"],
+            &page,
+            &step("assign"),
+            &[("reviewers", "sci"), ("reviewers", "lay")],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(
+            a.body.contains("Assigned reviewers: lay, sci")
+                || a.body.contains("Assigned reviewers: sci, lay"),
+            "{}",
+            a.body
+        );
+        // Reviews are signed: a wrong password signs nothing.
+        let wrong = post_form(
+            &env,
+            &tok["sci"],
+            &page,
+            &step("review"),
+            &[
+                ("recommendation", "approve"),
+                ("comments", "aggregate data"),
+                ("password", "not it"),
+            ],
+        )
+        .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+        assert!(wrong.body.contains("Not done"), "{}", wrong.body);
+        for who in ["sci", "lay"] {
+            let a = post_form(
+                &env,
+                &tok[who],
+                &page,
+                &step("review"),
+                &[
+                    ("recommendation", "approve"),
+                    ("comments", "aggregate data, approved plans"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::OK, "{who}: {}", a.body);
+        }
+        // The attendance form shows the quorum as boxes are ticked (script) and the
+        // store decides it: one scientific member of four is no quorum.
+        let p = get(&env, &page, Some(&tok["sec"])).await;
+        assert!(p.body.contains("<output id=\"quorum\""), "{}", p.body);
+        let a = post_form(
+            &env,
+            &tok["sec"],
+            &page,
+            &step("meeting"),
+            &[("present", "sci")],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(a.body.contains("not quorate"), "{}", a.body);
+        assert_eq!(
+            ethics::get(&env.db, &id).await.unwrap().state,
+            "awaiting_meeting"
+        );
+        let a = post_form(
+            &env,
+            &tok["sec"],
+            &page,
+            &step("meeting"),
+            &[
+                ("present", "chair"),
+                ("present", "sci"),
+                ("present", "lay"),
+                ("present", "sci2"),
+            ],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(a.body.contains(": quorate ("), "{}", a.body);
+        let meetings = ethics::meetings(&env.db, &id).await.unwrap();
+        let m = meetings
+            .iter()
+            .find(|m| m.quorate)
+            .expect("a quorate meeting");
+        assert_eq!(m.counted.len(), 3, "sci2 left for the conflict");
+        // Members vote, signed; the meeting page shows the votes and the majority.
+        for who in ["chair", "sci", "lay"] {
+            let a = post_form(
+                &env,
+                &tok[who],
+                &page,
+                &step("vote"),
+                &[
+                    ("meeting_id", &m.meeting_id),
+                    ("vote", "approve"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::OK, "{who}: {}", a.body);
+        }
+        let mp = get(
+            &env,
+            &format!("/ethics/meetings/{}", m.meeting_id),
+            Some(&tok["chair"]),
+        )
+        .await;
+        assert_eq!(mp.status, StatusCode::OK, "{}", mp.body);
+        assert!(
+            mp.body.contains("3 of 3 counted members voted"),
+            "{}",
+            mp.body
+        );
+        assert!(
+            mp.body
+                .contains("the majority says <strong>approved</strong>"),
+            "{}",
+            mp.body
+        );
+        // The chair signs the decision with its letter.
+        let a = post_form(
+            &env,
+            &tok["chair"],
+            &page,
+            &step("decision"),
+            &[
+                ("meeting_id", &m.meeting_id),
+                ("outcome", "approved"),
+                ("letter", "Approved for twelve months."),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(a.body.contains("Approved for twelve months."), "{}", a.body);
+        let s = ethics::get(&env.db, &id).await.unwrap();
+        assert_eq!(s.state, "approved");
+        let q = get(&env, "/ethics", Some(&tok["lead"])).await;
+        assert!(q.body.contains("id=\"continuing\""), "{}", q.body);
+        let signed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM signatures WHERE used_at IS NOT NULL")
+                .fetch_one(env.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(signed, 2 + 3 + 1, "two reviews, three votes, one decision");
+    };
+    tokio::select! {
+        r = &mut run => panic!("worker stopped early: {r:?}"),
+        () = body => {}
+    }
+    stop();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), run).await;
 }

@@ -20,7 +20,9 @@ use super::charts::{bar_chart, gantt};
 use super::layout::{num, page, respond};
 use super::proposals::{day_label, roster_grid, theatre_rows};
 use super::session::PageUser;
-use super::{app_error_page, IMAGING_BOARD_ROLES, MODEL_BOARD_ROLES, ROSTER_BOARD_ROLES, THEATRE_BOARD_ROLES};
+use super::{
+    app_error_page, IMAGING_BOARD_ROLES, MODEL_BOARD_ROLES, ROSTER_BOARD_ROLES, THEATRE_BOARD_ROLES,
+};
 use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -95,7 +97,10 @@ async fn theatre_board(State(state): State<AppState>, me: PageUser) -> Response 
             }
         }
     };
-    respond(StatusCode::OK, page(user, &me.csrf, "Theatre dashboard", body))
+    respond(
+        StatusCode::OK,
+        page(user, &me.csrf, "Theatre dashboard", body),
+    )
 }
 
 /// The newest revision of each booking run that is booked.
@@ -141,7 +146,10 @@ async fn scanner_board(State(state): State<AppState>, me: PageUser) -> Response 
         .iter()
         .map(|(k, (sum, n, _))| (k.clone(), sum / f64::from((*n).max(1))))
         .collect();
-    let mut models: Vec<String> = recent.iter().map(|r| r.proposal.no_show.model_name.clone()).collect();
+    let mut models: Vec<String> = recent
+        .iter()
+        .map(|r| r.proposal.no_show.model_name.clone())
+        .collect();
     models.sort_unstable();
     models.dedup();
     // Predicted against observed no-shows, by modality.
@@ -160,7 +168,12 @@ async fn scanner_board(State(state): State<AppState>, me: PageUser) -> Response 
     }
     let no_show_bars: Vec<(String, f64)> = by_modality
         .iter()
-        .map(|(k, (n, missed, _))| (k.clone(), 100.0 * f64::from(*missed) / f64::from((*n).max(1))))
+        .map(|(k, (n, missed, _))| {
+            (
+                k.clone(),
+                100.0 * f64::from(*missed) / f64::from((*n).max(1)),
+            )
+        })
         .collect();
     let body = html! {
         ul.kpis aria-label="Key figures" {
@@ -195,7 +208,10 @@ async fn scanner_board(State(state): State<AppState>, me: PageUser) -> Response 
             p.muted { "Predicted by " (models.join(", ")) "." }
         }
     };
-    respond(StatusCode::OK, page(user, &me.csrf, "Imaging dashboard", body))
+    respond(
+        StatusCode::OK,
+        page(user, &me.csrf, "Imaging dashboard", body),
+    )
 }
 
 async fn roster_board(State(state): State<AppState>, me: PageUser) -> Response {
@@ -219,7 +235,10 @@ async fn roster_board(State(state): State<AppState>, me: PageUser) -> Response {
         match rosters::roster_in_force(&state.db, ward, start).await {
             Ok(Some(p)) => shown.push((true, p)),
             Ok(None) => {
-                if let Some(r) = recent.iter().find(|r| &r.ward == ward && &r.start_date == start) {
+                if let Some(r) = recent
+                    .iter()
+                    .find(|r| &r.ward == ward && &r.start_date == start)
+                {
                     shown.push((false, r.proposal.clone()));
                 }
             }

@@ -150,7 +150,11 @@ pub(crate) fn gantt(title: &str, rows: &[GanttRow]) -> Markup {
     let description = rows
         .iter()
         .map(|r| {
-            let end = r.bars.iter().map(|b| b.start + b.length).fold(0.0, f64::max);
+            let end = r
+                .bars
+                .iter()
+                .map(|b| b.start + b.length)
+                .fold(0.0, f64::max);
             format!(
                 "{}: {} case(s), {} of {} staffed minutes planned",
                 r.label,
@@ -291,17 +295,33 @@ mod tests {
             label: "T1 Mon".into(),
             capacity: 240.0,
             bars: vec![
-                GanttBar { label: "c1".into(), start: 0.0, length: 150.0, p90_end: Some(170.0), highlight: false },
-                GanttBar { label: "<c2>".into(), start: 150.0, length: 120.0, p90_end: Some(300.0), highlight: true },
+                GanttBar {
+                    label: "c1".into(),
+                    start: 0.0,
+                    length: 150.0,
+                    p90_end: Some(170.0),
+                    highlight: false,
+                },
+                GanttBar {
+                    label: "<c2>".into(),
+                    start: 150.0,
+                    length: 120.0,
+                    p90_end: Some(300.0),
+                    highlight: true,
+                },
             ],
         }];
         let svg = gantt("Lists", &rows).into_string();
         assert_eq!(svg.matches("<rect class=\"case\"").count(), 2, "{svg}");
         assert_eq!(svg.matches("<rect class=\"overrun\"").count(), 1, "{svg}");
         assert!(svg.contains("&lt;c2&gt;"), "{svg}");
-        let fits = vec![GanttRow { capacity: 300.0, ..rows[0].clone() }];
+        let fits = vec![GanttRow {
+            capacity: 300.0,
+            ..rows[0].clone()
+        }];
         assert!(!gantt("Lists", &fits).into_string().contains("overrun"));
-        let bars = bar_chart("Waits", &[("CT".into(), 2.0), ("MR".into(), 4.0)], "days").into_string();
+        let bars =
+            bar_chart("Waits", &[("CT".into(), 2.0), ("MR".into(), 4.0)], "days").into_string();
         assert_eq!(bars.matches("<rect class=\"bar\"").count(), 2, "{bars}");
     }
 }

@@ -14,9 +14,9 @@ use axum::{Form, Router};
 use maud::{html, Markup, PreEscaped};
 use serde_json::{Map, Value};
 
+use careflow_store::audit;
 use careflow_store::ethics::{self, MeetingRecord};
 use careflow_store::users::User;
-use careflow_store::audit;
 use careflow_types::ethics::{EthicsStep, Submission};
 use careflow_types::{
     EthicsAssignRequest, EthicsCheckRequest, EthicsConflictRequest, EthicsDecisionRequest,
@@ -81,9 +81,7 @@ async fn queue_page(State(state): State<AppState>, me: PageUser) -> Response {
         Ok(a) => a,
         Err(e) => return app_error_page(e.into()),
     };
-    all.sort_by(|a, b| {
-        (state_rank(&a.state), &a.due_at).cmp(&(state_rank(&b.state), &b.due_at))
-    });
+    all.sort_by(|a, b| (state_rank(&a.state), &a.due_at).cmp(&(state_rank(&b.state), &b.due_at)));
     let approved: Vec<&Submission> = all
         .iter()
         .filter(|s| s.state == "approved" && s.approved_until.is_some())
@@ -131,7 +129,10 @@ async fn queue_page(State(state): State<AppState>, me: PageUser) -> Response {
             }
         }
     };
-    respond(StatusCode::OK, page(user, &me.csrf, "Ethics review queue", body))
+    respond(
+        StatusCode::OK,
+        page(user, &me.csrf, "Ethics review queue", body),
+    )
 }
 
 /// The day a continuing-review reminder falls due: `REMINDER_DAYS` before expiry.
@@ -147,7 +148,14 @@ fn reminder_from(until: &str) -> String {
 
 /// A form posting `step` on submission `id`, with the CSRF token and, for a signing
 /// step, the password and what the signature means.
-fn step_form(csrf: &str, id: &str, step: &str, title: &str, meaning: Option<&str>, fields: Markup) -> Markup {
+fn step_form(
+    csrf: &str,
+    id: &str,
+    step: &str,
+    title: &str,
+    meaning: Option<&str>,
+    fields: Markup,
+) -> Markup {
     html! {
         section.step {
             h3 { (title) }
@@ -191,14 +199,22 @@ const VOTES: &[(&str, &str)] = &[
 ];
 const OUTCOMES: &[(&str, &str)] = &[
     ("approved", "Approved"),
-    ("approved_after_modifications", "Approved after modifications"),
+    (
+        "approved_after_modifications",
+        "Approved after modifications",
+    ),
     ("deferred", "Deferred"),
     ("not_approved", "Not approved"),
 ];
 
 /// The attendance form: a box per member, the quorum recomputed as boxes are ticked
 /// (the store decides it again when the form is sent).
-fn attendance_form(csrf: &str, s: &Submission, members: &[(String, String)], conflicted: &[String]) -> Markup {
+fn attendance_form(
+    csrf: &str,
+    s: &Submission,
+    members: &[(String, String)],
+    conflicted: &[String],
+) -> Markup {
     let total = members.len();
     let fields = html! {
         fieldset #attendance data-members=(total) {
@@ -331,7 +347,10 @@ async fn render_submission(
             } } }
         }
     };
-    respond(status, page(user, &me.csrf, &format!("Ethics: {}", s.title), body))
+    respond(
+        status,
+        page(user, &me.csrf, &format!("Ethics: {}", s.title), body),
+    )
 }
 
 /// The forms of the steps that are the user's in the submission's state.
@@ -433,7 +452,11 @@ fn yes(fields: &[(String, String)], name: &str) -> Value {
 
 /// The form as the API's JSON body for `step` (so the API's request types parse and
 /// validate it), and the step the API would send.
-fn step_of(user: &User, step: &str, fields: &[(String, String)]) -> Result<(EthicsStep, Option<String>), AppError> {
+fn step_of(
+    user: &User,
+    step: &str,
+    fields: &[(String, String)],
+) -> Result<(EthicsStep, Option<String>), AppError> {
     let text = |n: &str| Value::String(field(fields, n));
     let many = |n: &str| {
         Value::Array(
@@ -445,50 +468,141 @@ fn step_of(user: &User, step: &str, fields: &[(String, String)]) -> Result<(Ethi
         )
     };
     let body = |pairs: &[(&str, Value)]| -> Vec<u8> {
-        let map: Map<String, Value> = pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        let map: Map<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
         serde_json::to_vec(&Value::Object(map)).expect("json")
     };
     let me = user.name.clone();
     Ok(match step {
         "check" => {
-            let r: EthicsCheckRequest = parse_json(&body(&[("complete", yes(fields, "complete")), ("comments", text("comments"))]))?;
-            (EthicsStep::CheckCompleteness { secretary: me, complete: r.complete, comments: r.comments }, None)
+            let r: EthicsCheckRequest = parse_json(&body(&[
+                ("complete", yes(fields, "complete")),
+                ("comments", text("comments")),
+            ]))?;
+            (
+                EthicsStep::CheckCompleteness {
+                    secretary: me,
+                    complete: r.complete,
+                    comments: r.comments,
+                },
+                None,
+            )
         }
         "route" => {
-            let r: EthicsRouteRequest = parse_json(&body(&[("route", text("route")), ("reason", text("reason"))]))?;
-            (EthicsStep::Route { secretary: me, route: r.route, reason: r.reason }, None)
+            let r: EthicsRouteRequest = parse_json(&body(&[
+                ("route", text("route")),
+                ("reason", text("reason")),
+            ]))?;
+            (
+                EthicsStep::Route {
+                    secretary: me,
+                    route: r.route,
+                    reason: r.reason,
+                },
+                None,
+            )
         }
         "assign" => {
             let r: EthicsAssignRequest = parse_json(&body(&[("reviewers", many("reviewers"))]))?;
-            (EthicsStep::AssignReviewers { secretary: me, reviewers: r.reviewers }, None)
+            (
+                EthicsStep::AssignReviewers {
+                    secretary: me,
+                    reviewers: r.reviewers,
+                },
+                None,
+            )
         }
         "meeting" => {
             let r: EthicsMeetingRequest = parse_json(&body(&[("present", many("present"))]))?;
-            (EthicsStep::HoldMeeting { secretary: me, present: r.present }, None)
+            (
+                EthicsStep::HoldMeeting {
+                    secretary: me,
+                    present: r.present,
+                },
+                None,
+            )
         }
         "conflict" => {
             let r: EthicsConflictRequest = parse_json(&body(&[("reason", text("reason"))]))?;
-            (EthicsStep::DeclareConflict { member: me, reason: r.reason }, None)
+            (
+                EthicsStep::DeclareConflict {
+                    member: me,
+                    reason: r.reason,
+                },
+                None,
+            )
         }
         "review" => {
-            let r: EthicsReviewRequest = parse_json(&body(&[("recommendation", text("recommendation")), ("comments", text("comments")), ("password", text("password"))]))?;
+            let r: EthicsReviewRequest = parse_json(&body(&[
+                ("recommendation", text("recommendation")),
+                ("comments", text("comments")),
+                ("password", text("password")),
+            ]))?;
             r.validate().map_err(AppError::Invalid)?;
-            (EthicsStep::Review { reviewer: me, recommendation: r.recommendation, comments: r.comments, signature_id: None }, Some(r.password))
+            (
+                EthicsStep::Review {
+                    reviewer: me,
+                    recommendation: r.recommendation,
+                    comments: r.comments,
+                    signature_id: None,
+                },
+                Some(r.password),
+            )
         }
         "vote" => {
-            let r: EthicsVoteRequest = parse_json(&body(&[("meeting_id", text("meeting_id")), ("vote", text("vote")), ("password", text("password"))]))?;
+            let r: EthicsVoteRequest = parse_json(&body(&[
+                ("meeting_id", text("meeting_id")),
+                ("vote", text("vote")),
+                ("password", text("password")),
+            ]))?;
             r.validate().map_err(AppError::Invalid)?;
-            (EthicsStep::Vote { meeting_id: r.meeting_id, member: me, vote: r.vote, signature_id: None }, Some(r.password))
+            (
+                EthicsStep::Vote {
+                    meeting_id: r.meeting_id,
+                    member: me,
+                    vote: r.vote,
+                    signature_id: None,
+                },
+                Some(r.password),
+            )
         }
         "decision" => {
-            let r: EthicsDecisionRequest = parse_json(&body(&[("meeting_id", text("meeting_id")), ("outcome", text("outcome")), ("letter", text("letter")), ("password", text("password"))]))?;
+            let r: EthicsDecisionRequest = parse_json(&body(&[
+                ("meeting_id", text("meeting_id")),
+                ("outcome", text("outcome")),
+                ("letter", text("letter")),
+                ("password", text("password")),
+            ]))?;
             r.validate().map_err(AppError::Invalid)?;
-            (EthicsStep::Decide { meeting_id: r.meeting_id, chair: me, outcome: r.outcome, letter: r.letter, signature_id: None }, Some(r.password))
+            (
+                EthicsStep::Decide {
+                    meeting_id: r.meeting_id,
+                    chair: me,
+                    outcome: r.outcome,
+                    letter: r.letter,
+                    signature_id: None,
+                },
+                Some(r.password),
+            )
         }
         "verify" => {
-            let r: EthicsVerifyRequest = parse_json(&body(&[("accept", yes(fields, "accept")), ("comments", text("comments")), ("password", text("password"))]))?;
+            let r: EthicsVerifyRequest = parse_json(&body(&[
+                ("accept", yes(fields, "accept")),
+                ("comments", text("comments")),
+                ("password", text("password")),
+            ]))?;
             r.validate().map_err(AppError::Invalid)?;
-            (EthicsStep::Verify { verifier: me, accept: r.accept, comments: r.comments, signature_id: None }, Some(r.password))
+            (
+                EthicsStep::Verify {
+                    verifier: me,
+                    accept: r.accept,
+                    comments: r.comments,
+                    signature_id: None,
+                },
+                Some(r.password),
+            )
         }
         _ => return Err(AppError::NotFound(format!("ethics step {step}"))),
     })
@@ -506,7 +620,11 @@ fn step_roles(step: &str) -> Option<&'static [Role]> {
 
 fn message_of(e: &AppError) -> String {
     match e {
-        AppError::Invalid(f) => f.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        AppError::Invalid(f) => f
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
         other => other.to_string(),
     }
 }
@@ -525,7 +643,10 @@ async fn step(
     if let Err(r) = me.require(roles) {
         return r.into_response();
     }
-    let csrf = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    let csrf = fields
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
     if let Err(r) = me.check_csrf(csrf) {
         return r.into_response();
     }
@@ -541,9 +662,17 @@ async fn step(
     let name = ethics_step.name();
     match take(&state, &id, ethics_step, password.as_deref()).await {
         Ok(done) => {
-            let mut text = format!("Done: {name}; the submission is now {}.", done.0.submission.state);
+            let mut text = format!(
+                "Done: {name}; the submission is now {}.",
+                done.0.submission.state
+            );
             if let Some(m) = &done.0.meeting {
-                text.push_str(&format!(" Meeting {}: {} ({}).", m.meeting_id, if m.quorate { "quorate" } else { "not quorate" }, m.quorum_note));
+                text.push_str(&format!(
+                    " Meeting {}: {} ({}).",
+                    m.meeting_id,
+                    if m.quorate { "quorate" } else { "not quorate" },
+                    m.quorum_note
+                ));
             }
             render_submission(&state, &me, &id, Some((true, text)), StatusCode::OK).await
         }
@@ -569,13 +698,20 @@ async fn meeting_page(
         Ok(m) => m,
         Err(e) => return app_error_page(e.into()),
     };
-    let (s, members) = match (ethics::get(&state.db, &m.submission_id).await, ethics::members(&state.db).await) {
+    let (s, members) = match (
+        ethics::get(&state.db, &m.submission_id).await,
+        ethics::members(&state.db).await,
+    ) {
         (Ok(s), Ok(members)) => (s, members),
         (Err(e), _) | (_, Err(e)) => return app_error_page(e.into()),
     };
     let votes: Vec<String> = m.votes.iter().map(|v| v.1.clone()).collect();
     let majority = ethics::majority(&votes);
-    let waiting: Vec<&String> = m.counted.iter().filter(|c| !m.votes.iter().any(|v| &v.0 == *c)).collect();
+    let waiting: Vec<&String> = m
+        .counted
+        .iter()
+        .filter(|c| !m.votes.iter().any(|v| &v.0 == *c))
+        .collect();
     let body = html! {
         p { a href={"/ethics/" (s.submission_id)} { "← " (s.title) } " (now " (s.state) ")" }
         h2 { "Attendance and quorum" }
@@ -600,5 +736,8 @@ async fn meeting_page(
             p { "Vote and decide on " a href={"/ethics/" (s.submission_id)} { "the submission's page" } "." }
         }
     };
-    respond(StatusCode::OK, page(user, &me.csrf, &format!("Meeting {}", m.meeting_id), body))
+    respond(
+        StatusCode::OK,
+        page(user, &me.csrf, &format!("Meeting {}", m.meeting_id), body),
+    )
 }

@@ -363,7 +363,15 @@ async fn decision(
                 "{verb} and signed by {}. The workflow answered: {}",
                 outcome.decided_by, outcome.result
             );
-            render_task(&state, svc, &me, &task_id, Some((true, text)), StatusCode::OK).await
+            render_task(
+                &state,
+                svc,
+                &me,
+                &task_id,
+                Some((true, text)),
+                StatusCode::OK,
+            )
+            .await
         }
         Err(e) => {
             let message = match &e {

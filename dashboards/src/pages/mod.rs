@@ -11,8 +11,8 @@ mod charts;
 mod dashboard;
 mod ethics;
 mod inbox;
-mod proposals;
 pub(crate) mod layout;
+mod proposals;
 pub(crate) mod session;
 
 use axum::extract::State;

@@ -10,8 +10,8 @@ use maud::{html, Markup};
 
 use careflow_store::{rosters, scanner, theatre};
 use careflow_types::{
-    DecisionExplanation, ForecastProvenance, RosterProposal, ScannerBookingProposal,
-    TaskView, TheatreListProposal,
+    DecisionExplanation, ForecastProvenance, RosterProposal, ScannerBookingProposal, TaskView,
+    TheatreListProposal,
 };
 
 use super::charts::{gantt, GanttBar, GanttRow};
@@ -363,7 +363,11 @@ pub(crate) async fn section(
     let body = match task.kind.as_str() {
         "theatre_list" => {
             let revs = theatre::revisions(&state.db, id).await.ok()?;
-            let r = revs.iter().rev().find(|r| r.status == "proposed").or(revs.last())?;
+            let r = revs
+                .iter()
+                .rev()
+                .find(|r| r.status == "proposed")
+                .or(revs.last())?;
             let in_force = theatre::plan_in_force(&state.db, &r.week_start)
                 .await
                 .ok()
@@ -373,12 +377,20 @@ pub(crate) async fn section(
         }
         "scanner_booking" => {
             let revs = scanner::revisions(&state.db, id).await.ok()?;
-            let r = revs.iter().rev().find(|r| r.status == "proposed").or(revs.last())?;
+            let r = revs
+                .iter()
+                .rev()
+                .find(|r| r.status == "proposed")
+                .or(revs.last())?;
             scanner_section(&r.proposal)
         }
         "roster" => {
             let revs = rosters::revisions(&state.db, id).await.ok()?;
-            let r = revs.iter().rev().find(|r| r.status == "proposed").or(revs.last())?;
+            let r = revs
+                .iter()
+                .rev()
+                .find(|r| r.status == "proposed")
+                .or(revs.last())?;
             let in_force = rosters::roster_in_force(&state.db, &r.ward, &r.start_date)
                 .await
                 .ok()
