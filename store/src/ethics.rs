@@ -1917,7 +1917,7 @@ async fn meeting_record(db: &Db, row: &sqlx::any::AnyRow) -> Result<MeetingRecor
             v.try_get("voted_at")?,
         ))
     })
-    .collect::<Result<Vec<_>>>()?;
+    .collect::<Result<Vec<(String, String, String)>>>()?;
     Ok(MeetingRecord {
         submission_id: row.try_get("submission_id")?,
         held_at: row.try_get("held_at")?,

@@ -271,14 +271,13 @@ pub(crate) fn roster_grid(p: &RosterProposal, in_force: Option<&RosterProposal>)
             .collect()
     };
     let mut shifts: Vec<&str> = p.coverage.iter().map(|c| c.shift_id.as_str()).collect();
-    shifts.dedup();
     shifts.sort_unstable();
     shifts.dedup();
     html! {
         table.grid #roster-grid {
             thead { tr { th scope="col" { "Nurse" } @for d in 0..p.days { th scope="col" { (day_label(&p.start_date, d)) } } } }
             tbody {
-                @for n in &nurses {
+                @for n in nurses.iter().copied() {
                     tr { th scope="row" { (n) }
                         @for d in 0..p.days {
                             @let now = shift_of(p, n, d);
