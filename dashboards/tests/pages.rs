@@ -1242,3 +1242,205 @@ async fn the_committee_takes_a_submission_through_a_quorate_meeting_on_the_pages
     stop();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), run).await;
 }
+
+fn provenance(model: &str) -> serde_json::Value {
+    serde_json::json!({"model_name": model, "model_version": "2.0.0", "model_sha256": "ef".repeat(32),
+        "execution_provider": "CPUExecutionProvider", "origin": "2026-12-07", "horizon_hours": 168})
+}
+
+/// A week's roster for ward W1 of nurses N1-N3: revision 0 covers every shift,
+/// revision 1 moves N2 off Tuesday's early shift, leaving it one short.
+fn roster(revision: u32) -> careflow_types::RosterProposal {
+    let mut assignments = Vec::new();
+    let mut coverage = Vec::new();
+    for day in 0..7u32 {
+        for (nurse, shift) in [("N1", "early"), ("N2", "early"), ("N3", "late")] {
+            if !(revision == 1 && nurse == "N2" && day == 1) {
+                assignments
+                    .push(serde_json::json!({"nurse_id": nurse, "day": day, "shift_id": shift}));
+            }
+        }
+        let early = if revision == 1 && day == 1 { 1 } else { 2 };
+        coverage.push(
+            serde_json::json!({"day": day, "shift_id": "early", "required": 2, "rostered": early}),
+        );
+        coverage.push(
+            serde_json::json!({"day": day, "shift_id": "late", "required": 1, "rostered": 1}),
+        );
+    }
+    let changes = if revision == 1 {
+        serde_json::json!([{"nurse_id": "N2", "day": 1, "from_shift": "early", "to_shift": null}])
+    } else {
+        serde_json::json!([])
+    };
+    serde_json::from_value(serde_json::json!({
+        "roster_id": "roster-W1-pages", "revision": revision, "ward": "W1", "start_date": "2026-12-07",
+        "days": 7, "replanned_days": [], "solver_status": "optimal", "objective": 3.0, "mip_gap": 0.0,
+        "solve_seconds": 0.4, "assignments": assignments, "coverage": coverage,
+        "nurse_shifts_short": revision, "nurse_shifts_over": 0,
+        "unmet_requests": [{"nurse_id": "N3", "day": 5, "shift_id": format!("late {SCRIPT}")}],
+        "loads": [], "fairness": {"nights_spread": 0, "weekends_spread": 1, "unmet_requests_spread": 1,
+            "hours_ratio_min": 0.9, "hours_ratio_max": 1.0},
+        "changes": changes, "conflicts": [], "demand": provenance("ward-census"),
+        "decision_step": format!("solve/r{revision}"), "snapshot_sha256": "", "replanned_after": []
+    }))
+    .expect("roster")
+}
+
+#[tokio::test]
+async fn roster_and_scanner_tasks_show_their_proposals_and_the_boards_draw_them() {
+    let env = env().await;
+    let id = "roster-W1-pages";
+    let step = |rev: u32| careflow_store::decisions::NewDecisionStep {
+        kind: "nurse_rostering.input".into(),
+        ..solve_step(id, rev)
+    };
+    careflow_store::rosters::store_proposal(&env.db, id, "u-site-manager", &roster(0), &step(0))
+        .await
+        .expect("revision 0");
+    careflow_store::rosters::conclude(
+        &env.db,
+        id,
+        id,
+        0,
+        &careflow_types::Decision {
+            task_id: "task-roster-0".into(),
+            approve: true,
+            actor: "u-nurse-in-charge".into(),
+            role: Role::NurseInCharge,
+            reason: "agreed".into(),
+            bed_id: None,
+            signature_id: None,
+        },
+    )
+    .await
+    .expect("published");
+    careflow_store::rosters::store_proposal(&env.db, id, "u-site-manager", &roster(1), &step(1))
+        .await
+        .expect("revision 1");
+    let booking = "scan-2026-12-07-pages";
+    let scans: careflow_types::ScannerBookingProposal = serde_json::from_value(serde_json::json!({
+        "booking_id": booking, "revision": 0, "week_start": "2026-12-07", "days": 5,
+        "solver_status": "optimal", "objective": 9.0, "mip_gap": null, "solve_seconds": 0.2,
+        "booked": [
+            {"request_id": "R1", "patient_key": "pk-r1", "modality": "ct", "urgency": "urgent", "scanner_id": "CT1",
+             "day": 0, "start_slot": 2, "overbooked": false, "no_show_probability": 0.1, "days_late": 0},
+            {"request_id": "R2", "patient_key": "pk-r2", "modality": "mri", "urgency": "routine", "scanner_id": "MR1",
+             "day": 4, "start_slot": 0, "overbooked": true, "no_show_probability": 0.3, "days_late": 2}
+        ],
+        "waiting": ["R3"],
+        "breaches": [{"request_id": "R2", "urgency": "routine", "modality": "mri", "deadline_day": 2,
+            "booked_day": 4, "why": format!("MR1 full until Friday {SCRIPT}")}],
+        "scanner_days": [], "overbooked_slots": 3, "expected_overtime_slots": 0.4,
+        "over_policy": ["3 overbooked slots, policy 2"], "policy": {"max_overbooked_slots": 2, "max_breached_deadlines": 0},
+        "overbooking_allowed": true, "conflicts": [], "no_show": provenance("scan-no-show"),
+        "decision_step": "solve/r0", "snapshot_sha256": ""
+    }))
+    .expect("scan proposal");
+    careflow_store::scanner::store_proposal(
+        &env.db,
+        booking,
+        "u-imaging-manager",
+        &scans,
+        &careflow_store::decisions::NewDecisionStep {
+            kind: "scanner_booking.input".into(),
+            ..solve_step(booking, 0)
+        },
+    )
+    .await
+    .expect("scan proposal stored");
+    for (task, wf, kind, role) in [
+        ("task-roster-1", id, TaskKind::Roster, Role::NurseInCharge),
+        (
+            "task-scan-0",
+            booking,
+            TaskKind::ScannerBooking,
+            Role::ImagingManager,
+        ),
+    ] {
+        tasks::open(
+            &env.db,
+            &NewTask {
+                task_id: task.into(),
+                workflow_id: wf.into(),
+                kind,
+                role,
+                summary: format!("{wf} to approve"),
+                proposed_bed: None,
+                due_at: "2026-12-06T10:00:00Z".into(),
+                requested_by: Some("someone-else".into()),
+            },
+        )
+        .await
+        .expect("task");
+    }
+    let nurse = person(&env.db, Role::NurseInCharge).await;
+    let a = get(&env, "/inbox/task-roster-1", Some(&nurse)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for want in [
+        "The proposal: roster for ward W1 from 2026-12-07",
+        "Against revision 0 in force.",
+        // The grid marks N2's Tuesday as changed and the early shift one short.
+        "<td class=\"changed\"> *</td>",
+        "<td class=\"short\">1/2</td>",
+        "late &lt;script&gt;",
+        "ward-census 2.0.0",
+        "Approving publishes this roster for the ward",
+    ] {
+        assert!(a.body.contains(want), "roster task page lacks {want:?}");
+    }
+    let imaging = person(&env.db, Role::ImagingManager).await;
+    let a = get(&env, "/inbox/task-scan-0", Some(&imaging)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for want in [
+        "The proposal: scanner bookings, week of 2026-12-07",
+        "3 overbooked slots, policy 2",
+        "MR1 full until Friday &lt;script&gt;",
+        "Fri 11 Dec",
+        "scan-no-show 2.0.0",
+        "Approving books these scans",
+    ] {
+        assert!(a.body.contains(want), "scanner task page lacks {want:?}");
+    }
+    for page in [&a.body] {
+        assert!(!page.contains("<script>document"));
+    }
+    // The ward board shows the roster in force (revision 0: fully covered); the
+    // imaging board waits for booked runs (this one is only proposed).
+    let head = person(&env.db, Role::DepartmentHead).await;
+    let r = get(&env, "/dashboard/roster", Some(&head)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("Ward W1 from 2026-12-07: roster in force"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("<b>100 %</b>"), "{}", r.body);
+    assert!(!r.body.contains("class=\"short\""), "{}", r.body);
+    careflow_store::scanner::conclude(
+        &env.db,
+        booking,
+        booking,
+        0,
+        &careflow_types::ScanConclusion::WithinPolicy {
+            reason: "within policy".into(),
+        },
+    )
+    .await
+    .expect("booked");
+    let s = get(&env, "/dashboard/scanner", Some(&head)).await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+    assert!(
+        s.body.contains("<b id=\"scans-booked\">2</b>"),
+        "{}",
+        s.body
+    );
+    // Mean days to scan: CT urgent on day 0, MRI routine on day 4.
+    assert_eq!(
+        s.body.matches("<rect class=\"bar\"").count(),
+        2,
+        "{}",
+        s.body
+    );
+    assert!(s.body.contains("data-value=\"4.00\""), "{}", s.body);
+}

@@ -51,7 +51,8 @@ async fn theatre_board(State(state): State<AppState>, me: PageUser) -> Response 
             weeks.push(r.week_start.clone());
         }
     }
-    weeks.sort_unstable_by(|a, b| b.cmp(a));
+    weeks.sort_unstable();
+    weeks.reverse();
     weeks.truncate(4);
     let mut shown = Vec::new();
     for w in &weeks {

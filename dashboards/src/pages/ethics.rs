@@ -81,7 +81,11 @@ async fn queue_page(State(state): State<AppState>, me: PageUser) -> Response {
         Ok(a) => a,
         Err(e) => return app_error_page(e.into()),
     };
-    all.sort_by(|a, b| (state_rank(&a.state), &a.due_at).cmp(&(state_rank(&b.state), &b.due_at)));
+    all.sort_by(|a, b| {
+        state_rank(&a.state)
+            .cmp(&state_rank(&b.state))
+            .then_with(|| a.due_at.cmp(&b.due_at))
+    });
     let approved: Vec<&Submission> = all
         .iter()
         .filter(|s| s.state == "approved" && s.approved_until.is_some())
