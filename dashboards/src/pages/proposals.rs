@@ -351,7 +351,8 @@ fn roster_section(p: &RosterProposal, in_force: Option<&RosterProposal>) -> Mark
 }
 
 /// The proposal of a theatre, scanner or roster task (the revision the task asks
-/// about: the newest one proposed), with the explanation; `None` for other kinds.
+/// about: the newest one proposed), with the explanation; `None` for other kinds, and
+/// a notice saying why when the proposal cannot be read.
 pub(crate) async fn section(
     state: &AppState,
     svc: Option<&SharedDecisionService>,
@@ -360,45 +361,58 @@ pub(crate) async fn section(
 ) -> Option<Markup> {
     let id = task.workflow_id.as_str();
     let body = match task.kind.as_str() {
-        "theatre_list" => {
-            let revs = theatre::revisions(&state.db, id).await.ok()?;
-            let r = revs
-                .iter()
-                .rev()
-                .find(|r| r.status == "proposed")
-                .or(revs.last())?;
-            let in_force = theatre::plan_in_force(&state.db, &r.week_start)
-                .await
-                .ok()
-                .flatten()
-                .filter(|f| f.list_id != r.list_id || f.revision != r.revision);
-            theatre_section(&r.proposal, in_force.as_ref())
-        }
-        "scanner_booking" => {
-            let revs = scanner::revisions(&state.db, id).await.ok()?;
-            let r = revs
-                .iter()
-                .rev()
-                .find(|r| r.status == "proposed")
-                .or(revs.last())?;
-            scanner_section(&r.proposal)
-        }
-        "roster" => {
-            let revs = rosters::revisions(&state.db, id).await.ok()?;
-            let r = revs
-                .iter()
-                .rev()
-                .find(|r| r.status == "proposed")
-                .or(revs.last())?;
-            let in_force = rosters::roster_in_force(&state.db, &r.ward, &r.start_date)
-                .await
-                .ok()
-                .flatten()
-                .filter(|f| f.roster_id != r.roster_id || f.revision != r.revision);
-            roster_section(&r.proposal, in_force.as_ref())
-        }
+        "theatre_list" => theatre_proposal(state, id).await,
+        "scanner_booking" => scanner::revisions(&state.db, id).await.map(|revs| {
+            newest_proposed(&revs, |r| &r.status).map(|r| scanner_section(&r.proposal))
+        }),
+        "roster" => roster_proposal(state, id).await,
         _ => return None,
     };
-    let why = explanation(svc, user, id).await;
-    Some(html! { (body) (explanation_section(&why)) })
+    Some(match body {
+        Ok(Some(body)) => {
+            let why = explanation(svc, user, id).await;
+            html! { (body) (explanation_section(&why)) }
+        }
+        Ok(None) => html! { p.notice #proposal { "No proposal is stored for " (id) " yet." } },
+        Err(e) => {
+            tracing::error!(error = %e, workflow_id = id, "reading a task's proposal");
+            html! { p.notice.error #proposal role="alert" { "The proposal could not be read; the error has been logged." } }
+        }
+    })
+}
+
+/// The newest revision still proposed, else the newest one.
+fn newest_proposed<T>(revs: &[T], status: impl Fn(&T) -> &String) -> Option<&T> {
+    revs.iter()
+        .rev()
+        .find(|r| status(r) == "proposed")
+        .or(revs.last())
+}
+
+async fn theatre_proposal(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<Markup>, careflow_store::Error> {
+    let revs = theatre::revisions(&state.db, id).await?;
+    let Some(r) = newest_proposed(&revs, |r| &r.status) else {
+        return Ok(None);
+    };
+    let in_force = theatre::plan_in_force(&state.db, &r.week_start)
+        .await?
+        .filter(|f| f.list_id != r.list_id || f.revision != r.revision);
+    Ok(Some(theatre_section(&r.proposal, in_force.as_ref())))
+}
+
+async fn roster_proposal(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<Markup>, careflow_store::Error> {
+    let revs = rosters::revisions(&state.db, id).await?;
+    let Some(r) = newest_proposed(&revs, |r| &r.status) else {
+        return Ok(None);
+    };
+    let in_force = rosters::roster_in_force(&state.db, &r.ward, &r.start_date)
+        .await?
+        .filter(|f| f.roster_id != r.roster_id || f.revision != r.revision);
+    Ok(Some(roster_section(&r.proposal, in_force.as_ref())))
 }
