@@ -1442,3 +1442,92 @@ async fn roster_and_scanner_tasks_show_their_proposals_and_the_boards_draw_them(
     );
     assert!(s.body.contains("data-value=\"4.00\""), "{}", s.body);
 }
+
+#[tokio::test]
+async fn the_model_board_shows_a_release_with_its_bias_report_gate_and_history() {
+    use careflow_store::registry::{self, ModelFacts};
+    use careflow_store::releases::{
+        self, Margins, NewRelease, Scores, SubgroupScores, ValidationReport,
+    };
+    let env = env().await;
+    for (name, role) in [("dev.dana", Role::Admin), ("model.owner", Role::Admin)] {
+        users::upsert_with_password(&env.db, name, role, Some(PASSWORD), "test")
+            .await
+            .expect("user");
+    }
+    let facts = |version: &str| ModelFacts {
+        name: "ed-arrivals".into(),
+        version: version.into(),
+        sha256: format!("{:0>64}", version.replace('.', "")),
+        card_json: format!(r#"{{"name":"ed-arrivals","version":"{version}"}}"#),
+    };
+    registry::register(&env.db, &facts("1.0.0"), "model.owner")
+        .await
+        .expect("registered");
+    registry::install(&env.db, "ed-arrivals", "1.0.0", "model.owner", "bootstrap")
+        .await
+        .expect("installed");
+    releases::register(
+        &env.db,
+        &NewRelease {
+            release_id: "rel-pages".into(),
+            facts: facts("1.1.0"),
+            author: "dev.dana".into(),
+            owner: "model.owner".into(),
+        },
+    )
+    .await
+    .expect("release");
+    let s = |mae: f64| Scores {
+        n: 100,
+        mae,
+        pinball: mae / 2.0,
+    };
+    let failures = releases::record_validation(
+        &env.db,
+        "rel-pages",
+        &ValidationReport {
+            data: "held-out weeks 2026-40..48".into(),
+            production_version: "1.0.0".into(),
+            production: s(2.0),
+            candidate: s(1.9),
+            subgroups: vec![
+                SubgroupScores {
+                    subgroup: "weekday=Mon".into(),
+                    production: s(2.0),
+                    candidate: s(1.8),
+                },
+                SubgroupScores {
+                    subgroup: "weekday=Sat".into(),
+                    production: s(2.0),
+                    candidate: s(2.6),
+                },
+            ],
+        },
+        &Margins {
+            overall: 0.02,
+            subgroup: 0.05,
+        },
+    )
+    .await
+    .expect("validated");
+    assert!(!failures.is_empty(), "Saturday is worse than the margin");
+    let auditor = person(&env.db, Role::Auditor).await;
+    let a = get(&env, "/models", Some(&auditor)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for want in [
+        "<h2>ed-arrivals 1.1.0 (gate_failed)</h2>",
+        "held-out weeks 2026-40..48",
+        "weekday=Sat",
+        "<td class=\"num short\">2.600</td>",
+        "Stopped by the gate:",
+        "dev.dana (admin)",
+    ] {
+        assert!(
+            a.body.contains(want),
+            "model board lacks {want:?}:\n{}",
+            a.body
+        );
+    }
+    assert_eq!(a.body.matches("<table class=\"bias\">").count(), 1);
+}
