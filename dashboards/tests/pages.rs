@@ -1183,7 +1183,7 @@ async fn the_committee_takes_a_submission_through_a_quorate_meeting_on_the_pages
                 &step("vote"),
                 &[
                     ("meeting_id", &m.meeting_id),
-                    ("vote", "approve"),
+                    ("vote", "modifications"),
                     ("password", PASSWORD),
                 ],
             )
@@ -1204,7 +1204,7 @@ async fn the_committee_takes_a_submission_through_a_quorate_meeting_on_the_pages
         );
         assert!(
             mp.body
-                .contains("the majority says <strong>approved</strong>"),
+                .contains("the majority says <strong>approved_after_modifications</strong>"),
             "{}",
             mp.body
         );
@@ -1216,14 +1216,54 @@ async fn the_committee_takes_a_submission_through_a_quorate_meeting_on_the_pages
             &step("decision"),
             &[
                 ("meeting_id", &m.meeting_id),
-                ("outcome", "approved"),
-                ("letter", "Approved for twelve months."),
+                ("outcome", "approved_after_modifications"),
+                ("letter", "Approved once the consent wording is changed."),
                 ("password", PASSWORD),
             ],
         )
         .await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-        assert!(a.body.contains("Approved for twelve months."), "{}", a.body);
+        assert!(
+            a.body
+                .contains("Approved once the consent wording is changed."),
+            "{}",
+            a.body
+        );
+        assert_eq!(
+            ethics::get(&env.db, &id).await.unwrap().state,
+            "modifications_requested"
+        );
+        // The applicant answers on the page; the chair verifies, signed.
+        let applicant = person(&env.db, Role::ProjectLead).await;
+        let other = get(&env, &page, Some(&tok["lead"])).await;
+        assert!(
+            !other.body.contains("Send your response"),
+            "another project lead has no step here"
+        );
+        let mine = get(&env, &page, Some(&applicant)).await;
+        assert!(mine.body.contains("Send your response"), "{}", mine.body);
+        let a = post_form(
+            &env,
+            &applicant,
+            &page,
+            &step("respond"),
+            &[("response", "Consent wording changed as asked")],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let a = post_form(
+            &env,
+            &tok["chair"],
+            &page,
+            &step("verify"),
+            &[
+                ("accept", "yes"),
+                ("comments", "Wording checked"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
         let s = ethics::get(&env.db, &id).await.unwrap();
         assert_eq!(s.state, "approved");
         let q = get(&env, "/ethics", Some(&tok["lead"])).await;
@@ -1233,7 +1273,11 @@ async fn the_committee_takes_a_submission_through_a_quorate_meeting_on_the_pages
                 .fetch_one(env.db.pool())
                 .await
                 .unwrap();
-        assert_eq!(signed, 2 + 3 + 1, "two reviews, three votes, one decision");
+        assert_eq!(
+            signed,
+            2 + 3 + 1 + 1,
+            "two reviews, three votes, the decision, the verification"
+        );
     };
     tokio::select! {
         r = &mut run => panic!("worker stopped early: {r:?}"),

@@ -51,7 +51,7 @@ pub(crate) const ETHICS_QUEUE: &[Role] = &[
     Role::CommitteeMember,
     Role::CommitteeChair,
 ];
-const APPLICANT: &[Role] = &[Role::ProjectLead];
+pub(crate) const APPLICANT: &[Role] = &[Role::ProjectLead];
 pub(crate) const SECRETARY: &[Role] = &[Role::EthicsSecretary];
 pub(crate) const MEMBERS: &[Role] = &[Role::CommitteeMember, Role::CommitteeChair];
 pub(crate) const CHAIR: &[Role] = &[Role::CommitteeChair];

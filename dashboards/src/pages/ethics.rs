@@ -20,14 +20,14 @@ use careflow_store::users::User;
 use careflow_types::ethics::{EthicsStep, Submission};
 use careflow_types::{
     EthicsAssignRequest, EthicsCheckRequest, EthicsConflictRequest, EthicsDecisionRequest,
-    EthicsMeetingRequest, EthicsReviewRequest, EthicsRouteRequest, EthicsVerifyRequest,
-    EthicsVoteRequest, Role,
+    EthicsMeetingRequest, EthicsRespondRequest, EthicsReviewRequest, EthicsRouteRequest,
+    EthicsVerifyRequest, EthicsVoteRequest, Role,
 };
 
 use super::layout::{page, respond};
 use super::session::PageUser;
 use super::{app_error_page, ETHICS_ROLES};
-use crate::api::ethics::{take, CHAIR, MEMBERS, SECRETARY};
+use crate::api::ethics::{take, APPLICANT, CHAIR, MEMBERS, SECRETARY};
 use crate::error::{parse_json, AppError};
 use crate::AppState;
 
@@ -430,6 +430,11 @@ fn step_forms(
                 (text_field("comments", "What was verified", true))
             }))
         }
+        @if APPLICANT.contains(&role) && s.applicant == user.name && s.state == "modifications_requested" {
+            (step_form(csrf, id, "respond", "Send your response to the modifications", None, html! {
+                (text_field("response", "What you modified", true))
+            }))
+        }
         @if MEMBERS.contains(&role) && is_member && !i_conflict && open {
             (step_form(csrf, id, "conflict", "Declare a conflict of interest", None, html! {
                 (text_field("reason", "What the conflict is (you then take no part in this project's review)", true))
@@ -608,6 +613,16 @@ fn step_of(
                 Some(r.password),
             )
         }
+        "respond" => {
+            let r: EthicsRespondRequest = parse_json(&body(&[("response", text("response"))]))?;
+            (
+                EthicsStep::Respond {
+                    applicant: me,
+                    response: r.response,
+                },
+                None,
+            )
+        }
         _ => return Err(AppError::NotFound(format!("ethics step {step}"))),
     })
 }
@@ -618,6 +633,7 @@ fn step_roles(step: &str) -> Option<&'static [Role]> {
         "check" | "route" | "assign" | "meeting" => Some(SECRETARY),
         "conflict" | "review" | "vote" | "verify" => Some(MEMBERS),
         "decision" => Some(CHAIR),
+        "respond" => Some(APPLICANT),
         _ => None,
     }
 }
