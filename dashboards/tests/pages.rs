@@ -10,7 +10,7 @@ use axum::http::{header, Request, StatusCode};
 use tower::ServiceExt;
 
 use careflow_dashboards::{app, AppState};
-use careflow_store::{audit, tasks, users, Db};
+use careflow_store::{audit, ethics, tasks, theatre, users, Db};
 use careflow_testkit::{db, temporal};
 use careflow_types::{NewAuditEntry, NewTask, Role, TaskKind};
 
@@ -180,8 +180,17 @@ const DECIDERS: &[Role] = &[
 /// Who may open what: (method, path, roles allowed). Everyone else with a session gets
 /// 403; without a session every page sends the browser to the login form. Allowed GETs
 /// answer 200; the POSTs as noted.
-fn expected() -> Vec<(&'static str, String, Vec<Role>)> {
+fn expected(sub: &str) -> Vec<(&'static str, String, Vec<Role>)> {
     let inbox: Vec<Role> = DECIDERS.iter().copied().chain([Role::Admin]).collect();
+    let ethics = vec![
+        Role::ProjectLead,
+        Role::EthicsSecretary,
+        Role::CommitteeMember,
+        Role::CommitteeChair,
+        Role::Admin,
+        Role::Auditor,
+    ];
+    let board = |r: Role| vec![r, Role::SiteManager, Role::DepartmentHead, Role::Admin];
     vec![
         ("GET", "/inbox".into(), inbox.clone()),
         ("GET", format!("/inbox/{TASK}"), inbox),
@@ -201,6 +210,51 @@ fn expected() -> Vec<(&'static str, String, Vec<Role>)> {
             "GET",
             "/audit/export?format=csv".into(),
             vec![Role::Auditor],
+        ),
+        (
+            "GET",
+            "/dashboard/theatre".into(),
+            board(Role::TheatreAdmin),
+        ),
+        (
+            "GET",
+            "/dashboard/scanner".into(),
+            board(Role::ImagingManager),
+        ),
+        (
+            "GET",
+            "/dashboard/roster".into(),
+            board(Role::NurseInCharge),
+        ),
+        (
+            "GET",
+            "/models".into(),
+            vec![
+                Role::Admin,
+                Role::Auditor,
+                Role::ProjectLead,
+                Role::EthicsSecretary,
+                Role::CommitteeChair,
+            ],
+        ),
+        ("GET", "/ethics".into(), ethics.clone()),
+        ("GET", format!("/ethics/{sub}"), ethics),
+        // Steps with the session's CSRF token but without their fields: the step's
+        // roles get the submission back saying what is missing (400), nothing done.
+        (
+            "POST",
+            format!("/ethics/{sub}/check"),
+            vec![Role::EthicsSecretary],
+        ),
+        (
+            "POST",
+            format!("/ethics/{sub}/vote"),
+            vec![Role::CommitteeMember, Role::CommitteeChair],
+        ),
+        (
+            "POST",
+            format!("/ethics/{sub}/decision"),
+            vec![Role::CommitteeChair],
         ),
         // With the session's CSRF token but no verdict: an allowed role gets the task
         // page back saying what is missing (400), nothing decided.
@@ -224,8 +278,9 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
     for role in Role::ALL {
         sessions.push((role, person(&env.db, role).await));
     }
+    let sub = submission(&env.db, "Bed forecaster").await;
     let mut checked = 0;
-    for (method, path, allowed) in expected() {
+    for (method, path, allowed) in expected(&sub) {
         // No session: to the login form, nothing shown.
         let a = if method == "GET" {
             get(&env, &path, None).await
@@ -299,7 +354,7 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
             checked += 1;
         }
     }
-    assert_eq!(checked, expected().len() * Role::ALL.len());
+    assert_eq!(checked, expected(&sub).len() * Role::ALL.len());
     // Each role's menu lists exactly the pages it may open.
     for (role, token) in &sessions {
         let home = get(&env, "/", Some(token)).await;
@@ -308,10 +363,9 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
             None => home,
         };
         assert_eq!(page.status, StatusCode::OK, "{role}");
-        for (_, path, allowed) in expected()
-            .iter()
-            .filter(|(m, p, _)| *m == "GET" && !p.contains('?') && !p.contains(TASK))
-        {
+        for (_, path, allowed) in expected(&sub).iter().filter(|(m, p, _)| {
+            *m == "GET" && !p.contains('?') && !p.contains(TASK) && !p.contains(&sub)
+        }) {
             assert_eq!(
                 page.body.contains(&format!("<a href=\"{path}\">")),
                 allowed.contains(role),
@@ -328,6 +382,29 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
     assert_eq!(task.status, "claimed");
     assert_eq!(task.claimed_by, Some(user_of(Role::BedManager)));
     assert_eq!(task.decided_by, None);
+    let s = ethics::get(&env.db, &sub).await.unwrap();
+    assert_eq!(s.state, "submitted", "no ethics step went through");
+}
+
+/// A submission by the project lead `u-project-lead` (who must exist), as stored.
+async fn submission(db: &Db, title: &str) -> String {
+    let content: ethics::SubmissionContent = serde_json::from_value(serde_json::json!({
+        "title": title,
+        "technical_plan": "gradient-boosted hourly forecast",
+        "use_case": "bed planning",
+        "expected_benefit": "fewer outliers",
+        "risks": "under-forecast on holidays",
+        "data_used": "hourly ED attendance counts",
+        "legal_basis": "public task",
+        "consent_plan": "aggregate counts only",
+        "bias_assessment": "error by hour block, weekday, holiday",
+        "documents": [{"name": "protocol.md", "content": "rolling-origin backtest"}]
+    }))
+    .expect("content");
+    ethics::submit(db, &user_of(Role::ProjectLead), &content)
+        .await
+        .expect("submission")
+        .submission_id
 }
 
 /// Logs in through the form; returns the answer to the POST.
@@ -629,4 +706,872 @@ async fn metrics_label_requests_by_route_template_and_read_the_queues() {
     assert!(!m.body.contains(TASK));
     assert!(!m.body.contains(&beds));
     assert!(!m.body.contains("u-bed-manager"));
+}
+
+const SCRIPT: &str = "<script>document.title='owned'</script>";
+
+/// A week of `theatres` x 5 days, `per_session` cases each: 480 staffed minutes a
+/// session, the last case of theatre T1 on day 0 running past the end.
+fn theatre_week(
+    revision: u32,
+    theatres: u32,
+    per_session: u32,
+) -> careflow_types::TheatreListProposal {
+    use careflow_types::{BookedCase, DeferredCase, SessionLoad, UrgencyCategory};
+    let mut booked = Vec::new();
+    let mut sessions = Vec::new();
+    for t in 1..=theatres {
+        for day in 0..5 {
+            let mut start = 0;
+            for order in 0..per_session {
+                let minutes = if t == 1 && day == 0 && order + 1 == per_session {
+                    200
+                } else {
+                    50
+                };
+                booked.push(BookedCase {
+                    case_id: format!("case-{t}-{day}-{order}"),
+                    patient_key: format!("pk-{t}-{day}-{order}"),
+                    procedure: "hip replacement".into(),
+                    surgeon_id: format!("s{t}"),
+                    category: UrgencyCategory::P3,
+                    theatre_id: format!("T{t}"),
+                    day,
+                    order,
+                    start_minute: start,
+                    planned_minutes: minutes,
+                    p50_minutes: f64::from(minutes),
+                    p90_minutes: f64::from(minutes) * 1.3,
+                });
+                start += minutes;
+            }
+            sessions.push(SessionLoad {
+                theatre_id: format!("T{t}"),
+                day,
+                staffed_minutes: 480,
+                cases: per_session,
+                planned_minutes: start,
+                expected_minutes: f64::from(start),
+                utilisation: f64::from(start) / 480.0,
+                expected_overtime_minutes: f64::from(start.saturating_sub(480)),
+                overtime_probability: if start > 480 { 0.9 } else { 0.05 },
+            });
+        }
+    }
+    let (deferred, changes) = if revision == 0 {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            vec![DeferredCase {
+                case_id: "case-late".into(),
+                patient_key: "pk-late".into(),
+                category: UrgencyCategory::P4,
+                days_waited: 40,
+                breaches_deadline: false,
+                reason: format!("no session long enough {SCRIPT}"),
+            }],
+            vec![careflow_types::BookingChange {
+                case_id: "case-1-0-0".into(),
+                patient_key: "pk-1-0-0".into(),
+                from_theatre: "T2".into(),
+                from_day: 1,
+                to_theatre: Some("T1".into()),
+                to_day: Some(0),
+                why: "T2 closed on Tuesday for maintenance".into(),
+            }],
+        )
+    };
+    careflow_types::TheatreListProposal {
+        list_id: "theatre-2026-12-07-pages".into(),
+        revision,
+        week_start: "2026-12-07".into(),
+        days: 5,
+        from_day: 0,
+        solver_status: "optimal".into(),
+        objective: 42.0,
+        mip_gap: Some(0.0004),
+        solve_seconds: 1.5,
+        booked,
+        sessions,
+        deferred,
+        changes,
+        utilisation: 0.83,
+        target_utilisation: 0.85,
+        sessions_below_target: 2,
+        expected_overtime_minutes: 20.0,
+        conflicts: Vec::new(),
+        durations: careflow_types::ForecastProvenance {
+            model_name: "surgery-duration".into(),
+            model_version: "1.2.0".into(),
+            model_sha256: "ab".repeat(32),
+            execution_provider: "CPUExecutionProvider".into(),
+            origin: "2026-12-07".into(),
+            horizon_hours: 120,
+        },
+        decision_step: format!("solve/r{revision}"),
+        snapshot_sha256: String::new(),
+        replanned_after: Vec::new(),
+    }
+}
+
+fn solve_step(workflow_id: &str, revision: u32) -> careflow_store::decisions::NewDecisionStep {
+    careflow_store::decisions::NewDecisionStep {
+        workflow_id: workflow_id.into(),
+        step: format!("solve/r{revision}"),
+        kind: "theatre_booking.input".into(),
+        snapshot_json: format!("{{\"revision\":{revision}}}"),
+        models: vec![careflow_store::decisions::ModelUse {
+            name: "surgery-duration".into(),
+            version: "1.2.0".into(),
+            sha256: "ab".repeat(32),
+        }],
+        solver: Some("HiGHS".into()),
+        solver_version: Some("1.16.0".into()),
+        careflow_version: "0.1.0".into(),
+        seed: Some(1),
+        time_limit_s: Some(10.0),
+        threads: Some(1),
+        result_digest: "cd".repeat(32),
+    }
+}
+
+#[tokio::test]
+async fn a_theatre_list_task_shows_the_proposal_against_the_list_in_force_and_the_charts() {
+    let env = env().await;
+    let list = "theatre-2026-12-07-pages";
+    // Revision 0 published (in force), revision 1 proposed: it moves a booked patient
+    // and defers one, so it waits for the theatre administrator.
+    let r0 = theatre_week(0, 8, 8);
+    theatre::store_proposal(&env.db, list, "u-site-manager", &r0, &solve_step(list, 0))
+        .await
+        .expect("revision 0");
+    theatre::conclude(
+        &env.db,
+        list,
+        list,
+        0,
+        &careflow_types::ListConclusion::PublishedUnchanged {
+            reason: "first list of the week".into(),
+        },
+    )
+    .await
+    .expect("published");
+    let r1 = theatre_week(1, 8, 8);
+    theatre::store_proposal(&env.db, list, "u-site-manager", &r1, &solve_step(list, 1))
+        .await
+        .expect("revision 1");
+    tasks::open(
+        &env.db,
+        &NewTask {
+            task_id: "task-theatre-1".into(),
+            workflow_id: list.into(),
+            kind: TaskKind::TheatreList,
+            role: Role::TheatreAdmin,
+            summary: "theatre lists, week of 2026-12-07, revision 1".into(),
+            proposed_bed: None,
+            due_at: "2026-12-06T10:00:00Z".into(),
+            requested_by: Some("u-site-manager".into()),
+        },
+    )
+    .await
+    .expect("task");
+    let admin = person(&env.db, Role::TheatreAdmin).await;
+    let a = get(&env, "/inbox/task-theatre-1", Some(&admin)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for want in [
+        "The proposal: theatre lists, week of 2026-12-07",
+        "Against revision 0 in force.",
+        // Who moves, from where to where, and why.
+        "case-1-0-0",
+        "T2 Tue 08 Dec",
+        "T1 Mon 07 Dec",
+        "T2 closed on Tuesday for maintenance",
+        // Who is deferred and why, the script shown as text.
+        "case-late",
+        "no session long enough &lt;script&gt;",
+        // KPIs, solver and model.
+        "<b id=\"kpi-booked\">320</b>",
+        "0.04 %",
+        "surgery-duration 1.2.0",
+        "HiGHS 1.16.0",
+        // The signature's meaning says what approving does.
+        "Approving publishes these theatre lists for the week",
+        "Approve and sign",
+    ] {
+        assert!(a.body.contains(want), "task page lacks {want:?}");
+    }
+    assert!(
+        !a.body.contains("<script>document"),
+        "a stored script is inert"
+    );
+    assert_eq!(a.body.matches("<rect class=\"case\"").count(), 320);
+    assert!(
+        a.body.len() < 300 * 1024,
+        "task page is {} bytes",
+        a.body.len()
+    );
+
+    // The department head's theatre dashboard draws the list in force (revision 0):
+    // 40 sessions, 320 cases, one session over its end.
+    let head = person(&env.db, Role::DepartmentHead).await;
+    let d = get(&env, "/dashboard/theatre", Some(&head)).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.body);
+    assert!(d.body.contains("lists in force (revision 0)"), "{}", d.body);
+    assert_eq!(d.body.matches("<rect class=\"session\"").count(), 40);
+    assert_eq!(d.body.matches("<rect class=\"case\"").count(), 320);
+    assert_eq!(d.body.matches("<rect class=\"overrun\"").count(), 1);
+    assert!(
+        d.body.len() < 300 * 1024,
+        "dashboard is {} bytes",
+        d.body.len()
+    );
+    // The other boards answer with what they have (nothing yet), not an error.
+    for path in ["/dashboard/scanner", "/dashboard/roster"] {
+        let b = get(&env, path, Some(&head)).await;
+        assert_eq!(b.status, StatusCode::OK, "{path}: {}", b.body);
+        assert!(b.body.contains("yet"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_script_in_a_conflict_declaration_is_shown_as_text_on_the_ethics_pages() {
+    let env = env().await;
+    for role in [
+        Role::ProjectLead,
+        Role::CommitteeMember,
+        Role::EthicsSecretary,
+    ] {
+        person(&env.db, role).await;
+    }
+    let sub = submission(&env.db, &format!("Forecaster {SCRIPT}")).await;
+    ethics::add_member(
+        &env.db,
+        &user_of(Role::EthicsSecretary),
+        &user_of(Role::CommitteeMember),
+        true,
+    )
+    .await
+    .expect("member");
+    ethics::declare_conflict(
+        &env.db,
+        &sub,
+        &user_of(Role::CommitteeMember),
+        &format!("I co-wrote it {SCRIPT}\"><img src=x onerror=alert(1)>"),
+    )
+    .await
+    .expect("conflict");
+    let secretary = person(&env.db, Role::EthicsSecretary).await;
+    for path in ["/ethics".to_owned(), format!("/ethics/{sub}")] {
+        let a = get(&env, &path, Some(&secretary)).await;
+        assert_eq!(a.status, StatusCode::OK, "{path}: {}", a.body);
+        assert!(!a.body.contains("<script>document"), "{path}");
+        assert!(!a.body.contains("<img"), "{path}");
+        assert!(a.body.contains("&lt;script&gt;"), "{path}");
+    }
+    let page = get(&env, &format!("/ethics/{sub}"), Some(&secretary)).await;
+    assert!(
+        page.body.contains("I co-wrote it &lt;script&gt;"),
+        "{}",
+        page.body
+    );
+    // The secretary's step on a new submission is the completeness check; the
+    // conflicted member's attendance box says they do not count.
+    assert!(page.body.contains("Record the completeness check"));
+    assert!(page.body.contains("protocol.md"));
+    assert!(page
+        .body
+        .contains(&ethics::sha256_hex(b"rolling-origin backtest")));
+}
+
+/// Posts a form of the page at `from` (its CSRF token) to `to` as `token`'s user.
+async fn post_form(
+    env: &Env,
+    token: &str,
+    from: &str,
+    to: &str,
+    fields: &[(&str, &str)],
+) -> Answer {
+    let page = get(env, from, Some(token)).await;
+    assert_eq!(page.status, StatusCode::OK, "{from}: {}", page.body);
+    let csrf = page.form_csrf();
+    let mut all = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    send(
+        env,
+        "POST",
+        to,
+        &[("careflow_session", token)],
+        Some(&all),
+        &[],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_committee_takes_a_submission_through_a_quorate_meeting_on_the_pages() {
+    use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+    let env = env().await;
+    let mut tok = std::collections::HashMap::new();
+    for (n, r) in [
+        ("lead", Role::ProjectLead),
+        ("sec", Role::EthicsSecretary),
+        ("chair", Role::CommitteeChair),
+        ("sci", Role::CommitteeMember),
+        ("sci2", Role::CommitteeMember),
+        ("lay", Role::CommitteeMember),
+    ] {
+        tok.insert(
+            n,
+            users::upsert_with_password(&env.db, n, r, Some(PASSWORD), "test")
+                .await
+                .expect("user"),
+        );
+    }
+    for (m, lay) in [
+        ("chair", false),
+        ("sci", false),
+        ("sci2", false),
+        ("lay", true),
+    ] {
+        ethics::add_member(&env.db, "sec", m, lay)
+            .await
+            .expect("member");
+    }
+    person(&env.db, Role::ProjectLead).await;
+    let id = submission(&env.db, "ED arrivals forecaster").await;
+    let page = format!("/ethics/{id}");
+    let step = |s: &str| format!("/ethics/{id}/{s}");
+
+    let runtime = Runtime::from_current_tokio(Default::default()).expect("runtime");
+    let mut opts = WorkerOptions::new(careflow_types::TASK_QUEUE).build();
+    careflow_workflows::register(&mut opts, env.db.clone(), std::env::temp_dir())
+        .expect("register");
+    let mut worker = Worker::new(&runtime, env.state.client.clone(), opts).expect("worker");
+    let stop = worker.shutdown_handle();
+    let run = worker.run();
+    tokio::pin!(run);
+    let body = async {
+        // The secretary finds it in their queue, checks, routes and assigns it.
+        let q = get(&env, "/ethics", Some(&tok["sec"])).await;
+        assert!(q.body.contains("check completeness"), "{}", q.body);
+        let a = post_form(
+            &env,
+            &tok["sec"],
+            &page,
+            &step("check"),
+            &[("complete", "yes"), ("comments", "all sections present")],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(
+            a.body.contains("the submission is now complete"),
+            "{}",
+            a.body
+        );
+        let a = post_form(
+            &env,
+            &tok["sec"],
+            &page,
+            &step("route"),
+            &[
+                ("route", "full_committee"),
+                ("reason", "live operational data"),
+            ],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        // sci2 declares a conflict: they may then not be assigned, and do not count.
+        let a = post_form(
+            &env,
+            &tok["sci2"],
+            &page,
+            &step("conflict"),
+            &[("reason", "I co-wrote the protocol")],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let a = post_form(
+            &env,
+            &tok["sec"],
+            &page,
+            &step("assign"),
+            &[("reviewers", "sci"), ("reviewers", "lay")],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(
+            a.body.contains("Assigned reviewers: lay, sci")
+                || a.body.contains("Assigned reviewers: sci, lay"),
+            "{}",
+            a.body
+        );
+        // Reviews are signed: a wrong password signs nothing.
+        let wrong = post_form(
+            &env,
+            &tok["sci"],
+            &page,
+            &step("review"),
+            &[
+                ("recommendation", "approve"),
+                ("comments", "aggregate data"),
+                ("password", "not it"),
+            ],
+        )
+        .await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.body);
+        assert!(wrong.body.contains("Not done"), "{}", wrong.body);
+        for who in ["sci", "lay"] {
+            let a = post_form(
+                &env,
+                &tok[who],
+                &page,
+                &step("review"),
+                &[
+                    ("recommendation", "approve"),
+                    ("comments", "aggregate data, approved plans"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::OK, "{who}: {}", a.body);
+        }
+        // The attendance form shows the quorum as boxes are ticked (script) and the
+        // store decides it: one scientific member of four is no quorum.
+        let p = get(&env, &page, Some(&tok["sec"])).await;
+        assert!(p.body.contains("<output id=\"quorum\""), "{}", p.body);
+        let a = post_form(
+            &env,
+            &tok["sec"],
+            &page,
+            &step("meeting"),
+            &[("present", "sci")],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(a.body.contains("not quorate"), "{}", a.body);
+        assert_eq!(
+            ethics::get(&env.db, &id).await.unwrap().state,
+            "awaiting_meeting"
+        );
+        let a = post_form(
+            &env,
+            &tok["sec"],
+            &page,
+            &step("meeting"),
+            &[
+                ("present", "chair"),
+                ("present", "sci"),
+                ("present", "lay"),
+                ("present", "sci2"),
+            ],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(a.body.contains(": quorate ("), "{}", a.body);
+        let meetings = ethics::meetings(&env.db, &id).await.unwrap();
+        let m = meetings
+            .iter()
+            .find(|m| m.quorate)
+            .expect("a quorate meeting");
+        assert_eq!(m.counted.len(), 3, "sci2 left for the conflict");
+        // Members vote, signed; the meeting page shows the votes and the majority.
+        for who in ["chair", "sci", "lay"] {
+            let a = post_form(
+                &env,
+                &tok[who],
+                &page,
+                &step("vote"),
+                &[
+                    ("meeting_id", &m.meeting_id),
+                    ("vote", "modifications"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+            assert_eq!(a.status, StatusCode::OK, "{who}: {}", a.body);
+        }
+        let mp = get(
+            &env,
+            &format!("/ethics/meetings/{}", m.meeting_id),
+            Some(&tok["chair"]),
+        )
+        .await;
+        assert_eq!(mp.status, StatusCode::OK, "{}", mp.body);
+        assert!(
+            mp.body.contains("3 of 3 counted members voted"),
+            "{}",
+            mp.body
+        );
+        assert!(
+            mp.body
+                .contains("the majority says <strong>approved_after_modifications</strong>"),
+            "{}",
+            mp.body
+        );
+        // The chair signs the decision with its letter.
+        let a = post_form(
+            &env,
+            &tok["chair"],
+            &page,
+            &step("decision"),
+            &[
+                ("meeting_id", &m.meeting_id),
+                ("outcome", "approved_after_modifications"),
+                ("letter", "Approved once the consent wording is changed."),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(
+            a.body
+                .contains("Approved once the consent wording is changed."),
+            "{}",
+            a.body
+        );
+        assert_eq!(
+            ethics::get(&env.db, &id).await.unwrap().state,
+            "modifications_requested"
+        );
+        // The applicant answers on the page; the chair verifies, signed.
+        let applicant = person(&env.db, Role::ProjectLead).await;
+        let other = get(&env, &page, Some(&tok["lead"])).await;
+        assert!(
+            !other.body.contains("Send your response"),
+            "another project lead has no step here"
+        );
+        let mine = get(&env, &page, Some(&applicant)).await;
+        assert!(mine.body.contains("Send your response"), "{}", mine.body);
+        let a = post_form(
+            &env,
+            &applicant,
+            &page,
+            &step("respond"),
+            &[("response", "Consent wording changed as asked")],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let a = post_form(
+            &env,
+            &tok["chair"],
+            &page,
+            &step("verify"),
+            &[
+                ("accept", "yes"),
+                ("comments", "Wording checked"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let s = ethics::get(&env.db, &id).await.unwrap();
+        assert_eq!(s.state, "approved");
+        let q = get(&env, "/ethics", Some(&tok["lead"])).await;
+        assert!(q.body.contains("id=\"continuing\""), "{}", q.body);
+        let signed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM signatures WHERE used_at IS NOT NULL")
+                .fetch_one(env.db.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            signed,
+            2 + 3 + 1 + 1,
+            "two reviews, three votes, the decision, the verification"
+        );
+    };
+    tokio::select! {
+        r = &mut run => panic!("worker stopped early: {r:?}"),
+        () = body => {}
+    }
+    stop();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), run).await;
+}
+
+fn provenance(model: &str) -> serde_json::Value {
+    serde_json::json!({"model_name": model, "model_version": "2.0.0", "model_sha256": "ef".repeat(32),
+        "execution_provider": "CPUExecutionProvider", "origin": "2026-12-07", "horizon_hours": 168})
+}
+
+/// A week's roster for ward W1 of nurses N1-N3: revision 0 covers every shift,
+/// revision 1 moves N2 off Tuesday's early shift, leaving it one short.
+fn roster(revision: u32) -> careflow_types::RosterProposal {
+    let mut assignments = Vec::new();
+    let mut coverage = Vec::new();
+    for day in 0..7u32 {
+        for (nurse, shift) in [("N1", "early"), ("N2", "early"), ("N3", "late")] {
+            if !(revision == 1 && nurse == "N2" && day == 1) {
+                assignments
+                    .push(serde_json::json!({"nurse_id": nurse, "day": day, "shift_id": shift}));
+            }
+        }
+        let early = if revision == 1 && day == 1 { 1 } else { 2 };
+        coverage.push(
+            serde_json::json!({"day": day, "shift_id": "early", "required": 2, "rostered": early}),
+        );
+        coverage.push(
+            serde_json::json!({"day": day, "shift_id": "late", "required": 1, "rostered": 1}),
+        );
+    }
+    let changes = if revision == 1 {
+        serde_json::json!([{"nurse_id": "N2", "day": 1, "from_shift": "early", "to_shift": null}])
+    } else {
+        serde_json::json!([])
+    };
+    serde_json::from_value(serde_json::json!({
+        "roster_id": "roster-W1-pages", "revision": revision, "ward": "W1", "start_date": "2026-12-07",
+        "days": 7, "replanned_days": [], "solver_status": "optimal", "objective": 3.0, "mip_gap": 0.0,
+        "solve_seconds": 0.4, "assignments": assignments, "coverage": coverage,
+        "nurse_shifts_short": revision, "nurse_shifts_over": 0,
+        "unmet_requests": [{"nurse_id": "N3", "day": 5, "shift_id": format!("late {SCRIPT}")}],
+        "loads": [], "fairness": {"nights_spread": 0, "weekends_spread": 1, "unmet_requests_spread": 1,
+            "hours_ratio_min": 0.9, "hours_ratio_max": 1.0},
+        "changes": changes, "conflicts": [], "demand": provenance("ward-census"),
+        "decision_step": format!("solve/r{revision}"), "snapshot_sha256": "", "replanned_after": []
+    }))
+    .expect("roster")
+}
+
+#[tokio::test]
+async fn roster_and_scanner_tasks_show_their_proposals_and_the_boards_draw_them() {
+    let env = env().await;
+    let id = "roster-W1-pages";
+    let step = |rev: u32| careflow_store::decisions::NewDecisionStep {
+        kind: "nurse_rostering.input".into(),
+        ..solve_step(id, rev)
+    };
+    careflow_store::rosters::store_proposal(&env.db, id, "u-site-manager", &roster(0), &step(0))
+        .await
+        .expect("revision 0");
+    careflow_store::rosters::conclude(
+        &env.db,
+        id,
+        id,
+        0,
+        &careflow_types::Decision {
+            task_id: "task-roster-0".into(),
+            approve: true,
+            actor: "u-nurse-in-charge".into(),
+            role: Role::NurseInCharge,
+            reason: "agreed".into(),
+            bed_id: None,
+            signature_id: None,
+        },
+    )
+    .await
+    .expect("published");
+    careflow_store::rosters::store_proposal(&env.db, id, "u-site-manager", &roster(1), &step(1))
+        .await
+        .expect("revision 1");
+    let booking = "scan-2026-12-07-pages";
+    let scans: careflow_types::ScannerBookingProposal = serde_json::from_value(serde_json::json!({
+        "booking_id": booking, "revision": 0, "week_start": "2026-12-07", "days": 5,
+        "solver_status": "optimal", "objective": 9.0, "mip_gap": null, "solve_seconds": 0.2,
+        "booked": [
+            {"request_id": "R1", "patient_key": "pk-r1", "modality": "ct", "urgency": "urgent", "scanner_id": "CT1",
+             "day": 0, "start_slot": 2, "overbooked": false, "no_show_probability": 0.1, "days_late": 0},
+            {"request_id": "R2", "patient_key": "pk-r2", "modality": "mri", "urgency": "routine", "scanner_id": "MR1",
+             "day": 4, "start_slot": 0, "overbooked": true, "no_show_probability": 0.3, "days_late": 2}
+        ],
+        "waiting": ["R3"],
+        "breaches": [{"request_id": "R2", "urgency": "routine", "modality": "mri", "deadline_day": 2,
+            "booked_day": 4, "why": format!("MR1 full until Friday {SCRIPT}")}],
+        "scanner_days": [], "overbooked_slots": 3, "expected_overtime_slots": 0.4,
+        "over_policy": ["3 overbooked slots, policy 2"], "policy": {"max_overbooked_slots": 2, "max_breached_deadlines": 0},
+        "overbooking_allowed": true, "conflicts": [], "no_show": provenance("scan-no-show"),
+        "decision_step": "solve/r0", "snapshot_sha256": ""
+    }))
+    .expect("scan proposal");
+    careflow_store::scanner::store_proposal(
+        &env.db,
+        booking,
+        "u-imaging-manager",
+        &scans,
+        &careflow_store::decisions::NewDecisionStep {
+            kind: "scanner_booking.input".into(),
+            ..solve_step(booking, 0)
+        },
+    )
+    .await
+    .expect("scan proposal stored");
+    for (task, wf, kind, role) in [
+        ("task-roster-1", id, TaskKind::Roster, Role::NurseInCharge),
+        (
+            "task-scan-0",
+            booking,
+            TaskKind::ScannerBooking,
+            Role::ImagingManager,
+        ),
+    ] {
+        tasks::open(
+            &env.db,
+            &NewTask {
+                task_id: task.into(),
+                workflow_id: wf.into(),
+                kind,
+                role,
+                summary: format!("{wf} to approve"),
+                proposed_bed: None,
+                due_at: "2026-12-06T10:00:00Z".into(),
+                requested_by: Some("someone-else".into()),
+            },
+        )
+        .await
+        .expect("task");
+    }
+    let nurse = person(&env.db, Role::NurseInCharge).await;
+    let a = get(&env, "/inbox/task-roster-1", Some(&nurse)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for want in [
+        "The proposal: roster for ward W1 from 2026-12-07",
+        "Against revision 0 in force.",
+        // The grid marks N2's Tuesday as changed and the early shift one short.
+        "<td class=\"changed\"> *</td>",
+        "<td class=\"short\">1/2</td>",
+        "late &lt;script&gt;",
+        "ward-census 2.0.0",
+        "Approving publishes this roster for the ward",
+    ] {
+        assert!(a.body.contains(want), "roster task page lacks {want:?}");
+    }
+    let imaging = person(&env.db, Role::ImagingManager).await;
+    let a = get(&env, "/inbox/task-scan-0", Some(&imaging)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for want in [
+        "The proposal: scanner bookings, week of 2026-12-07",
+        "3 overbooked slots, policy 2",
+        "MR1 full until Friday &lt;script&gt;",
+        "Fri 11 Dec",
+        "scan-no-show 2.0.0",
+        "Approving books these scans",
+    ] {
+        assert!(a.body.contains(want), "scanner task page lacks {want:?}");
+    }
+    assert!(!a.body.contains("<script>document"));
+    // The ward board shows the roster in force (revision 0: fully covered); the
+    // imaging board waits for booked runs (this one is only proposed).
+    let head = person(&env.db, Role::DepartmentHead).await;
+    let r = get(&env, "/dashboard/roster", Some(&head)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(
+        r.body.contains("Ward W1 from 2026-12-07: roster in force"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("<b>100 %</b>"), "{}", r.body);
+    assert!(!r.body.contains("class=\"short\""), "{}", r.body);
+    careflow_store::scanner::conclude(
+        &env.db,
+        booking,
+        booking,
+        0,
+        &careflow_types::ScanConclusion::WithinPolicy {
+            reason: "within policy".into(),
+        },
+    )
+    .await
+    .expect("booked");
+    let s = get(&env, "/dashboard/scanner", Some(&head)).await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+    assert!(
+        s.body.contains("<b id=\"scans-booked\">2</b>"),
+        "{}",
+        s.body
+    );
+    // Mean days to scan: CT urgent on day 0, MRI routine on day 4.
+    assert_eq!(
+        s.body.matches("<rect class=\"bar\"").count(),
+        2,
+        "{}",
+        s.body
+    );
+    assert!(s.body.contains("data-value=\"4.00\""), "{}", s.body);
+}
+
+#[tokio::test]
+async fn the_model_board_shows_a_release_with_its_bias_report_gate_and_history() {
+    use careflow_store::registry::{self, ModelFacts};
+    use careflow_store::releases::{
+        self, Margins, NewRelease, Scores, SubgroupScores, ValidationReport,
+    };
+    let env = env().await;
+    for (name, role) in [("dev.dana", Role::Admin), ("model.owner", Role::Admin)] {
+        users::upsert_with_password(&env.db, name, role, Some(PASSWORD), "test")
+            .await
+            .expect("user");
+    }
+    let facts = |version: &str| ModelFacts {
+        name: "ed-arrivals".into(),
+        version: version.into(),
+        sha256: format!("{:0>64}", version.replace('.', "")),
+        card_json: format!(r#"{{"name":"ed-arrivals","version":"{version}"}}"#),
+    };
+    registry::register(&env.db, &facts("1.0.0"), "model.owner")
+        .await
+        .expect("registered");
+    registry::install(&env.db, "ed-arrivals", "1.0.0", "model.owner", "bootstrap")
+        .await
+        .expect("installed");
+    releases::register(
+        &env.db,
+        &NewRelease {
+            release_id: "rel-pages".into(),
+            facts: facts("1.1.0"),
+            author: "dev.dana".into(),
+            owner: "model.owner".into(),
+        },
+    )
+    .await
+    .expect("release");
+    let s = |mae: f64| Scores {
+        n: 100,
+        mae,
+        pinball: mae / 2.0,
+    };
+    let failures = releases::record_validation(
+        &env.db,
+        "rel-pages",
+        &ValidationReport {
+            data: "held-out weeks 2026-40..48".into(),
+            production_version: "1.0.0".into(),
+            production: s(2.0),
+            candidate: s(1.9),
+            subgroups: vec![
+                SubgroupScores {
+                    subgroup: "weekday=Mon".into(),
+                    production: s(2.0),
+                    candidate: s(1.8),
+                },
+                SubgroupScores {
+                    subgroup: "weekday=Sat".into(),
+                    production: s(2.0),
+                    candidate: s(2.6),
+                },
+            ],
+        },
+        &Margins {
+            overall: 0.02,
+            subgroup: 0.05,
+        },
+    )
+    .await
+    .expect("validated");
+    assert!(!failures.is_empty(), "Saturday is worse than the margin");
+    let auditor = person(&env.db, Role::Auditor).await;
+    let a = get(&env, "/models", Some(&auditor)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    for want in [
+        "<h2>ed-arrivals 1.1.0 (gate_failed)</h2>",
+        "held-out weeks 2026-40..48",
+        "weekday=Sat",
+        "<td class=\"num short\">2.600</td>",
+        "Stopped by the gate:",
+        "dev.dana (admin)",
+    ] {
+        assert!(
+            a.body.contains(want),
+            "model board lacks {want:?}:\n{}",
+            a.body
+        );
+    }
+    assert_eq!(a.body.matches("<table class=\"bias\">").count(), 1);
 }

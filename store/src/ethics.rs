@@ -1903,3 +1903,172 @@ pub async fn queue(db: &Db, user: &str) -> Result<Vec<QueueItem>> {
     }
     Ok(out)
 }
+
+// What the committee's pages read: every submission, the members, and a submission's
+// conflicts, reviews and meetings with their votes. Reading only; every change goes
+// through the steps above.
+
+/// Every submission, by due date (the committee's queue by state).
+pub async fn all(db: &Db) -> Result<Vec<Submission>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM ethics_submissions ORDER BY due_at, submission_id"
+    ))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The committee: each member's user name and kind (`scientific`, `lay`).
+pub async fn members(db: &Db) -> Result<Vec<(String, String)>> {
+    let mut conn = db.pool().acquire().await?;
+    members_in(&mut conn).await
+}
+
+/// A conflict of interest declared on a project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConflictDeclared {
+    /// Member.
+    pub member: String,
+    /// Why, as declared.
+    pub reason: String,
+    /// When (RFC 3339).
+    pub declared_at: String,
+}
+
+/// The conflicts declared on `project_id` (they hold for its amendments too).
+pub async fn conflicts(db: &Db, project_id: &str) -> Result<Vec<ConflictDeclared>> {
+    let rows = sqlx::query(
+        "SELECT member, reason, declared_at FROM ethics_conflicts WHERE project_id = $1 \
+         ORDER BY declared_at, member",
+    )
+    .bind(project_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ConflictDeclared {
+                member: r.try_get("member")?,
+                reason: r.try_get("reason")?,
+                declared_at: r.try_get("declared_at")?,
+            })
+        })
+        .collect()
+}
+
+/// A signed review of one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReviewRecorded {
+    /// Version reviewed.
+    pub version: i64,
+    /// Reviewer.
+    pub reviewer: String,
+    /// `approve`, `refer`, `modifications`, `not_approve`.
+    pub recommendation: String,
+    /// The comments.
+    pub comments: String,
+    /// When (RFC 3339).
+    pub reviewed_at: String,
+}
+
+/// The signed reviews of a submission, every version, oldest first.
+pub async fn reviews(db: &Db, id: &str) -> Result<Vec<ReviewRecorded>> {
+    let rows = sqlx::query(
+        "SELECT version, reviewer, recommendation, comments, reviewed_at FROM ethics_reviews \
+         WHERE submission_id = $1 ORDER BY reviewed_at, reviewer",
+    )
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ReviewRecorded {
+                version: r.try_get("version")?,
+                reviewer: r.try_get("reviewer")?,
+                recommendation: r.try_get("recommendation")?,
+                comments: r.try_get("comments")?,
+                reviewed_at: r.try_get("reviewed_at")?,
+            })
+        })
+        .collect()
+}
+
+/// A meeting as held: attendance that counted, quorum, and the signed votes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MeetingRecord {
+    /// Id.
+    pub meeting_id: String,
+    /// Submission discussed.
+    pub submission_id: String,
+    /// When (RFC 3339).
+    pub held_at: String,
+    /// Members who counted towards the quorum.
+    pub counted: Vec<String>,
+    /// Whether it was quorate.
+    pub quorate: bool,
+    /// The quorum in words.
+    pub quorum_note: String,
+    /// (member, vote, when), in the order cast.
+    pub votes: Vec<(String, String, String)>,
+}
+
+const MEETING_COLUMNS: &str =
+    "meeting_id, submission_id, held_at, present_json, quorate, quorum_note";
+
+async fn meeting_record(db: &Db, row: &sqlx::any::AnyRow) -> Result<MeetingRecord> {
+    let meeting_id: String = row.try_get("meeting_id")?;
+    let present: String = row.try_get("present_json")?;
+    let votes = sqlx::query(
+        "SELECT member, vote, voted_at FROM ethics_votes WHERE meeting_id = $1 \
+         ORDER BY voted_at, member",
+    )
+    .bind(&meeting_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|v| {
+        Ok((
+            v.try_get("member")?,
+            v.try_get("vote")?,
+            v.try_get("voted_at")?,
+        ))
+    })
+    .collect::<Result<Vec<(String, String, String)>>>()?;
+    Ok(MeetingRecord {
+        submission_id: row.try_get("submission_id")?,
+        held_at: row.try_get("held_at")?,
+        counted: serde_json::from_str(&present)
+            .map_err(|e| Error::Corrupt(format!("meeting {meeting_id} attendance: {e}")))?,
+        quorate: row.try_get::<i64, _>("quorate")? != 0,
+        quorum_note: row.try_get("quorum_note")?,
+        votes,
+        meeting_id,
+    })
+}
+
+/// The meetings that discussed a submission, oldest first, with their votes.
+pub async fn meetings(db: &Db, id: &str) -> Result<Vec<MeetingRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {MEETING_COLUMNS} FROM ethics_meetings WHERE submission_id = $1 \
+         ORDER BY held_at, meeting_id"
+    ))
+    .bind(id)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(meeting_record(db, r).await?);
+    }
+    Ok(out)
+}
+
+/// One meeting with its votes.
+pub async fn meeting(db: &Db, meeting_id: &str) -> Result<MeetingRecord> {
+    let row = sqlx::query(&format!(
+        "SELECT {MEETING_COLUMNS} FROM ethics_meetings WHERE meeting_id = $1"
+    ))
+    .bind(meeting_id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("meeting {meeting_id}")))?;
+    meeting_record(db, &row).await
+}

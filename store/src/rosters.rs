@@ -146,3 +146,10 @@ pub async fn revisions(db: &Db, roster_id: &str) -> Result<Vec<RosterRecord>> {
     let rows = proposals::revisions(db, &KIND, roster_id).await?;
     Ok(rows.into_iter().map(record).collect())
 }
+
+/// The most recently proposed revisions of all rosters, newest first (the ward
+/// dashboard).
+pub async fn list(db: &Db, limit: i64) -> Result<Vec<RosterRecord>> {
+    let rows = proposals::latest(db, &KIND, limit).await?;
+    Ok(rows.into_iter().map(record).collect())
+}

@@ -331,3 +331,10 @@ pub async fn revisions(db: &Db, booking_id: &str) -> Result<Vec<ScannerBookingRe
     let rows = proposals::revisions(db, &KIND, booking_id).await?;
     Ok(rows.into_iter().map(record).collect())
 }
+
+/// The most recently proposed revisions of all booking runs, newest first (the
+/// imaging dashboard).
+pub async fn list(db: &Db, limit: i64) -> Result<Vec<ScannerBookingRecord>> {
+    let rows = proposals::latest(db, &KIND, limit).await?;
+    Ok(rows.into_iter().map(record).collect())
+}

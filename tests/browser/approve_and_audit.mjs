@@ -9,76 +9,15 @@
 // Environment: CAREFLOW_URL, TASK_ID, PLAN_ID, BED_MANAGER, AUDITOR, PASSWORD,
 // SHOTS_DIR, CHROMIUM (default /usr/bin/chromium).
 
-import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { base, check, env, logIn, password, run, shots, submit, watch } from './lib.mjs';
 
-const env = (name, fallback) => {
-  const v = process.env[name] ?? fallback;
-  if (v === undefined || v === '') throw new Error(`environment variable ${name} is not set`);
-  return v;
-};
-const base = env('CAREFLOW_URL');
 const taskId = env('TASK_ID');
 const planId = env('PLAN_ID');
 const bedManager = env('BED_MANAGER');
 const auditor = env('AUDITOR');
-const password = env('PASSWORD');
-const shots = env('SHOTS_DIR');
 const reason = 'Moves and reserve agreed at the 8am bed meeting <script>document.title="owned"</script>';
-
-// Clicks a form's button and waits for the page the form leads to.
-async function submit(page, button) {
-  await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: button }).click()]);
-}
-
-function check(cond, what) {
-  if (!cond) throw new Error(`check failed: ${what}`);
-  console.log(`ok - ${what}`);
-}
-
-// Every page must be careflow's own: nothing fetched from elsewhere, each under 300 KB.
-function watch(page) {
-  const problems = [];
-  page.on('request', (r) => {
-    const u = r.url();
-    if (!u.startsWith(base) && !u.startsWith('data:')) problems.push(`request to ${u}`);
-  });
-  page.on('response', async (r) => {
-    if (r.request().resourceType() !== 'document') return;
-    try {
-      const body = await r.body();
-      if (body.length >= 300 * 1024) problems.push(`${r.url()} is ${body.length} bytes`);
-    } catch {
-      // Redirects have no body.
-    }
-  });
-  page.on('pageerror', (e) => problems.push(`script error: ${e.message}`));
-  page.on('dialog', (d) => problems.push(`a dialog opened: ${d.message()}`));
-  return problems;
-}
-
-// Logs in with the keyboard only, as someone without a mouse would.
-async function logIn(page, name) {
-  await page.goto(`${base}/`);
-  check(page.url() === `${base}/login`, `${name}: an anonymous visit is sent to the login page`);
-  // The user name field has the focus on arrival (autofocus) or is the first stop of
-  // the Tab key.
-  await page.waitForLoadState('load');
-  if ((await page.evaluate(() => document.activeElement && document.activeElement.id)) !== 'username') {
-    await page.keyboard.press('Tab');
-  }
-  check((await page.evaluate(() => document.activeElement.id)) === 'username', `${name}: the keyboard starts on the user name`);
-  await page.keyboard.type(name);
-  await page.keyboard.press('Tab');
-  await page.keyboard.type(password);
-  await Promise.all([page.waitForNavigation(), page.keyboard.press('Enter')]);
-  const notice = page.url().startsWith(`${base}/login`) ? await page.locator('main').innerText() : '';
-  check(notice === '', `${name}: logged in (${page.url()}: ${notice})`);
-  const cookie = (await page.context().cookies()).find((c) => c.name === 'careflow_session');
-  check(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', `${name}: the session cookie is HttpOnly and SameSite=Strict`);
-  check((await page.evaluate(() => document.cookie)).indexOf('careflow_session') === -1, `${name}: scripts cannot read the session cookie`);
-}
 
 async function bedManagerApproves(browser) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -183,16 +122,4 @@ async function auditorVerifiesAndExports(browser) {
   await context.close();
 }
 
-// Chromium's sandbox refuses to run as root (CI runs as root).
-const sandbox = process.getuid && process.getuid() === 0 ? ['--no-sandbox'] : [];
-const browser = await chromium.launch({ executablePath: env('CHROMIUM', '/usr/bin/chromium'), args: sandbox });
-try {
-  await bedManagerApproves(browser);
-  await auditorVerifiesAndExports(browser);
-  console.log('browser scenario: all checks passed');
-} catch (e) {
-  console.error(e.stack || String(e));
-  process.exitCode = 1;
-} finally {
-  await browser.close();
-}
+await run(bedManagerApproves, auditorVerifiesAndExports);

@@ -184,3 +184,196 @@ async fn a_bed_manager_approves_a_plan_in_the_browser_and_an_auditor_exports_it(
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A theatre administrator approves the week's lists in the browser (the workflow
+/// publishes them); the ethics secretary, two members and the chair take a submission
+/// through a quorate meeting to a signed approval; a department head sees the theatre
+/// Gantt chart drawn from the published lists. The node script checks the pages; this
+/// test checks the database behind them and keeps the screenshots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
+    use careflow_store::{ethics, patients, theatre};
+    use careflow_types::{AgeGroup, Sex};
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script_dir = root.join("tests/browser");
+    assert!(
+        script_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed in tests/browser: run scripts/setup"
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-departments");
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut node = Node::new(&tmp.path().join("data"), None);
+    let db = Db::connect(&node.database_url()).await.unwrap();
+    seed(
+        &db,
+        &layout(1),
+        &[
+            ("theatre.tom", Role::TheatreAdmin),
+            ("theatre.tess", Role::TheatreAdmin),
+            ("head.e2e", Role::DepartmentHead),
+            ("lead.e2e", Role::ProjectLead),
+            ("sec.e2e", Role::EthicsSecretary),
+            ("chair.e2e", Role::CommitteeChair),
+            ("sci.e2e", Role::CommitteeMember),
+            ("lay.e2e", Role::CommitteeMember),
+            ("model.owner", Role::Admin),
+        ],
+    )
+    .await;
+    let model_dir = root.join("forecasters/models/surgery-duration/1.0.0");
+    stdout(
+        &node
+            .cli(&[
+                "forecast",
+                "register",
+                model_dir.to_str().unwrap(),
+                "--by",
+                "model.owner",
+            ])
+            .await,
+        "forecast register",
+    );
+    stdout(
+        &node
+            .cli(&[
+                "forecast",
+                "install",
+                "surgery-duration",
+                "1.0.0",
+                "--by",
+                "model.owner",
+                "--reason",
+                "held-out error reviewed by the model owner",
+            ])
+            .await,
+        "forecast install",
+    );
+    let mut keys = Vec::new();
+    for n in 0..21 {
+        keys.push(
+            patients::pseudonymise(&db, &format!("MRN-B{n:03}"), Sex::Female, AgeGroup::Adult)
+                .await
+                .unwrap(),
+        );
+    }
+    let week_file =
+        crate::theatre::write_json(tmp.path(), "week.json", &crate::theatre::week(&keys));
+    // The committee and a submission, as the secretary and the project lead left them.
+    for (m, lay) in [("chair.e2e", false), ("sci.e2e", false), ("lay.e2e", true)] {
+        ethics::add_member(&db, "sec.e2e", m, lay).await.unwrap();
+    }
+    let content: ethics::SubmissionContent = serde_json::from_value(serde_json::json!({
+        "title": "ED arrivals forecaster",
+        "technical_plan": "gradient-boosted hourly forecast",
+        "use_case": "bed planning",
+        "expected_benefit": "fewer outliers",
+        "risks": "under-forecast on holidays",
+        "data_used": "hourly ED attendance counts",
+        "legal_basis": "public task",
+        "consent_plan": "aggregate counts only",
+        "bias_assessment": "error by hour block, weekday, holiday",
+        "documents": [{"name": "protocol.md", "content": "rolling-origin backtest"}]
+    }))
+    .unwrap();
+    let submission = ethics::submit(&db, "lead.e2e", &content)
+        .await
+        .unwrap()
+        .submission_id;
+
+    node.spawn_serve();
+    node.wait_ready(Duration::from_secs(120)).await;
+    node.login("theatre.tom").await;
+    let list_id = stdout(
+        &node
+            .cli(&["theatre", "plan", &week_file, "--as", "theatre.tom"])
+            .await,
+        "theatre plan",
+    );
+    let task_id: String = poll(
+        "the theatre list approval task",
+        Duration::from_secs(180),
+        Duration::from_millis(300),
+        || async {
+            sqlx::query("SELECT task_id FROM tasks WHERE workflow_id = $1 AND status = 'open'")
+                .bind(&list_id)
+                .fetch_optional(db.pool())
+                .await
+                .ok()
+                .flatten()
+                .map(|r| r.get::<String, _>(0))
+        },
+    )
+    .await;
+
+    let mut cmd = Command::new("node");
+    cmd.arg("theatre_ethics_boards.mjs")
+        .current_dir(&script_dir)
+        .env("CAREFLOW_URL", node.api())
+        .env("PASSWORD", PASSWORD)
+        .env("SHOTS_DIR", &shots)
+        .env("THEATRE_TASK", &task_id)
+        .env("THEATRE_ADMIN", "theatre.tess")
+        .env("SUBMISSION_ID", &submission)
+        .env("SECRETARY", "sec.e2e")
+        .env("REVIEWERS", "sci.e2e,lay.e2e")
+        .env("CHAIR", "chair.e2e")
+        .env("DEPARTMENT_HEAD", "head.e2e");
+    let out =
+        careflow_testkit::process::output(cmd, Duration::from_secs(400), "browser scenario").await;
+    let said = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{said}");
+    assert!(
+        out.status.success(),
+        "the browser scenario failed ({}):\n{said}\nserve log:\n{}",
+        out.status,
+        node.log_tail("serve.log", 40)
+    );
+    assert!(
+        said.contains("browser scenario: all checks passed"),
+        "{said}"
+    );
+
+    // What the pages said is what the database holds.
+    let revisions = theatre::revisions(&db, &list_id).await.unwrap();
+    let r0 = &revisions[0];
+    assert_eq!(r0.status, "published");
+    assert_eq!(r0.decided_by.as_deref(), Some("theatre.tess"));
+    let s = ethics::get(&db, &submission).await.unwrap();
+    assert_eq!(s.state, "approved");
+    assert!(s.approved_until.is_some());
+    let signed: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM signatures WHERE used_at IS NOT NULL AND signer IN \
+         ('sci.e2e', 'lay.e2e', 'chair.e2e')",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap()
+    .get(0);
+    assert_eq!(signed, 2 + 3 + 1, "two reviews, three votes, the decision");
+    for shot in [
+        "theatre-task.png",
+        "ethics-quorum.png",
+        "ethics-meeting.png",
+        "ethics-decided.png",
+        "dashboard-theatre.png",
+    ] {
+        let len = std::fs::metadata(shots.join(shot))
+            .unwrap_or_else(|e| panic!("screenshot {shot}: {e}"))
+            .len();
+        assert!(len > 10_000, "{shot} is {len} bytes");
+    }
+    let out = node.cli(&["audit", "verify"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

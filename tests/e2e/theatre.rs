@@ -44,7 +44,7 @@ fn case(
 /// The week of the workflow tests (3 theatres, 20 cases, 5 days): surgeon S01 has more
 /// cases than their Monday and Wednesday hold, so a Wednesday emergency for S01 moves a
 /// booked patient. Far enough ahead that the week never ends during the test.
-fn week(keys: &[String]) -> serde_json::Value {
+pub(crate) fn week(keys: &[String]) -> serde_json::Value {
     let mut cases = Vec::new();
     for i in 1..=5u32 {
         cases.push(case(
@@ -112,7 +112,7 @@ fn week(keys: &[String]) -> serde_json::Value {
     })
 }
 
-fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> String {
+pub(crate) fn write_json(dir: &Path, name: &str, value: &serde_json::Value) -> String {
     let path = dir.join(name);
     std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()).unwrap();
     path.display().to_string()

@@ -36,7 +36,7 @@ use crate::workflows::{EthicsReview, EthicsStepUpdate};
 use crate::AppState;
 
 /// Everyone who takes part in a review, and those who oversee it.
-const ETHICS_READERS: &[Role] = &[
+pub(crate) const ETHICS_READERS: &[Role] = &[
     Role::ProjectLead,
     Role::EthicsSecretary,
     Role::CommitteeMember,
@@ -45,16 +45,16 @@ const ETHICS_READERS: &[Role] = &[
     Role::Auditor,
 ];
 /// Whoever has a queue of review steps.
-const ETHICS_QUEUE: &[Role] = &[
+pub(crate) const ETHICS_QUEUE: &[Role] = &[
     Role::ProjectLead,
     Role::EthicsSecretary,
     Role::CommitteeMember,
     Role::CommitteeChair,
 ];
-const APPLICANT: &[Role] = &[Role::ProjectLead];
-const SECRETARY: &[Role] = &[Role::EthicsSecretary];
-const MEMBERS: &[Role] = &[Role::CommitteeMember, Role::CommitteeChair];
-const CHAIR: &[Role] = &[Role::CommitteeChair];
+pub(crate) const APPLICANT: &[Role] = &[Role::ProjectLead];
+pub(crate) const SECRETARY: &[Role] = &[Role::EthicsSecretary];
+pub(crate) const MEMBERS: &[Role] = &[Role::CommitteeMember, Role::CommitteeChair];
+pub(crate) const CHAIR: &[Role] = &[Role::CommitteeChair];
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -205,7 +205,7 @@ async fn ensure_review(state: &AppState, id: &str) -> Result<String, AppError> {
 
 /// Signs the step with `password` if it is a signing step, and sends it to the
 /// submission's review; the refusal of the workflow or the store, if any, in words.
-async fn take(
+pub(crate) async fn take(
     state: &AppState,
     id: &str,
     step: EthicsStep,

@@ -34,9 +34,9 @@ use crate::workflows::{Admission, AdmissionStatusQuery, BedPlan, BedPlanStatusQu
 use crate::AppState;
 
 pub(crate) mod audit_export;
-mod ethics;
+pub(crate) mod ethics;
 mod openapi;
-mod releases;
+pub(crate) mod releases;
 mod roster;
 mod scanner;
 mod theatre;

@@ -27,7 +27,7 @@ use crate::AppState;
 
 /// Who may read releases: the admins who own models, auditors, and the project leads
 /// and ethics officers whose sign-off they carry. No patient data is in a release.
-const READERS: &[Role] = &[
+pub(crate) const READERS: &[Role] = &[
     Role::Admin,
     Role::Auditor,
     Role::ProjectLead,

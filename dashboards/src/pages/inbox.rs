@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use maud::{html, Markup};
 use serde::Deserialize;
 
@@ -18,6 +18,7 @@ use super::charts::{fan_chart, poisson_quantile, FanPoint};
 use super::layout::{num, page, respond};
 use super::session::PageUser;
 use super::{app_error_page, INBOX_ROLES};
+use crate::api::decisions::SharedDecisionService;
 use crate::api::DECIDER_ROLES;
 use crate::AppState;
 
@@ -169,6 +170,7 @@ async fn steps_section(state: &AppState, workflow_id: &str) -> Markup {
 /// The task page; `notice` is the outcome of the form just sent (ok or not).
 async fn render_task(
     state: &AppState,
+    svc: Option<&SharedDecisionService>,
     me: &PageUser,
     task_id: &str,
     notice: Option<(bool, String)>,
@@ -180,6 +182,7 @@ async fn render_task(
         Err(e) => return app_error_page(e.into()),
     };
     let plan = plan_of(state, &task).await;
+    let other = super::proposals::section(state, svc, user, &task).await;
     let steps = steps_section(state, &task.workflow_id).await;
     let history = audit::entries_for_workflow(&state.db, &task.workflow_id)
         .await
@@ -210,6 +213,7 @@ async fn render_task(
             }
         }
         @if let Some(plan) = &plan { (proposal_section(plan)) }
+        @if let Some(other) = other { (other) }
         (steps)
         @if open && DECIDER_ROLES.contains(&user.role) {
             @if task.claimed_by.is_none() {
@@ -234,6 +238,7 @@ async fn render_task(
                     div.meaning #meaning {
                         strong { "The meaning of your signature. " }
                         "Approving signs “I approve what I signed”; rejecting signs “I reject what I signed”. "
+                        (consequence(&task.kind)) " "
                         "Either way your signature binds this task (" (task.task_id) "), your decision and your reason, "
                         "and is recorded with your name, role and the time in the tamper-evident audit trail. "
                         "It has the weight of your handwritten signature."
@@ -264,13 +269,15 @@ async fn render_task(
 
 async fn task_page(
     State(state): State<AppState>,
+    ext: Option<Extension<SharedDecisionService>>,
     me: PageUser,
     Path(task_id): Path<String>,
 ) -> Response {
     if let Err(r) = me.require(INBOX_ROLES) {
         return r.into_response();
     }
-    render_task(&state, &me, &task_id, None, StatusCode::OK).await
+    let svc = ext.map(|Extension(s)| s);
+    render_task(&state, svc.as_ref(), &me, &task_id, None, StatusCode::OK).await
 }
 
 #[derive(Deserialize)]
@@ -314,6 +321,7 @@ struct DecisionForm {
 
 async fn decision(
     State(state): State<AppState>,
+    ext: Option<Extension<SharedDecisionService>>,
     me: PageUser,
     Path(task_id): Path<String>,
     Form(form): Form<DecisionForm>,
@@ -325,12 +333,15 @@ async fn decision(
     if let Err(r) = me.check_csrf(form.csrf.as_deref()) {
         return r.into_response();
     }
+    let svc = ext.map(|Extension(s)| s);
+    let svc = svc.as_ref();
     let approve = match form.verdict.as_str() {
         "approve" => true,
         "reject" => false,
         _ => {
             return render_task(
                 &state,
+                svc,
                 &me,
                 &task_id,
                 Some((false, "Choose approve or reject.".into())),
@@ -352,7 +363,15 @@ async fn decision(
                 "{verb} and signed by {}. The workflow answered: {}",
                 outcome.decided_by, outcome.result
             );
-            render_task(&state, &me, &task_id, Some((true, text)), StatusCode::OK).await
+            render_task(
+                &state,
+                svc,
+                &me,
+                &task_id,
+                Some((true, text)),
+                StatusCode::OK,
+            )
+            .await
         }
         Err(e) => {
             let message = match &e {
@@ -367,6 +386,7 @@ async fn decision(
             let status = e.into_response().status();
             render_task(
                 &state,
+                svc,
                 &me,
                 &task_id,
                 Some((false, format!("Not signed: {message}"))),
@@ -374,5 +394,16 @@ async fn decision(
             )
             .await
         }
+    }
+}
+
+/// What approving a task of `kind` sets in motion, for the signature's meaning.
+fn consequence(kind: &str) -> &'static str {
+    match kind {
+        "bed_plan" => "Approving carries out the moves of this bed plan.",
+        "theatre_list" => "Approving publishes these theatre lists for the week, replacing the lists in force; rejecting keeps the lists in force.",
+        "scanner_booking" => "Approving books these scans, beyond the booking policy where the page says so; rejecting books none of them.",
+        "roster" => "Approving publishes this roster for the ward, replacing the roster in force; rejecting keeps the roster in force.",
+        _ => "Approving lets the workflow carry out what the task asks.",
     }
 }

@@ -25,8 +25,8 @@ h1{font-size:1.5rem;margin:.5rem 0 1rem}
 h2{font-size:1.2rem;margin:1.5rem 0 .5rem}
 table{border-collapse:collapse;width:100%;margin:.5rem 0}
 th,td{border:1px solid var(--line);padding:.3rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
-th{background:var(--bg)}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:var(--bg);overflow-wrap:normal}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 a:focus,button:focus,input:focus,select:focus,textarea:focus{outline:3px solid #f0b400;outline-offset:2px}
 form.inline{display:inline}
 label{display:block;margin:.5rem 0 .2rem;font-weight:600}
@@ -45,6 +45,13 @@ button.reject{background:var(--bad);border-color:var(--bad)}
 .skip{position:absolute;left:-999px}
 .skip:focus{left:.5rem;top:.5rem;background:#fff;color:var(--ink);padding:.3rem}
 svg text{font:12px system-ui,Arial,sans-serif;fill:var(--ink)}
+td.short,output.short{color:var(--bad);font-weight:600}
+td.changed{background:#fff8c5}
+table.grid td{text-align:center}
+fieldset{border:1px solid var(--line);margin:.5rem 0;max-width:40rem}
+fieldset label{font-weight:400}
+select{font:inherit;padding:.3rem}
+blockquote{border-left:4px solid var(--line);margin:.5rem 0;padding:.3rem .8rem;white-space:pre-wrap}
 "#;
 
 /// `GET /static/careflow.css`.

@@ -6,10 +6,13 @@
 //! CSRF token; searches are GETs that change nothing.
 
 mod audit;
+mod boards;
 mod charts;
 mod dashboard;
+mod ethics;
 mod inbox;
 pub(crate) mod layout;
+mod proposals;
 pub(crate) mod session;
 
 use axum::extract::State;
@@ -43,11 +46,42 @@ pub(crate) const DASHBOARD_ROLES: &[Role] = &[
 /// API).
 pub(crate) const AUDIT_ROLES: &[Role] = &[Role::Auditor, Role::Admin];
 
-/// The menu: path, label, roles.
+/// Who may open the theatre dashboard.
+pub(crate) const THEATRE_BOARD_ROLES: &[Role] = &[
+    Role::TheatreAdmin,
+    Role::SiteManager,
+    Role::DepartmentHead,
+    Role::Admin,
+];
+/// Who may open the imaging dashboard.
+pub(crate) const IMAGING_BOARD_ROLES: &[Role] = &[
+    Role::ImagingManager,
+    Role::SiteManager,
+    Role::DepartmentHead,
+    Role::Admin,
+];
+/// Who may open the ward rosters.
+pub(crate) const ROSTER_BOARD_ROLES: &[Role] = &[
+    Role::NurseInCharge,
+    Role::SiteManager,
+    Role::DepartmentHead,
+    Role::Admin,
+];
+/// Who may open the ethics pages: those who read submissions in the API.
+pub(crate) const ETHICS_ROLES: &[Role] = crate::api::ethics::ETHICS_READERS;
+/// Who may open the model board: those who read releases in the API.
+pub(crate) const MODEL_BOARD_ROLES: &[Role] = crate::api::releases::READERS;
+
+/// The menu: path, label, roles. A user's home is the first of theirs.
 pub(crate) const PAGES: &[(&str, &str, &[Role])] = &[
     ("/inbox", "Approval inbox", INBOX_ROLES),
-    ("/dashboard", "Department dashboard", DASHBOARD_ROLES),
+    ("/dashboard", "Beds", DASHBOARD_ROLES),
+    ("/dashboard/theatre", "Theatres", THEATRE_BOARD_ROLES),
+    ("/dashboard/scanner", "Imaging", IMAGING_BOARD_ROLES),
+    ("/dashboard/roster", "Rosters", ROSTER_BOARD_ROLES),
     ("/audit", "Audit trail", AUDIT_ROLES),
+    ("/ethics", "Ethics review", ETHICS_ROLES),
+    ("/models", "Models", MODEL_BOARD_ROLES),
 ];
 
 pub(crate) fn router() -> Router<AppState> {
@@ -59,6 +93,8 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(inbox::router())
         .merge(audit::router())
         .merge(dashboard::router())
+        .merge(boards::router())
+        .merge(ethics::router())
 }
 
 /// An API error as an HTML page with the same status; client mistakes say what is
