@@ -1522,11 +1522,7 @@ async fn the_model_board_shows_a_release_with_its_bias_report_gate_and_history()
     )
     .await
     .expect("release");
-    let s = |mae: f64| Scores {
-        n: 100,
-        mae,
-        pinball: mae / 2.0,
-    };
+    let s = |mae: f64| Scores::quantile(100, mae, mae / 2.0);
     let failures = releases::record_validation(
         &env.db,
         "rel-pages",

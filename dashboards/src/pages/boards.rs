@@ -311,15 +311,19 @@ async fn model_board(State(state): State<AppState>, me: PageUser) -> Response {
                 @match &r.validation {
                     None => p { "Not validated yet." },
                     Some(v) => {
-                        p { "Validated on " (v.data) " against production " (v.production_version) ": candidate MAE " (num(v.candidate.mae, 3)) ", pinball " (num(v.candidate.pinball, 3))
-                            " (production " (num(v.production.mae, 3)) ", " (num(v.production.pinball, 3)) ") on " (v.candidate.n) " targets." }
+                        @let metrics: Vec<&str> = v.production.metrics().into_iter().filter(|m| m.1.is_some()).map(|m| m.0).collect();
+                        p { "Validated on " (v.data) " against production " (v.production_version) ": candidate " (v.candidate.to_string())
+                            " (production " (v.production.to_string()) ")." }
                         table.bias {
-                            caption { "Bias report: each subgroup, candidate beside production" }
-                            thead { tr { th scope="col" { "Subgroup" } th scope="col" { "n" } th scope="col" { "MAE production" } th scope="col" { "MAE candidate" } th scope="col" { "Pinball production" } th scope="col" { "Pinball candidate" } } }
+                            caption { "Bias report: each subgroup, candidate beside production (lower is better)" }
+                            thead { tr { th scope="col" { "Subgroup" } th scope="col" { "n" }
+                                @for m in &metrics { th scope="col" { (metric_label(m)) " production" } th scope="col" { (metric_label(m)) " candidate" } } } }
                             tbody { @for g in &v.subgroups { tr {
                                 td { (g.subgroup) } td.num { (g.candidate.n) }
-                                td.num { (num(g.production.mae, 3)) } td.num.short[g.candidate.mae > g.production.mae] { (num(g.candidate.mae, 3)) }
-                                td.num { (num(g.production.pinball, 3)) } td.num.short[g.candidate.pinball > g.production.pinball] { (num(g.candidate.pinball, 3)) }
+                                @for m in &metrics {
+                                    @let (p, c) = (metric_value(&g.production, m), metric_value(&g.candidate, m));
+                                    td.num { (opt_num(p)) } td.num.short[c.zip(p).is_some_and(|(c, p)| c > p)] { (opt_num(c)) }
+                                }
                             } } }
                         }
                     }
@@ -343,4 +347,27 @@ async fn model_board(State(state): State<AppState>, me: PageUser) -> Response {
         }
     };
     respond(StatusCode::OK, page(user, &me.csrf, "Model board", body))
+}
+
+/// A validation metric's name as a column heading.
+fn metric_label(metric: &str) -> &str {
+    match metric {
+        "mae" => "MAE",
+        "pinball" => "Pinball",
+        "brier" => "Brier",
+        other => other,
+    }
+}
+
+/// One metric of `scores`, if it was scored.
+fn metric_value(scores: &releases::Scores, metric: &str) -> Option<f64> {
+    scores
+        .metrics()
+        .into_iter()
+        .find(|m| m.0 == metric)
+        .and_then(|m| m.1)
+}
+
+fn opt_num(v: Option<f64>) -> String {
+    v.map(|v| num(v, 3)).unwrap_or_else(|| "—".into())
 }
