@@ -35,6 +35,8 @@ pub mod signatures;
 pub mod tasks;
 pub mod theatre;
 pub mod users;
+pub mod views;
+pub mod service_requests;
 
 pub use db::{Backend, Db};
 pub use error::{Error, Result};

@@ -1,6 +1,7 @@
 //! Location: the site, its wards, rooms and beds, each `partOf` the one above, with the
 //! bed's operational status from HL7 table 0116 (occupied while a patient is assigned,
-//! unoccupied when free, closed when out of service). careflow keeps no cleaning
+//! unoccupied when free, closed when out of service), and the theatres and scanners
+//! of published plans as rooms of the site. careflow keeps no cleaning
 //! state, so housekeeping is never reported. Locations carry no patient data: any
 //! signed-in user may read them.
 
@@ -93,6 +94,18 @@ async fn places(state: &AppState) -> Result<Vec<Place>, FhirError> {
             part_of: Some(b.room_id),
             in_service: b.in_service,
             occupied: b.occupied,
+        });
+    }
+    // The theatres and scanners of published plans: what Appointments and Schedules
+    // name as their place.
+    for (id, name) in crate::fhir::scheduling::rooms(state).await? {
+        out.push(Place {
+            level: Level::Room,
+            id,
+            name,
+            part_of: Some(SITE_ID.into()),
+            in_service: true,
+            occupied: false,
         });
     }
     Ok(out)
