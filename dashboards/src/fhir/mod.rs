@@ -47,7 +47,7 @@ const DEFAULT_COUNT: usize = 50;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/metadata", get(metadata))
-        .route("/Location", get(location::search))
+        .route("/Location", get(location::search).post(read_only))
         .route("/Location/{id}", get(location::read))
         .route("/Encounter", get(encounter::search).post(read_only))
         .route("/Encounter/{id}", get(encounter::read))

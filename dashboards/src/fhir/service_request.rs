@@ -216,6 +216,25 @@ fn age_of_group(group: &str) -> u32 {
     }
 }
 
+/// The FHIR model's refusal, located: the path of the element, and for a missing
+/// element the element itself (serde names it only in the message).
+fn model_refusal(at: &str, e: serde_path_to_error::Error<serde_json::Error>) -> FhirError {
+    let path = e.path().to_string();
+    let message = e.into_inner().to_string();
+    let mut expression = if path == "." || path.is_empty() {
+        at.to_owned()
+    } else {
+        format!("{at}.{path}")
+    };
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        expression = format!("{expression}.{field}");
+    }
+    FhirError::invalid(&expression, message)
+}
+
 /// Checks one ServiceRequest (`v`, located under `at`, e.g. `ServiceRequest` or
 /// `Bundle.entry[2].resource`) placed by `user`: every refusal names the element.
 async fn check(
@@ -236,13 +255,7 @@ async fn check(
     // The resource must be a ServiceRequest as the FHIR model reads it.
     let de = v.clone();
     if let Err(e) = serde_path_to_error::deserialize::<_, fhir_model::r4b::resources::ServiceRequest>(de) {
-        let path = e.path().to_string();
-        let expression = if path == "." {
-            at.to_owned()
-        } else {
-            format!("{at}.{path}")
-        };
-        return Err(FhirError::invalid(&expression, e.into_inner().to_string()));
+        return Err(model_refusal(at, e));
     }
     let el = |name: &str| format!("{at}.{name}");
     if v["status"] != "active" {
@@ -523,11 +536,7 @@ pub(crate) async fn transaction(
     if let Err(e) =
         serde_path_to_error::deserialize::<_, fhir_model::r4b::resources::Bundle>(v.clone())
     {
-        let path = e.path().to_string();
-        return Err(FhirError::invalid(
-            &format!("Bundle.{path}"),
-            e.into_inner().to_string(),
-        ));
+        return Err(model_refusal("Bundle", e));
     }
     if v["type"] != "transaction" {
         return Err(FhirError::not_supported(
