@@ -91,9 +91,10 @@ impl DeidKey {
                     .with_context(|| format!("writing {}", path.display()))?;
                 Ok(DeidKey(hmac::Key::new(hmac::HMAC_SHA256, &key)))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                from_hex(&std::fs::read_to_string(&path)?, &path.display().to_string())
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => from_hex(
+                &std::fs::read_to_string(&path)?,
+                &path.display().to_string(),
+            ),
             Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
         }
     }
@@ -199,7 +200,12 @@ pub async fn deid(
         .iter()
         .map(|p| (p.patient_key.as_str(), key.shift_days(&p.patient_key)))
         .collect();
-    let days_of = |k: &str| shift_of.get(k).copied().unwrap_or_else(|| key.shift_days(k));
+    let days_of = |k: &str| {
+        shift_of
+            .get(k)
+            .copied()
+            .unwrap_or_else(|| key.shift_days(k))
+    };
 
     // Ages careflow knows in years (imaging orders carry one for the no-show model).
     let mut ages: HashMap<&str, u32> = HashMap::new();
@@ -250,7 +256,11 @@ pub async fn deid(
                 "period": p,
             }));
         }
-        let ward = s.beds.first().map(|b| b.ward_id.clone()).unwrap_or_else(|| "none".into());
+        let ward = s
+            .beds
+            .first()
+            .map(|b| b.ward_id.clone())
+            .unwrap_or_else(|| "none".into());
         *cells
             .entry((ward, s.sex.clone(), s.age_group.clone()))
             .or_default() += 1;
@@ -313,7 +323,11 @@ pub async fn deid(
         for b in &l.proposal.booked {
             let d = days_of(&b.patient_key);
             let start = plan_instant(w, b.day, DAY_OPENS_MINUTE + b.start_minute);
-            let end = plan_instant(w, b.day, DAY_OPENS_MINUTE + b.start_minute + b.planned_minutes);
+            let end = plan_instant(
+                w,
+                b.day,
+                DAY_OPENS_MINUTE + b.start_minute + b.planned_minutes,
+            );
             let (Some(start), Some(end)) = (start, end) else {
                 continue;
             };
@@ -462,9 +476,15 @@ mod tests {
             DateTime::parse_from_rfc3339(&b).unwrap(),
         );
         assert_eq!((b - a).num_days(), 2);
-        assert_ne!(key.pseudonym("patient", "PK-a"), key.pseudonym("patient", "PK-b"));
+        assert_ne!(
+            key.pseudonym("patient", "PK-a"),
+            key.pseudonym("patient", "PK-b")
+        );
         let other = DeidKey(hmac::Key::new(hmac::HMAC_SHA256, &[8u8; 32]));
-        assert_ne!(key.pseudonym("patient", "PK-a"), other.pseudonym("patient", "PK-a"));
+        assert_ne!(
+            key.pseudonym("patient", "PK-a"),
+            other.pseudonym("patient", "PK-a")
+        );
         assert_eq!(shift("not a date", d), None);
     }
 }

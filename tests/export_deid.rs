@@ -31,7 +31,9 @@ struct Person {
 }
 
 fn people() -> Vec<Person> {
-    let dobs = ["19610419", "19340202", "19880812", "19501130", "19721003", "19990716", "19270305"];
+    let dobs = [
+        "19610419", "19340202", "19880812", "19501130", "19721003", "19990716", "19270305",
+    ];
     (0..7)
         .map(|i| Person {
             mrn: format!("H{}", 4_820_117 + i * 13),
@@ -81,13 +83,24 @@ fn parse_all(dir: &Path) {
         "fhir.resources refused an exported resource: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let n: usize = String::from_utf8_lossy(&out.stdout).trim().parse().expect("count");
+    let n: usize = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("count");
     assert!(n > 10, "only {n} resources parsed");
 }
 
 async fn feed(db: &Db, people: &[Person]) {
     let places = hospital::site_places(db).await.expect("places");
-    let ward_of = |room: &str| places.rooms.iter().find(|(r, _)| r == room).expect("room").1.clone();
+    let ward_of = |room: &str| {
+        places
+            .rooms
+            .iter()
+            .find(|(r, _)| r == room)
+            .expect("room")
+            .1
+            .clone()
+    };
     let wards: Vec<String> = places.wards.iter().map(|(w, _)| w.clone()).collect();
     let file = LocationFile {
         wards: wards
@@ -110,22 +123,38 @@ async fn feed(db: &Db, people: &[Person]) {
     };
     let map = LocationMap::from_file(file).expect("map");
     // Six patients on the first ward (a cell big enough to show), one on the second.
-    let first: Vec<_> = places.beds.iter().filter(|b| ward_of(&b.room_id) == wards[0]).collect();
-    let second = places.beds.iter().find(|b| ward_of(&b.room_id) == wards[1]).expect("bed");
+    let first: Vec<_> = places
+        .beds
+        .iter()
+        .filter(|b| ward_of(&b.room_id) == wards[0])
+        .collect();
+    let second = places
+        .beds
+        .iter()
+        .find(|b| ward_of(&b.room_id) == wards[1])
+        .expect("bed");
     for (i, p) in people.iter().enumerate() {
         let bed = if i < 6 { first[i] } else { second };
         let pv1 = format!("{}^{}^{}", ward_of(&bed.room_id), bed.room_id, bed.bed_id);
         let mut msgs = vec![message(p, &format!("A{i}"), "A01", "20261201083000", &pv1)];
         if i == 0 {
             let other = first[6];
-            let pv1b = format!("{}^{}^{}", ward_of(&other.room_id), other.room_id, other.bed_id);
+            let pv1b = format!(
+                "{}^{}^{}",
+                ward_of(&other.room_id),
+                other.room_id,
+                other.bed_id
+            );
             msgs.push(message(p, "T0", "A02", "20261202140000", &pv1b));
         }
         for m in msgs {
             let Decoded::Adt(msg, _) = decode(m.as_bytes(), &map) else {
                 panic!("message {i} did not decode");
             };
-            assert_eq!(adt::apply(db, &msg).await.expect("apply"), adt::AdtOutcome::Applied);
+            assert_eq!(
+                adt::apply(db, &msg).await.expect("apply"),
+                adt::AdtOutcome::Applied
+            );
         }
     }
 }
@@ -147,7 +176,12 @@ async fn the_research_export_holds_no_identifier_and_keeps_intervals() {
     feed(&db, &people).await;
     let mut keys = Vec::new();
     for p in &people {
-        keys.push(adt::patient_key_of(&db, &p.mrn).await.expect("key").expect("registered"));
+        keys.push(
+            adt::patient_key_of(&db, &p.mrn)
+                .await
+                .expect("key")
+                .expect("registered"),
+        );
     }
     // An imaging order for the oldest patient, 95 at the order.
     let scan = serde_json::from_value(json!({
@@ -181,7 +215,9 @@ async fn the_research_export_holds_no_identifier_and_keeps_intervals() {
         name: "audit.amy".into(),
         role: Role::Auditor,
     };
-    let refused = export::deid(&db, &key, &auditor, &out, 5).await.unwrap_err();
+    let refused = export::deid(&db, &key, &auditor, &out, 5)
+        .await
+        .unwrap_err();
     assert!(refused.to_string().contains("may not export"), "{refused}");
     assert!(!out.exists(), "nothing is written for a refused export");
 
@@ -189,14 +225,20 @@ async fn the_research_export_holds_no_identifier_and_keeps_intervals() {
         name: "admin.ada".into(),
         role: Role::Admin,
     };
-    let summary = export::deid(&db, &key, &admin, &out, 5).await.expect("export");
+    let summary = export::deid(&db, &key, &admin, &out, 5)
+        .await
+        .expect("export");
     assert_eq!(summary.counts["Patient"], 7);
     assert_eq!(summary.counts["Encounter"], 7);
     assert_eq!(summary.counts["ServiceRequest"], 1);
     assert_eq!(summary.suppressed_cells, 1, "the second ward's single stay");
 
     let text = read_out(&out);
-    let mut forbidden: Vec<String> = vec![key_file.trim().to_owned(), "ORDER-55519".into(), "SR-1".into()];
+    let mut forbidden: Vec<String> = vec![
+        key_file.trim().to_owned(),
+        "ORDER-55519".into(),
+        "SR-1".into(),
+    ];
     for (p, k) in people.iter().zip(&keys) {
         forbidden.extend([
             p.mrn.clone(),
@@ -214,15 +256,26 @@ async fn the_research_export_holds_no_identifier_and_keeps_intervals() {
     for f in &forbidden {
         assert!(!text.contains(f.as_str()), "the export contains {f:?}");
     }
-    assert!(text.contains("\"90+\""), "an age over 89 is exported as the 90+ band");
-    let table = std::fs::read_to_string(out.join("stays_by_ward_sex_age_group.csv")).expect("table");
+    assert!(
+        text.contains("\"90+\""),
+        "an age over 89 is exported as the 90+ band"
+    );
+    let table =
+        std::fs::read_to_string(out.join("stays_by_ward_sex_age_group.csv")).expect("table");
     assert!(table.lines().any(|l| l.ends_with(",6")), "{table}");
     assert!(table.lines().any(|l| l.ends_with(",<5")), "{table}");
 
     // Dates shifted, the interval between a patient's two beds kept.
     let stays = views::stays(&db).await.expect("stays");
-    let moved = stays.iter().find(|s| s.beds.len() == 2).expect("the transferred stay");
-    let at = |s: &str| DateTime::parse_from_rfc3339(s).expect("time").with_timezone(&Utc);
+    let moved = stays
+        .iter()
+        .find(|s| s.beds.len() == 2)
+        .expect("the transferred stay");
+    let at = |s: &str| {
+        DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&Utc)
+    };
     let original = at(&moved.beds[1].from) - at(&moved.beds[0].from);
     let encounters: Vec<Value> = std::fs::read_to_string(out.join("Encounter.ndjson"))
         .expect("encounters")
@@ -236,7 +289,10 @@ async fn the_research_export_holds_no_identifier_and_keeps_intervals() {
     let loc = exported["location"].as_array().unwrap();
     let shifted = at(loc[1]["period"]["start"].as_str().unwrap())
         - at(loc[0]["period"]["start"].as_str().unwrap());
-    assert!((shifted - original).num_seconds().abs() <= 1, "{shifted} vs {original}");
+    assert!(
+        (shifted - original).num_seconds().abs() <= 1,
+        "{shifted} vs {original}"
+    );
     assert_ne!(
         loc[0]["period"]["start"].as_str().unwrap()[..10],
         moved.beds[0].from[..10],
@@ -246,7 +302,9 @@ async fn the_research_export_holds_no_identifier_and_keeps_intervals() {
 
     // The same key gives the same pseudonyms; every export is audited.
     let again = dir.path().join("export-2");
-    export::deid(&db, &key, &admin, &again, 5).await.expect("export again");
+    export::deid(&db, &key, &admin, &again, 5)
+        .await
+        .expect("export again");
     assert_eq!(
         std::fs::read_to_string(out.join("Patient.ndjson")).unwrap(),
         std::fs::read_to_string(again.join("Patient.ndjson")).unwrap()
@@ -261,6 +319,8 @@ async fn the_research_export_holds_no_identifier_and_keeps_intervals() {
     assert!(exports.iter().all(|e| e.actor == "admin.ada"));
     assert!(!audit::entries(&db).await.unwrap().iter().any(|e| {
         let line = serde_json::to_string(e).unwrap();
-        people.iter().any(|p| line.contains(&p.mrn) || line.contains(&p.family))
+        people
+            .iter()
+            .any(|p| line.contains(&p.mrn) || line.contains(&p.family))
     }));
 }

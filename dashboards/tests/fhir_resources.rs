@@ -209,9 +209,15 @@ async fn seed_plans(db: &Db, key: &str) {
         "snapshot_sha256": "", "replanned_after": []
     }))
     .expect("theatre list");
-    theatre::store_proposal(db, "wf-theatre", "theatre.tom", &list, &step("wf-theatre", "theatre_booking.input"))
-        .await
-        .expect("store list");
+    theatre::store_proposal(
+        db,
+        "wf-theatre",
+        "theatre.tom",
+        &list,
+        &step("wf-theatre", "theatre_booking.input"),
+    )
+    .await
+    .expect("store list");
     theatre::conclude(
         db,
         "wf-theatre",
@@ -239,9 +245,15 @@ async fn seed_plans(db: &Db, key: &str) {
         "decision_step": "solve/r0", "snapshot_sha256": ""
     }))
     .expect("scanner run");
-    scanner::store_proposal(db, "wf-scan", "imaging.ian", &run, &step("wf-scan", "scanner_booking.input"))
-        .await
-        .expect("store run");
+    scanner::store_proposal(
+        db,
+        "wf-scan",
+        "imaging.ian",
+        &run,
+        &step("wf-scan", "scanner_booking.input"),
+    )
+    .await
+    .expect("store run");
     scanner::conclude(
         db,
         "wf-scan",
@@ -273,12 +285,24 @@ async fn seed_plans(db: &Db, key: &str) {
         "decision_step": "solve/r0", "snapshot_sha256": "", "replanned_after": []
     }))
     .expect("roster");
-    rosters::store_proposal(db, "wf-roster", "nurse.nia", &roster, &step("wf-roster", "roster.input"))
-        .await
-        .expect("store roster");
-    rosters::conclude(db, "wf-roster", "roster-surgery-a", 0, &decision("head.hal", Role::DepartmentHead))
-        .await
-        .expect("publish roster");
+    rosters::store_proposal(
+        db,
+        "wf-roster",
+        "nurse.nia",
+        &roster,
+        &step("wf-roster", "roster.input"),
+    )
+    .await
+    .expect("store roster");
+    rosters::conclude(
+        db,
+        "wf-roster",
+        "roster-surgery-a",
+        0,
+        &decision("head.hal", Role::DepartmentHead),
+    )
+    .await
+    .expect("publish roster");
 }
 
 struct Site {
@@ -324,7 +348,10 @@ async fn site() -> Site {
             .expect("user");
     }
     seed_stay(&db, &beds).await;
-    let key = adt::patient_key_of(&db, MRN).await.expect("key").expect("registered");
+    let key = adt::patient_key_of(&db, MRN)
+        .await
+        .expect("key")
+        .expect("registered");
     seed_plans(&db, &key).await;
     let state = AppState {
         db: db.clone(),
@@ -347,13 +374,17 @@ async fn login(state: &AppState, name: &str) -> String {
                 .method("POST")
                 .uri("/api/login")
                 .header("content-type", "application/json")
-                .body(Body::from(json!({"username": name, "password": PASSWORD}).to_string()))
+                .body(Body::from(
+                    json!({"username": name, "password": PASSWORD}).to_string(),
+                ))
                 .expect("request"),
         )
         .await
         .expect("response");
     assert_eq!(resp.status(), StatusCode::OK);
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.expect("body");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .expect("body");
     let v: Value = serde_json::from_slice(&bytes).expect("json");
     v["token"].as_str().expect("token").to_owned()
 }
@@ -415,8 +446,20 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
         .iter()
         .filter_map(|r| r["type"].as_str())
         .collect();
-    for t in ["Location", "Encounter", "Appointment", "Slot", "Schedule", "Practitioner", "PractitionerRole", "ServiceRequest"] {
-        assert!(types.contains(&t), "{t} missing from the CapabilityStatement");
+    for t in [
+        "Location",
+        "Encounter",
+        "Appointment",
+        "Slot",
+        "Schedule",
+        "Practitioner",
+        "PractitionerRole",
+        "ServiceRequest",
+    ] {
+        assert!(
+            types.contains(&t),
+            "{t} missing from the CapabilityStatement"
+        );
     }
     served.push(cap);
 
@@ -430,16 +473,30 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
         .expect("locations")
         .iter()
         .filter(|l| l["physicalType"]["coding"][0]["code"] == "bd")
-        .map(|l| (l["location"]["reference"].as_str().unwrap(), l["status"].as_str().unwrap()))
+        .map(|l| {
+            (
+                l["location"]["reference"].as_str().unwrap(),
+                l["status"].as_str().unwrap(),
+            )
+        })
         .collect();
-    let (b0, b1) = (format!("Location/{}", site.beds[0].1), format!("Location/{}", site.beds[1].1));
+    let (b0, b1) = (
+        format!("Location/{}", site.beds[0].1),
+        format!("Location/{}", site.beds[1].1),
+    );
     assert_eq!(beds, [(b0.as_str(), "completed"), (b1.as_str(), "active")]);
     assert_eq!(stay["subject"]["identifier"]["value"], site.key.as_str());
-    assert!(!enc.to_string().contains(MRN), "a bed manager sees no hospital number");
+    assert!(
+        !enc.to_string().contains(MRN),
+        "a bed manager sees no hospital number"
+    );
     served.push(enc.clone());
     // The clerk matching the stay at the desk sees the hospital number; the auditor nothing.
     let by_clerk = get(s, "/fhir/r4/Encounter", &cat).await;
-    assert_eq!(by_clerk["entry"][0]["resource"]["subject"]["identifier"]["value"], MRN);
+    assert_eq!(
+        by_clerk["entry"][0]["resource"]["subject"]["identifier"]["value"],
+        MRN
+    );
     let by_auditor = get(s, "/fhir/r4/Encounter", &amy).await;
     assert!(!by_auditor.to_string().contains(&site.key) && !by_auditor.to_string().contains(MRN));
     served.push(by_auditor);
@@ -466,9 +523,42 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
         let v = get(s, &format!("/fhir/r4/Encounter?{query}"), &ben).await;
         assert_eq!(total(&v), want, "Encounter?{query}: {v}");
     }
-    outcome_at(&call(s, "GET", "/fhir/r4/Encounter?date=yesterday", &ben, Value::Null).await, StatusCode::BAD_REQUEST, "date");
-    outcome_at(&call(s, "GET", "/fhir/r4/Encounter?status=walking", &ben, Value::Null).await, StatusCode::BAD_REQUEST, "status");
-    outcome_at(&call(s, "GET", "/fhir/r4/Encounter?_count=many", &ben, Value::Null).await, StatusCode::BAD_REQUEST, "_count");
+    outcome_at(
+        &call(
+            s,
+            "GET",
+            "/fhir/r4/Encounter?date=yesterday",
+            &ben,
+            Value::Null,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "date",
+    );
+    outcome_at(
+        &call(
+            s,
+            "GET",
+            "/fhir/r4/Encounter?status=walking",
+            &ben,
+            Value::Null,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "status",
+    );
+    outcome_at(
+        &call(
+            s,
+            "GET",
+            "/fhir/r4/Encounter?_count=many",
+            &ben,
+            Value::Null,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "_count",
+    );
     let one = get(s, &format!("/fhir/r4/Encounter/{id}"), &ben).await;
     assert_eq!(one["id"], id);
     served.push(one);
@@ -476,18 +566,35 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
     // Appointment, Slot, Schedule: the theatre administrator sees the theatre only.
     let appts = get(s, "/fhir/r4/Appointment", &tom).await;
     assert_eq!(total(&appts), 2, "{appts}");
-    assert!(resources(&appts).iter().all(|a| a["serviceCategory"][0]["coding"][0]["code"] == "theatre"));
+    assert!(resources(&appts)
+        .iter()
+        .all(|a| a["serviceCategory"][0]["coding"][0]["code"] == "theatre"));
     let first = resources(&appts)[0].clone();
     assert_eq!(first["start"], "2026-12-07T08:00:00Z");
     assert_eq!(first["end"], "2026-12-07T09:30:00Z");
     served.push(appts);
     let scans = get(s, "/fhir/r4/Appointment", &ian).await;
     assert_eq!(total(&scans), 1, "{scans}");
-    assert_eq!(scans["entry"][0]["resource"]["start"], "2026-12-08T09:30:00Z");
+    assert_eq!(
+        scans["entry"][0]["resource"]["start"],
+        "2026-12-08T09:30:00Z"
+    );
     served.push(scans);
-    let paged = get(s, "/fhir/r4/Appointment?_count=1&location=Location/theatre-T1", &tom).await;
+    let paged = get(
+        s,
+        "/fhir/r4/Appointment?_count=1&location=Location/theatre-T1",
+        &tom,
+    )
+    .await;
     assert_eq!(paged["entry"].as_array().map(Vec::len), Some(1));
-    assert!(paged["link"].as_array().unwrap().iter().any(|l| l["relation"] == "next"), "{paged}");
+    assert!(
+        paged["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["relation"] == "next"),
+        "{paged}"
+    );
     for (query, want) in [
         ("date=2026-12-07", 1),
         ("date=ge2026-12-08&date=lt2026-12-12", 1),
@@ -516,14 +623,22 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
     served.push(get(s, "/fhir/r4/Location/theatre-T1", &tom).await);
     let auditor_appts = get(s, "/fhir/r4/Appointment", &amy).await;
     assert_eq!(total(&auditor_appts), 3);
-    assert!(!auditor_appts.to_string().contains(&site.key), "keys withheld from the auditor");
+    assert!(
+        !auditor_appts.to_string().contains(&site.key),
+        "keys withheld from the auditor"
+    );
     served.push(auditor_appts);
 
     // Practitioner and PractitionerRole of the published roster.
     let nurses = get(s, "/fhir/r4/Practitioner", &hal).await;
     assert_eq!(total(&nurses), 2);
     served.push(nurses);
-    let roles = get(s, "/fhir/r4/PractitionerRole?practitioner=Practitioner/nurse-N100&date=2026-12-20", &hal).await;
+    let roles = get(
+        s,
+        "/fhir/r4/PractitionerRole?practitioner=Practitioner/nurse-N100&date=2026-12-20",
+        &hal,
+    )
+    .await;
     assert_eq!(total(&roles), 1, "{roles}");
     served.push(roles);
     let r = call(s, "GET", "/fhir/r4/Practitioner", &tom, Value::Null).await;
@@ -535,7 +650,10 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
         "POST",
         "/fhir/r4/ServiceRequest",
         &ian,
-        imaging_order(json!({"identifier": {"system": "urn:careflow:mrn", "value": MRN}}), "ORD-1"),
+        imaging_order(
+            json!({"identifier": {"system": "urn:careflow:mrn", "value": MRN}}),
+            "ORD-1",
+        ),
     )
     .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -544,8 +662,14 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
         created.location.as_deref(),
         Some(format!("http://careflow.test/fhir/r4/ServiceRequest/{sr_id}").as_str())
     );
-    assert!(!created.body.to_string().contains(MRN), "the order is kept by pseudonym");
-    assert!(!created.body.to_string().contains("free text"), "free text is not kept");
+    assert!(
+        !created.body.to_string().contains(MRN),
+        "the order is kept by pseudonym"
+    );
+    assert!(
+        !created.body.to_string().contains("free text"),
+        "free text is not kept"
+    );
     served.push(created.body.clone());
     served.push(get(s, &format!("/fhir/r4/ServiceRequest/{sr_id}"), &ian).await);
     let stored = || async { service_requests::all(&site.db).await.expect("orders").len() };
@@ -554,27 +678,74 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
     // Bad orders: located, nothing stored.
     let mut no_subject = imaging_order(Value::Null, "ORD-2");
     no_subject.as_object_mut().unwrap().remove("subject");
-    outcome_at(&call(s, "POST", "/fhir/r4/ServiceRequest", &ian, no_subject).await, StatusCode::BAD_REQUEST, "subject");
     outcome_at(
-        &call(s, "POST", "/fhir/r4/ServiceRequest", &ian,
-              imaging_order(json!({"identifier": {"system": "urn:careflow:mrn", "value": "MRN-unknown"}}), "ORD-3")).await,
+        &call(s, "POST", "/fhir/r4/ServiceRequest", &ian, no_subject).await,
+        StatusCode::BAD_REQUEST,
+        "subject",
+    );
+    outcome_at(
+        &call(
+            s,
+            "POST",
+            "/fhir/r4/ServiceRequest",
+            &ian,
+            imaging_order(
+                json!({"identifier": {"system": "urn:careflow:mrn", "value": "MRN-unknown"}}),
+                "ORD-3",
+            ),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "ServiceRequest.subject",
     );
-    let mut wrong_code = imaging_order(json!({"reference": format!("Patient/{}", site.key)}), "ORD-4");
+    let mut wrong_code = imaging_order(
+        json!({"reference": format!("Patient/{}", site.key)}),
+        "ORD-4",
+    );
     wrong_code["code"] = json!({"coding": [{"system": "http://loinc.org", "code": "24558-9"}]});
-    outcome_at(&call(s, "POST", "/fhir/r4/ServiceRequest", &ian, wrong_code).await, StatusCode::UNPROCESSABLE_ENTITY, "ServiceRequest.code");
-    let mut bad_type = imaging_order(json!({"reference": format!("Patient/{}", site.key)}), "ORD-5");
-    bad_type["priority"] = json!(7);
-    outcome_at(&call(s, "POST", "/fhir/r4/ServiceRequest", &ian, bad_type).await, StatusCode::BAD_REQUEST, "priority");
     outcome_at(
-        &call(s, "POST", "/fhir/r4/ServiceRequest", &ian,
-              imaging_order(json!({"reference": format!("Patient/{}", site.key)}), "ORD-1")).await,
+        &call(s, "POST", "/fhir/r4/ServiceRequest", &ian, wrong_code).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "ServiceRequest.code",
+    );
+    let mut bad_type = imaging_order(
+        json!({"reference": format!("Patient/{}", site.key)}),
+        "ORD-5",
+    );
+    bad_type["priority"] = json!(7);
+    outcome_at(
+        &call(s, "POST", "/fhir/r4/ServiceRequest", &ian, bad_type).await,
+        StatusCode::BAD_REQUEST,
+        "priority",
+    );
+    outcome_at(
+        &call(
+            s,
+            "POST",
+            "/fhir/r4/ServiceRequest",
+            &ian,
+            imaging_order(
+                json!({"reference": format!("Patient/{}", site.key)}),
+                "ORD-1",
+            ),
+        )
+        .await,
         StatusCode::CONFLICT,
         "ServiceRequest.identifier",
     );
-    let r = call(s, "POST", "/fhir/r4/ServiceRequest", &ian, surgical_order(&site.key, "ORD-6")).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "the imaging manager places no surgery");
+    let r = call(
+        s,
+        "POST",
+        "/fhir/r4/ServiceRequest",
+        &ian,
+        surgical_order(&site.key, "ORD-6"),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "the imaging manager places no surgery"
+    );
     assert_eq!(stored().await, 1);
 
     // A transaction Bundle: one bad entry, nothing stored; all good, all stored.
@@ -586,23 +757,55 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
     let mut bad_second = surgical_order(&site.key, "ORD-8");
     bad_second.as_object_mut().unwrap().remove("performer");
     outcome_at(
-        &call(s, "POST", "/fhir/r4", &tom, bundle(vec![surgical_order(&site.key, "ORD-7"), bad_second])).await,
+        &call(
+            s,
+            "POST",
+            "/fhir/r4",
+            &tom,
+            bundle(vec![surgical_order(&site.key, "ORD-7"), bad_second]),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "Bundle.entry[1].resource.performer",
     );
     outcome_at(
-        &call(s, "POST", "/fhir/r4", &tom, bundle(vec![surgical_order(&site.key, "ORD-7"), surgical_order(&site.key, "ORD-7")])).await,
+        &call(
+            s,
+            "POST",
+            "/fhir/r4",
+            &tom,
+            bundle(vec![
+                surgical_order(&site.key, "ORD-7"),
+                surgical_order(&site.key, "ORD-7"),
+            ]),
+        )
+        .await,
         StatusCode::CONFLICT,
         "Bundle.entry[1].resource.identifier",
     );
     assert_eq!(stored().await, 1, "a refused transaction stores nothing");
-    let done = call(s, "POST", "/fhir/r4", &tom, bundle(vec![surgical_order(&site.key, "ORD-7"), surgical_order(&site.key, "ORD-8")])).await;
+    let done = call(
+        s,
+        "POST",
+        "/fhir/r4",
+        &tom,
+        bundle(vec![
+            surgical_order(&site.key, "ORD-7"),
+            surgical_order(&site.key, "ORD-8"),
+        ]),
+    )
+    .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert_eq!(done.body["type"], "transaction-response");
     assert_eq!(done.body["entry"][1]["response"]["status"], "201 Created");
     served.push(done.body.clone());
     assert_eq!(stored().await, 3);
-    let orders = get(s, "/fhir/r4/ServiceRequest?category=http://snomed.info/sct|387713003", &tom).await;
+    let orders = get(
+        s,
+        "/fhir/r4/ServiceRequest?category=http://snomed.info/sct|387713003",
+        &tom,
+    )
+    .await;
     assert_eq!(total(&orders), 2, "{orders}");
     served.push(orders);
 
@@ -610,16 +813,45 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
     // a located OperationOutcome; so is a Synthea-style patient bundle, as a whole.
     let examples = fixtures();
     for (path, example) in &examples["read_only"].as_object().expect("examples").clone() {
-        let r = call(s, "POST", &format!("/fhir/r4/{path}"), &ben, example.clone()).await;
+        let r = call(
+            s,
+            "POST",
+            &format!("/fhir/r4/{path}"),
+            &ben,
+            example.clone(),
+        )
+        .await;
         outcome_at(&r, StatusCode::METHOD_NOT_ALLOWED, path);
         served.push(r.body);
     }
-    let r = call(s, "POST", "/fhir/r4/ServiceRequest", &ian, examples["servicerequest_example"].clone()).await;
+    let r = call(
+        s,
+        "POST",
+        "/fhir/r4/ServiceRequest",
+        &ian,
+        examples["servicerequest_example"].clone(),
+    )
+    .await;
     outcome_at(&r, StatusCode::UNPROCESSABLE_ENTITY, "ServiceRequest.");
-    let r = call(s, "POST", "/fhir/r4", &tom, examples["synthea_bundle"].clone()).await;
-    outcome_at(&r, StatusCode::UNPROCESSABLE_ENTITY, "Bundle.entry[0].resource.resourceType");
+    let r = call(
+        s,
+        "POST",
+        "/fhir/r4",
+        &tom,
+        examples["synthea_bundle"].clone(),
+    )
+    .await;
+    outcome_at(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Bundle.entry[0].resource.resourceType",
+    );
     served.push(r.body);
-    assert_eq!(stored().await, 3, "nothing of the refused examples is stored");
+    assert_eq!(
+        stored().await,
+        3,
+        "nothing of the refused examples is stored"
+    );
 
     // The next theatre week takes the waiting-list entries placed through FHIR.
     let week = json!({
@@ -649,7 +881,10 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
         .filter(|o| o.taken_by.is_some())
         .collect();
     assert_eq!(taken.len(), 2, "both surgical orders joined the week");
-    assert!(taken.iter().all(|o| o.taken_by.as_deref().is_some_and(|t| t.starts_with("theatre-2026-12-14"))));
+    assert!(taken.iter().all(|o| o
+        .taken_by
+        .as_deref()
+        .is_some_and(|t| t.starts_with("theatre-2026-12-14"))));
 
     independent_parse(&served);
     fhirclient_reads(&site, &ben, &tom, &hal).await;
@@ -663,7 +898,9 @@ fn fixtures() -> Value {
 /// PyPI fhirclient (R4 models, strict) searches every type through the API on a real
 /// socket, following the paging links, and reads each resource back by id.
 async fn fhirclient_reads(site: &Site, ben: &str, tom: &str, hal: &str) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = app(site.state.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
@@ -692,8 +929,14 @@ for name, token in plan:
 print(json.dumps(out))
 "#;
     let plan = json!([
-        ["Encounter", ben], ["Location", ben], ["Appointment", tom], ["Slot", tom],
-        ["Schedule", tom], ["ServiceRequest", tom], ["Practitioner", hal], ["PractitionerRole", hal]
+        ["Encounter", ben],
+        ["Location", ben],
+        ["Appointment", tom],
+        ["Slot", tom],
+        ["Schedule", tom],
+        ["ServiceRequest", tom],
+        ["Practitioner", hal],
+        ["PractitionerRole", hal]
     ]);
     let out = tokio::process::Command::new(python())
         .arg("-c")
@@ -703,7 +946,11 @@ print(json.dumps(out))
         .output()
         .await
         .expect("run fhirclient");
-    assert!(out.status.success(), "fhirclient failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "fhirclient failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let counts: Value = serde_json::from_slice(&out.stdout).expect("counts");
     assert_eq!(counts["Encounter"], 1, "{counts}");
     assert_eq!(counts["Appointment"], 2, "{counts}");
@@ -714,5 +961,8 @@ print(json.dumps(out))
     assert_eq!(counts["PractitionerRole"], 2, "{counts}");
     assert!(counts["Location"].as_u64().unwrap_or(0) > 10, "{counts}");
     // The patient's key was registered through the ADT feed only.
-    assert!(patients::unknown_keys(&site.db, &[&site.key]).await.expect("keys").is_empty());
+    assert!(patients::unknown_keys(&site.db, &[site.key.as_str()])
+        .await
+        .expect("keys")
+        .is_empty());
 }

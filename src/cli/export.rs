@@ -39,7 +39,9 @@ pub async fn run(g: &Global, cmd: ExportCommand) -> Result<()> {
     let token = match (&args.auth.token, &args.auth.as_user) {
         (Some(t), _) => t.clone(),
         (None, Some(user)) => login::session_token(&api_base(g, args.auth.api.as_deref())?, user)?,
-        (None, None) => bail!("say who you are: --as USER (after `careflow login --as USER`) or --token TOKEN"),
+        (None, None) => {
+            bail!("say who you are: --as USER (after `careflow login --as USER`) or --token TOKEN")
+        }
     };
     let db = g.open_db().await?;
     let Some(user) = users::authenticate(&db, &token).await? else {

@@ -48,7 +48,7 @@ impl Process {
 
 /// The order as its process takes it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "process", rename_all = "snake_case")]
+#[serde(tag = "process", content = "entry", rename_all = "snake_case")]
 pub enum Entry {
     /// A waiting-list case (`days_waited` and `release_day` are filled in per week).
     Theatre(WaitingCase),
@@ -331,7 +331,8 @@ pub async fn mark_taken(db: &Db, request_ids: &[String], taken_by: &str) -> Resu
         .await?
         .rows_affected();
         if n == 1 {
-            let mut entry = audit::system_entry(taken_by, &format!("take/{id}"), "service_request.taken");
+            let mut entry =
+                audit::system_entry(taken_by, &format!("take/{id}"), "service_request.taken");
             entry.reason = Some(format!("ServiceRequest/{id} entered {taken_by}"));
             audit::append(&mut tx, entry).await?;
         }
@@ -350,7 +351,10 @@ pub async fn join_theatre_week(db: &Db, week: &mut TheatreWeekRequest) -> Result
     let mut ids = Vec::new();
     for case in theatre_cases_for_week(db, start, week.days).await? {
         // A case joins a week its surgeon operates in; it waits for another otherwise.
-        let surgeon_operates = week.surgeons.iter().any(|s| s.surgeon_id == case.surgeon_id);
+        let surgeon_operates = week
+            .surgeons
+            .iter()
+            .any(|s| s.surgeon_id == case.surgeon_id);
         if surgeon_operates && !week.cases.iter().any(|c| c.case_id == case.case_id) {
             ids.push(case.case_id.clone());
             week.cases.push(case);

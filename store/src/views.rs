@@ -121,10 +121,9 @@ pub struct PatientRow {
 
 /// Every registered patient, by key.
 pub async fn patients(db: &Db) -> Result<Vec<PatientRow>> {
-    let rows =
-        sqlx::query("SELECT patient_key, sex, age_group FROM patients ORDER BY patient_key")
-            .fetch_all(db.pool())
-            .await?;
+    let rows = sqlx::query("SELECT patient_key, sex, age_group FROM patients ORDER BY patient_key")
+        .fetch_all(db.pool())
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(PatientRow {
@@ -144,11 +143,10 @@ pub async fn patient_refs(db: &Db, keys: &[&str]) -> Result<HashMap<String, Stri
         if out.contains_key(*key) {
             continue;
         }
-        if let Some(r) =
-            sqlx::query("SELECT patient_ref FROM patients WHERE patient_key = $1")
-                .bind(*key)
-                .fetch_optional(db.pool())
-                .await?
+        if let Some(r) = sqlx::query("SELECT patient_ref FROM patients WHERE patient_key = $1")
+            .bind(*key)
+            .fetch_optional(db.pool())
+            .await?
         {
             if let Some(mrn) = r.try_get::<Option<String>, _>("patient_ref")? {
                 out.insert((*key).to_owned(), mrn);
@@ -171,8 +169,7 @@ pub struct InForce<T> {
 
 /// Every theatre list in force (one per week), oldest week first.
 pub async fn published_theatre_lists(db: &Db) -> Result<Vec<InForce<TheatreListProposal>>> {
-    let rows =
-        proposals::concluded::<TheatreListProposal>(db, &crate::theatre::KIND).await?;
+    let rows = proposals::concluded::<TheatreListProposal>(db, &crate::theatre::KIND).await?;
     Ok(rows
         .into_iter()
         .map(|s| InForce {
@@ -257,11 +254,9 @@ pub async fn booked_scans(db: &Db) -> Result<Vec<BookedScan>> {
 pub async fn booked_scanner_days(
     db: &Db,
 ) -> Result<Vec<InForce<careflow_types::ScannerBookingProposal>>> {
-    let rows = proposals::concluded::<careflow_types::ScannerBookingProposal>(
-        db,
-        &crate::scanner::KIND,
-    )
-    .await?;
+    let rows =
+        proposals::concluded::<careflow_types::ScannerBookingProposal>(db, &crate::scanner::KIND)
+            .await?;
     Ok(rows
         .into_iter()
         .map(|s| InForce {
@@ -293,7 +288,11 @@ pub const SCAN_SLOT_MINUTES: u32 = 30;
 
 /// The instant `minute` minutes into day `day` of the week from `week_start`
 /// (`YYYY-MM-DD`), as UTC (careflow keeps no time zone); `None` for a bad date.
-pub fn plan_instant(week_start: &str, day: u32, minute: u32) -> Option<chrono::DateTime<chrono::Utc>> {
+pub fn plan_instant(
+    week_start: &str,
+    day: u32,
+    minute: u32,
+) -> Option<chrono::DateTime<chrono::Utc>> {
     let d = chrono::NaiveDate::parse_from_str(week_start, "%Y-%m-%d").ok()?;
     let midnight = d.and_hms_opt(0, 0, 0)?.and_utc();
     Some(

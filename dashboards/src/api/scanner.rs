@@ -67,7 +67,8 @@ async fn create_booking(
     // Asked for by whoever is signed in, whatever the body claims.
     request.requested_by = user.name.clone();
     // Imaging requests placed through FHIR (ServiceRequest) join the week they fit.
-    let placed = careflow_store::service_requests::join_scanner_week(&state.db, &mut request).await?;
+    let placed =
+        careflow_store::service_requests::join_scanner_week(&state.db, &mut request).await?;
     request.validate().map_err(AppError::Invalid)?;
     let key = idempotency_key(&headers)?;
     let suffix = match &key {

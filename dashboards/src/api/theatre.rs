@@ -87,7 +87,8 @@ async fn start_week(
     // may not approve it.
     request.requested_by = user.name.clone();
     // Waiting-list entries placed through FHIR (ServiceRequest) join the week they fit.
-    let placed = careflow_store::service_requests::join_theatre_week(&state.db, &mut request).await?;
+    let placed =
+        careflow_store::service_requests::join_theatre_week(&state.db, &mut request).await?;
     // Every problem at once: the fields, then the keys that name no registered patient.
     let mut errors = request.validate().err().unwrap_or_default();
     let keys: Vec<(String, &str)> = request

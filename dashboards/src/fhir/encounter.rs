@@ -78,10 +78,7 @@ fn candidate(stay: &views::Stay, patient: Value) -> Candidate {
         if let Some(to) = &spell.to {
             period["end"] = json!(to);
         }
-        for (id, code, display) in [
-            (&spell.ward_id, "wa", "Ward"),
-            (&spell.bed_id, "bd", "Bed"),
-        ] {
+        for (id, code, display) in [(&spell.ward_id, "wa", "Ward"), (&spell.bed_id, "bd", "Bed")] {
             locations.push(json!({
                 "location": {"reference": format!("Location/{id}")},
                 "status": state,

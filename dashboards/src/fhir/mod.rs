@@ -51,15 +51,27 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/Location/{id}", get(location::read))
         .route("/Encounter", get(encounter::search).post(read_only))
         .route("/Encounter/{id}", get(encounter::read))
-        .route("/Appointment", get(scheduling::search_appointments).post(read_only))
+        .route(
+            "/Appointment",
+            get(scheduling::search_appointments).post(read_only),
+        )
         .route("/Appointment/{id}", get(scheduling::read_appointment))
         .route("/Slot", get(scheduling::search_slots).post(read_only))
         .route("/Slot/{id}", get(scheduling::read_slot))
-        .route("/Schedule", get(scheduling::search_schedules).post(read_only))
+        .route(
+            "/Schedule",
+            get(scheduling::search_schedules).post(read_only),
+        )
         .route("/Schedule/{id}", get(scheduling::read_schedule))
-        .route("/Practitioner", get(staff::search_practitioners).post(read_only))
+        .route(
+            "/Practitioner",
+            get(staff::search_practitioners).post(read_only),
+        )
         .route("/Practitioner/{id}", get(staff::read_practitioner))
-        .route("/PractitionerRole", get(staff::search_roles).post(read_only))
+        .route(
+            "/PractitionerRole",
+            get(staff::search_roles).post(read_only),
+        )
         .route("/PractitionerRole/{id}", get(staff::read_role))
         .route(
             "/ServiceRequest",
@@ -477,27 +489,59 @@ async fn metadata(State(_state): State<AppState>) -> Result<Response, FhirError>
         resource(
             ResourceType::Location,
             false,
-            &[("_id", Token), ("identifier", Token), ("status", Token), ("partof", Reference), ("operational-status", Token)],
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("status", Token),
+                ("partof", Reference),
+                ("operational-status", Token),
+            ],
         )?,
         resource(
             ResourceType::Encounter,
             false,
-            &[("_id", Token), ("identifier", Token), ("status", Token), ("date", Date), ("location", Reference), ("partof", Reference)],
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("status", Token),
+                ("date", Date),
+                ("location", Reference),
+                ("partof", Reference),
+            ],
         )?,
         resource(
             ResourceType::Appointment,
             false,
-            &[("_id", Token), ("identifier", Token), ("status", Token), ("date", Date), ("location", Reference), ("based-on", Reference), ("slot", Reference)],
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("status", Token),
+                ("date", Date),
+                ("location", Reference),
+                ("based-on", Reference),
+                ("slot", Reference),
+            ],
         )?,
         resource(
             ResourceType::Slot,
             false,
-            &[("_id", Token), ("identifier", Token), ("status", Token), ("start", Date), ("schedule", Reference)],
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("status", Token),
+                ("start", Date),
+                ("schedule", Reference),
+            ],
         )?,
         resource(
             ResourceType::Schedule,
             false,
-            &[("_id", Token), ("identifier", Token), ("date", Date), ("actor", Reference)],
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("date", Date),
+                ("actor", Reference),
+            ],
         )?,
         resource(
             ResourceType::Practitioner,
@@ -507,12 +551,23 @@ async fn metadata(State(_state): State<AppState>) -> Result<Response, FhirError>
         resource(
             ResourceType::PractitionerRole,
             false,
-            &[("_id", Token), ("identifier", Token), ("date", Date), ("practitioner", Reference)],
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("date", Date),
+                ("practitioner", Reference),
+            ],
         )?,
         resource(
             ResourceType::ServiceRequest,
             true,
-            &[("_id", Token), ("identifier", Token), ("status", Token), ("date", Date), ("category", Token)],
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("status", Token),
+                ("date", Date),
+                ("category", Token),
+            ],
         )?,
     ];
     let rest = CapabilityStatementRest::builder()

@@ -20,7 +20,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use careflow_store::{service_requests, views};
 use careflow_types::{Role, ScannerBookingProposal, TheatreListProposal};
@@ -41,7 +41,15 @@ const READERS: &[Role] = &[
 
 const APPOINTMENT: Spec = Spec {
     type_name: "Appointment",
-    params: &["_id", "identifier", "status", "date", "location", "based-on", "slot"],
+    params: &[
+        "_id",
+        "identifier",
+        "status",
+        "date",
+        "location",
+        "based-on",
+        "slot",
+    ],
     statuses: &[
         "proposed",
         "pending",
@@ -60,7 +68,13 @@ const APPOINTMENT: Spec = Spec {
 const SLOT: Spec = Spec {
     type_name: "Slot",
     params: &["_id", "identifier", "status", "start", "schedule"],
-    statuses: &["busy", "free", "busy-unavailable", "busy-tentative", "entered-in-error"],
+    statuses: &[
+        "busy",
+        "free",
+        "busy-unavailable",
+        "busy-tentative",
+        "entered-in-error",
+    ],
     date_param: "start",
 };
 
@@ -144,12 +158,18 @@ pub(crate) async fn rooms(state: &AppState) -> Result<Vec<(String, String)>, Fhi
     let mut out = std::collections::BTreeSet::new();
     for l in views::published_theatre_lists(&state.db).await? {
         for s in &l.proposal.sessions {
-            out.insert((theatre_location(&s.theatre_id), format!("Theatre {}", s.theatre_id)));
+            out.insert((
+                theatre_location(&s.theatre_id),
+                format!("Theatre {}", s.theatre_id),
+            ));
         }
     }
     for r in views::booked_scanner_days(&state.db).await? {
         for d in &r.proposal.scanner_days {
-            out.insert((scanner_location(&d.scanner_id), format!("Scanner {}", d.scanner_id)));
+            out.insert((
+                scanner_location(&d.scanner_id),
+                format!("Scanner {}", d.scanner_id),
+            ));
         }
     }
     Ok(out.into_iter().collect())
@@ -170,7 +190,11 @@ fn appointments(p: &Plans, view: &ResolvedView) -> Vec<Candidate> {
         for b in &l.proposal.booked {
             let (Some(start), Some(end)) = (
                 at(w, b.day, DAY_OPENS_MINUTE + b.start_minute),
-                at(w, b.day, DAY_OPENS_MINUTE + b.start_minute + b.planned_minutes),
+                at(
+                    w,
+                    b.day,
+                    DAY_OPENS_MINUTE + b.start_minute + b.planned_minutes,
+                ),
             ) else {
                 continue;
             };
@@ -205,7 +229,8 @@ fn appointments(p: &Plans, view: &ResolvedView) -> Vec<Candidate> {
                 resource["minutesDuration"] = json!(b.planned_minutes);
             }
             if p.placed.contains(&b.case_id) {
-                resource["basedOn"] = json!([{"reference": format!("ServiceRequest/{}", b.case_id)}]);
+                resource["basedOn"] =
+                    json!([{"reference": format!("ServiceRequest/{}", b.case_id)}]);
                 refs.push(("based-on", format!("ServiceRequest/{}", b.case_id)));
             }
             out.push(Candidate {
@@ -223,7 +248,11 @@ fn appointments(p: &Plans, view: &ResolvedView) -> Vec<Candidate> {
     }
     for s in &p.scans {
         let (Some(start), Some(end)) = (
-            at(&s.week_start, s.day, DAY_OPENS_MINUTE + s.start_slot * SCAN_SLOT_MINUTES),
+            at(
+                &s.week_start,
+                s.day,
+                DAY_OPENS_MINUTE + s.start_slot * SCAN_SLOT_MINUTES,
+            ),
             at(
                 &s.week_start,
                 s.day,
@@ -263,7 +292,8 @@ fn appointments(p: &Plans, view: &ResolvedView) -> Vec<Candidate> {
             ],
         });
         if p.placed.contains(&s.request_id) {
-            resource["basedOn"] = json!([{"reference": format!("ServiceRequest/{}", s.request_id)}]);
+            resource["basedOn"] =
+                json!([{"reference": format!("ServiceRequest/{}", s.request_id)}]);
             refs.push(("based-on", format!("ServiceRequest/{}", s.request_id)));
         }
         out.push(Candidate {
@@ -338,7 +368,11 @@ fn slots(p: &Plans) -> Vec<(Candidate, String)> {
             let w = &r.proposal.week_start;
             if let (Some(start), Some(end)) = (
                 at(w, d.day, DAY_OPENS_MINUTE),
-                at(w, d.day, DAY_OPENS_MINUTE + d.open_slots * SCAN_SLOT_MINUTES),
+                at(
+                    w,
+                    d.day,
+                    DAY_OPENS_MINUTE + d.open_slots * SCAN_SLOT_MINUTES,
+                ),
             ) {
                 slot(
                     scanner_slot_id(&r.id, &d.scanner_id, d.day),
@@ -394,10 +428,7 @@ fn schedules(p: &Plans) -> Vec<Candidate> {
         .collect()
 }
 
-async fn appointment_candidates(
-    state: &AppState,
-    role: Role,
-) -> Result<Vec<Candidate>, FhirError> {
+async fn appointment_candidates(state: &AppState, role: Role) -> Result<Vec<Candidate>, FhirError> {
     let p = plans(state, role).await?;
     let view = PatientView::for_role(role, &[]).resolve(state, &[]).await?;
     Ok(appointments(&p, &view))
@@ -433,7 +464,11 @@ pub(crate) async fn read_appointment(
     Path(id): Path<String>,
 ) -> Result<Response, FhirError> {
     let user = caller_in(&state, &headers, READERS).await?;
-    search::read(&APPOINTMENT, &id, appointment_candidates(&state, user.role).await?)
+    search::read(
+        &APPOINTMENT,
+        &id,
+        appointment_candidates(&state, user.role).await?,
+    )
 }
 
 /// `GET /fhir/r4/Slot?...`.
@@ -444,7 +479,12 @@ pub(crate) async fn search_slots(
 ) -> Result<Response, FhirError> {
     let user = caller_in(&state, &headers, READERS).await?;
     let query = parse(&SLOT, raw.as_deref())?;
-    search::respond(&SLOT, &headers, &query, slot_candidates(&state, user.role).await?)
+    search::respond(
+        &SLOT,
+        &headers,
+        &query,
+        slot_candidates(&state, user.role).await?,
+    )
 }
 
 /// `GET /fhir/r4/Slot/{id}`.

@@ -71,7 +71,11 @@ pub(crate) fn date_range(v: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         }
         [y, m] if y.len() == 4 && m.len() == 2 => {
             let (y, m) = (y.parse().ok()?, num(m)?);
-            let next = if m == 12 { day(y + 1, 1, 1)? } else { day(y, m + 1, 1)? };
+            let next = if m == 12 {
+                day(y + 1, 1, 1)?
+            } else {
+                day(y, m + 1, 1)?
+            };
             Some((day(y, m, 1)?, end(next)))
         }
         [y, m, d] if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
@@ -135,10 +139,9 @@ impl Query {
     /// Parses `raw` for `spec`: an unknown parameter, a repeated one (other than the date
     /// parameter, whose repeats bound a range), a bad status or date is refused by name.
     pub(crate) fn parse(spec: &Spec, raw: Option<&str>) -> Result<Self, FhirError> {
-        let pairs: Vec<(String, String)> =
-            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-                .into_owned()
-                .collect();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
         let mut values: HashMap<String, Vec<String>> = HashMap::new();
         let mut dates = Vec::new();
         let (mut count, mut offset) = (None, None);
@@ -158,7 +161,8 @@ impl Query {
                     }
                     let list: Vec<String> = v.split(',').map(str::to_owned).collect();
                     if name == "status" {
-                        if let Some(bad) = list.iter().find(|s| !spec.statuses.contains(&s.as_str()))
+                        if let Some(bad) =
+                            list.iter().find(|s| !spec.statuses.contains(&s.as_str()))
                         {
                             return Err(FhirError::invalid(
                                 "status",
@@ -238,7 +242,10 @@ pub(crate) fn respond(
     candidates: Vec<Candidate>,
 ) -> Result<Response, FhirError> {
     let base = base_url(headers);
-    let matching: Vec<Candidate> = candidates.into_iter().filter(|c| query.matches(c)).collect();
+    let matching: Vec<Candidate> = candidates
+        .into_iter()
+        .filter(|c| query.matches(c))
+        .collect();
     let total = matching.len();
     let mut page = Vec::new();
     // Only the page is read through the model; the rest only counts.
@@ -261,7 +268,11 @@ pub(crate) fn respond(
 }
 
 /// Answers a read of `id` among `candidates`.
-pub(crate) fn read(spec: &Spec, id: &str, candidates: Vec<Candidate>) -> Result<Response, FhirError> {
+pub(crate) fn read(
+    spec: &Spec,
+    id: &str,
+    candidates: Vec<Candidate>,
+) -> Result<Response, FhirError> {
     let c = candidates
         .into_iter()
         .find(|c| c.id == id)

@@ -18,7 +18,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate, Utc};
 use serde_json::{json, Value};
 
-use careflow_store::service_requests::{self, Entry, NewServiceRequest, Process, ServiceRequestRow};
+use careflow_store::service_requests::{
+    self, Entry, NewServiceRequest, Process, ServiceRequestRow,
+};
 use careflow_store::users::User;
 use careflow_store::{adt, patients, views};
 use careflow_types::{Role, ScanRequestEntry, UrgencyCategory, WaitingCase};
@@ -172,7 +174,11 @@ fn json_body(body: &[u8], at: &str) -> Result<Value, FhirError> {
     serde_json::from_slice(body).map_err(|e| {
         FhirError::invalid(
             at,
-            format!("the body is not JSON: {e} (line {}, column {})", e.line(), e.column()),
+            format!(
+                "the body is not JSON: {e} (line {}, column {})",
+                e.line(),
+                e.column()
+            ),
         )
     })
 }
@@ -184,7 +190,10 @@ fn date_at(v: &Value, at: &str) -> Result<Option<NaiveDate>, FhirError> {
         Some(s) if s.len() >= 10 => NaiveDate::parse_from_str(&s[..10], "%Y-%m-%d")
             .map(Some)
             .map_err(|_| FhirError::invalid(at, format!("{s:?} is not a FHIR date"))),
-        _ => Err(FhirError::invalid(at, "must be a date YYYY-MM-DD or a dateTime")),
+        _ => Err(FhirError::invalid(
+            at,
+            "must be a date YYYY-MM-DD or a dateTime",
+        )),
     }
 }
 
@@ -254,7 +263,9 @@ async fn check(
     }
     // The resource must be a ServiceRequest as the FHIR model reads it.
     let de = v.clone();
-    if let Err(e) = serde_path_to_error::deserialize::<_, fhir_model::r4b::resources::ServiceRequest>(de) {
+    if let Err(e) =
+        serde_path_to_error::deserialize::<_, fhir_model::r4b::resources::ServiceRequest>(de)
+    {
         return Err(model_refusal(at, e));
     }
     let el = |name: &str| format!("{at}.{name}");
@@ -267,7 +278,10 @@ async fn check(
     if !matches!(v["intent"].as_str(), Some("order" | "original-order")) {
         return Err(FhirError::unprocessable(
             &el("intent"),
-            format!("an order careflow takes has intent order or original-order, not {}", v["intent"]),
+            format!(
+                "an order careflow takes has intent order or original-order, not {}",
+                v["intent"]
+            ),
         ));
     }
     let categories: Vec<&str> = v["category"]
@@ -331,7 +345,10 @@ async fn check(
     let today = Utc::now().date_naive();
     let (earliest, latest) = if !v["occurrencePeriod"].is_null() {
         (
-            date_at(&v["occurrencePeriod"]["start"], &el("occurrencePeriod.start"))?,
+            date_at(
+                &v["occurrencePeriod"]["start"],
+                &el("occurrencePeriod.start"),
+            )?,
             date_at(&v["occurrencePeriod"]["end"], &el("occurrencePeriod.end"))?,
         )
     } else {
@@ -349,7 +366,9 @@ async fn check(
                 _ => {
                     return Err(FhirError::unprocessable(
                         &el("code"),
-                        format!("an imaging request names its modality as a {DICOM} code, CT or MR"),
+                        format!(
+                            "an imaging request names its modality as a {DICOM} code, CT or MR"
+                        ),
                     ))
                 }
             };
@@ -508,7 +527,9 @@ pub(crate) async fn create(
     let order = check(&state, &user, &v, "ServiceRequest").await?;
     let stored = store(&state, &user, &[order], |_| "ServiceRequest".to_owned()).await?;
     let row = &stored[0];
-    let view = PatientView::for_role(user.role, &[]).resolve(&state, &[]).await?;
+    let view = PatientView::for_role(user.role, &[])
+        .resolve(&state, &[])
+        .await?;
     let resource = typed(candidate(row, &view).resource)?;
     let location = format!("{}/ServiceRequest/{}", base_url(&headers), row.request_id);
     let mut resp = fhir_json(StatusCode::CREATED, &resource);
@@ -563,7 +584,9 @@ pub(crate) async fn transaction(
         if method != "POST" || url.trim_start_matches('/') != "ServiceRequest" {
             return Err(FhirError::unprocessable(
                 &format!("{at}.request"),
-                format!("an entry creates a ServiceRequest: POST ServiceRequest, not {method} {url}"),
+                format!(
+                    "an entry creates a ServiceRequest: POST ServiceRequest, not {method} {url}"
+                ),
             ));
         }
         orders.push(check(&state, &user, &entry["resource"], &format!("{at}.resource")).await?);
@@ -578,7 +601,10 @@ pub(crate) async fn transaction(
             ));
         }
     }
-    let stored = store(&state, &user, &orders, |i| format!("Bundle.entry[{i}].resource")).await?;
+    let stored = store(&state, &user, &orders, |i| {
+        format!("Bundle.entry[{i}].resource")
+    })
+    .await?;
     let results: Vec<Value> = stored
         .iter()
         .map(|r| {

@@ -50,7 +50,9 @@ fn practitioner_id(nurse: &str) -> String {
     format!("nurse-{nurse}")
 }
 
-async fn rosters(state: &AppState) -> Result<Vec<views::InForce<careflow_types::RosterProposal>>, FhirError> {
+async fn rosters(
+    state: &AppState,
+) -> Result<Vec<views::InForce<careflow_types::RosterProposal>>, FhirError> {
     Ok(views::published_rosters(&state.db).await?)
 }
 
