@@ -635,7 +635,7 @@ async fn stays_plans_and_orders_are_served_as_fhir() {
     served.push(nurses);
     let roles = get(
         s,
-        "/fhir/r4/PractitionerRole?practitioner=Practitioner/nurse-N100&date=2026-12-20",
+        "/fhir/r4/PractitionerRole?practitioner=Practitioner/nurse-N100&date=ge2026-12-20&date=le2026-12-20",
         &hal,
     )
     .await;

@@ -25,7 +25,7 @@ use fhir_model::r4b::codes::{
 };
 use fhir_model::r4b::resources::{
     Bundle, BundleEntry, BundleEntrySearch, BundleLink, CapabilityStatement,
-    CapabilityStatementRest, CapabilityStatementRestResource,
+    CapabilityStatementRest, CapabilityStatementRestInteraction, CapabilityStatementRestResource,
     CapabilityStatementRestResourceInteraction, CapabilityStatementRestResourceSearchParam,
     CapabilityStatementSoftware, OperationOutcome, OperationOutcomeIssue, Resource,
 };
