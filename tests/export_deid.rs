@@ -16,7 +16,7 @@ use careflow_hl7::decode::{decode, Decoded};
 use careflow_hl7::location::{BedEntry, LocationFile, LocationMap, WardEntry};
 use careflow_store::service_requests::{self, Entry, NewServiceRequest};
 use careflow_store::users::User;
-use careflow_store::{adt, audit, hospital, views, Db};
+use careflow_store::{adt, audit, hospital, users, views, Db};
 use careflow_testkit::db;
 use careflow_types::Role;
 
@@ -323,4 +323,42 @@ async fn the_research_export_holds_no_identifier_and_keeps_intervals() {
             .iter()
             .any(|p| line.contains(&p.mrn) || line.contains(&p.family))
     }));
+
+    // The command line: the token's user must hold an exporting role.
+    const PASSWORD: &str = "export pass phrase";
+    for (name, role) in [("admin.ada", Role::Admin), ("audit.amy", Role::Auditor)] {
+        users::upsert_with_password(&db, name, role, Some(PASSWORD), "test")
+            .await
+            .expect("user");
+    }
+    let cli = |name: &'static str, out: PathBuf| {
+        let db = db.clone();
+        let data_dir = dir.path().to_owned();
+        async move {
+            let session = users::login(&db, name, PASSWORD, std::time::Duration::from_secs(600))
+                .await
+                .expect("login");
+            std::process::Command::new(env!("CARGO_BIN_EXE_careflow"))
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .args(["export", "deid", "--out"])
+                .arg(&out)
+                .args(["--token", &session.token])
+                .env_remove(export::KEY_ENV)
+                .env_remove("CAREFLOW_DATABASE")
+                .output()
+                .expect("careflow runs")
+        }
+    };
+    let denied = cli("audit.amy", dir.path().join("export-cli-denied")).await;
+    assert!(!denied.status.success());
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("may not export"));
+    let by_cli = dir.path().join("export-cli");
+    let done = cli("admin.ada", by_cli.clone()).await;
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.join("Patient.ndjson")).unwrap(),
+        std::fs::read_to_string(by_cli.join("Patient.ndjson")).unwrap(),
+        "the command line uses the data directory's key"
+    );
 }
