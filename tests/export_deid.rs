@@ -355,7 +355,11 @@ async fn the_research_export_holds_no_identifier_and_keeps_intervals() {
     assert!(String::from_utf8_lossy(&denied.stderr).contains("may not export"));
     let by_cli = dir.path().join("export-cli");
     let done = cli("admin.ada", by_cli.clone()).await;
-    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
     assert_eq!(
         std::fs::read_to_string(out.join("Patient.ndjson")).unwrap(),
         std::fs::read_to_string(by_cli.join("Patient.ndjson")).unwrap(),
