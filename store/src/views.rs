@@ -301,3 +301,46 @@ pub fn plan_instant(
             + chrono::Duration::minutes(i64::from(minute)),
     )
 }
+
+/// The theatres of the published lists and the scanners of the booked runs (ids, each
+/// once, sorted), read without parsing the whole of each plan.
+pub async fn planned_rooms(db: &Db) -> Result<(Vec<String>, Vec<String>)> {
+    #[derive(serde::Deserialize)]
+    struct Session {
+        theatre_id: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct List {
+        sessions: Vec<Session>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Day {
+        scanner_id: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Run {
+        scanner_days: Vec<Day>,
+    }
+    let mut theatres = std::collections::BTreeSet::new();
+    for r in sqlx::query("SELECT proposal_json FROM theatre_lists WHERE status = 'published'")
+        .fetch_all(db.pool())
+        .await?
+    {
+        let list: List = serde_json::from_str(&r.try_get::<String, _>("proposal_json")?)
+            .map_err(|e| crate::Error::Corrupt(format!("theatre list: {e}")))?;
+        theatres.extend(list.sessions.into_iter().map(|s| s.theatre_id));
+    }
+    let mut scanners = std::collections::BTreeSet::new();
+    for r in sqlx::query("SELECT proposal_json FROM scanner_bookings WHERE status = 'booked'")
+        .fetch_all(db.pool())
+        .await?
+    {
+        let run: Run = serde_json::from_str(&r.try_get::<String, _>("proposal_json")?)
+            .map_err(|e| crate::Error::Corrupt(format!("scanner booking: {e}")))?;
+        scanners.extend(run.scanner_days.into_iter().map(|d| d.scanner_id));
+    }
+    Ok((
+        theatres.into_iter().collect(),
+        scanners.into_iter().collect(),
+    ))
+}

@@ -121,7 +121,7 @@ fn candidate(stay: &views::Stay, patient: Value) -> Candidate {
         status: status.into(),
         period: start.zip(stop),
         refs,
-        resource,
+        resource: Box::new(move || resource),
     }
 }
 

@@ -14,7 +14,7 @@ use fhir_model::r4b::codes::{LocationMode, LocationStatus};
 use fhir_model::r4b::resources::{Location, Resource};
 use fhir_model::r4b::types::{CodeableConcept, Coding, Identifier, Reference};
 
-use crate::fhir::{base_url, caller, fhir_json, searchset, FhirError, Paging};
+use crate::fhir::{base_url, caller, fhir_json, searchset_page, FhirError, Paging};
 use crate::AppState;
 
 /// The system of careflow's location identifiers (its own ids).
@@ -309,13 +309,19 @@ pub(crate) async fn search(
                 continue;
             }
         }
-        let url = format!("{base}/Location/{}", place.id);
-        matches.push((url, Resource::from(to_resource(&place)?)));
+        matches.push(place);
     }
     let query: Vec<(String, String)> = pairs
         .into_iter()
         .filter(|(k, _)| k != "_count" && k != "_offset")
         .collect();
-    let bundle = searchset(&format!("{base}/Location"), &query, &paging, matches)?;
+    // Only the page's Locations are built.
+    let total = matches.len();
+    let mut page = Vec::new();
+    for place in matches.iter().skip(paging.offset).take(paging.count) {
+        let url = format!("{base}/Location/{}", place.id);
+        page.push((url, Resource::from(to_resource(place)?)));
+    }
+    let bundle = searchset_page(&format!("{base}/Location"), &query, &paging, total, page)?;
     Ok(fhir_json(StatusCode::OK, &Resource::from(bundle)))
 }

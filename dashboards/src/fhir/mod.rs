@@ -368,26 +368,9 @@ impl Paging {
     }
 }
 
-/// A searchset Bundle of one page of `matches`, with self/first/next/previous links
-/// that repeat the query (`base` is the resource type's URL, `query` the search
-/// parameters other than paging).
-pub(crate) fn searchset(
-    base: &str,
-    query: &[(String, String)],
-    paging: &Paging,
-    matches: Vec<(String, Resource)>,
-) -> Result<Bundle, FhirError> {
-    let total = matches.len();
-    let page = matches
-        .into_iter()
-        .skip(paging.offset)
-        .take(paging.count)
-        .collect();
-    searchset_page(base, query, paging, total, page)
-}
-
-/// A searchset Bundle of `page` (already cut from `total` matches), with the paging
-/// links of [`searchset`].
+/// A searchset Bundle of `page` (already cut from `total` matches), with self, first,
+/// next and previous links that repeat the query (`base` is the resource type's URL,
+/// `query` the search parameters other than paging).
 pub(crate) fn searchset_page(
     base: &str,
     query: &[(String, String)],
@@ -640,7 +623,10 @@ mod tests {
             })
             .collect();
         let q = vec![("partof".to_owned(), "Location/W 1".to_owned())];
-        let bundle = searchset("http://h/fhir/r4/Location", &q, &paging, matches).unwrap();
+        let matches: Vec<(String, Resource)> = matches;
+        let total = matches.len();
+        let page = matches.into_iter().skip(2).take(2).collect();
+        let bundle = searchset_page("http://h/fhir/r4/Location", &q, &paging, total, page).unwrap();
         let v = serde_json::to_value(Resource::from(bundle)).unwrap();
         assert_eq!(v["type"], "searchset");
         assert_eq!(v["total"], 5);

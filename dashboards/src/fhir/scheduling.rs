@@ -15,6 +15,7 @@
 //! by pseudonymous key, withheld from the auditor.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -155,39 +156,46 @@ async fn plans(state: &AppState, role: Role) -> Result<Plans, FhirError> {
 
 /// The theatres and scanners of published plans (kind, id), for the Location view.
 pub(crate) async fn rooms(state: &AppState) -> Result<Vec<(String, String)>, FhirError> {
-    let mut out = std::collections::BTreeSet::new();
-    for l in views::published_theatre_lists(&state.db).await? {
-        for s in &l.proposal.sessions {
-            out.insert((
-                theatre_location(&s.theatre_id),
-                format!("Theatre {}", s.theatre_id),
-            ));
-        }
-    }
-    for r in views::booked_scanner_days(&state.db).await? {
-        for d in &r.proposal.scanner_days {
-            out.insert((
-                scanner_location(&d.scanner_id),
-                format!("Scanner {}", d.scanner_id),
-            ));
-        }
-    }
-    Ok(out.into_iter().collect())
+    let (theatres, scanners) = views::planned_rooms(&state.db).await?;
+    Ok(theatres
+        .iter()
+        .map(|t| (theatre_location(t), format!("Theatre {t}")))
+        .chain(
+            scanners
+                .iter()
+                .map(|s| (scanner_location(s), format!("Scanner {s}"))),
+        )
+        .collect())
 }
 
-fn theatre_slot_id(list_id: &str, theatre: &str, day: u32) -> String {
-    compound_id("ts", &[list_id, theatre, &day.to_string()])
+/// A readable id where the parts make a FHIR id (`[A-Za-z0-9-.]`, at most 64), else
+/// [`compound_id`]. Theatre ids are unique by week: one list is in force per week.
+fn plain_id(prefix: &str, parts: &[&str]) -> String {
+    let plain = format!("{prefix}-{}", parts.join("-"));
+    if plain.len() <= 64
+        && plain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+    {
+        plain
+    } else {
+        compound_id(prefix, parts)
+    }
+}
+
+fn theatre_slot_id(week_start: &str, theatre: &str, day: u32) -> String {
+    plain_id("ts", &[week_start, theatre, &day.to_string()])
 }
 
 fn scanner_slot_id(booking_id: &str, scanner: &str, day: u32) -> String {
     compound_id("ss", &[booking_id, scanner, &day.to_string()])
 }
 
-fn appointments(p: &Plans, view: &ResolvedView) -> Vec<Candidate> {
+fn appointments(p: &Arc<Plans>, view: &Arc<ResolvedView>) -> Vec<Candidate> {
     let mut out = Vec::new();
-    for l in &p.lists {
+    for (li, l) in p.lists.iter().enumerate() {
         let w = &l.proposal.week_start;
-        for b in &l.proposal.booked {
+        for (bi, b) in l.proposal.booked.iter().enumerate() {
             let (Some(start), Some(end)) = (
                 at(w, b.day, DAY_OPENS_MINUTE + b.start_minute),
                 at(
@@ -198,43 +206,54 @@ fn appointments(p: &Plans, view: &ResolvedView) -> Vec<Candidate> {
             ) else {
                 continue;
             };
-            let slot = theatre_slot_id(&l.id, &b.theatre_id, b.day);
+            let id = plain_id("th", &[w, &b.case_id]);
+            let slot = theatre_slot_id(w, &b.theatre_id, b.day);
             let room = theatre_location(&b.theatre_id);
             let mut refs = vec![
                 ("location", format!("Location/{room}")),
                 ("slot", format!("Slot/{slot}")),
             ];
-            let mut resource = json!({
-                "resourceType": "Appointment",
-                "id": compound_id("th", &[&l.id, &b.case_id]),
-                "identifier": [
-                    {"system": "urn:careflow:theatre-case", "value": b.case_id},
-                    {"system": "urn:careflow:theatre-list", "value": l.id},
-                ],
-                "status": "booked",
-                "serviceCategory": [{"coding": [{"system": PROCESS_SYSTEM, "code": "theatre"}]}],
-                "serviceType": [{"coding": [{"system": "urn:careflow:procedure", "code": b.procedure}]}],
-                "priority": b.category.as_str()[1..].parse::<u32>().unwrap_or(4),
-                "start": instant(start),
-                "end": instant(end),
-                "slot": [{"reference": format!("Slot/{slot}")}],
-                "participant": [
-                    {"actor": view.reference(&b.patient_key), "status": "accepted"},
-                    {"actor": {"reference": format!("Location/{room}")}, "status": "accepted"},
-                    {"actor": {"identifier": {"system": "urn:careflow:surgeon", "value": b.surgeon_id}},
-                     "status": "accepted"},
-                ],
-            });
-            if b.planned_minutes > 0 {
-                resource["minutesDuration"] = json!(b.planned_minutes);
-            }
-            if p.placed.contains(&b.case_id) {
-                resource["basedOn"] =
-                    json!([{"reference": format!("ServiceRequest/{}", b.case_id)}]);
+            let placed = p.placed.contains(&b.case_id);
+            if placed {
                 refs.push(("based-on", format!("ServiceRequest/{}", b.case_id)));
             }
+            // Built only if the appointment is on the page returned.
+            let (plans, view, resource_id) = (Arc::clone(p), Arc::clone(view), id.clone());
+            let resource = move || {
+                let l = &plans.lists[li];
+                let b = &l.proposal.booked[bi];
+                let mut resource = json!({
+                    "resourceType": "Appointment",
+                    "id": resource_id,
+                    "identifier": [
+                        {"system": "urn:careflow:theatre-case", "value": b.case_id},
+                        {"system": "urn:careflow:theatre-list", "value": l.id},
+                    ],
+                    "status": "booked",
+                    "serviceCategory": [{"coding": [{"system": PROCESS_SYSTEM, "code": "theatre"}]}],
+                    "serviceType": [{"coding": [{"system": "urn:careflow:procedure", "code": b.procedure}]}],
+                    "priority": b.category.as_str()[1..].parse::<u32>().unwrap_or(4),
+                    "start": instant(start),
+                    "end": instant(end),
+                    "slot": [{"reference": format!("Slot/{slot}")}],
+                    "participant": [
+                        {"actor": view.reference(&b.patient_key), "status": "accepted"},
+                        {"actor": {"reference": format!("Location/{room}")}, "status": "accepted"},
+                        {"actor": {"identifier": {"system": "urn:careflow:surgeon", "value": b.surgeon_id}},
+                         "status": "accepted"},
+                    ],
+                });
+                if b.planned_minutes > 0 {
+                    resource["minutesDuration"] = json!(b.planned_minutes);
+                }
+                if placed {
+                    resource["basedOn"] =
+                        json!([{"reference": format!("ServiceRequest/{}", b.case_id)}]);
+                }
+                resource
+            };
             out.push(Candidate {
-                id: resource["id"].as_str().unwrap_or_default().to_owned(),
+                id,
                 identifiers: vec![
                     ("urn:careflow:theatre-case".into(), b.case_id.clone()),
                     ("urn:careflow:theatre-list".into(), l.id.clone()),
@@ -242,7 +261,7 @@ fn appointments(p: &Plans, view: &ResolvedView) -> Vec<Candidate> {
                 status: "booked".into(),
                 period: Some((start, end)),
                 refs,
-                resource,
+                resource: Box::new(resource),
             });
         }
     }
@@ -305,7 +324,7 @@ fn appointments(p: &Plans, view: &ResolvedView) -> Vec<Candidate> {
             status: status.into(),
             period: Some((start, end)),
             refs,
-            resource,
+            resource: Box::new(move || resource),
         });
     }
     out
@@ -339,7 +358,7 @@ fn slots(p: &Plans) -> Vec<(Candidate, String)> {
                 status: status.into(),
                 period: Some((start, end)),
                 refs: vec![("schedule", format!("Schedule/{schedule}"))],
-                resource,
+                resource: Box::new(move || resource),
             },
             schedule,
         ));
@@ -352,7 +371,7 @@ fn slots(p: &Plans) -> Vec<(Candidate, String)> {
                 at(w, s.day, DAY_OPENS_MINUTE + s.staffed_minutes),
             ) {
                 slot(
-                    theatre_slot_id(&l.id, &s.theatre_id, s.day),
+                    theatre_slot_id(&l.proposal.week_start, &s.theatre_id, s.day),
                     theatre_location(&s.theatre_id),
                     start,
                     end,
@@ -422,15 +441,15 @@ fn schedules(p: &Plans) -> Vec<Candidate> {
                 period: Some((s, e)),
                 refs: vec![("actor", format!("Location/{id}"))],
                 id,
-                resource,
+                resource: Box::new(move || resource),
             }
         })
         .collect()
 }
 
 async fn appointment_candidates(state: &AppState, role: Role) -> Result<Vec<Candidate>, FhirError> {
-    let p = plans(state, role).await?;
-    let view = PatientView::for_role(role, &[]).resolve(state, &[]).await?;
+    let p = Arc::new(plans(state, role).await?);
+    let view = Arc::new(PatientView::for_role(role, &[]).resolve(state, &[]).await?);
     Ok(appointments(&p, &view))
 }
 

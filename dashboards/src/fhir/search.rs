@@ -3,9 +3,9 @@
 //! and `_offset`), checked by name and value, applied to the candidates a type lists,
 //! and the page answered as a searchset Bundle.
 //!
-//! A type lists its candidates cheaply as JSON with what its parameters match on;
-//! only the page's resources are read back through `fhir-model`'s types, so a search
-//! over a year of bookings builds only the resources it returns.
+//! A type lists its candidates cheaply with what its parameters match on and a closure
+//! that builds the resource; only the page's resources are built and read back through
+//! `fhir-model`'s types, so a search over a year of bookings builds only those it returns.
 
 use std::collections::HashMap;
 
@@ -29,8 +29,13 @@ pub(crate) struct Candidate {
     pub period: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Reference parameters (name, `Type/id`), e.g. ("location", "Location/W1").
     pub refs: Vec<(&'static str, String)>,
-    /// The resource as FHIR JSON.
-    pub resource: Value,
+    /// Builds the resource as FHIR JSON: only for the page a search returns.
+    pub resource: Box<dyn FnOnce() -> Value + Send>,
+}
+
+/// A resource already built, as a [`Candidate::resource`].
+pub(crate) fn ready(resource: Value) -> Box<dyn FnOnce() -> Value + Send> {
+    Box::new(move || resource)
 }
 
 /// What one resource type accepts.
@@ -255,7 +260,7 @@ pub(crate) fn respond(
         .take(query.paging.count)
     {
         let url = format!("{base}/{}/{}", spec.type_name, c.id);
-        page.push((url, typed(c.resource)?));
+        page.push((url, typed((c.resource)())?));
     }
     let bundle = searchset_page(
         &format!("{base}/{}", spec.type_name),
@@ -277,5 +282,5 @@ pub(crate) fn read(
         .into_iter()
         .find(|c| c.id == id)
         .ok_or_else(|| FhirError::not_found(format!("{}/{id} is not known", spec.type_name)))?;
-    Ok(fhir_json(StatusCode::OK, &typed(c.resource)?))
+    Ok(fhir_json(StatusCode::OK, &typed((c.resource)())?))
 }

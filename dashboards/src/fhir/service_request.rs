@@ -128,7 +128,7 @@ fn candidate(row: &ServiceRequestRow, view: &ResolvedView) -> Candidate {
         status: row.status.clone(),
         period,
         refs: vec![("category", category.into())],
-        resource,
+        resource: Box::new(move || resource),
     }
 }
 
@@ -530,7 +530,7 @@ pub(crate) async fn create(
     let view = PatientView::for_role(user.role, &[])
         .resolve(&state, &[])
         .await?;
-    let resource = typed(candidate(row, &view).resource)?;
+    let resource = typed((candidate(row, &view).resource)())?;
     let location = format!("{}/ServiceRequest/{}", base_url(&headers), row.request_id);
     let mut resp = fhir_json(StatusCode::CREATED, &resource);
     if let Ok(h) = HeaderValue::from_str(&location) {

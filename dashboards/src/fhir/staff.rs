@@ -16,7 +16,7 @@ use serde_json::json;
 use careflow_store::views;
 use careflow_types::Role;
 
-use crate::fhir::search::{self, date_range, Candidate, Query, Spec};
+use crate::fhir::search::{self, date_range, ready, Candidate, Query, Spec};
 use crate::fhir::{caller_in, compound_id, FhirError};
 use crate::AppState;
 
@@ -71,12 +71,12 @@ fn practitioners(rosters: &[views::InForce<careflow_types::RosterProposal>]) -> 
         .map(|nurse| {
             let id = practitioner_id(&nurse);
             Candidate {
-                resource: json!({
+                resource: ready(json!({
                     "resourceType": "Practitioner",
                     "id": id,
                     "identifier": [{"system": STAFF_SYSTEM, "value": nurse}],
                     "active": true,
-                }),
+                })),
                 identifiers: vec![(STAFF_SYSTEM.into(), nurse)],
                 status: String::new(),
                 period: None,
@@ -109,7 +109,7 @@ fn roles(rosters: &[views::InForce<careflow_types::RosterProposal>]) -> Vec<Cand
                 .zip(date_range(&last.to_string()))
                 .map(|(a, b)| (a.0, b.1));
             out.push(Candidate {
-                resource: json!({
+                resource: ready(json!({
                     "resourceType": "PractitionerRole",
                     "id": id,
                     "identifier": [{"system": "urn:careflow:roster", "value": r.id}],
@@ -118,7 +118,7 @@ fn roles(rosters: &[views::InForce<careflow_types::RosterProposal>]) -> Vec<Cand
                     "practitioner": {"reference": practitioner},
                     "code": [{"coding": [{"system": ROLE_CODES, "code": "nurse", "display": "Nurse"}]}],
                     "specialty": [{"coding": [{"system": "urn:careflow:roster-ward", "code": p.ward}]}],
-                }),
+                })),
                 identifiers: vec![("urn:careflow:roster".into(), r.id.clone())],
                 status: String::new(),
                 period,
