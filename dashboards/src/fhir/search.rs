@@ -284,3 +284,33 @@ pub(crate) fn read(
         .ok_or_else(|| FhirError::not_found(format!("{}/{id} is not known", spec.type_name)))?;
     Ok(fhir_json(StatusCode::OK, &typed((c.resource)())?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(a: &str, b: &str) -> (DateTime<Utc>, DateTime<Utc>) {
+        (date_range(a).unwrap().0, date_range(b).unwrap().1)
+    }
+
+    // The prefixes compare the target's period with the range the value covers at its
+    // precision (a day, a month, a year, an instant).
+    #[test]
+    fn date_prefixes_compare_ranges() {
+        let stay = range("2026-12-01T08:00:00Z", "2026-12-03T10:00:00Z");
+        let yes = |v: &str| DateCriterion::parse("date", v).unwrap().matches(stay);
+        assert!(yes("2026-12"), "within the month");
+        assert!(!yes("2026-12-01"), "not within the day");
+        assert!(yes("ne2026-12-01"));
+        assert!(yes("ge2026-12-03") && !yes("ge2026-12-04"));
+        assert!(yes("le2026-12-01") && !yes("le2026-11-30"));
+        assert!(yes("gt2026-12-02") && !yes("gt2026-12-03"));
+        assert!(yes("lt2026-12-02") && !yes("lt2026-12-01"));
+        assert!(yes("sa2026-11-30") && !yes("sa2026-12-01"));
+        assert!(yes("eb2026-12-04") && !yes("eb2026-12-03"));
+        assert!(yes("ap2026-12-02"));
+        assert!(yes("2026") && !yes("2025"));
+        assert!(DateCriterion::parse("date", "ge2026-13-01").is_err());
+        assert!(DateCriterion::parse("date", "tomorrow").is_err());
+    }
+}
