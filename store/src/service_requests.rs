@@ -378,3 +378,151 @@ pub async fn join_scanner_week(db: &Db, week: &mut ScannerWeekRequest) -> Result
     }
     Ok(ids)
 }
+
+#[cfg(test)]
+mod tests {
+    use careflow_types::{AgeGroup, Sex};
+
+    use super::*;
+    use crate::patients;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    fn surgical(id: &str, key: &str, placer: &str, surgeon: &str) -> NewServiceRequest {
+        NewServiceRequest {
+            request_id: id.into(),
+            patient_key: key.into(),
+            priority: "routine".into(),
+            code: "hernia_repair".into(),
+            earliest: date("2026-12-08"),
+            latest: date("2027-03-01"),
+            identifier_system: "urn:oid:1.2.3".into(),
+            identifier_value: placer.into(),
+            entry: Entry::Theatre(
+                serde_json::from_value(serde_json::json!({
+                    "case_id": id, "patient_key": key, "procedure": "hernia_repair",
+                    "specialty": "general_surgery", "surgeon_id": surgeon, "category": "P4",
+                    "days_waited": 0
+                }))
+                .expect("case"),
+            ),
+        }
+    }
+
+    fn week(surgeon: &str) -> TheatreWeekRequest {
+        serde_json::from_value(serde_json::json!({
+            "week_start": "2026-12-07",
+            "theatres": [{"theatre_id": "T1", "sessions": [{"day": 1, "staffed_minutes": 480}]}],
+            "surgeons": [{"surgeon_id": surgeon, "days": [1]}],
+            "cases": [],
+            "requested_by": "theatre.tom"
+        }))
+        .expect("week")
+    }
+
+    async fn lifecycle(db: &Db) {
+        let key = patients::pseudonymise(db, "MRN-1", Sex::Male, AgeGroup::Adult)
+            .await
+            .expect("patient");
+        let stored = create_all(
+            db,
+            &[
+                surgical("SR-a", &key, "P-1", "S01"),
+                surgical("SR-b", &key, "P-2", "S02"),
+            ],
+            "theatre.tom",
+            "theatre_admin",
+        )
+        .await
+        .expect("orders");
+        assert_eq!(stored.len(), 2);
+        // A resent order and an unknown patient are refused by index; nothing is stored.
+        let err = create_all(
+            db,
+            &[
+                surgical("SR-c", &key, "P-3", "S01"),
+                surgical("SR-d", &key, "P-1", "S01"),
+            ],
+            "theatre.tom",
+            "theatre_admin",
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Conflict(m) if m.starts_with("1: ")),
+            "{err}"
+        );
+        let err = create_all(
+            db,
+            &[surgical("SR-e", "PK-nobody", "P-4", "S01")],
+            "theatre.tom",
+            "theatre_admin",
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid(m) if m.starts_with("0: ")),
+            "{err}"
+        );
+        assert_eq!(all(db).await.expect("all").len(), 2);
+
+        // The week takes the case whose surgeon operates in it, from its earliest day.
+        let mut w = week("S01");
+        let ids = join_theatre_week(db, &mut w).await.expect("join");
+        assert_eq!(ids, ["SR-a"]);
+        assert_eq!(w.cases.len(), 1);
+        assert_eq!(w.cases[0].release_day, 1);
+        mark_taken(db, &ids, "theatre-2026-12-07-x")
+            .await
+            .expect("taken");
+        let mut again = week("S01");
+        assert!(join_theatre_week(db, &mut again)
+            .await
+            .expect("join")
+            .is_empty());
+        let taken: Vec<_> = all(db)
+            .await
+            .expect("all")
+            .into_iter()
+            .filter_map(|o| o.taken_by)
+            .collect();
+        assert_eq!(taken, ["theatre-2026-12-07-x"]);
+    }
+
+    #[tokio::test]
+    async fn orders_are_stored_whole_and_join_their_week_on_sqlite() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = Db::connect(&Db::sqlite_url(&dir.path().join("careflow.db")))
+            .await
+            .expect("db");
+        lifecycle(&db).await;
+    }
+
+    #[tokio::test]
+    async fn orders_are_stored_whole_and_join_their_week_on_postgres() {
+        let base = std::env::var("CAREFLOW_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let schema = format!(
+            "cf_orders_{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_nanos()
+        );
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&base)
+            .await
+            .expect("PostgreSQL at 127.0.0.1:5432");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .expect("create schema");
+        admin.close().await;
+        let db = Db::connect(&format!("{base}?options=-c%20search_path%3D{schema}"))
+            .await
+            .expect("postgres schema");
+        lifecycle(&db).await;
+    }
+}
