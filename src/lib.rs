@@ -19,5 +19,6 @@ pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod demo;
+pub mod export;
 pub mod serve;
 pub mod temporal;

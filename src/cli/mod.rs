@@ -13,6 +13,7 @@ pub mod bed_plans;
 pub mod db;
 pub mod decisions;
 pub mod ethics;
+pub mod export;
 pub mod forecast;
 pub mod login;
 pub mod release;
@@ -356,6 +357,9 @@ pub enum Command {
     /// Restore a backup into a fresh --data-dir (checksums, audit chain and counts
     /// checked first).
     Restore(backup::RestoreArgs),
+    /// De-identified research exports (FHIR NDJSON), for roles that may export.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Database administration as the owner role: migrate, grant the application role.
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -393,6 +397,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Release(cmd) => release::run(&g, cmd).await,
         Command::Backup(args) => backup::backup(&g, args).await,
         Command::Restore(args) => backup::restore(&g, args).await,
+        Command::Export(cmd) => export::run(&g, cmd).await,
         // Solvers and forecasters block their thread while they compute.
         Command::Solve(cmd) => tokio::task::spawn_blocking(move || solve::run(cmd)).await?,
         Command::Forecast(cmd) => {

@@ -31,10 +31,12 @@ pub mod registry;
 pub mod releases;
 pub mod rosters;
 pub mod scanner;
+pub mod service_requests;
 pub mod signatures;
 pub mod tasks;
 pub mod theatre;
 pub mod users;
+pub mod views;
 
 pub use db::{Backend, Db};
 pub use error::{Error, Result};

@@ -403,6 +403,21 @@ pub(crate) async fn revisions<T: DeserializeOwned>(
     rows.iter().map(|r| kind.stored_of(r)).collect()
 }
 
+/// Every concluded revision in force (published, booked) of every id, oldest period
+/// first: what the interfaces (FHIR, exports) show as the plan.
+pub(crate) async fn concluded<T: DeserializeOwned>(db: &Db, kind: &Kind) -> Result<Vec<Stored<T>>> {
+    let rows = sqlx::query(&format!(
+        "{} WHERE status = $1 ORDER BY {}, {}, revision",
+        kind.select(),
+        kind.period.join(", "),
+        kind.id_column
+    ))
+    .bind(kind.concluded)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| kind.stored_of(r)).collect()
+}
+
 /// The most recently proposed revisions of every id, newest first.
 pub(crate) async fn latest<T: DeserializeOwned>(
     db: &Db,

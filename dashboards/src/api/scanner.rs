@@ -66,6 +66,9 @@ async fn create_booking(
     let mut request: ScannerWeekRequest = parse_json(&body)?;
     // Asked for by whoever is signed in, whatever the body claims.
     request.requested_by = user.name.clone();
+    // Imaging requests placed through FHIR (ServiceRequest) join the week they fit.
+    let placed =
+        careflow_store::service_requests::join_scanner_week(&state.db, &mut request).await?;
     request.validate().map_err(AppError::Invalid)?;
     let key = idempotency_key(&headers)?;
     let suffix = match &key {
@@ -86,6 +89,9 @@ async fn create_booking(
                 .build(),
         )
         .await;
+    if started.is_ok() {
+        careflow_store::service_requests::mark_taken(&state.db, &placed, &booking_id).await?;
+    }
     match started {
         Ok(_) => Ok((
             StatusCode::CREATED,

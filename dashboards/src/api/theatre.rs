@@ -86,6 +86,9 @@ async fn start_week(
     // The week is asked for by whoever is signed in, whatever the body claims: they
     // may not approve it.
     request.requested_by = user.name.clone();
+    // Waiting-list entries placed through FHIR (ServiceRequest) join the week they fit.
+    let placed =
+        careflow_store::service_requests::join_theatre_week(&state.db, &mut request).await?;
     // Every problem at once: the fields, then the keys that name no registered patient.
     let mut errors = request.validate().err().unwrap_or_default();
     let keys: Vec<(String, &str)> = request
@@ -118,6 +121,9 @@ async fn start_week(
                 .build(),
         )
         .await;
+    if started.is_ok() {
+        careflow_store::service_requests::mark_taken(&state.db, &placed, &list_id).await?;
+    }
     match started {
         Ok(_) => Ok((StatusCode::CREATED, Json(TheatreWeekStarted { list_id }))),
         // A retry of a request that already started its week: the same answer again.

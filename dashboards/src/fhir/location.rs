@@ -1,6 +1,7 @@
 //! Location: the site, its wards, rooms and beds, each `partOf` the one above, with the
 //! bed's operational status from HL7 table 0116 (occupied while a patient is assigned,
-//! unoccupied when free, closed when out of service). careflow keeps no cleaning
+//! unoccupied when free, closed when out of service), and the theatres and scanners
+//! of published plans as rooms of the site. careflow keeps no cleaning
 //! state, so housekeeping is never reported. Locations carry no patient data: any
 //! signed-in user may read them.
 
@@ -13,7 +14,7 @@ use fhir_model::r4b::codes::{LocationMode, LocationStatus};
 use fhir_model::r4b::resources::{Location, Resource};
 use fhir_model::r4b::types::{CodeableConcept, Coding, Identifier, Reference};
 
-use crate::fhir::{base_url, caller, fhir_json, searchset, FhirError, Paging};
+use crate::fhir::{base_url, caller, fhir_json, searchset_page, FhirError, Paging};
 use crate::AppState;
 
 /// The system of careflow's location identifiers (its own ids).
@@ -93,6 +94,18 @@ async fn places(state: &AppState) -> Result<Vec<Place>, FhirError> {
             part_of: Some(b.room_id),
             in_service: b.in_service,
             occupied: b.occupied,
+        });
+    }
+    // The theatres and scanners of published plans: what Appointments and Schedules
+    // name as their place.
+    for (id, name) in crate::fhir::scheduling::rooms(state).await? {
+        out.push(Place {
+            level: Level::Room,
+            id,
+            name,
+            part_of: Some(SITE_ID.into()),
+            in_service: true,
+            occupied: false,
         });
     }
     Ok(out)
@@ -296,13 +309,19 @@ pub(crate) async fn search(
                 continue;
             }
         }
-        let url = format!("{base}/Location/{}", place.id);
-        matches.push((url, Resource::from(to_resource(&place)?)));
+        matches.push(place);
     }
     let query: Vec<(String, String)> = pairs
         .into_iter()
         .filter(|(k, _)| k != "_count" && k != "_offset")
         .collect();
-    let bundle = searchset(&format!("{base}/Location"), &query, &paging, matches)?;
+    // Only the page's Locations are built.
+    let total = matches.len();
+    let mut page = Vec::new();
+    for place in matches.iter().skip(paging.offset).take(paging.count) {
+        let url = format!("{base}/Location/{}", place.id);
+        page.push((url, Resource::from(to_resource(place)?)));
+    }
+    let bundle = searchset_page(&format!("{base}/Location"), &query, &paging, total, page)?;
     Ok(fhir_json(StatusCode::OK, &Resource::from(bundle)))
 }

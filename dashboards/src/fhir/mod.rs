@@ -7,7 +7,12 @@
 //! OperationOutcome whose `expression` names the element or search parameter at
 //! fault, with the status code the FHIR RESTful API gives it.
 
+mod encounter;
 mod location;
+mod scheduling;
+mod search;
+mod service_request;
+mod staff;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -20,13 +25,14 @@ use fhir_model::r4b::codes::{
 };
 use fhir_model::r4b::resources::{
     Bundle, BundleEntry, BundleEntrySearch, BundleLink, CapabilityStatement,
-    CapabilityStatementRest, CapabilityStatementRestResource,
+    CapabilityStatementRest, CapabilityStatementRestInteraction, CapabilityStatementRestResource,
     CapabilityStatementRestResourceInteraction, CapabilityStatementRestResourceSearchParam,
     CapabilityStatementSoftware, OperationOutcome, OperationOutcomeIssue, Resource,
 };
 use fhir_model::{DateTime, Instant};
 
 use careflow_store::users::{self, User};
+use careflow_types::Role;
 
 use crate::AppState;
 
@@ -41,8 +47,59 @@ const DEFAULT_COUNT: usize = 50;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/metadata", get(metadata))
-        .route("/Location", get(location::search))
+        .route("/Location", get(location::search).post(read_only))
         .route("/Location/{id}", get(location::read))
+        .route("/Encounter", get(encounter::search).post(read_only))
+        .route("/Encounter/{id}", get(encounter::read))
+        .route(
+            "/Appointment",
+            get(scheduling::search_appointments).post(read_only),
+        )
+        .route("/Appointment/{id}", get(scheduling::read_appointment))
+        .route("/Slot", get(scheduling::search_slots).post(read_only))
+        .route("/Slot/{id}", get(scheduling::read_slot))
+        .route(
+            "/Schedule",
+            get(scheduling::search_schedules).post(read_only),
+        )
+        .route("/Schedule/{id}", get(scheduling::read_schedule))
+        .route(
+            "/Practitioner",
+            get(staff::search_practitioners).post(read_only),
+        )
+        .route("/Practitioner/{id}", get(staff::read_practitioner))
+        .route(
+            "/PractitionerRole",
+            get(staff::search_roles).post(read_only),
+        )
+        .route("/PractitionerRole/{id}", get(staff::read_role))
+        .route(
+            "/ServiceRequest",
+            get(service_request::search).post(service_request::create),
+        )
+        .route("/ServiceRequest/{id}", get(service_request::read))
+        .route("/", axum::routing::post(service_request::transaction))
+        .fallback(unknown_path)
+}
+
+/// `POST` of a type careflow only serves: the resource is not imported.
+async fn read_only(uri: axum::http::Uri) -> FhirError {
+    let type_name = uri.path().rsplit('/').next().unwrap_or("").to_owned();
+    FhirError::not_supported(
+        &type_name,
+        format!(
+            "careflow does not create {type_name} resources: they come from its own processes \
+             (read and search only); ServiceRequest is the resource it takes"
+        ),
+    )
+}
+
+/// Any other path under `/fhir/r4`.
+async fn unknown_path(uri: axum::http::Uri) -> FhirError {
+    FhirError::not_found(format!(
+        "{} is not a resource or interaction this server offers (see /fhir/r4/metadata)",
+        uri.path()
+    ))
 }
 
 /// A FHIR error: answered as an OperationOutcome.
@@ -74,6 +131,45 @@ impl FhirError {
         }
     }
 
+    pub(crate) fn forbidden(what: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            code: IssueType::Forbidden,
+            diagnostics: what.into(),
+            expression: None,
+        }
+    }
+
+    /// Valid FHIR that careflow's processes cannot take (422).
+    pub(crate) fn unprocessable(expression: &str, diagnostics: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: IssueType::BusinessRule,
+            diagnostics: diagnostics.into(),
+            expression: Some(expression.to_owned()),
+        }
+    }
+
+    /// The same order is already stored (409).
+    pub(crate) fn duplicate(expression: &str, diagnostics: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            code: IssueType::Duplicate,
+            diagnostics: diagnostics.into(),
+            expression: Some(expression.to_owned()),
+        }
+    }
+
+    /// An interaction this server does not offer for a type (405).
+    pub(crate) fn not_supported(expression: &str, diagnostics: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: IssueType::NotSupported,
+            diagnostics: diagnostics.into(),
+            expression: Some(expression.to_owned()),
+        }
+    }
+
     fn login() -> Self {
         Self {
             status: StatusCode::UNAUTHORIZED,
@@ -84,7 +180,7 @@ impl FhirError {
         }
     }
 
-    fn internal(detail: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(detail: impl std::fmt::Display) -> Self {
         // The detail is logged, never shown: it may name tables or values.
         tracing::error!(%detail, "FHIR request failed");
         Self {
@@ -154,6 +250,96 @@ pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> Result<User
         .ok_or_else(FhirError::login)
 }
 
+/// The signed-in user of a FHIR request, who must hold one of `allowed` (403 otherwise).
+pub(crate) async fn caller_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    allowed: &[Role],
+) -> Result<User, FhirError> {
+    let user = caller(state, headers).await?;
+    if allowed.contains(&user.role) {
+        Ok(user)
+    } else {
+        Err(FhirError::forbidden(format!(
+            "role {} may not do this (allowed: {})",
+            user.role,
+            allowed
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
+    }
+}
+
+/// The system of careflow's pseudonymous patient keys.
+pub(crate) const PATIENT_KEY_SYSTEM: &str = "urn:careflow:patient-key";
+/// The system of the hospital numbers careflow keeps (only in its patients table).
+pub(crate) const MRN_SYSTEM: &str = "urn:careflow:mrn";
+
+/// How a caller sees patients: by hospital number (a role whose work needs it), by
+/// pseudonymous key (everyone else), or not at all (the auditor).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PatientView {
+    Identified,
+    Pseudonymous,
+    Withheld,
+}
+
+impl PatientView {
+    pub(crate) fn for_role(role: Role, identified: &[Role]) -> Self {
+        if role == Role::Auditor {
+            PatientView::Withheld
+        } else if identified.contains(&role) {
+            PatientView::Identified
+        } else {
+            PatientView::Pseudonymous
+        }
+    }
+
+    /// The view with the hospital numbers of `keys` looked up where it shows them.
+    pub(crate) async fn resolve(
+        self,
+        state: &AppState,
+        keys: &[&str],
+    ) -> Result<ResolvedView, FhirError> {
+        let numbers = if self == PatientView::Identified {
+            careflow_store::views::patient_refs(&state.db, keys).await?
+        } else {
+            std::collections::HashMap::new()
+        };
+        Ok(ResolvedView {
+            view: self,
+            numbers,
+        })
+    }
+}
+
+/// A [`PatientView`] ready to write patient references.
+pub(crate) struct ResolvedView {
+    view: PatientView,
+    numbers: std::collections::HashMap<String, String>,
+}
+
+impl ResolvedView {
+    /// The reference to the patient of `key` as this view shows it (a logical
+    /// reference by identifier: careflow serves no Patient resource).
+    pub(crate) fn reference(&self, key: &str) -> serde_json::Value {
+        match (self.view, self.numbers.get(key)) {
+            (PatientView::Withheld, _) => serde_json::json!({"display": "withheld"}),
+            (PatientView::Identified, Some(mrn)) => {
+                serde_json::json!({"identifier": {"system": MRN_SYSTEM, "value": mrn}})
+            }
+            _ => serde_json::json!({"identifier": {"system": PATIENT_KEY_SYSTEM, "value": key}}),
+        }
+    }
+}
+
+/// A stable FHIR id (`[A-Za-z0-9.-]{1,64}`) for a thing named by several ids.
+pub(crate) fn compound_id(prefix: &str, parts: &[&str]) -> String {
+    format!("{prefix}-{}", &careflow_store::audit::digest(&parts)[..24])
+}
+
 /// `_count` and the page offset of a search, checked.
 pub(crate) struct Paging {
     pub(crate) count: usize,
@@ -182,16 +368,16 @@ impl Paging {
     }
 }
 
-/// A searchset Bundle of one page of `matches`, with self/first/next/previous links
-/// that repeat the query (`base` is the resource type's URL, `query` the search
-/// parameters other than paging).
-pub(crate) fn searchset(
+/// A searchset Bundle of `page` (already cut from `total` matches), with self, first,
+/// next and previous links that repeat the query (`base` is the resource type's URL,
+/// `query` the search parameters other than paging).
+pub(crate) fn searchset_page(
     base: &str,
     query: &[(String, String)],
     paging: &Paging,
-    matches: Vec<(String, Resource)>,
+    total: usize,
+    page: Vec<(String, Resource)>,
 ) -> Result<Bundle, FhirError> {
-    let total = matches.len();
     let link = |relation: &str, offset: usize| -> Result<Option<BundleLink>, FhirError> {
         let mut pairs: Vec<(String, String)> = query.to_vec();
         pairs.push(("_count".into(), paging.count.to_string()));
@@ -217,7 +403,7 @@ pub(crate) fn searchset(
         )?);
     }
     let mut entries = Vec::new();
-    for (url, resource) in matches.into_iter().skip(paging.offset).take(paging.count) {
+    for (url, resource) in page {
         entries.push(Some(
             BundleEntry::builder()
                 .full_url(url)
@@ -264,23 +450,120 @@ async fn metadata(State(_state): State<AppState>) -> Result<Response, FhirError>
             .build()
             .map(Some)
     };
-    let location = CapabilityStatementRestResource::builder()
-        .r#type(ResourceType::Location)
-        .interaction(vec![interaction("read")?, interaction("search-type")?])
-        .search_param(vec![
-            param("_id", SearchParamType::Token)?,
-            param("identifier", SearchParamType::Token)?,
-            param("status", SearchParamType::Token)?,
-            param("partof", SearchParamType::Reference)?,
-            param("_count", SearchParamType::Number)?,
-        ])
-        .build()?;
+    let resource = |kind: ResourceType, create: bool, params: &[(&str, SearchParamType)]| {
+        let mut interactions = vec![interaction("read")?, interaction("search-type")?];
+        if create {
+            interactions.push(interaction("create")?);
+        }
+        let mut search = Vec::new();
+        for (name, t) in params {
+            search.push(param(name, *t)?);
+        }
+        search.push(param("_count", SearchParamType::Number)?);
+        CapabilityStatementRestResource::builder()
+            .r#type(kind)
+            .interaction(interactions)
+            .search_param(search)
+            .build()
+            .map(Some)
+    };
+    use SearchParamType::{Date, Reference, Token};
+    let resources = vec![
+        resource(
+            ResourceType::Location,
+            false,
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("status", Token),
+                ("partof", Reference),
+                ("operational-status", Token),
+            ],
+        )?,
+        resource(
+            ResourceType::Encounter,
+            false,
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("status", Token),
+                ("date", Date),
+                ("location", Reference),
+                ("partof", Reference),
+            ],
+        )?,
+        resource(
+            ResourceType::Appointment,
+            false,
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("status", Token),
+                ("date", Date),
+                ("location", Reference),
+                ("based-on", Reference),
+                ("slot", Reference),
+            ],
+        )?,
+        resource(
+            ResourceType::Slot,
+            false,
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("status", Token),
+                ("start", Date),
+                ("schedule", Reference),
+            ],
+        )?,
+        resource(
+            ResourceType::Schedule,
+            false,
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("date", Date),
+                ("actor", Reference),
+            ],
+        )?,
+        resource(
+            ResourceType::Practitioner,
+            false,
+            &[("_id", Token), ("identifier", Token)],
+        )?,
+        resource(
+            ResourceType::PractitionerRole,
+            false,
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("date", Date),
+                ("practitioner", Reference),
+            ],
+        )?,
+        resource(
+            ResourceType::ServiceRequest,
+            true,
+            &[
+                ("_id", Token),
+                ("identifier", Token),
+                ("status", Token),
+                ("date", Date),
+                ("category", Token),
+            ],
+        )?,
+    ];
     let rest = CapabilityStatementRest::builder()
         .mode(RestfulCapabilityMode::Server)
         .documentation(
             "Bearer tokens from POST /api/login; roles as the rest of careflow's API.".into(),
         )
-        .resource(vec![Some(location)])
+        .resource(resources)
+        .interaction(vec![Some(
+            CapabilityStatementRestInteraction::builder()
+                .code("transaction".to_owned())
+                .build()?,
+        )])
         .build()?;
     let now = Instant(
         fhir_model::time::OffsetDateTime::from_unix_timestamp(chrono::Utc::now().timestamp())
@@ -340,7 +623,10 @@ mod tests {
             })
             .collect();
         let q = vec![("partof".to_owned(), "Location/W 1".to_owned())];
-        let bundle = searchset("http://h/fhir/r4/Location", &q, &paging, matches).unwrap();
+        let matches: Vec<(String, Resource)> = matches;
+        let total = matches.len();
+        let page = matches.into_iter().skip(2).take(2).collect();
+        let bundle = searchset_page("http://h/fhir/r4/Location", &q, &paging, total, page).unwrap();
         let v = serde_json::to_value(Resource::from(bundle)).unwrap();
         assert_eq!(v["type"], "searchset");
         assert_eq!(v["total"], 5);
