@@ -422,8 +422,7 @@ mod tests {
     use crate::benchmarks::nrp::{check, parse_instance};
 
     /// The bound never exceeds the cost of a roster within every hard rule (the
-    /// generator's witness), and it moves above the trivial bound 0 on a generated
-    /// instance whose cover cannot be met without cost.
+    /// generator's witness) on generated instances of several shapes.
     #[test]
     fn the_bound_stays_below_a_feasible_roster() {
         for (nurses, days, shifts, seed) in [(12, 28, 3, 1), (20, 56, 4, 2), (8, 14, 1, 3)] {
@@ -441,10 +440,11 @@ mod tests {
         }
     }
 
-    /// One employee, four days, the whole instance hand-checked: D works at most 2 in a
-    /// row, at least 2, at least 2 days off; cover wants one D on each day at 100 a
-    /// head missing. Best: work days 0-1 (or 2-3)... any row leaves two days uncovered,
-    /// so the optimum is 200, and the bound must reach it (the relaxation is exact here).
+    /// One employee, four days (Monday to Thursday), checked by hand: at most 2 shifts in
+    /// a row, at least 2, at least 2 days off; cover wants one D each day at 100 a head
+    /// missing. A third working day would need an interior off run of one day, so every
+    /// row leaves two days uncovered and the optimum is 200; the bound must reach it
+    /// (prices of 100 on every day give exactly 200).
     #[test]
     fn the_bound_is_exact_on_a_single_employee() {
         let text = "\
