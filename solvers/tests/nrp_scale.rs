@@ -150,6 +150,44 @@ fn a_year_long_generated_instance_gets_a_valid_roster() {
     assert_eq!(costs.last().copied(), Some(out.objective as f64));
 }
 
+/// A ward-sized instance too large for the whole MILP (80 nurses, half a year, 12 shift
+/// types): a roster that the independent checker finds within every hard rule, a bound
+/// streamed that is never above the roster's cost, and the solve ends near its time
+/// limit. The limit on the wall clock is loose on purpose (a debug build on a shared
+/// machine); it catches a step that ignores the clock, as the LP relaxation once did when
+/// it ran a minute past a 20-second limit.
+#[test]
+fn a_ward_sized_generated_instance_gets_a_valid_roster_and_a_bound_on_time() {
+    let inst = generate(&GenParams {
+        nurses: 80,
+        days: 182,
+        shifts: 12,
+        seed: 2,
+    });
+    let limit = 10.0;
+    let started = std::time::Instant::now();
+    let mut events: Vec<Progress> = Vec::new();
+    let out = nrp::solve(&inst, &opts(limit), &mut |p| events.push(p))
+        .unwrap_or_else(|e| panic!("a feasible instance must get a roster: {e}"));
+    let took = started.elapsed().as_secs_f64();
+    let report = nrp::check(&inst, &out.roster);
+    assert_eq!(report.hard_total(), 0, "{:?}", report.hard);
+    assert_eq!(report.cost(), out.objective);
+    assert_ne!(out.status, SolveStatus::Infeasible);
+    let bound = out.bound.expect("a bound on a large instance");
+    assert!(bound <= out.objective as f64 + 1e-6, "bound {bound}");
+    assert!(
+        events
+            .iter()
+            .any(|p| p.bound == Some(bound) && p.incumbent.is_some()),
+        "the bound is streamed with the incumbent"
+    );
+    assert!(
+        took < limit + 30.0,
+        "the solve took {took:.1} s against a limit of {limit} s"
+    );
+}
+
 /// Medium generated instances (the whole model runs on them) and a wide one: valid
 /// rosters, a bound streamed with the incumbent, never above it.
 #[test]

@@ -6,6 +6,7 @@
 //! `shared/benchmarks/nrp-curtois/README.md`; [`model`] states the MILP, [`check`] scores a
 //! roster independently of it.
 
+mod bound;
 pub mod check;
 mod construct;
 pub mod generate;
