@@ -36,7 +36,11 @@ fn careflow_with_stdin(data_dir: &Path, args: &[&str], input: &str) -> Result<St
         .spawn()
         .expect("careflow runs");
     // A command that reads no password may exit before the write: ignore a closed pipe.
-    let _ = child.stdin.take().expect("stdin").write_all(input.as_bytes());
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes());
     let out = child.wait_with_output().expect("careflow runs");
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
@@ -283,14 +287,20 @@ fn registry_commands_and_predict_from_the_production_model() {
     // wrong one is refused and counted against the account.
     let e = careflow_with_stdin(
         &data_dir,
-        &["forecast", "register", latest, "--by", "model.owner", "--password-stdin"],
+        &[
+            "forecast",
+            "register",
+            latest,
+            "--by",
+            "model.owner",
+            "--password-stdin",
+        ],
         "not the owner's password\n",
     )
     .unwrap_err();
     assert!(e.contains("wrong user name or password"), "{e}");
-    let (failed, registered): (i64, i64) = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(async {
+    let (failed, registered): (i64, i64) =
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
             let url = careflow_store::Db::sqlite_url(&data_dir.join("careflow.db"));
             let db = careflow_store::Db::connect(&url).await.unwrap();
             let failed = sqlx::query_scalar(
@@ -305,17 +315,35 @@ fn registry_commands_and_predict_from_the_production_model() {
                 .unwrap();
             (failed, registered)
         });
-    assert_eq!((failed, registered), (1, 0), "one failure counted, nothing registered");
+    assert_eq!(
+        (failed, registered),
+        (1, 0),
+        "one failure counted, nothing registered"
+    );
     // Only an administrator registers or installs.
     let e = careflow(
         &data_dir,
-        &["forecast", "register", latest, "--by", "beds.ben", "--password-stdin"],
+        &[
+            "forecast",
+            "register",
+            latest,
+            "--by",
+            "beds.ben",
+            "--password-stdin",
+        ],
     )
     .unwrap_err();
     assert!(e.contains("only an admin"), "{e}");
     careflow(
         &data_dir,
-        &["forecast", "register", latest, "--by", "model.owner", "--password-stdin"],
+        &[
+            "forecast",
+            "register",
+            latest,
+            "--by",
+            "model.owner",
+            "--password-stdin",
+        ],
     )
     .unwrap();
     let install = |by: &str, version: &str| {

@@ -793,11 +793,12 @@ impl HeldOutAppointments {
             };
             let age = 18 + (rng.next_f64() * 77.0) as u32;
             let weekday = pick(Self::WEEKDAYS.iter().copied(), rng.next_f64());
-            let income =
-                (65_000f64.ln() + 0.4 * rng.standard_normal()).exp().clamp(15_000.0, 250_000.0);
+            let income = (65_000f64.ln() + 0.4 * rng.standard_normal())
+                .exp()
+                .clamp(15_000.0, 250_000.0);
             // Gamma(2, 8): the sum of two exponential draws of mean 8.
-            let commute = (-8.0 * ((1.0 - rng.next_f64()) * (1.0 - rng.next_f64())).ln())
-                .clamp(0.5, 200.0);
+            let commute =
+                (-8.0 * ((1.0 - rng.next_f64()) * (1.0 - rng.next_f64())).ln()).clamp(0.5, 200.0);
             let prior = rng.poisson(0.25).min(5.0) as u32;
             let reminder = rng.next_f64() < 0.7;
             let female = rng.next_f64() < 0.5;
@@ -848,7 +849,10 @@ impl HeldOutAppointments {
             .iter()
             .zip(&forecasts)
             .map(|((a, sex, missed), f)| {
-                let row = f.rows.first().ok_or("an appointment without a forecast row")?;
+                let row = f
+                    .rows
+                    .first()
+                    .ok_or("an appointment without a forecast row")?;
                 let band = match a.age_years {
                     0..=39 => "<40",
                     40..=59 => "40-59",
@@ -994,7 +998,10 @@ pub(crate) async fn shadow_ed_arrivals(
         .map_err(|e| e.to_string())
         .and_then(|m| {
             if m.needs_history() {
-                Err("the candidate needs the arrivals history, which this step does not have".into())
+                Err(
+                    "the candidate needs the arrivals history, which this step does not have"
+                        .into(),
+                )
             } else {
                 m.forecast(request).map_err(|e| e.to_string())
             }

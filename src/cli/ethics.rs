@@ -13,8 +13,8 @@ use careflow_types::ethics::{
 };
 use careflow_types::{
     EthicsAssignRequest, EthicsCheckRequest, EthicsConflictRequest, EthicsDecisionRequest,
-    EthicsMeetingRequest, EthicsMemberRequest, EthicsRespondRequest, EthicsReviewRequest,
-    EthicsRenewRequest, EthicsRouteRequest, EthicsVerifyRequest, EthicsVoteRequest,
+    EthicsMeetingRequest, EthicsMemberRequest, EthicsRenewRequest, EthicsRespondRequest,
+    EthicsReviewRequest, EthicsRouteRequest, EthicsVerifyRequest, EthicsVoteRequest,
 };
 
 use crate::cli::login::PasswordSource;

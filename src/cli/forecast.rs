@@ -142,7 +142,8 @@ pub async fn run(
             password_stdin,
         } => {
             let facts = model_facts(&dir)?;
-            let password = PasswordSource::new(password_stdin).read(&format!("password of {by}"))?;
+            let password =
+                PasswordSource::new(password_stdin).read(&format!("password of {by}"))?;
             let db = Db::connect(database_url).await?;
             users::confirm_admin(&db, &by, &password, "change the model registry").await?;
             let e = registry::register(&db, &facts, &by).await?;
@@ -156,7 +157,8 @@ pub async fn run(
             reason,
             password_stdin,
         } => {
-            let password = PasswordSource::new(password_stdin).read(&format!("password of {by}"))?;
+            let password =
+                PasswordSource::new(password_stdin).read(&format!("password of {by}"))?;
             let db = Db::connect(database_url).await?;
             users::confirm_admin(&db, &by, &password, "install a production model").await?;
             let e = registry::install(&db, &name, &version, &by, &reason).await?;

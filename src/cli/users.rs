@@ -126,7 +126,8 @@ pub async fn run(g: &Global, cmd: UserCommand) -> Result<()> {
             reason,
             password_stdin,
         } => {
-            let admin_password = PasswordSource::new(password_stdin).read(&format!("password of {by}"))?;
+            let admin_password =
+                PasswordSource::new(password_stdin).read(&format!("password of {by}"))?;
             let db = g.open_db().await?;
             users::confirm_admin(&db, &by, &admin_password, "revoke users' tokens").await?;
             let n = users::revoke_tokens(&db, &name, &by, reason.as_deref()).await?;

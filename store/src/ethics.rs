@@ -1686,8 +1686,7 @@ pub async fn renew_by(
 ) -> Result<Submission> {
     if report.trim().chars().count() < 10 {
         return Err(Error::Invalid(
-            "report: say what the continuing-review report showed (at least 10 characters)"
-                .into(),
+            "report: say what the continuing-review report showed (at least 10 characters)".into(),
         ));
     }
     let s = get(db, id).await?;

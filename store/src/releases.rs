@@ -1070,7 +1070,9 @@ pub async fn record_truth_from_ed_feed(db: &Db) -> Result<u64> {
     .collect::<std::result::Result<_, _>>()?;
     let truths: Vec<(String, f64)> = waiting
         .into_iter()
-        .filter(|key| key.len() == 13 && key.as_str() >= first.as_str() && key.as_str() < latest.as_str())
+        .filter(|key| {
+            key.len() == 13 && key.as_str() >= first.as_str() && key.as_str() < latest.as_str()
+        })
         .map(|key| {
             let count = feed.get(&key).copied().unwrap_or(0);
             (key, count as f64)
@@ -1250,13 +1252,8 @@ impl Acc {
         if let Some(squared) = self.squared {
             return (self.n > 0).then(|| Scores::probability(self.n, squared / self.n as f64));
         }
-        (self.n > 0).then(|| {
-            Scores::quantile(
-                self.n,
-                self.abs / self.n as f64,
-                self.pin / self.n as f64,
-            )
-        })
+        (self.n > 0)
+            .then(|| Scores::quantile(self.n, self.abs / self.n as f64, self.pin / self.n as f64))
     }
 }
 

@@ -247,7 +247,11 @@ pub async fn record_attendance(
         "UPDATE shadow_forecasts SET truth = $1 WHERE target_key = $2 AND truth IS NULL \
          AND release_id IN (SELECT release_id FROM model_releases WHERE model_name = $3)",
     )
-    .bind(if report.outcome.as_str() == "no_show" { 1.0 } else { 0.0 })
+    .bind(if report.outcome.as_str() == "no_show" {
+        1.0
+    } else {
+        0.0
+    })
     .bind(no_show_shadow_key(workflow_id, &report.request_id))
     .bind(NO_SHOW_MODEL)
     .execute(&mut *tx)

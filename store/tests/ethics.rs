@@ -11,8 +11,8 @@ use careflow_store::ethics::{
     self, Document, Outcome, Recommendation, Route, Signing, SubmissionContent, Vote,
 };
 use careflow_store::{audit, users, Db, Error};
-use chrono::Datelike;
 use careflow_types::Role;
+use chrono::Datelike;
 
 const PW: &str = "committee password 2026";
 
@@ -291,8 +291,14 @@ async fn review_life(db: Db) {
         Err(Error::Forbidden(_))
     ));
     assert!(matches!(
-        ethics::renew_by(&db, &id, "chair.cy", Signing::Password("not the chair's"), report)
-            .await,
+        ethics::renew_by(
+            &db,
+            &id,
+            "chair.cy",
+            Signing::Password("not the chair's"),
+            report
+        )
+        .await,
         Err(Error::BadCredentials(_))
     ));
     assert!(matches!(
@@ -300,7 +306,14 @@ async fn review_life(db: Db) {
         Err(Error::Invalid(_))
     ));
     assert!(matches!(
-        ethics::renew_by(&db, &a.submission_id, "chair.cy", Signing::Password(PW), report).await,
+        ethics::renew_by(
+            &db,
+            &a.submission_id,
+            "chair.cy",
+            Signing::Password(PW),
+            report
+        )
+        .await,
         Err(Error::Invalid(_))
     ));
     let renewed = ethics::renew_by(&db, &id, "chair.cy", Signing::Password(PW), report)
@@ -311,7 +324,11 @@ async fn review_life(db: Db) {
         let t = chrono::DateTime::parse_from_rfc3339(t).unwrap();
         t.year() * 12 + t.month() as i32
     };
-    assert_eq!(months(&new_until) - months(&until), 12, "{until} -> {new_until}");
+    assert_eq!(
+        months(&new_until) - months(&until),
+        12,
+        "{until} -> {new_until}"
+    );
     assert_eq!(renewed.state, "approved");
     assert!(ethics::suspend_lapsed(&db, &format!("{until}Z"))
         .await

@@ -351,7 +351,12 @@ async fn lifecycle(db: Db) {
         .count();
     assert_eq!(fed, 1);
     assert_eq!(
-        releases::shadow_comparison(&db, "rel-b").await.unwrap().production.unwrap().n,
+        releases::shadow_comparison(&db, "rel-b")
+            .await
+            .unwrap()
+            .production
+            .unwrap()
+            .n,
         5
     );
 

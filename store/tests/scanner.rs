@@ -209,7 +209,9 @@ async fn lifecycle(db: &Db) {
         .expect("R2 no-show");
     // Compared by the Brier score: production (0.04^2 + 0.88^2) / 2, the candidate
     // (0.02^2 + 0.70^2) / 2.
-    let cmp = releases::shadow_comparison(db, "rel-ns").await.expect("comparison");
+    let cmp = releases::shadow_comparison(db, "rel-ns")
+        .await
+        .expect("comparison");
     let brier = |s: Option<releases::Scores>| s.and_then(|s| s.brier).expect("Brier");
     assert!((brier(cmp.production) - (0.04f64.powi(2) + 0.88f64.powi(2)) / 2.0).abs() < 1e-12);
     assert!((brier(cmp.candidate) - (0.02f64.powi(2) + 0.70f64.powi(2)) / 2.0).abs() < 1e-12);

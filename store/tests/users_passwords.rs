@@ -311,7 +311,11 @@ async fn an_admin_named_on_the_command_line_must_enter_their_password(db: Db) {
     let failed = actions(&db, "user.password_failed").await.pop().unwrap();
     assert_eq!(failed.actor, "dr.admin");
     assert!(
-        failed.meaning.as_deref().unwrap().contains("install a production model"),
+        failed
+            .meaning
+            .as_deref()
+            .unwrap()
+            .contains("install a production model"),
         "{failed:?}"
     );
     assert!(matches!(

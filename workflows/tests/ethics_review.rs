@@ -803,7 +803,10 @@ async fn a_renewed_approval_outlives_its_first_expiry_and_lapses_at_the_next() {
         assert!(refused.is_err(), "{refused:?}");
         let renewed = ok(&client, &db, &id, renew(CHAIR)).await;
         let second_expiry = renewed.submission.approved_until.clone().expect("expiry");
-        assert!(second_expiry > first_expiry, "{first_expiry} -> {second_expiry}");
+        assert!(
+            second_expiry > first_expiry,
+            "{first_expiry} -> {second_expiry}"
+        );
         // Thirteen months on, past the first expiry: still approved, still watched.
         skip_days(&client, 395).await;
         let s = ethics::get(&db, &id).await.expect("submission");
@@ -811,16 +814,27 @@ async fn a_renewed_approval_outlives_its_first_expiry_and_lapses_at_the_next() {
             (s.state.as_str(), s.approved_until.as_deref()),
             ("approved", Some(second_expiry.as_str()))
         );
-        assert!(!actions(&db, &wf).await.contains(&"ethics.suspended".to_owned()));
+        assert!(!actions(&db, &wf)
+            .await
+            .contains(&"ethics.suspended".to_owned()));
         // Nobody renews again: at the second expiry the project is suspended.
         skip_days(&client, 365).await;
         let end = outcome(&client, &wf).await;
         assert_eq!(end.state, "suspended");
         let a = actions(&db, &wf).await;
-        let renewed_at = a.iter().position(|x| x == "ethics.renewed").expect("renewed");
-        let suspended_at = a.iter().position(|x| x == "ethics.suspended").expect("suspended");
+        let renewed_at = a
+            .iter()
+            .position(|x| x == "ethics.renewed")
+            .expect("renewed");
+        let suspended_at = a
+            .iter()
+            .position(|x| x == "ethics.suspended")
+            .expect("suspended");
         assert!(renewed_at < suspended_at, "{a:?}");
-        let reminded_at = a.iter().position(|x| x == "ethics.reminder").expect("reminded");
+        let reminded_at = a
+            .iter()
+            .position(|x| x == "ethics.reminder")
+            .expect("reminded");
         assert!(
             renewed_at < reminded_at && reminded_at < suspended_at,
             "the renewed period's reminder comes before its expiry: {a:?}"

@@ -638,9 +638,14 @@ fn scanner_no_show_is_validated_by_brier_per_age_band_sex_and_modality() {
     use careflow_forecasters::bundle::ModelBundle;
     use careflow_store::releases::{gate, Margins};
     let no_show = ModelBundle::open(&models_dir().join("scanner-no-show/1.0.0")).expect("model");
-    let report = careflow_activities::model_release::validate("scanner-no-show", &no_show, &no_show)
-        .expect("validation");
-    let groups: Vec<&str> = report.subgroups.iter().map(|g| g.subgroup.as_str()).collect();
+    let report =
+        careflow_activities::model_release::validate("scanner-no-show", &no_show, &no_show)
+            .expect("validation");
+    let groups: Vec<&str> = report
+        .subgroups
+        .iter()
+        .map(|g| g.subgroup.as_str())
+        .collect();
     assert_eq!(
         groups,
         [
@@ -671,7 +676,10 @@ fn scanner_no_show_is_validated_by_brier_per_age_band_sex_and_modality() {
     // rates of a few per cent it is a few hundredths, and never 0 on drawn outcomes.
     let brier = report.production.brier.expect("Brier score");
     assert!(brier > 0.005 && brier < 0.1, "{:?}", report.production);
-    assert_eq!((report.production.mae, report.production.pinball), (None, None));
+    assert_eq!(
+        (report.production.mae, report.production.pinball),
+        (None, None)
+    );
     assert_eq!(report.production, report.candidate);
     let margins = Margins {
         overall: 0.0,

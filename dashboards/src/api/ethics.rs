@@ -25,9 +25,9 @@ use careflow_types::ethics::{
 };
 use careflow_types::{
     EthicsAssignRequest, EthicsCheckRequest, EthicsConflictRequest, EthicsDecisionRequest,
-    EthicsMeetingRequest, EthicsMemberRequest, EthicsRespondRequest, EthicsReviewRequest,
-    EthicsRenewRequest, EthicsRouteRequest, EthicsSubmitted, EthicsVerifyRequest, EthicsVoteRequest, FieldError, Role,
-    TASK_QUEUE,
+    EthicsMeetingRequest, EthicsMemberRequest, EthicsRenewRequest, EthicsRespondRequest,
+    EthicsReviewRequest, EthicsRouteRequest, EthicsSubmitted, EthicsVerifyRequest,
+    EthicsVoteRequest, FieldError, Role, TASK_QUEUE,
 };
 
 use super::Caller;
