@@ -224,34 +224,8 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
         ],
     )
     .await;
-    let model_dir = root.join("forecasters/models/surgery-duration/1.0.0");
-    stdout(
-        &node
-            .cli(&[
-                "forecast",
-                "register",
-                model_dir.to_str().unwrap(),
-                "--by",
-                "model.owner",
-            ])
-            .await,
-        "forecast register",
-    );
-    stdout(
-        &node
-            .cli(&[
-                "forecast",
-                "install",
-                "surgery-duration",
-                "1.0.0",
-                "--by",
-                "model.owner",
-                "--reason",
-                "held-out error reviewed by the model owner",
-            ])
-            .await,
-        "forecast install",
-    );
+    node.install_model(&db, "surgery-duration", "1.0.0", "model.owner")
+        .await;
     let mut keys = Vec::new();
     for n in 0..21 {
         keys.push(
