@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use temporalio_client::Client;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
+use temporalio_sdk::runtime::PollerBehavior;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use careflow_dashboards::AppState;
@@ -305,6 +306,18 @@ pub async fn worker_only(g: &Global) -> Result<()> {
     Ok(())
 }
 
+/// Workflow-task polls a worker keeps open at once (the SDK's default is 5), and the
+/// share of them on the task queue every worker polls rather than on its own sticky
+/// queue (default 0.2, so one poll). Every new admission's first task, and after a
+/// restart every running one's next task, comes through that shared queue: with one
+/// poll open, a burst or a restart drains it one round trip at a time.
+pub const WORKFLOW_POLLERS: usize = 16;
+/// See [`WORKFLOW_POLLERS`].
+pub const NONSTICKY_POLL_RATIO: f32 = 0.5;
+/// Activity-task polls a worker keeps open at once (default 5); most admission steps
+/// skip the queue (eager dispatch), retries after a restart come through it.
+pub const ACTIVITY_POLLERS: usize = 8;
+
 /// The two workers of a careflow process: workflows and their short steps on
 /// [`TASK_QUEUE`], and the solver and forecaster steps on [`COMPUTE_TASK_QUEUE`] with
 /// at most `--compute-slots` at once, so that a bed-plan solve of minutes never holds
@@ -331,6 +344,9 @@ impl Workers {
         let mut main = WorkerOptions::new(TASK_QUEUE)
             .graceful_shutdown_period(drain)
             .sticky_queue_schedule_to_start_timeout(STICKY_QUEUE_TIMEOUT)
+            .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(WORKFLOW_POLLERS))
+            .nonsticky_to_sticky_poll_ratio(NONSTICKY_POLL_RATIO)
+            .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(ACTIVITY_POLLERS))
             .build();
         careflow_workflows::register(&mut main, db.clone(), models_dir.clone())?;
         let slots = |n: usize| FixedSizeSlotSupplier::new(n);

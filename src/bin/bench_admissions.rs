@@ -888,7 +888,9 @@ mod baseline {
         WorkflowResult,
     };
 
+    use careflow::serve::{ACTIVITY_POLLERS, NONSTICKY_POLL_RATIO, WORKFLOW_POLLERS};
     use careflow::temporal::{connect, ClusterOptions};
+    use temporalio_sdk::runtime::PollerBehavior;
 
     const QUEUE: &str = "bench-baseline";
 
@@ -941,7 +943,12 @@ mod baseline {
         )
         .await?;
         let runtime = Runtime::from_current_tokio(Default::default())?;
-        let mut options = WorkerOptions::new(QUEUE).build();
+        // Polled as careflow's own worker polls its task queue.
+        let mut options = WorkerOptions::new(QUEUE)
+            .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(WORKFLOW_POLLERS))
+            .nonsticky_to_sticky_poll_ratio(NONSTICKY_POLL_RATIO)
+            .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(ACTIVITY_POLLERS))
+            .build();
         options
             .register_workflow::<NoopWorkflow>()?
             .register_activities(NoopActivities);
