@@ -8,13 +8,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use temporalio_client::Client;
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
+use temporalio_sdk::runtime::PollerBehavior;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use careflow_dashboards::AppState;
 use careflow_store::anchor::{self, AnchorKey};
 use careflow_store::users::{self, NewUser, Provisioner};
 use careflow_store::Db;
-use careflow_types::{Role, COMPUTE_TASK_QUEUE, TASK_QUEUE};
+use careflow_types::{Role, COMPUTE_TASK_QUEUE, STICKY_QUEUE_TIMEOUT, TASK_QUEUE};
 
 use crate::cli::Global;
 use crate::client::api_file;
@@ -76,9 +77,16 @@ pub async fn serve(
         None => Box::pin(std::future::pending()),
     };
     tokio::pin!(hl7_run);
+    let cluster = g.cluster_options()?;
     let embedded = match &g.temporal {
         None => Some(
-            EmbeddedTemporal::start(&g.data_dir, g.temporal_port, g.temporal_port + 1000).await?,
+            EmbeddedTemporal::start(
+                &g.data_dir,
+                g.temporal_port,
+                g.temporal_port + 1000,
+                &cluster.namespace,
+            )
+            .await?,
         ),
         Some(_) => None,
     };
@@ -90,6 +98,7 @@ pub async fn serve(
     });
     let client = connect(
         &address,
+        &cluster,
         Duration::from_secs(60),
         g.payload_cipher()?.as_ref(),
     )
@@ -117,12 +126,18 @@ pub async fn serve(
             careflow_activities::decisions::Decisions::new(db.clone(), g.models_dir()?),
         )),
     );
+    let app = careflow_dashboards::with_rate_limits(app, g.rate_limits());
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+    // The peer's address reaches the per-client rate limit.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let http = axum::serve(listener, app).with_graceful_shutdown(async {
         let _ = stop_http_rx.await;
     });
     tracing::info!(api = %base, temporal = %address, "careflow serving");
-    eprintln!("careflow: API at {base}, Temporal at {address} (Ctrl-C or SIGTERM to stop)");
+    eprintln!(
+        "careflow: API at {base}, Temporal at {address} ({}) (Ctrl-C or SIGTERM to stop)",
+        cluster.describe()
+    );
 
     let worker_run = worker.run();
     tokio::pin!(worker_run);
@@ -262,6 +277,7 @@ async fn anchor_once(db: &Db, key: &AnchorKey, path: &std::path::Path) {
 /// Runs a worker only, against `--temporal` (or the embedded server another careflow
 /// on this machine runs).
 pub async fn worker_only(g: &Global) -> Result<()> {
+    let cluster = g.cluster_options()?;
     let db = g.open_db().await?;
     let address = g
         .temporal
@@ -269,6 +285,7 @@ pub async fn worker_only(g: &Global) -> Result<()> {
         .unwrap_or_else(|| format!("127.0.0.1:{}", g.temporal_port));
     let client = connect(
         &address,
+        &cluster,
         Duration::from_secs(60),
         g.payload_cipher()?.as_ref(),
     )
@@ -288,6 +305,18 @@ pub async fn worker_only(g: &Global) -> Result<()> {
     let _ = tokio::time::timeout(drain_bound(g), run).await;
     Ok(())
 }
+
+/// Workflow-task polls a worker keeps open at once (the SDK's default is 5), and the
+/// share of them on the task queue every worker polls rather than on its own sticky
+/// queue (default 0.2, so one poll). Every new admission's first task, and after a
+/// restart every running one's next task, comes through that shared queue: with one
+/// poll open, a burst or a restart drains it one round trip at a time.
+pub const WORKFLOW_POLLERS: usize = 16;
+/// See [`WORKFLOW_POLLERS`].
+pub const NONSTICKY_POLL_RATIO: f32 = 0.5;
+/// Activity-task polls a worker keeps open at once (default 5); most admission steps
+/// skip the queue (eager dispatch), retries after a restart come through it.
+pub const ACTIVITY_POLLERS: usize = 8;
 
 /// The two workers of a careflow process: workflows and their short steps on
 /// [`TASK_QUEUE`], and the solver and forecaster steps on [`COMPUTE_TASK_QUEUE`] with
@@ -314,6 +343,14 @@ impl Workers {
         let drain = Duration::from_secs(g.drain_seconds);
         let mut main = WorkerOptions::new(TASK_QUEUE)
             .graceful_shutdown_period(drain)
+            .sticky_queue_schedule_to_start_timeout(STICKY_QUEUE_TIMEOUT)
+            .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(WORKFLOW_POLLERS))
+            .nonsticky_to_sticky_poll_ratio(NONSTICKY_POLL_RATIO)
+            .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(ACTIVITY_POLLERS))
+            // A step past its first heartbeat period heartbeats at least every second
+            // (the SDK would wait 80% of the heartbeat timeout), leaving a busy machine
+            // two seconds' slack before Temporal declares the step's worker dead.
+            .max_heartbeat_throttle_interval(Duration::from_secs(1))
             .build();
         careflow_workflows::register(&mut main, db.clone(), models_dir.clone())?;
         let slots = |n: usize| FixedSizeSlotSupplier::new(n);

@@ -14,7 +14,7 @@ use careflow_types::{AdmissionInput, AdmissionStage, BedSearch};
 
 pub use careflow_store::admissions::{AssignBed as AssignBedInput, AssignOutcome};
 
-use crate::store_failure;
+use crate::{heartbeating, store_failure};
 
 /// The admission workflow's activities, holding the domain database.
 pub struct AdmissionActivities {
@@ -69,7 +69,7 @@ impl AdmissionActivities {
             .workflow_id
             .clone()
             .unwrap_or_else(|| format!("admission-{}", input.admission_id));
-        admissions::register(&self.db, &workflow_id, &input)
+        heartbeating(&ctx, admissions::register(&self.db, &workflow_id, &input))
             .await
             .map_err(store_failure)
     }
@@ -78,17 +78,16 @@ impl AdmissionActivities {
     #[activity]
     pub async fn find_bed(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: FindBedInput,
     ) -> Result<BedSearch, ActivityError> {
-        admissions::find_bed(
+        let search = admissions::find_bed(
             &self.db,
             &input.workflow_id,
             &input.admission,
             input.attempt,
-        )
-        .await
-        .map_err(store_failure)
+        );
+        heartbeating(&ctx, search).await.map_err(store_failure)
     }
 
     /// Assigns the bed. The same key always yields the same answer: a retry finds the
@@ -96,10 +95,10 @@ impl AdmissionActivities {
     #[activity]
     pub async fn assign_bed(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: AssignBedInput,
     ) -> Result<AssignOutcome, ActivityError> {
-        admissions::assign_bed(&self.db, &input)
+        heartbeating(&ctx, admissions::assign_bed(&self.db, &input))
             .await
             .map_err(store_failure)
     }
@@ -109,18 +108,17 @@ impl AdmissionActivities {
     #[activity]
     pub async fn close_admission(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: CloseInput,
     ) -> Result<(), ActivityError> {
-        admissions::close(
+        let close = admissions::close(
             &self.db,
             &input.workflow_id,
             &input.admission_id,
             input.stage,
             input.reason.as_deref(),
             &input.actor,
-        )
-        .await
-        .map_err(store_failure)
+        );
+        heartbeating(&ctx, close).await.map_err(store_failure)
     }
 }

@@ -51,6 +51,36 @@ pub(crate) fn store_failure(e: careflow_store::Error) -> ActivityError {
     }
 }
 
+/// How often a short step that is still running tells Temporal it is alive. Its
+/// workflow gives it a heartbeat timeout a few times this (see the admission workflow):
+/// a step whose worker died is retried after that timeout instead of its whole
+/// start-to-close timeout, while one merely queued behind other writers keeps going.
+pub const SHORT_STEP_HEARTBEAT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs `step` (one store transaction), heartbeating every [`SHORT_STEP_HEARTBEAT`]
+/// while it runs. The first heartbeat comes only after one period: most steps finish
+/// well within it and cost Temporal no heartbeat at all.
+pub(crate) async fn heartbeating<F: std::future::Future>(
+    ctx: &ActivityContext,
+    step: F,
+) -> F::Output {
+    tokio::pin!(step);
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + SHORT_STEP_HEARTBEAT,
+        SHORT_STEP_HEARTBEAT,
+    );
+    loop {
+        tokio::select! {
+            out = &mut step => return out,
+            _ = tick.tick() => {
+                if let Err(e) = ctx.record_heartbeat(()).await {
+                    tracing::debug!(error = %e, "heartbeat not recorded");
+                }
+            }
+        }
+    }
+}
+
 /// The registry's production model `name`, opened from `models_dir/<name>/<version>/`
 /// and checked against the sha256 the registry recorded. No production model, or a file
 /// whose hash differs, will not heal by retrying: the step fails with the reason, `what`

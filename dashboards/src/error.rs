@@ -30,10 +30,17 @@ pub enum AppError {
     /// Conflicts with the current state (already decided...).
     #[error("{0}")]
     Conflict(String),
+    /// A part careflow needs (the domain database) does not answer now: 503 with
+    /// Retry-After, so that clients retry instead of reporting a failure.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something failed inside careflow; details are logged, not shown.
     #[error("internal error")]
     Internal(String),
 }
+
+/// Seconds a client is asked to wait after a 503 before retrying.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
@@ -45,6 +52,7 @@ impl IntoResponse for AppError {
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -68,7 +76,14 @@ impl IntoResponse for AppError {
                 fields,
             },
         };
-        (status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+            );
+        }
+        resp
     }
 }
 
@@ -82,8 +97,31 @@ impl From<careflow_store::Error> for AppError {
             E::BadCredentials(m) => AppError::BadCredentials(m),
             E::Locked(m) => AppError::Locked(m),
             E::Invalid(m) => AppError::Invalid(vec![careflow_types::FieldError::new("body", m)]),
+            E::Database(e) if database_unreachable(&e) => {
+                tracing::warn!(error = %e, "domain database unavailable");
+                AppError::Unavailable(
+                    "the domain database is unavailable; nothing was changed: retry shortly".into(),
+                )
+            }
             other => AppError::Internal(other.to_string()),
         }
+    }
+}
+
+/// Whether `e` says the database cannot be reached (down, restarting, the network cut),
+/// as opposed to a statement it refused: the request may succeed if repeated later.
+fn database_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL: connection exceptions (08...), shutting down or starting (57P0x).
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+        _ => false,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 mod fhir;
 mod metrics;
 mod pages;
+pub mod rate_limit;
 pub mod workflows;
 
 use axum::Router;
@@ -24,6 +25,7 @@ use careflow_store::Db;
 pub use api::decisions::{DecisionService, ServiceFuture, SharedDecisionService};
 pub use api::AuthConfig;
 pub use error::AppError;
+pub use rate_limit::{with_rate_limits, Rate, RateLimits};
 
 /// What every handler needs.
 #[derive(Clone)]

@@ -1,21 +1,27 @@
 //! `bench-admissions`: end-to-end admission latency (request -> bed assigned) and
-//! sustained admissions per second through the real API, workflows and database.
+//! sustained admissions per second through the real API, workflows and database; with
+//! `--baseline`, the same load on a one-activity no-op workflow against the same
+//! Temporal server; with `--crash`, how soon admissions in flight resume after careflow
+//! is SIGKILLed and restarted.
 //!
 //! By default it starts its own `careflow serve` (embedded Temporal, SQLite) in a fresh
 //! temporary directory, seeds the demo hospital (194 beds) and discharges each patient
-//! once their bed is assigned, so occupancy stays low and every request matches a bed
-//! without a person's approval. With `--api URL --as USER --data-dir DIR` it measures a
-//! running careflow instead (it then discharges nobody: make sure beds are free).
+//! (through the API, as a bed manager) once their bed is assigned, so occupancy stays
+//! low and every request matches a bed without a person's approval. With `--api URL
+//! --as USER --data-dir DIR` it measures a running careflow instead (it then discharges
+//! nobody: make sure beds are free).
 //!
 //! Phases: a short warm-up; `--samples` admissions one at a time (latency without
 //! load); `--count` admissions by `--clients` concurrent clients, each sending its next
 //! request once the previous one has its bed (latency under load and admissions/s).
 //!
 //! Latency is measured from just before the POST to the bed assignment's timestamp in
-//! the domain database, so polling does not inflate it.
+//! the domain database, so polling does not inflate it. Every report ends with the
+//! machine's load average.
 //!
 //! ```text
-//! cargo build --release --bins && target/release/bench-admissions
+//! cargo build --release --bins && target/release/bench-admissions --baseline
+//! target/release/bench-admissions --crash --in-flight 200 --kills 3
 //! ```
 
 use std::collections::HashMap;
@@ -82,6 +88,27 @@ struct Args {
     /// Seed of the patient mix.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Resume after SIGKILL instead of latency and rate: launch admissions until
+    /// `--in-flight` are accepted and unfinished, SIGKILL careflow, start it again on the
+    /// same data directory (it re-attaches to the Temporal dev server left running), and
+    /// report how long after the restart those admissions finish; `--kills` rounds.
+    #[arg(long, conflicts_with = "api")]
+    crash: bool,
+    /// With --crash: admissions in flight at each kill.
+    #[arg(long, default_value_t = 200)]
+    in_flight: usize,
+    /// With --crash: kill rounds.
+    #[arg(long, default_value_t = 3)]
+    kills: usize,
+    /// After the admissions, the same closed loop (`--count`, `--clients`) on a
+    /// one-activity no-op workflow against the same Temporal server (a worker in this
+    /// process): what Temporal alone allows on this machine, to compare with.
+    #[arg(long, conflicts_with = "crash")]
+    baseline: bool,
+    /// Bays per ward, times the demo hospital's (--crash defaults to 4, so that a few
+    /// hundred admissions in flight find beds of their specialty without a person).
+    #[arg(long)]
+    beds_scale: Option<u32>,
 }
 
 /// One finished admission as the database recorded it.
@@ -127,6 +154,7 @@ async fn run(args: Args) -> Result<()> {
         .context("opening the domain database")?;
 
     let mut server = None;
+    let mut beds_token = None;
     let (base, token) = if let Some(api) = &args.api {
         let token = match (&args.token, &args.as_user) {
             (Some(t), _) => t.clone(),
@@ -135,8 +163,19 @@ async fn run(args: Args) -> Result<()> {
         };
         (api.clone(), token)
     } else {
-        let beds = hospital::seed_layout(&db, &hospital::demo_layout()).await?;
+        let scale = args.beds_scale.unwrap_or(if args.crash { 4 } else { 1 });
+        let layout: Vec<_> = hospital::demo_layout()
+            .into_iter()
+            .map(|mut w| {
+                w.bays.0 *= scale;
+                w
+            })
+            .collect();
+        let beds = hospital::seed_layout(&db, &layout).await?;
         let token = users::upsert(&db, "bench.clerk", Role::AdmissionsClerk, "bench").await?;
+        // Discharges go through the API, as a ward's would: a second process writing
+        // the SQLite file would contend for its lock as no real client does.
+        beds_token = Some(users::upsert(&db, "bench.beds", Role::BedManager, "bench").await?);
         let s = Server::start(&args, &data_dir)?;
         let base = s.wait_ready(Duration::from_secs(120)).await?;
         eprintln!(
@@ -148,7 +187,18 @@ async fn run(args: Args) -> Result<()> {
     };
     let discharge = own && !args.no_discharge;
 
-    let result = measure(&args, &db, &base, &token, discharge).await;
+    let beds_token = beds_token.filter(|_| discharge);
+    let result = match server.as_mut() {
+        Some(s) if args.crash => crash(&args, &db, s, &base, &token, beds_token.as_deref()).await,
+        _ => measure(&args, &db, &base, &token, beds_token.as_deref()).await,
+    };
+    let result = match (result, &server) {
+        (Ok(()), Some(s)) if args.baseline => baseline::run(&args, s.temporal_port).await,
+        (Ok(()), None) if args.baseline => Err(anyhow::anyhow!(
+            "--baseline needs the careflow this bench starts (not --api)"
+        )),
+        (r, _) => r,
+    };
     if let Some(s) = server {
         s.stop();
     }
@@ -159,7 +209,13 @@ async fn run(args: Args) -> Result<()> {
     result
 }
 
-async fn measure(args: &Args, db: &Db, base: &str, token: &str, discharge: bool) -> Result<()> {
+async fn measure(
+    args: &Args,
+    db: &Db,
+    base: &str,
+    token: &str,
+    beds_token: Option<&str>,
+) -> Result<()> {
     let finished = Arc::new(Finished::default());
     let stop = Arc::new(AtomicBool::new(false));
     let since = now_text();
@@ -173,10 +229,9 @@ async fn measure(args: &Args, db: &Db, base: &str, token: &str, discharge: bool)
         .timeout(Duration::from_secs(60))
         .build()?;
     let client = Client {
-        api: ApiClient::with_http(base, token, http),
-        db: db.clone(),
+        api: ApiClient::with_http(base, token, http.clone()),
+        beds: beds_token.map(|t| ApiClient::with_http(base, t, http)),
         finished: finished.clone(),
-        discharge,
     };
     let mut rng = StdRng::seed_from_u64(args.seed);
     let run_tag = format!("{:06x}", rand::rng().random::<u32>() & 0xff_ffff);
@@ -218,17 +273,265 @@ async fn measure(args: &Args, db: &Db, base: &str, token: &str, discharge: bool)
     }
     let wall = started.elapsed();
     report(&format!("{} clients", args.clients), &loaded, Some(wall));
+    println!("machine load {}", load());
     stop.store(true, Ordering::SeqCst);
     poller.await??;
     Ok(())
 }
 
+/// `--crash`: resume after SIGKILL with `--in-flight` admissions in flight.
+async fn crash(
+    args: &Args,
+    db: &Db,
+    server: &mut Server,
+    base: &str,
+    token: &str,
+    beds_token: Option<&str>,
+) -> Result<()> {
+    let finished = Arc::new(Finished::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = tokio::spawn(poll_finished(
+        db.clone(),
+        now_text(),
+        finished.clone(),
+        stop.clone(),
+    ));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()?;
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let run_tag = format!("{:06x}", rand::rng().random::<u32>() & 0xff_ffff);
+    let mut n = 0usize;
+    let mut base = base.to_owned();
+    let mut all = Vec::new();
+    let (mut needed_person, mut unfinished) = (0usize, 0usize);
+    println!(
+        "crash: {} kills, {} admissions in flight at each, machine load {}",
+        args.kills,
+        args.in_flight,
+        load()
+    );
+    for round in 1..=args.kills {
+        let api = ApiClient::with_http(&base, token, http.clone());
+        // Launch until `in_flight` accepted admissions are unfinished (or 3 times as
+        // many were launched: a machine that finishes them as fast as they come).
+        let cap = args.in_flight * 3;
+        let requests: Vec<AdmissionRequest> = (0..cap)
+            .map(|_| {
+                n += 1;
+                request(&run_tag, n, &mut rng)
+            })
+            .collect();
+        let queue = Arc::new(Mutex::new(requests));
+        // (admission id, workflow id) of each admission the API accepted.
+        let accepted: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let halt = Arc::new(AtomicBool::new(false));
+        let mut launchers = Vec::new();
+        for _ in 0..args.clients {
+            let (api, queue, accepted, halt) =
+                (api.clone(), queue.clone(), accepted.clone(), halt.clone());
+            launchers.push(tokio::spawn(async move {
+                while !halt.load(Ordering::SeqCst) {
+                    let Some(req) = queue.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let started = api
+                        .create_admission(&req, None)
+                        .await
+                        .context("POST /api/admissions")?;
+                    accepted
+                        .lock()
+                        .unwrap()
+                        .push((started.admission_id, started.workflow_id));
+                }
+                Ok::<_, anyhow::Error>(())
+            }));
+        }
+        loop {
+            let open = {
+                let done = finished.map.lock().unwrap();
+                accepted
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|(id, _)| !done.contains_key(id))
+                    .count()
+            };
+            if open >= args.in_flight || launchers.iter().all(|l| l.is_finished()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        halt.store(true, Ordering::SeqCst);
+        for l in launchers {
+            l.await??;
+        }
+        let load_at_kill = load();
+        server.kill()?;
+        let accepted = accepted.lock().unwrap().clone();
+        let ids: Vec<String> = accepted.iter().map(|(id, _)| id.clone()).collect();
+        // The database as the dead process left it: what had finished.
+        let final_ids = final_admissions(db, &ids).await?;
+        let in_flight: Vec<String> = ids
+            .iter()
+            .filter(|id| !final_ids.contains(*id))
+            .cloned()
+            .collect();
+        let restarted_at = Utc::now();
+        let restarted = Instant::now();
+        server.restart()?;
+        base = server.wait_ready(Duration::from_secs(120)).await?;
+        let api_ready = restarted.elapsed();
+        // Every admission in flight finishes (or waits for a person, left out).
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let left = {
+                let done = finished.map.lock().unwrap();
+                in_flight
+                    .iter()
+                    .filter(|id| !done.contains_key(*id))
+                    .count()
+            };
+            if left == 0 || Instant::now() > deadline {
+                break;
+            }
+            if left <= in_flight.len() / 20 + 1 {
+                // The last few may wait on a person: stop once they do.
+                let waiting = waiting_for_person(db, &in_flight).await?;
+                if waiting >= left {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let person = person_ids(db, &in_flight).await?;
+        let mut resume = Vec::new();
+        {
+            let done = finished.map.lock().unwrap();
+            for id in in_flight.iter().filter(|id| !person.contains(*id)) {
+                match done.get(id) {
+                    Some(d) => resume.push((d.at - restarted_at).to_std().unwrap_or_default()),
+                    None => unfinished += 1,
+                }
+            }
+        }
+        needed_person += person.len();
+        resume.sort();
+        println!(
+            "crash: round {round}: {} accepted, {} in flight at the kill (load {load_at_kill}); API ready {:.2} s after the restart; \
+             {} without a person finished p50 {:.2} s, p95 {:.2} s, max {:.2} s after the restart; {} needed a person",
+            accepted.len(),
+            in_flight.len(),
+            api_ready.as_secs_f64(),
+            resume.len(),
+            pct(&resume, 0.5).as_secs_f64(),
+            pct(&resume, 0.95).as_secs_f64(),
+            resume.last().copied().unwrap_or_default().as_secs_f64(),
+            person.len()
+        );
+        all.extend(resume);
+        // Free the beds for the next round.
+        let admitted: Vec<String> = {
+            let done = finished.map.lock().unwrap();
+            accepted
+                .iter()
+                .filter(|(id, _)| done.get(id).is_some_and(|d| d.status == "admitted"))
+                .map(|(_, wf)| wf.clone())
+                .collect()
+        };
+        if let Some(t) = beds_token {
+            let beds = ApiClient::with_http(&base, t, http.clone());
+            for wf in admitted {
+                beds.discharge(&wf).await.context("discharging")?;
+            }
+        }
+    }
+    all.sort();
+    println!(
+        "crash: over {} kills, {} admissions in flight without a person finished p50 {:.2} s, p95 {:.2} s, max {:.2} s after the restart \
+         ({unfinished} unfinished after 180 s, {needed_person} needed a person); machine load {}",
+        args.kills,
+        all.len(),
+        pct(&all, 0.5).as_secs_f64(),
+        pct(&all, 0.95).as_secs_f64(),
+        all.last().copied().unwrap_or_default().as_secs_f64(),
+        load()
+    );
+    stop.store(true, Ordering::SeqCst);
+    poller.await??;
+    Ok(())
+}
+
+/// Of `ids`, the admissions in a final state.
+async fn final_admissions(db: &Db, ids: &[String]) -> Result<std::collections::HashSet<String>> {
+    let rows = sqlx::query(
+        "SELECT admission_id FROM admissions \
+         WHERE status IN ('admitted','declined','cancelled','discharged')",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let wanted: std::collections::HashSet<&String> = ids.iter().collect();
+    let mut out = std::collections::HashSet::new();
+    for r in rows {
+        let id: String = r.try_get(0)?;
+        if wanted.contains(&id) {
+            out.insert(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Of `ids`, the admissions that opened a task for a person.
+async fn person_ids(db: &Db, ids: &[String]) -> Result<std::collections::HashSet<String>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT a.admission_id FROM tasks t JOIN admissions a ON a.workflow_id = t.workflow_id",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let wanted: std::collections::HashSet<&String> = ids.iter().collect();
+    let mut out = std::collections::HashSet::new();
+    for r in rows {
+        let id: String = r.try_get(0)?;
+        if wanted.contains(&id) {
+            out.insert(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Of `ids`, how many wait on a person now.
+async fn waiting_for_person(db: &Db, ids: &[String]) -> Result<usize> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT a.admission_id FROM tasks t JOIN admissions a ON a.workflow_id = t.workflow_id \
+         WHERE t.status = 'open'",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let wanted: std::collections::HashSet<&String> = ids.iter().collect();
+    let mut n = 0;
+    for r in rows {
+        if wanted.contains(&r.try_get::<String, _>(0)?) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The machine's load averages (1, 5, 15 minutes) and cores.
+fn load() -> String {
+    let avg = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{avg} on {cores} cores")
+}
+
 #[derive(Clone)]
 struct Client {
     api: ApiClient,
-    db: Db,
+    /// The bed manager who discharges each admitted patient (None: nobody does).
+    beds: Option<ApiClient>,
     finished: Arc<Finished>,
-    discharge: bool,
 }
 
 impl Client {
@@ -236,8 +539,8 @@ impl Client {
     async fn admit(&self, req: AdmissionRequest) -> Result<Sample> {
         let sent_at = Utc::now();
         let sent = Instant::now();
-        let id = match self.api.create_admission(&req, None).await {
-            Ok(started) => started.admission_id,
+        let (id, workflow_id) = match self.api.create_admission(&req, None).await {
+            Ok(started) => (started.admission_id, started.workflow_id),
             Err(e @ ApiError::Refused { .. }) => bail!("admission refused: {e}"),
             Err(e) => return Err(e).context("POST /api/admissions"),
         };
@@ -263,10 +566,8 @@ impl Client {
             });
         };
         let admitted = done.status == "admitted" || done.status == "discharged";
-        if admitted && self.discharge {
-            hospital::discharge(&self.db, &id, "bench", Role::BedManager.as_str())
-                .await
-                .context("discharging")?;
+        if let Some(beds) = self.beds.as_ref().filter(|_| admitted) {
+            beds.discharge(&workflow_id).await.context("discharging")?;
         }
         Ok(Sample {
             accepted,
@@ -415,6 +716,10 @@ fn report(phase: &str, samples: &[Sample], wall: Option<Duration>) {
 struct Server {
     child: Child,
     data_dir: PathBuf,
+    exe: PathBuf,
+    temporal_port: u16,
+    database: Option<String>,
+    starts: u32,
 }
 
 impl Server {
@@ -429,32 +734,42 @@ impl Server {
                 exe.display()
             );
         }
-        let port = match args.temporal_port {
+        let temporal_port = match args.temporal_port {
             Some(p) => p,
             None => free_temporal_port()?,
         };
-        let log = std::fs::File::create(data_dir.join("serve.log"))?;
-        let child = Command::new(&exe)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["--temporal-port", &port.to_string()])
-            .args(
-                args.database
-                    .iter()
-                    .flat_map(|d| ["--database", d.as_str()]),
-            )
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("CAREFLOW_DATABASE")
-            .env_remove("CAREFLOW_TEMPORAL")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", exe.display()))?;
+        let child = spawn_serve(&exe, data_dir, temporal_port, args.database.as_deref(), 1)?;
         Ok(Self {
             child,
             data_dir: data_dir.to_owned(),
+            exe,
+            temporal_port,
+            database: args.database.clone(),
+            starts: 1,
         })
+    }
+
+    /// SIGKILLs careflow (nothing of its shutdown runs: the Temporal dev server it
+    /// started stays up) and reaps it.
+    fn kill(&mut self) -> Result<()> {
+        self.child.kill().context("SIGKILL careflow")?;
+        self.child.wait()?;
+        // The dead process's API address must not be taken for the next one's.
+        let _ = std::fs::remove_file(self.data_dir.join("api-url"));
+        Ok(())
+    }
+
+    /// Starts careflow again on the same data directory and Temporal port.
+    fn restart(&mut self) -> Result<()> {
+        self.starts += 1;
+        self.child = spawn_serve(
+            &self.exe,
+            &self.data_dir,
+            self.temporal_port,
+            self.database.as_deref(),
+            self.starts,
+        )?;
+        Ok(())
     }
 
     /// Waits for the API URL careflow writes and for the API to answer.
@@ -487,16 +802,59 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
+                self.stop_left_temporal();
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.stop_left_temporal();
+    }
+
+    /// A careflow restarted after SIGKILL only attached to the dev server the first one
+    /// started, and leaves it running when it stops: stop it too.
+    fn stop_left_temporal(&self) {
+        let addr = ("127.0.0.1", self.temporal_port);
+        if std::net::TcpStream::connect(addr).is_err() {
+            return;
+        }
         if let Ok(pid) = std::fs::read_to_string(self.data_dir.join("temporal.pid")) {
             let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
         }
     }
+}
+
+/// Starts `careflow serve` on `data_dir` (log appended to its serve.log).
+fn spawn_serve(
+    exe: &Path,
+    data_dir: &Path,
+    temporal_port: u16,
+    database: Option<&str>,
+    start: u32,
+) -> Result<Child> {
+    use std::io::Write;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data_dir.join("serve.log"))?;
+    writeln!(log, "--- bench: start {start} ---")?;
+    Command::new(exe)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--temporal-port", &temporal_port.to_string()])
+        .args(database.iter().flat_map(|d| ["--database", d]))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("CAREFLOW_DATABASE")
+        .env_remove("CAREFLOW_TEMPORAL")
+        // The bench sends as fast as careflow answers: no request-rate limits.
+        .env("CAREFLOW_RATE_LIMIT_CLIENT", "0")
+        .env("CAREFLOW_RATE_LIMIT_LOGIN", "0")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))
 }
 
 /// A port P with P and P+1000 (the Temporal Web UI) free.
@@ -511,4 +869,152 @@ fn free_temporal_port() -> Result<u16> {
         }
     }
     bail!("no free port pair for the embedded Temporal server")
+}
+
+/// `--baseline`: a one-activity no-op workflow, so that admissions' figures can be read
+/// against what the Temporal server itself gives on the same machine in the same run.
+mod baseline {
+    #![allow(missing_docs)] // the workflow and activity macros generate undocumented items
+
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context, Result};
+    use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+    use temporalio_macros::{activities, workflow, workflow_methods};
+    use temporalio_sdk::activities::{ActivityContext, ActivityError};
+    use temporalio_sdk::{
+        ActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext, WorkflowContextView,
+        WorkflowResult,
+    };
+
+    use careflow::serve::{ACTIVITY_POLLERS, NONSTICKY_POLL_RATIO, WORKFLOW_POLLERS};
+    use careflow::temporal::{connect, ClusterOptions};
+    use temporalio_sdk::runtime::PollerBehavior;
+
+    const QUEUE: &str = "bench-baseline";
+
+    pub struct NoopActivities;
+
+    #[activities]
+    impl NoopActivities {
+        #[activity]
+        pub async fn noop(
+            self: Arc<Self>,
+            _ctx: ActivityContext,
+            _n: u64,
+        ) -> Result<(), ActivityError> {
+            Ok(())
+        }
+    }
+
+    #[workflow]
+    pub struct NoopWorkflow {
+        n: u64,
+    }
+
+    #[workflow_methods]
+    impl NoopWorkflow {
+        #[init]
+        pub fn new(_ctx: &WorkflowContextView, n: u64) -> Self {
+            Self { n }
+        }
+
+        #[run]
+        pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+            let n = ctx.state(|s| s.n);
+            ctx.execute_activity(
+                NoopActivities::noop,
+                n,
+                ActivityOptions::start_to_close_timeout(Duration::from_secs(10)),
+            )
+            .await?;
+            Ok(())
+        }
+    }
+
+    pub async fn run(args: &super::Args, temporal_port: u16) -> Result<()> {
+        let address = format!("127.0.0.1:{temporal_port}");
+        let client = connect(
+            &address,
+            &ClusterOptions::plain("default"),
+            Duration::from_secs(30),
+            None,
+        )
+        .await?;
+        let runtime = Runtime::from_current_tokio(Default::default())?;
+        // Polled as careflow's own worker polls its task queue.
+        let mut options = WorkerOptions::new(QUEUE)
+            .workflow_task_poller_behavior(PollerBehavior::SimpleMaximum(WORKFLOW_POLLERS))
+            .nonsticky_to_sticky_poll_ratio(NONSTICKY_POLL_RATIO)
+            .activity_task_poller_behavior(PollerBehavior::SimpleMaximum(ACTIVITY_POLLERS))
+            .build();
+        options
+            .register_workflow::<NoopWorkflow>()?
+            .register_activities(NoopActivities);
+        let mut worker =
+            Worker::new(&runtime, client.clone(), options).context("baseline worker")?;
+        let stop = worker.shutdown_handle();
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let load = async {
+            let next = Arc::new(Mutex::new(0u64));
+            let started = Instant::now();
+            let mut handles = Vec::new();
+            for _ in 0..args.clients {
+                let (client, next, tag) = (client.clone(), next.clone(), tag.clone());
+                let count = args.count as u64;
+                handles.push(tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    loop {
+                        let n = {
+                            let mut g = next.lock().unwrap();
+                            *g += 1;
+                            *g
+                        };
+                        if n > count {
+                            return Ok::<_, anyhow::Error>(lat);
+                        }
+                        let sent = Instant::now();
+                        let handle = client
+                            .start_workflow(
+                                NoopWorkflow::run,
+                                n,
+                                WorkflowStartOptions::new(QUEUE, format!("bench-noop-{tag}-{n}"))
+                                    .build(),
+                            )
+                            .await
+                            .context("starting a no-op workflow")?;
+                        handle
+                            .get_result(WorkflowGetResultOptions::default())
+                            .await
+                            .context("no-op workflow result")?;
+                        lat.push(sent.elapsed());
+                    }
+                }));
+            }
+            let mut lat = Vec::new();
+            for h in handles {
+                lat.extend(h.await??);
+            }
+            let wall = started.elapsed();
+            stop();
+            Ok::<_, anyhow::Error>((lat, wall))
+        };
+        let (ran, measured) = tokio::join!(worker.run(), load);
+        ran.context("baseline worker")?;
+        let (mut lat, wall) = measured?;
+        lat.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "baseline (one-activity no-op workflow, same Temporal server, {} clients): {} workflows, start -> result p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms; {:.1} workflows/s sustained; machine load {}",
+            args.clients,
+            lat.len(),
+            ms(super::pct(&lat, 0.5)),
+            ms(super::pct(&lat, 0.95)),
+            ms(lat.last().copied().unwrap_or_default()),
+            lat.len() as f64 / wall.as_secs_f64(),
+            super::load()
+        );
+        Ok(())
+    }
 }

@@ -22,6 +22,7 @@ pub mod scanner;
 pub mod serve;
 pub mod solve;
 pub mod tasks;
+pub mod temporal;
 pub mod theatre;
 pub mod users;
 
@@ -153,7 +154,57 @@ pub struct Global {
     /// same key. Without either, payloads travel in clear.
     #[arg(long, global = true, env = "CAREFLOW_PAYLOAD_KEY_FILE")]
     pub payload_key_file: Option<PathBuf>,
+    /// Temporal namespace of careflow's workflows. The embedded server creates it.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_TEMPORAL_NAMESPACE",
+        default_value = "default"
+    )]
+    pub temporal_namespace: String,
+    /// Reach `--temporal` over TLS, trusting the system's roots (implied by the other
+    /// --temporal-tls-* options and by an API key).
+    #[arg(long, global = true, env = "CAREFLOW_TEMPORAL_TLS")]
+    pub temporal_tls: bool,
+    /// PEM file of the CA that signed the Temporal cluster's server certificate.
+    #[arg(long, global = true, env = "CAREFLOW_TEMPORAL_TLS_CA")]
+    pub temporal_tls_ca: Option<PathBuf>,
+    /// PEM file of careflow's client certificate (mTLS), with --temporal-tls-key.
+    #[arg(long, global = true, env = "CAREFLOW_TEMPORAL_TLS_CERT")]
+    pub temporal_tls_cert: Option<PathBuf>,
+    /// PEM file of the client certificate's private key (mTLS).
+    #[arg(long, global = true, env = "CAREFLOW_TEMPORAL_TLS_KEY")]
+    pub temporal_tls_key: Option<PathBuf>,
+    /// Name the server's certificate is checked against (default: the host of
+    /// --temporal).
+    #[arg(long, global = true, env = "CAREFLOW_TEMPORAL_TLS_SERVER_NAME")]
+    pub temporal_tls_server_name: Option<String>,
+    /// File holding the Temporal API key; `CAREFLOW_TEMPORAL_API_KEY` wins (a key is
+    /// never given on the command line, where `ps` shows it).
+    #[arg(long, global = true, env = "CAREFLOW_TEMPORAL_API_KEY_FILE")]
+    pub temporal_api_key_file: Option<PathBuf>,
+    /// API requests per second one client address may send, sustained (bursts of
+    /// twice that); beyond it the API answers 429 with Retry-After. 0: no limit.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_RATE_LIMIT_CLIENT",
+        default_value_t = 200
+    )]
+    pub rate_limit_client: u32,
+    /// API requests per second one login (bearer token or page session) may send,
+    /// sustained (bursts of twice that). 0: no limit.
+    #[arg(
+        long,
+        global = true,
+        env = "CAREFLOW_RATE_LIMIT_LOGIN",
+        default_value_t = 100
+    )]
+    pub rate_limit_login: u32,
 }
+
+/// Environment variable holding the Temporal API key.
+pub const TEMPORAL_API_KEY_ENV: &str = "CAREFLOW_TEMPORAL_API_KEY";
 
 fn parse_forecast_device(s: &str) -> Result<careflow_forecasters::Device> {
     Ok(s.parse()?)
@@ -189,6 +240,107 @@ impl Global {
     /// The Temporal payload cipher (`CAREFLOW_PAYLOAD_KEY` or `--payload-key-file`).
     pub fn payload_cipher(&self) -> Result<Option<crate::codec::PayloadCipher>> {
         crate::codec::PayloadCipher::load(self.payload_key_file.as_deref())
+    }
+
+    /// How to reach Temporal beyond its address (namespace, TLS, API key), with the
+    /// files read and checked: an option that cannot work fails here, naming it.
+    pub fn cluster_options(&self) -> Result<crate::temporal::ClusterOptions> {
+        use crate::temporal::{ClusterOptions, TlsSettings};
+        let ns = &self.temporal_namespace;
+        if ns.is_empty()
+            || ns.len() > 255
+            || ns.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            bail!("--temporal-namespace {ns:?}: a namespace is 1 to 255 characters without spaces");
+        }
+        let api_key = match std::env::var(TEMPORAL_API_KEY_ENV) {
+            Ok(k) => Some((k, TEMPORAL_API_KEY_ENV.to_owned())),
+            Err(_) => match &self.temporal_api_key_file {
+                Some(path) => Some((
+                    std::fs::read_to_string(path).with_context(|| {
+                        format!("--temporal-api-key-file {}: cannot read it", path.display())
+                    })?,
+                    format!("--temporal-api-key-file {}", path.display()),
+                )),
+                None => None,
+            },
+        };
+        let api_key = match api_key {
+            Some((k, from)) => {
+                let k = k.trim().to_owned();
+                if k.is_empty() || k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                    bail!(
+                        "Temporal API key from {from}: empty or with spaces or line breaks inside"
+                    );
+                }
+                Some(k)
+            }
+            None => None,
+        };
+        let pem = |flag: &str, path: &PathBuf, marker: &str| -> Result<Vec<u8>> {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("{flag} {}: cannot read it", path.display()))?;
+            if !String::from_utf8_lossy(&bytes).contains(marker) {
+                bail!(
+                    "{flag} {}: not a PEM file with a '{marker}' block",
+                    path.display()
+                );
+            }
+            Ok(bytes)
+        };
+        let server_ca = self
+            .temporal_tls_ca
+            .as_ref()
+            .map(|p| pem("--temporal-tls-ca", p, "-----BEGIN CERTIFICATE-----"))
+            .transpose()?;
+        let client_cert = match (&self.temporal_tls_cert, &self.temporal_tls_key) {
+            (Some(c), Some(k)) => Some((
+                pem("--temporal-tls-cert", c, "-----BEGIN CERTIFICATE-----"),
+                pem("--temporal-tls-key", k, "PRIVATE KEY-----"),
+            )),
+            (Some(_), None) => {
+                bail!("--temporal-tls-cert needs --temporal-tls-key (mTLS takes both)")
+            }
+            (None, Some(_)) => {
+                bail!("--temporal-tls-key needs --temporal-tls-cert (mTLS takes both)")
+            }
+            (None, None) => None,
+        };
+        let client_cert = match client_cert {
+            Some((c, k)) => Some((c?, k?)),
+            None => None,
+        };
+        let tls = (self.temporal_tls
+            || server_ca.is_some()
+            || client_cert.is_some()
+            || self.temporal_tls_server_name.is_some())
+        .then(|| TlsSettings {
+            server_ca,
+            client_cert,
+            server_name: self.temporal_tls_server_name.clone(),
+        });
+        let cluster = ClusterOptions {
+            namespace: ns.clone(),
+            tls,
+            api_key,
+        };
+        if self.temporal.is_none() && cluster.uses_tls() {
+            bail!(
+                "the Temporal TLS and API-key options are for a cluster named with --temporal; \
+                 the embedded server careflow runs speaks plain gRPC on 127.0.0.1"
+            );
+        }
+        Ok(cluster)
+    }
+
+    /// The API's request-rate limits (`--rate-limit-client`, `--rate-limit-login`).
+    pub fn rate_limits(&self) -> careflow_dashboards::RateLimits {
+        use careflow_dashboards::{Rate, RateLimits};
+        let rate = |n: u32| Rate::new(n, n.saturating_mul(2));
+        RateLimits {
+            per_client: rate(self.rate_limit_client),
+            per_credential: rate(self.rate_limit_login),
+        }
     }
 
     /// Creates the data directory and opens (and migrates) the domain database.
@@ -363,6 +515,9 @@ pub enum Command {
     /// Database administration as the owner role: migrate, grant the application role.
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Temporal operations: read a workflow's history with its payloads decrypted.
+    #[command(subcommand)]
+    Temporal(temporal::TemporalCommand),
 }
 
 /// Runs one command line. An error is for the caller to print (with its causes) and
@@ -390,6 +545,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Ethics(cmd) => ethics::run(&g, cmd).await,
         Command::Audit(cmd) => audit::run(&g, cmd).await,
         Command::Db(cmd) => db::run(&g, cmd).await,
+        Command::Temporal(cmd) => temporal::run(&g, cmd).await,
         Command::Decision(cmd) => decisions::run(&g, cmd).await,
         Command::Theatre(cmd) => theatre::run(&g, cmd).await,
         Command::User(cmd) => users::run(&g, cmd).await,

@@ -26,6 +26,12 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// Where write transactions run. SQLite: a pool of one connection, so that writers
+    /// queue in order in this process instead of sleeping in SQLite's busy handler
+    /// (which backs off up to 100 ms a try and leaves the lock idle meanwhile: the
+    /// largest cost of an admission under load). PostgreSQL: the same pool (its
+    /// writers queue on the advisory lock, see [`Db::begin_write`]).
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -61,32 +67,23 @@ impl Db {
         let pool = match backend {
             Backend::Sqlite => {
                 // Create the file if needed; WAL lets readers run beside the one writer,
-                // and a generous busy timeout makes writers queue instead of failing.
+                // and a generous busy timeout makes writers of other processes (the CLI)
+                // queue instead of failing.
                 let opts =
                     sqlx::sqlite::SqliteConnectOptions::from_str(url)?.create_if_missing(true);
                 sqlx::SqliteConnection::connect_with(&opts)
                     .await?
                     .close()
                     .await?;
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=60000; \
-                                 PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(url)
-                    .await?
+                sqlite_pool(url, 8).await?
             }
             Backend::Postgres => {
+                // A server that is down fails a request after the acquire timeout
+                // (the API answers 503, activities retry): short enough for a clear
+                // answer, long enough for writers queued on the write lock.
                 AnyPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(60))
+                    .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await?
             }
@@ -129,7 +126,15 @@ impl Db {
                 )));
             }
         }
-        Ok(Db { pool, backend })
+        let writer = match backend {
+            Backend::Sqlite => sqlite_pool(url, 1).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        Ok(Db {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// PostgreSQL: lets `role` (an existing role, not the owner) run careflow on this
@@ -198,7 +203,7 @@ impl Db {
     /// writer at a time to stay unbroken; taking the lock first also spares SQLite the
     /// deferred-transaction upgrade that fails instead of waiting.
     pub async fn begin_write(&self) -> Result<Transaction<'static, Any>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         match self.backend {
             Backend::Sqlite => {
                 // A write statement as the first statement takes SQLite's RESERVED lock
@@ -224,10 +229,33 @@ impl Db {
         Ok(())
     }
 
-    /// Closes the pool.
+    /// Closes the pools.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
+}
+
+/// A pool of up to `size` connections to the SQLite file `url`, each in WAL mode with
+/// foreign keys on; writes are durable at each checkpoint (synchronous=NORMAL: a power
+/// cut may lose the last transactions, never corrupt the file).
+async fn sqlite_pool(url: &str, size: u32) -> Result<AnyPool> {
+    Ok(AnyPoolOptions::new()
+        .max_connections(size)
+        // Writers queue for the one write connection: under a burst the queue is long.
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=60000; \
+                     PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await?)
 }
 
 /// Current time as stored: RFC 3339, UTC, microseconds.

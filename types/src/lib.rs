@@ -53,6 +53,17 @@ pub const TASK_QUEUE: &str = "careflow";
 /// admission steps on [`TASK_QUEUE`] never wait behind a solve.
 pub const COMPUTE_TASK_QUEUE: &str = "careflow-compute";
 
+/// Start-to-close timeout of an admission's workflow tasks (Temporal's default is
+/// 10 s). A workflow task is milliseconds of the worker's time; one held by a worker
+/// that died is handed to another (or the restarted one) only when this runs out, so
+/// it bounds how long a SIGKILL stalls the admissions that were in its hands.
+pub const WORKFLOW_TASK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long a workflow task waits on the sticky queue of the worker that ran the
+/// workflow's last task before it goes to any worker: bounds the stall when that
+/// worker died (SDK default 10 s).
+pub const STICKY_QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Temporal error type of an activity failure that retrying cannot heal (the data or
 /// the store refused the step); named in every retry policy's non-retryable types.
 pub const REFUSED_ERROR_TYPE: &str = "careflow.Refused";

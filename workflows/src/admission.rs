@@ -299,8 +299,17 @@ impl AdmissionWorkflow {
     }
 }
 
-// Each activity is one short database transaction: 10 s is ample, and a worker killed
-// mid-activity delays the retry by no more than that.
+/// Each activity is one short database transaction, heartbeating while it runs
+/// ([`careflow_activities::SHORT_STEP_HEARTBEAT`]): a step on a worker that died
+/// (SIGKILL, power loss) is retried after the heartbeat timeout, not after the whole
+/// start-to-close timeout, which stays generous for a step queued behind other writers.
 fn activity_opts() -> ActivityOptions {
-    crate::step_opts(Duration::from_secs(10))
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(30))
+        .heartbeat_timeout(SHORT_STEP_HEARTBEAT_TIMEOUT)
+        .retry_policy(crate::step_retry())
+        .build()
 }
+
+/// Heartbeat timeout of a short step: several heartbeat periods, so that a heartbeat
+/// delayed on a busy machine does not fail a live step.
+const SHORT_STEP_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(3);

@@ -239,6 +239,7 @@ async fn create_admission(
             },
             WorkflowStartOptions::new(TASK_QUEUE, workflow_id.clone())
                 .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+                .task_timeout(careflow_types::WORKFLOW_TASK_TIMEOUT)
                 .build(),
         )
         .await;
