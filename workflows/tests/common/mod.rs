@@ -157,29 +157,6 @@ pub async fn promote_committed_model(db: &Db, dir: &Path, reason: &str) -> Strin
 /// Saves the run's history as a replay fixture `tests/histories/NAME.json` when
 /// CAREFLOW_RECORD_HISTORIES is set (replayed by `saved_histories_replay` in
 /// `admission.rs`). Only for new workflow paths: a released history is never re-recorded.
-/// Waits until `workflow_id`'s history holds a started timer: the workflow has
-/// finished its activity and sleeps, so a cancellation now meets the timer. Seen in a
-/// few full runs (not understood yet): a cancellation that arrived while an activity
-/// was scheduled but not started got a workflow task that was started and never
-/// completed, and the test server, whose clock is locked, never timed it out, so the
-/// test hung. The release test cancels at the timer so that it tests the withdrawal,
-/// not that race.
-pub async fn wait_for_timer(client: &Client, workflow_id: &str) {
-    for _ in 0..600 {
-        let json = client
-            .get_workflow_handle::<UntypedWorkflow>(workflow_id.to_owned())
-            .fetch_history(WorkflowFetchHistoryOptions::default())
-            .to_json()
-            .await
-            .expect("history");
-        if json.contains("timerStartedEventAttributes") {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{workflow_id} never started a timer");
-}
-
 pub async fn maybe_record(client: &Client, workflow_id: &str, name: &str) {
     if std::env::var_os("CAREFLOW_RECORD_HISTORIES").is_none() {
         return;
