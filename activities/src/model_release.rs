@@ -434,54 +434,37 @@ pub fn validate(
     production: &ModelBundle,
     candidate: &ModelBundle,
 ) -> Result<ValidationReport, String> {
+    let runtime = crate::forecast_runtime();
     match name {
         careflow_forecasters::ed_arrivals::MODEL_NAME => {
             let data = HeldOutArrivals::generate();
-            let run = |b: &ModelBundle| -> Result<Vec<Target>, String> {
-                let model = EdArrivals::from_bundle(b, &crate::forecast_runtime())
-                    .map_err(|e| format!("{} {}: {e}", b.header.name, b.header.version))?;
-                data.forecast(&model)
-            };
-            let p = run(production)?;
-            let c = run(candidate)?;
-            Ok(report(
+            both_versions(
                 HeldOutArrivals::DESCRIPTION,
-                &production.header.version,
-                &p,
-                &c,
-            ))
+                production,
+                candidate,
+                |b| EdArrivals::from_bundle(b, &runtime),
+                |m| data.forecast(m),
+            )
         }
         careflow_forecasters::surgery_duration::MODEL_NAME => {
             let cases = HeldOutCases::generate();
-            let run = |b: &ModelBundle| -> Result<Vec<Target>, String> {
-                let model = SurgeryDuration::from_bundle(b, &crate::forecast_runtime())
-                    .map_err(|e| format!("{} {}: {e}", b.header.name, b.header.version))?;
-                cases.forecast(&model)
-            };
-            let p = run(production)?;
-            let c = run(candidate)?;
-            Ok(report(
+            both_versions(
                 HeldOutCases::DESCRIPTION,
-                &production.header.version,
-                &p,
-                &c,
-            ))
+                production,
+                candidate,
+                |b| SurgeryDuration::from_bundle(b, &runtime),
+                |m| cases.forecast(m),
+            )
         }
         careflow_forecasters::scanner_no_show::MODEL_NAME => {
             let appointments = HeldOutAppointments::generate();
-            let run = |b: &ModelBundle| -> Result<Vec<Target>, String> {
-                let model = ScannerNoShow::from_bundle(b, &crate::forecast_runtime())
-                    .map_err(|e| format!("{} {}: {e}", b.header.name, b.header.version))?;
-                appointments.forecast(&model)
-            };
-            let p = run(production)?;
-            let c = run(candidate)?;
-            Ok(report(
+            both_versions(
                 HeldOutAppointments::DESCRIPTION,
-                &production.header.version,
-                &p,
-                &c,
-            ))
+                production,
+                candidate,
+                |b| ScannerNoShow::from_bundle(b, &runtime),
+                |m| appointments.forecast(m),
+            )
         }
         other => Err(format!(
             "offline validation of {other} has no held-out data in careflow yet: only \
@@ -491,6 +474,23 @@ pub fn validate(
             careflow_forecasters::scanner_no_show::MODEL_NAME
         )),
     }
+}
+
+/// Loads each version with `load`, forecasts the same held-out data (`description`)
+/// with `forecast`, and reports both side by side.
+fn both_versions<M, E: std::fmt::Display>(
+    description: &str,
+    production: &ModelBundle,
+    candidate: &ModelBundle,
+    load: impl Fn(&ModelBundle) -> Result<M, E>,
+    forecast: impl Fn(&M) -> Result<Vec<Target>, String>,
+) -> Result<ValidationReport, String> {
+    let run = |b: &ModelBundle| {
+        let model = load(b).map_err(|e| format!("{} {}: {e}", b.header.name, b.header.version))?;
+        forecast(&model)
+    };
+    let (p, c) = (run(production)?, run(candidate)?);
+    Ok(report(description, &production.header.version, &p, &c))
 }
 
 /// One held-out target: its subgroups, the truth and the forecast.
@@ -942,14 +942,15 @@ impl SplitMix64 {
     }
 }
 
-/// The release of `name` in its shadow period and its candidate's bundle (file checked
-/// against the release's sha256), if there is one; a problem is logged and is `None`:
-/// a live step never fails because of its shadow.
-async fn shadow_candidate(
+/// The release of `name` in its shadow period, if there is one, and what `forecast`
+/// made of its candidate's bundle (file checked against the release's sha256); a
+/// problem is logged and is `None`: a live step never fails because of its shadow.
+async fn shadow_forecast<T>(
     db: &Db,
     models_dir: &Path,
     name: &str,
-) -> Option<(Release, ModelBundle)> {
+    forecast: impl FnOnce(&ModelBundle) -> Result<T, String>,
+) -> Option<(Release, T)> {
     let release = match releases::shadow_release(db, name).await {
         Ok(Some(r)) => r,
         Ok(None) => return None,
@@ -963,10 +964,13 @@ async fn shadow_candidate(
         name,
         &release.version,
         &release.sha256,
-    ) {
-        Ok(bundle) => Some((release, bundle)),
+    )
+    .map_err(|e| e.to_string())
+    .and_then(|bundle| forecast(&bundle))
+    {
+        Ok(f) => Some((release, f)),
         Err(e) => {
-            tracing::warn!(release = %release.release_id, error = %e, "shadow candidate not opened");
+            tracing::warn!(release = %release.release_id, error = %e, "shadow forecast skipped");
             None
         }
     }
@@ -991,27 +995,18 @@ pub(crate) async fn shadow_ed_arrivals(
     production: &Forecast,
 ) {
     let name = careflow_forecasters::ed_arrivals::MODEL_NAME;
-    let Some((release, bundle)) = shadow_candidate(db, models_dir, name).await else {
-        return;
-    };
-    let candidate = EdArrivals::from_bundle(&bundle, &crate::forecast_runtime())
-        .map_err(|e| e.to_string())
-        .and_then(|m| {
-            if m.needs_history() {
-                Err(
-                    "the candidate needs the arrivals history, which this step does not have"
-                        .into(),
-                )
-            } else {
-                m.forecast(request).map_err(|e| e.to_string())
-            }
-        });
-    let candidate = match candidate {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!(release = %release.release_id, error = %e, "shadow forecast skipped");
-            return;
+    let shadow = shadow_forecast(db, models_dir, name, |bundle| {
+        let m = EdArrivals::from_bundle(bundle, &crate::forecast_runtime())
+            .map_err(|e| e.to_string())?;
+        if m.needs_history() {
+            return Err(
+                "the candidate needs the arrivals history, which this step does not have".into(),
+            );
         }
+        m.forecast(request).map_err(|e| e.to_string())
+    });
+    let Some((release, candidate)) = shadow.await else {
+        return;
     };
     let pairs: Vec<ShadowPair<'_>> = production
         .rows
@@ -1043,19 +1038,15 @@ pub(crate) async fn shadow_surgery_durations(
     if cases.is_empty() {
         return;
     }
-    let Some((release, bundle)) = shadow_candidate(db, models_dir, name).await else {
+    let shadow = shadow_forecast(db, models_dir, name, |bundle| {
+        let batch: Vec<SurgicalCase> = cases.iter().map(|(_, x)| x.clone()).collect();
+        SurgeryDuration::from_bundle(bundle, &crate::forecast_runtime())
+            .map_err(|e| e.to_string())?
+            .forecast_batch(&batch)
+            .map_err(|e| e.to_string())
+    });
+    let Some((release, candidate)) = shadow.await else {
         return;
-    };
-    let batch: Vec<SurgicalCase> = cases.iter().map(|(_, c)| c.clone()).collect();
-    let candidate = SurgeryDuration::from_bundle(&bundle, &crate::forecast_runtime())
-        .map_err(|e| e.to_string())
-        .and_then(|m| m.forecast_batch(&batch).map_err(|e| e.to_string()));
-    let candidate = match candidate {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!(release = %release.release_id, error = %e, "shadow forecast skipped");
-            return;
-        }
     };
     let pairs: Vec<ShadowPair<'_>> = cases
         .iter()
@@ -1087,19 +1078,15 @@ pub(crate) async fn shadow_no_shows(
     if appointments.is_empty() {
         return;
     }
-    let Some((release, bundle)) = shadow_candidate(db, models_dir, name).await else {
+    let shadow = shadow_forecast(db, models_dir, name, |bundle| {
+        let batch: Vec<Appointment> = appointments.iter().map(|(_, x)| x.clone()).collect();
+        ScannerNoShow::from_bundle(bundle, &crate::forecast_runtime())
+            .map_err(|e| e.to_string())?
+            .forecast_batch(&batch)
+            .map_err(|e| e.to_string())
+    });
+    let Some((release, candidate)) = shadow.await else {
         return;
-    };
-    let batch: Vec<Appointment> = appointments.iter().map(|(_, a)| a.clone()).collect();
-    let candidate = ScannerNoShow::from_bundle(&bundle, &crate::forecast_runtime())
-        .map_err(|e| e.to_string())
-        .and_then(|m| m.forecast_batch(&batch).map_err(|e| e.to_string()));
-    let candidate = match candidate {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::warn!(release = %release.release_id, error = %e, "shadow forecast skipped");
-            return;
-        }
     };
     let keys: Vec<String> = appointments
         .iter()

@@ -748,20 +748,7 @@ async fn a_lapsed_approval_suspends_the_project() {
         .await;
         assert_eq!(done.submission.state, "approved");
         // Nobody renews for 13 months of (skipped) server time.
-        let thirteen_months = SleepRequest {
-            duration: Some(prost_wkt_types::Duration {
-                seconds: 395 * 24 * 3600,
-                nanos: 0,
-            }),
-        };
-        client
-            .connection()
-            .test_service()
-            .unlock_time_skipping_with_sleep(temporalio_client::tonic::Request::new(
-                thirteen_months,
-            ))
-            .await
-            .expect("skip time");
+        skip_days(&client, 395).await;
         let end = outcome(&client, &wf).await;
         assert_eq!(end.state, "suspended");
         assert!(end.reminders >= 1, "{end:?}");
@@ -917,18 +904,7 @@ async fn an_overdue_step_is_reminded_and_the_review_goes_on() {
         let id = s.submission_id.clone();
         let wf = start_review(&client, &id).await;
         // The secretary has five days for the completeness check; six pass.
-        let six_days = SleepRequest {
-            duration: Some(prost_wkt_types::Duration {
-                seconds: 6 * 24 * 3600,
-                nanos: 0,
-            }),
-        };
-        client
-            .connection()
-            .test_service()
-            .unlock_time_skipping_with_sleep(temporalio_client::tonic::Request::new(six_days))
-            .await
-            .expect("skip time");
+        skip_days(&client, 6).await;
         let handle = client.get_workflow_handle::<EthicsReviewWorkflow>(wf.clone());
         let mut reminders = 0;
         for _ in 0..300 {
