@@ -22,8 +22,8 @@ use std::time::{Duration, SystemTime};
 
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityOptions, SyncWorkflowContext, WorkflowCancellationToken, WorkflowContext,
-    WorkflowContextView, WorkflowResult,
+    ActivityCancellationType, ActivityOptions, SyncWorkflowContext, WorkflowCancellationToken,
+    WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
 use careflow_activities::model_release::{
@@ -230,7 +230,11 @@ impl ModelReleaseWorkflow {
         ctx.state_mut(|s| s.amendment_id = Some(amendment.clone()));
         loop {
             let answer = ctx
-                .execute_activity(ReleaseActivities::ethics_answer, amendment.clone(), short())
+                .execute_activity(
+                    ReleaseActivities::ethics_answer,
+                    amendment.clone(),
+                    ethics_poll_opts(ctx),
+                )
                 .await?;
             match answer {
                 EthicsAnswer::Approved => break,
@@ -437,4 +441,20 @@ impl ModelReleaseWorkflow {
 // Database-only steps: 10 s is ample.
 fn short() -> ActivityOptions {
     ActivityOptions::start_to_close_timeout(Duration::from_secs(10))
+}
+
+/// Version marker of the releases whose ethics poll is abandoned, not cancelled, when
+/// the release is cancelled. The poll only reads the amendment's state, so there is
+/// nothing to stop; asking the server to cancel it raced the poll's dispatch, and
+/// Temporal's test server then refused the whole workflow task (`ACTIVITY_UNKNOWN`),
+/// which left the withdrawal waiting for a task timeout. Releases from before the marker
+/// replay with the cancel request they recorded.
+pub const ETHICS_POLL_ABANDON_PATCH: &str = "ethics-poll-abandon";
+
+fn ethics_poll_opts(ctx: &WorkflowContext<ModelReleaseWorkflow>) -> ActivityOptions {
+    let mut opts = short();
+    if ctx.patched(ETHICS_POLL_ABANDON_PATCH) {
+        opts.cancellation_type = ActivityCancellationType::Abandon;
+    }
+    opts
 }
