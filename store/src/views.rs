@@ -107,6 +107,44 @@ pub async fn stays(db: &Db) -> Result<Vec<Stay>> {
     Ok(out)
 }
 
+/// The admissions waiting for a bed (registered, not yet admitted, declined or
+/// cancelled), longest waiting first, at most `limit`; `beds` is empty. Also the number
+/// waiting in all.
+pub async fn waiting_admissions(db: &Db, limit: u32) -> Result<(Vec<Stay>, i64)> {
+    let mut tx = db.pool().begin().await?;
+    let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM admissions WHERE status = 'requested'")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+    let rows = sqlx::query(
+        "SELECT admission_id, patient_key, kind, specialty, status, sex, age_group, created_at, \
+         updated_at FROM admissions WHERE status = 'requested' ORDER BY created_at, admission_id \
+         LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let waiting = rows
+        .iter()
+        .map(|r| {
+            Ok(Stay {
+                admission_id: r.try_get("admission_id")?,
+                patient_key: r.try_get("patient_key")?,
+                kind: r.try_get("kind")?,
+                specialty: r.try_get("specialty")?,
+                status: r.try_get("status")?,
+                sex: r.try_get("sex")?,
+                age_group: r.try_get("age_group")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+                beds: Vec::new(),
+            })
+        })
+        .collect::<std::result::Result<_, sqlx::Error>>()?;
+    Ok((waiting, total))
+}
+
 /// A patient as the research export sees them: key, sex and age group, never the
 /// hospital number.
 #[derive(Debug, Clone)]
