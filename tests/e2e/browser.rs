@@ -233,6 +233,7 @@ fn roster_week() -> careflow_types::RosterRequest {
     use chrono::Datelike;
     let today = chrono::Utc::now().date_naive();
     let ahead = 7 - today.weekday().num_days_from_monday();
+    let admissions = [2, 3, 1, 2, 3, 1, 2].repeat(4);
     let nurses: Vec<serde_json::Value> = (1..=14)
         .map(|i| {
             serde_json::json!({
@@ -248,7 +249,7 @@ fn roster_week() -> careflow_types::RosterRequest {
         "start_date": (today + chrono::Days::new(u64::from(ahead))).format("%Y-%m-%d").to_string(),
         "days": 7,
         "census_at_origin": 10,
-        "admissions_last_28_days": [2, 3, 1, 2, 3, 1, 2].repeat(4),
+        "admissions_last_28_days": admissions,
         "shifts": careflow_types::default_shifts(),
         "nurses": nurses,
         "solve_seconds": 5,
@@ -477,11 +478,12 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
     let imaging = node.client(&tokens["imaging.ian"]);
     let week = scanner_week(&scan_keys);
     let scans = book_scans_and_record_attendance(&imaging, &week);
-    let roster = publish_roster(
-        &node.client(&tokens["nic.e2e"]),
-        &node.client(&tokens["head.e2e"]),
-        &roster_week(),
+    let (nurse_in_charge, head) = (
+        node.client(&tokens["nic.e2e"]),
+        node.client(&tokens["head.e2e"]),
     );
+    let ward = roster_week();
+    let roster = publish_roster(&nurse_in_charge, &head, &ward);
     let ((scans_booked, no_shows), ()) = tokio::join!(scans, roster);
     let task_id: String = poll(
         "the theatre list approval task",
