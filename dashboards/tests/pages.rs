@@ -772,22 +772,32 @@ async fn the_bed_dashboard_lists_admissions_and_tasks_waiting_on_people_with_sin
     let a = get(&env, "/dashboard", Some(&head)).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let section = |id: &str| -> String {
-        let at = a.body.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+        let at = a
+            .body
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id}"));
         let rest = &a.body[at..];
         rest[..rest.find("</table>").unwrap_or(rest.len())].to_owned()
     };
     assert!(
-        a.body.contains("<strong>3</strong> admission(s) waiting; the longest since"),
+        a.body
+            .contains("<strong>3</strong> admission(s) waiting; the longest since"),
         "{}",
         a.body
     );
     let admissions = section("admissions-waiting");
     assert_eq!(admissions.matches("<tr>").count(), 1 + 3, "{admissions}");
     for n in 0..3 {
-        assert!(admissions.contains(&format!("<td>wait-{n}</td>")), "{admissions}");
+        assert!(
+            admissions.contains(&format!("<td>wait-{n}</td>")),
+            "{admissions}"
+        );
     }
     assert!(admissions.contains("cardiology") && admissions.contains("min"));
-    assert!(!a.body.contains("MRN-WAIT"), "no hospital number on the dashboard");
+    assert!(
+        !a.body.contains("MRN-WAIT"),
+        "no hospital number on the dashboard"
+    );
     let tasks = section("waiting");
     assert!(tasks.contains("bed plan for tomorrow: 2 moves"), "{tasks}");
     assert!(tasks.contains("<td>nobody yet</td>"), "{tasks}");
@@ -813,6 +823,9 @@ async fn metrics_label_requests_by_route_template_and_read_the_queues() {
     let env = env().await;
     open_task(&env.db, TASK, "bed plan for tomorrow").await;
     let beds = person(&env.db, Role::BedManager).await;
+    person(&env.db, Role::ProjectLead).await;
+    submission(&env.db, "Bed forecaster").await;
+    submission(&env.db, "Theatre forecaster").await;
     assert_eq!(
         get(&env, &format!("/inbox/{TASK}"), Some(&beds))
             .await
@@ -847,6 +860,14 @@ async fn metrics_label_requests_by_route_template_and_read_the_queues() {
     assert!(m
         .body
         .contains("careflow_task_oldest_age_seconds{role=\"bed_manager\"}"));
+    // Each workflow's records by state.
+    assert!(
+        m.body.contains(
+            "careflow_workflow_records{state=\"submitted\",workflow=\"ethics_review\"} 2"
+        ),
+        "{}",
+        m.body
+    );
     // Route templates only: no task id, user or token in the metrics.
     assert!(!m.body.contains(TASK));
     assert!(!m.body.contains(&beds));
@@ -1477,7 +1498,10 @@ async fn only_the_applicant_resubmits_a_returned_submission_and_its_text_stays_i
     ];
     let documents = [
         ("protocol.md", "rolling-origin backtest"),
-        ("poster.md", "Your counts help plan beds \"><img src=x onerror=alert(1)>"),
+        (
+            "poster.md",
+            "Your counts help plan beds \"><img src=x onerror=alert(1)>",
+        ),
     ];
 
     let runtime = Runtime::from_current_tokio(Default::default()).expect("runtime");
@@ -1504,15 +1528,24 @@ async fn only_the_applicant_resubmits_a_returned_submission_and_its_text_stays_i
         )
         .await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-        assert!(a.body.contains("the submission is now returned"), "{}", a.body);
+        assert!(
+            a.body.contains("the submission is now returned"),
+            "{}",
+            a.body
+        );
 
         // The applicant sees the form, filled with the stored content, all as text.
         let mine = get(&env, &page, Some(&applicant)).await;
         assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
-        assert!(mine.body.contains("Resubmit as a new version"), "{}", mine.body);
         assert!(
+            mine.body.contains("Resubmit as a new version"),
+            "{}",
             mine.body
-                .contains("Returned to you: The consent plan is missing &lt;b&gt;posters&lt;/b&gt;"),
+        );
+        assert!(
+            mine.body.contains(
+                "Returned to you: The consent plan is missing &lt;b&gt;posters&lt;/b&gt;"
+            ),
             "{}",
             mine.body
         );
@@ -1569,7 +1602,8 @@ async fn only_the_applicant_resubmits_a_returned_submission_and_its_text_stays_i
         let a = post_form(&env, &applicant, &page, &resubmit, &form).await;
         assert_eq!(a.status, StatusCode::OK, "{}", a.body);
         assert!(
-            a.body.contains("Done: resubmit; the submission is now submitted."),
+            a.body
+                .contains("Done: resubmit; the submission is now submitted."),
             "{}",
             a.body
         );

@@ -145,6 +145,36 @@ pub async fn waiting_admissions(db: &Db, limit: u32) -> Result<(Vec<Stay>, i64)>
     Ok((waiting, total))
 }
 
+/// How many of each workflow's records stand in each state (admissions by status, each
+/// revision of bed plans, theatre lists, scanner bookings and rosters by status, ethics
+/// submissions by state, model releases by stage): (workflow, state, count), for the
+/// metrics' outcome counts.
+pub async fn workflow_outcomes(db: &Db) -> Result<Vec<(String, String, i64)>> {
+    const TABLES: [(&str, &str, &str); 7] = [
+        ("admission", "admissions", "status"),
+        ("bed_plan", "bed_plans", "status"),
+        ("theatre_booking", "theatre_lists", "status"),
+        ("scanner_booking", "scanner_bookings", "status"),
+        ("nurse_rostering", "rosters", "status"),
+        ("ethics_review", "ethics_submissions", "state"),
+        ("model_release", "model_releases", "stage"),
+    ];
+    let sql = TABLES
+        .iter()
+        .map(|(workflow, table, column)| {
+            format!(
+                "SELECT '{workflow}' AS workflow, {column} AS state, COUNT(*) AS n FROM {table} \
+                 GROUP BY {column}"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let rows = sqlx::query(&sql).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("workflow")?, r.try_get("state")?, r.try_get("n")?)))
+        .collect()
+}
+
 /// A patient as the research export sees them: key, sex and age group, never the
 /// hospital number.
 #[derive(Debug, Clone)]

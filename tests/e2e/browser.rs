@@ -342,11 +342,7 @@ async fn publish_roster(
         Duration::from_millis(300),
         || async {
             let s = nurse_in_charge.roster_status(&roster).await.ok()?;
-            assert!(
-                !s.stage.is_final(),
-                "roster {roster} ended {:?}",
-                s.stage
-            );
+            assert!(!s.stage.is_final(), "roster {roster} ended {:?}", s.stage);
             s.task_id
         },
     )
@@ -544,7 +540,10 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
     let s = ethics::get(&db, &submission).await.unwrap();
     assert_eq!(s.state, "approved");
     assert!(s.approved_until.is_some());
-    assert_eq!(s.version, 2, "the applicant's resubmission is the approved version");
+    assert_eq!(
+        s.version, 2,
+        "the applicant's resubmission is the approved version"
+    );
     let resubmitted: String = sqlx::query(
         "SELECT actor FROM audit_log WHERE action = 'ethics.resubmitted' AND workflow_id = $1",
     )
@@ -583,6 +582,43 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
             .unwrap_or_else(|e| panic!("screenshot {shot}: {e}"))
             .len();
         assert!(len > 10_000, "{shot} is {len} bytes");
+    }
+    // The metrics hold the worker's solve and forecast times and the outcomes.
+    let metrics = reqwest::get(format!("{}/metrics", node.api()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    for (family, label) in [
+        ("careflow_solver_duration_seconds", "problem=\"theatre\""),
+        ("careflow_solver_duration_seconds", "problem=\"scanner\""),
+        ("careflow_solver_duration_seconds", "problem=\"roster\""),
+        (
+            "careflow_forecast_duration_seconds",
+            "model=\"surgery-duration\"",
+        ),
+        (
+            "careflow_forecast_duration_seconds",
+            "model=\"scanner-no-show\"",
+        ),
+        ("careflow_forecast_duration_seconds", "model=\"bed-demand\""),
+    ] {
+        let count = format!("{family}_count{{{label}}} ");
+        let n: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&count))
+            .unwrap_or_else(|| panic!("no {count}in\n{metrics}"))
+            .parse()
+            .unwrap();
+        assert!(n >= 1, "{count}{n}");
+    }
+    for line in [
+        "careflow_workflow_records{state=\"approved\",workflow=\"ethics_review\"} 1",
+        "careflow_workflow_records{state=\"booked\",workflow=\"scanner_booking\"} 1",
+        "careflow_workflow_records{state=\"published\",workflow=\"nurse_rostering\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no {line} in\n{metrics}");
     }
     let out = node.cli(&["audit", "verify"]).await;
     assert!(

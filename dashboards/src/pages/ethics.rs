@@ -203,7 +203,11 @@ fn content_fields(c: &SubmissionContent) -> [(&'static str, &'static str, &str);
         ("data_used", "Data used", &c.data_used),
         ("legal_basis", "Legal basis", &c.legal_basis),
         ("consent_plan", "Consent plan", &c.consent_plan),
-        ("bias_assessment", "Algorithmic-bias assessment", &c.bias_assessment),
+        (
+            "bias_assessment",
+            "Algorithmic-bias assessment",
+            &c.bias_assessment,
+        ),
     ]
 }
 
@@ -800,8 +804,7 @@ async fn step(
         Err(e) => {
             let text = format!("Not done: {}", message_of(&e));
             let status = e.into_response().status();
-            return render_submission(&state, &me, &id, Some((false, text)), status, draft())
-                .await;
+            return render_submission(&state, &me, &id, Some((false, text)), status, draft()).await;
         }
     };
     let name = ethics_step.name();
