@@ -119,8 +119,7 @@ impl BedPlanActivities {
             origin,
             horizon: horizon_hours as usize,
         };
-        let forecast = model
-            .forecast(&request)
+        let forecast = crate::metrics::timed_forecast(MODEL_NAME, || model.forecast(&request))
             .map_err(|e| non_retryable(format!("demand forecast: {e}")))?;
         // A candidate in its shadow period forecasts the same hours beside production.
         crate::model_release::shadow_ed_arrivals(

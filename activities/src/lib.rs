@@ -136,20 +136,76 @@ pub struct SolveHeartbeat {
     pub bound: Option<f64>,
 }
 
+/// This process's solver and forecast times as Prometheus histograms, in the default
+/// registry (`careflow serve`'s `/metrics` shows them beside the API's own metrics; a
+/// worker of its own keeps them in its process). Labels name the problem or the model,
+/// never a patient or a workflow.
+pub mod metrics {
+    use std::sync::LazyLock;
+    use std::time::Instant;
+
+    use prometheus::{register_histogram_vec, HistogramVec};
+
+    const BUCKETS: &[f64] = &[
+        0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    ];
+
+    static SOLVES: LazyLock<HistogramVec> = LazyLock::new(|| {
+        register_histogram_vec!(
+            "careflow_solver_duration_seconds",
+            "Optimiser run times by problem (bed plan, theatre, scanner, roster)",
+            &["problem"],
+            BUCKETS.to_vec()
+        )
+        .expect("solver metric registers once")
+    });
+    static FORECASTS: LazyLock<HistogramVec> = LazyLock::new(|| {
+        register_histogram_vec!(
+            "careflow_forecast_duration_seconds",
+            "Forecast run times of the production models, by model",
+            &["model"],
+            BUCKETS.to_vec()
+        )
+        .expect("forecast metric registers once")
+    });
+
+    /// Records a solve of `problem` ("bed plan" is labelled `bed_plan`) that took
+    /// `seconds`.
+    pub fn solved(problem: &str, seconds: f64) {
+        SOLVES
+            .with_label_values(&[&problem.replace(' ', "_")])
+            .observe(seconds);
+    }
+
+    /// Runs `forecast` of `model`, recording how long it took.
+    pub fn timed_forecast<T>(model: &str, forecast: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let out = forecast();
+        FORECASTS
+            .with_label_values(&[model])
+            .observe(started.elapsed().as_secs_f64());
+        out
+    }
+}
+
 /// Runs a MILP `solve` on a blocking thread, so the activity's task stays free, and
 /// sends its progress as activity heartbeats. A panic in the solver fails the step,
-/// `what` naming it.
+/// `what` naming it; the solve's time goes to the metrics under `what`.
 pub(crate) async fn solve_with_heartbeats<T: Send + 'static>(
     ctx: &ActivityContext,
     what: &str,
     solve: impl FnOnce(&mut dyn FnMut(Progress)) -> T + Send + 'static,
 ) -> Result<T, ActivityError> {
     let (tx_progress, mut rx_progress) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let problem = what.to_owned();
     let solving = tokio::task::spawn_blocking(move || {
         let mut sink = |p: Progress| {
             let _ = tx_progress.send(p);
         };
-        solve(&mut sink)
+        let started = std::time::Instant::now();
+        let out = solve(&mut sink);
+        metrics::solved(&problem, started.elapsed().as_secs_f64());
+        out
     });
     tokio::pin!(solving);
     loop {

@@ -167,10 +167,11 @@ impl RosterActivities {
             admissions_last_28_days: req.admissions_last_28_days.clone(),
             horizon_days: req.days as usize,
         };
-        let forecast = model
-            .forecast_batch(std::slice::from_ref(&ward))
-            .map_err(|e| non_retryable(format!("demand forecast: {e}")))?
-            .remove(0);
+        let forecast = crate::metrics::timed_forecast(MODEL_NAME, || {
+            model.forecast_batch(std::slice::from_ref(&ward))
+        })
+        .map_err(|e| non_retryable(format!("demand forecast: {e}")))?
+        .remove(0);
         let (mut p50, mut p90) = (Vec::new(), Vec::new());
         for d in 0..req.days {
             let day = (origin + TimeDelta::days(i64::from(d))).format("%Y-%m-%d");

@@ -157,8 +157,7 @@ impl ScannerActivities {
         let forecasts = if batch.is_empty() {
             Vec::new()
         } else {
-            model
-                .forecast_batch(&batch)
+            crate::metrics::timed_forecast(MODEL_NAME, || model.forecast_batch(&batch))
                 .map_err(|e| non_retryable(format!("no-show forecast: {e}")))?
         };
         let by_request: HashMap<&str, f64> = appointments

@@ -163,8 +163,7 @@ impl TheatreActivities {
             ));
         }
         let batch: Vec<SurgicalCase> = requests.iter().map(|(_, c)| c.clone()).collect();
-        let forecasts = model
-            .forecast_batch(&batch)
+        let forecasts = crate::metrics::timed_forecast(MODEL_NAME, || model.forecast_batch(&batch))
             .map_err(|e| non_retryable(format!("duration forecast: {e}")))?;
         crate::model_release::shadow_surgery_durations(
             &self.db,

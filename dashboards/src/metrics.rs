@@ -1,7 +1,9 @@
 //! Prometheus metrics at `GET /metrics` (text exposition format): request latency and
 //! counts per route template (never a concrete path, so no id appears), workflows the
-//! API started, decisions sent, and the queues of tasks waiting on people (how many,
-//! and the oldest's age) read from the database at each scrape. No patient data.
+//! API started, decisions sent, the queues of tasks waiting on people (how many, and
+//! the oldest's age) and each workflow's records by outcome (state) read from the
+//! database at each scrape, and the solver and forecast times of this process's worker
+//! (`careflow_activities::metrics`). No patient data.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -14,7 +16,7 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use careflow_store::tasks;
+use careflow_store::{tasks, views};
 use careflow_types::Role;
 
 use crate::AppState;
@@ -27,6 +29,7 @@ struct Metrics {
     decisions: IntCounterVec,
     tasks_open: IntGaugeVec,
     task_oldest: IntGaugeVec,
+    outcomes: IntGaugeVec,
 }
 
 /// The routes whose success starts a workflow, and which.
@@ -94,6 +97,15 @@ fn metrics() -> &'static Metrics {
             &["role"],
         )
         .expect("metric");
+        let outcomes = IntGaugeVec::new(
+            Opts::new(
+                "workflow_records",
+                "Records of each workflow by state: admissions, revisions of plans, lists, \
+                 bookings and rosters, ethics submissions, model releases",
+            ),
+            &["workflow", "state"],
+        )
+        .expect("metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
@@ -101,6 +113,7 @@ fn metrics() -> &'static Metrics {
             Box::new(decisions.clone()),
             Box::new(tasks_open.clone()),
             Box::new(task_oldest.clone()),
+            Box::new(outcomes.clone()),
         ] {
             registry.register(m).expect("metrics registered once");
         }
@@ -112,6 +125,7 @@ fn metrics() -> &'static Metrics {
             decisions,
             tasks_open,
             task_oldest,
+            outcomes,
         }
     })
 }
@@ -177,8 +191,23 @@ pub(crate) async fn scrape(State(state): State<AppState>) -> Response {
             .with_label_values(&[role.as_str()])
             .set(oldest);
     }
+    match views::workflow_outcomes(&state.db).await {
+        Ok(rows) => {
+            m.outcomes.reset();
+            for (workflow, state, n) in rows {
+                m.outcomes.with_label_values(&[&workflow, &state]).set(n);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading workflow outcomes for metrics");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    }
+    // The API's own metrics, then the worker's solver and forecast times.
+    let mut families = m.registry.gather();
+    families.extend(prometheus::gather());
     let mut out = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut out) {
+    if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
         tracing::error!(error = %e, "encoding metrics");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }

@@ -180,7 +180,7 @@ const DECIDERS: &[Role] = &[
 /// Who may open what: (method, path, roles allowed). Everyone else with a session gets
 /// 403; without a session every page sends the browser to the login form. Allowed GETs
 /// answer 200; the POSTs as noted.
-fn expected(sub: &str) -> Vec<(&'static str, String, Vec<Role>)> {
+fn expected(sub: &str, meeting: &str) -> Vec<(&'static str, String, Vec<Role>)> {
     let inbox: Vec<Role> = DECIDERS.iter().copied().chain([Role::Admin]).collect();
     let ethics = vec![
         Role::ProjectLead,
@@ -238,13 +238,29 @@ fn expected(sub: &str) -> Vec<(&'static str, String, Vec<Role>)> {
             ],
         ),
         ("GET", "/ethics".into(), ethics.clone()),
-        ("GET", format!("/ethics/{sub}"), ethics),
+        ("GET", format!("/ethics/{sub}"), ethics.clone()),
+        ("GET", format!("/ethics/meetings/{meeting}"), ethics),
         // Steps with the session's CSRF token but without their fields: the step's
         // roles get the submission back saying what is missing (400), nothing done.
         (
             "POST",
             format!("/ethics/{sub}/check"),
             vec![Role::EthicsSecretary],
+        ),
+        (
+            "POST",
+            format!("/ethics/{sub}/route"),
+            vec![Role::EthicsSecretary],
+        ),
+        (
+            "POST",
+            format!("/ethics/{sub}/review"),
+            vec![Role::CommitteeMember, Role::CommitteeChair],
+        ),
+        (
+            "POST",
+            format!("/ethics/{sub}/verify"),
+            vec![Role::CommitteeMember, Role::CommitteeChair],
         ),
         (
             "POST",
@@ -255,6 +271,14 @@ fn expected(sub: &str) -> Vec<(&'static str, String, Vec<Role>)> {
             "POST",
             format!("/ethics/{sub}/decision"),
             vec![Role::CommitteeChair],
+        ),
+        // The applicant's resubmission: the project lead's form, here without the
+        // content (400 naming each missing field; the store refuses a submission that
+        // was not returned, and another lead's, as the resubmission test shows).
+        (
+            "POST",
+            format!("/ethics/{sub}/resubmit"),
+            vec![Role::ProjectLead],
         ),
         // With the session's CSRF token but no verdict: an allowed role gets the task
         // page back saying what is missing (400), nothing decided.
@@ -279,8 +303,9 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
         sessions.push((role, person(&env.db, role).await));
     }
     let sub = submission(&env.db, "Bed forecaster").await;
+    let meeting = meeting_held(&env.db).await;
     let mut checked = 0;
-    for (method, path, allowed) in expected(&sub) {
+    for (method, path, allowed) in expected(&sub, &meeting) {
         // No session: to the login form, nothing shown.
         let a = if method == "GET" {
             get(&env, &path, None).await
@@ -354,7 +379,7 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
             checked += 1;
         }
     }
-    assert_eq!(checked, expected(&sub).len() * Role::ALL.len());
+    assert_eq!(checked, expected(&sub, &meeting).len() * Role::ALL.len());
     // Each role's menu lists exactly the pages it may open.
     for (role, token) in &sessions {
         let home = get(&env, "/", Some(token)).await;
@@ -363,8 +388,12 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
             None => home,
         };
         assert_eq!(page.status, StatusCode::OK, "{role}");
-        for (_, path, allowed) in expected(&sub).iter().filter(|(m, p, _)| {
-            *m == "GET" && !p.contains('?') && !p.contains(TASK) && !p.contains(&sub)
+        for (_, path, allowed) in expected(&sub, &meeting).iter().filter(|(m, p, _)| {
+            *m == "GET"
+                && !p.contains('?')
+                && !p.contains(TASK)
+                && !p.contains(&sub)
+                && !p.contains(&meeting)
         }) {
             assert_eq!(
                 page.body.contains(&format!("<a href=\"{path}\">")),
@@ -384,6 +413,48 @@ async fn every_page_by_every_role_and_without_a_session_is_allowed_or_refused() 
     assert_eq!(task.decided_by, None);
     let s = ethics::get(&env.db, &sub).await.unwrap();
     assert_eq!(s.state, "submitted", "no ethics step went through");
+}
+
+/// A second submission of `u-project-lead` taken through the store to a meeting of the
+/// committee (chair and a lay member, the users of those roles, who must exist);
+/// returns the meeting's id.
+async fn meeting_held(db: &Db) -> String {
+    use careflow_types::ethics::{Recommendation, Route};
+    let id = submission(db, "Theatre duration model").await;
+    let sec = user_of(Role::EthicsSecretary);
+    let (chair, member) = (
+        user_of(Role::CommitteeChair),
+        user_of(Role::CommitteeMember),
+    );
+    ethics::add_member(db, &sec, &chair, false)
+        .await
+        .expect("chair");
+    ethics::add_member(db, &sec, &member, true)
+        .await
+        .expect("member");
+    ethics::check_completeness(db, &id, &sec, true, "all sections present")
+        .await
+        .expect("check");
+    ethics::route(db, &id, &sec, Route::FullCommittee, "live data")
+        .await
+        .expect("route");
+    ethics::assign_reviewers(db, &id, &sec, std::slice::from_ref(&member))
+        .await
+        .expect("assign");
+    ethics::review(
+        db,
+        &id,
+        &member,
+        PASSWORD,
+        Recommendation::Approve,
+        "aggregate data",
+    )
+    .await
+    .expect("review");
+    ethics::hold_meeting(db, &id, &sec, &[chair, member])
+        .await
+        .expect("meeting")
+        .meeting_id
 }
 
 /// A submission by the project lead `u-project-lead` (who must exist), as stored.
@@ -664,10 +735,97 @@ async fn a_script_in_a_reason_or_summary_is_shown_as_text() {
 }
 
 #[tokio::test]
+async fn the_bed_dashboard_lists_admissions_and_tasks_waiting_on_people_with_since_when() {
+    use careflow_types::{AdmissionInput, AdmissionKind, AdmissionRequest, AgeGroup, Sex};
+    let env = env().await;
+    for n in 0..3 {
+        let key = careflow_store::patients::pseudonymise(
+            &env.db,
+            &format!("MRN-WAIT-{n}"),
+            Sex::Female,
+            AgeGroup::Elderly,
+        )
+        .await
+        .expect("pseudonym");
+        careflow_store::admissions::register(
+            &env.db,
+            &format!("admission-wait-{n}"),
+            &AdmissionInput {
+                admission_id: format!("wait-{n}"),
+                request: AdmissionRequest {
+                    patient_ref: key,
+                    kind: AdmissionKind::Emergency,
+                    sex: Sex::Female,
+                    age_group: AgeGroup::Elderly,
+                    specialty: "cardiology".into(),
+                    isolation: n == 2,
+                    expected_los_days: 4,
+                    requested_by: "clerk.ana".into(),
+                },
+            },
+        )
+        .await
+        .expect("admission");
+    }
+    open_task(&env.db, TASK, "bed plan for tomorrow: 2 moves").await;
+    let head = person(&env.db, Role::DepartmentHead).await;
+    let a = get(&env, "/dashboard", Some(&head)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let section = |id: &str| -> String {
+        let at = a
+            .body
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("no #{id}"));
+        let rest = &a.body[at..];
+        rest[..rest.find("</table>").unwrap_or(rest.len())].to_owned()
+    };
+    assert!(
+        a.body
+            .contains("<strong>3</strong> admission(s) waiting; the longest since"),
+        "{}",
+        a.body
+    );
+    let admissions = section("admissions-waiting");
+    assert_eq!(admissions.matches("<tr>").count(), 1 + 3, "{admissions}");
+    for n in 0..3 {
+        assert!(
+            admissions.contains(&format!("<td>wait-{n}</td>")),
+            "{admissions}"
+        );
+    }
+    assert!(admissions.contains("cardiology") && admissions.contains("min"));
+    assert!(
+        !a.body.contains("MRN-WAIT"),
+        "no hospital number on the dashboard"
+    );
+    let tasks = section("waiting");
+    assert!(tasks.contains("bed plan for tomorrow: 2 moves"), "{tasks}");
+    assert!(tasks.contains("<td>nobody yet</td>"), "{tasks}");
+    assert!(tasks.contains("<td class=\"num\">0 min</td>"), "{tasks}");
+    // Cancelled, the admission no longer waits.
+    careflow_store::admissions::close(
+        &env.db,
+        "admission-wait-0",
+        "wait-0",
+        careflow_types::AdmissionStage::Cancelled,
+        Some("went home"),
+        "careflow",
+    )
+    .await
+    .expect("cancel");
+    let a = get(&env, "/dashboard", Some(&head)).await;
+    assert!(a.body.contains("<strong>2</strong> admission(s) waiting"));
+    assert!(!a.body.contains("<td>wait-0</td>"));
+}
+
+#[tokio::test]
 async fn metrics_label_requests_by_route_template_and_read_the_queues() {
     let env = env().await;
     open_task(&env.db, TASK, "bed plan for tomorrow").await;
     let beds = person(&env.db, Role::BedManager).await;
+    person(&env.db, Role::ProjectLead).await;
+    submission(&env.db, "Bed forecaster").await;
+    submission(&env.db, "Theatre forecaster").await;
     assert_eq!(
         get(&env, &format!("/inbox/{TASK}"), Some(&beds))
             .await
@@ -702,6 +860,14 @@ async fn metrics_label_requests_by_route_template_and_read_the_queues() {
     assert!(m
         .body
         .contains("careflow_task_oldest_age_seconds{role=\"bed_manager\"}"));
+    // Each workflow's records by state.
+    assert!(
+        m.body.contains(
+            "careflow_workflow_records{state=\"submitted\",workflow=\"ethics_review\"} 2"
+        ),
+        "{}",
+        m.body
+    );
     // Route templates only: no task id, user or token in the metrics.
     assert!(!m.body.contains(TASK));
     assert!(!m.body.contains(&beds));
@@ -1278,6 +1444,188 @@ async fn the_committee_takes_a_submission_through_a_quorate_meeting_on_the_pages
             2 + 3 + 1 + 1,
             "two reviews, three votes, the decision, the verification"
         );
+    };
+    tokio::select! {
+        r = &mut run => panic!("worker stopped early: {r:?}"),
+        () = body => {}
+    }
+    stop();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), run).await;
+}
+
+/// The fields of a resubmission form: the content, then document name/text pairs.
+fn resubmission<'a>(
+    content: &[(&'a str, &'a str)],
+    documents: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    let mut form = content.to_vec();
+    for (name, text) in documents {
+        form.push(("doc_name", name));
+        form.push(("doc_content", text));
+    }
+    form
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_applicant_resubmits_a_returned_submission_and_its_text_stays_inert() {
+    use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+    let env = env().await;
+    let applicant = person(&env.db, Role::ProjectLead).await;
+    let other_lead = users::upsert_with_password(
+        &env.db,
+        "lead.other",
+        Role::ProjectLead,
+        Some(PASSWORD),
+        "test",
+    )
+    .await
+    .expect("user");
+    let secretary = person(&env.db, Role::EthicsSecretary).await;
+    let id = submission(&env.db, &format!("Forecaster {SCRIPT}")).await;
+    let page = format!("/ethics/{id}");
+    let resubmit = format!("/ethics/{id}/resubmit");
+    let new_plan = format!("Consent wording for the ward posters {SCRIPT}");
+    let content = [
+        ("title", "Forecaster, version two"),
+        ("technical_plan", "gradient-boosted hourly forecast"),
+        ("use_case", "bed planning"),
+        ("expected_benefit", "fewer outliers"),
+        ("risks", "under-forecast on holidays"),
+        ("data_used", "hourly ED attendance counts"),
+        ("legal_basis", "public task"),
+        ("consent_plan", new_plan.as_str()),
+        ("bias_assessment", "error by hour block, weekday, holiday"),
+    ];
+    let documents = [
+        ("protocol.md", "rolling-origin backtest"),
+        (
+            "poster.md",
+            "Your counts help plan beds \"><img src=x onerror=alert(1)>",
+        ),
+    ];
+
+    let runtime = Runtime::from_current_tokio(Default::default()).expect("runtime");
+    let mut opts = WorkerOptions::new(careflow_types::TASK_QUEUE).build();
+    careflow_workflows::register(&mut opts, env.db.clone(), std::env::temp_dir())
+        .expect("register");
+    let mut worker = Worker::new(&runtime, env.state.client.clone(), opts).expect("worker");
+    let stop = worker.shutdown_handle();
+    let run = worker.run();
+    tokio::pin!(run);
+    let body = async {
+        // Nothing to resubmit before the submission is returned.
+        let before = get(&env, &page, Some(&applicant)).await;
+        assert!(!before.body.contains("Resubmit as a new version"));
+        let a = post_form(
+            &env,
+            &secretary,
+            &page,
+            &format!("/ethics/{id}/check"),
+            &[
+                ("complete", "no"),
+                ("comments", "The consent plan is missing <b>posters</b>"),
+            ],
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(
+            a.body.contains("the submission is now returned"),
+            "{}",
+            a.body
+        );
+
+        // The applicant sees the form, filled with the stored content, all as text.
+        let mine = get(&env, &page, Some(&applicant)).await;
+        assert_eq!(mine.status, StatusCode::OK, "{}", mine.body);
+        assert!(
+            mine.body.contains("Resubmit as a new version"),
+            "{}",
+            mine.body
+        );
+        assert!(
+            mine.body.contains(
+                "Returned to you: The consent plan is missing &lt;b&gt;posters&lt;/b&gt;"
+            ),
+            "{}",
+            mine.body
+        );
+        assert!(
+            mine.body.contains(
+                "name=\"title\" rows=\"3\" required>Forecaster &lt;script&gt;document.title='owned'&lt;/script&gt;</textarea>"
+            ),
+            "{}",
+            mine.body
+        );
+        assert!(!mine.body.contains("<script>document"), "{}", mine.body);
+        assert!(mine.body.contains("value=\"protocol.md\""), "{}", mine.body);
+
+        // Neither another project lead nor the secretary may resubmit it.
+        let other = get(&env, &page, Some(&other_lead)).await;
+        assert_eq!(other.status, StatusCode::OK);
+        assert!(!other.body.contains("Resubmit as a new version"));
+        let form = resubmission(&content, &documents);
+        let a = post_form(&env, &other_lead, &page, &resubmit, &form).await;
+        assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.body);
+        assert!(
+            a.body.contains(&format!(
+                "only the applicant {} may resubmit",
+                user_of(Role::ProjectLead)
+            )),
+            "{}",
+            a.body
+        );
+        let a = post_form(&env, &secretary, &page, &resubmit, &form).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+        let s = ethics::get(&env.db, &id).await.unwrap();
+        assert_eq!((s.state.as_str(), s.version), ("returned", 1));
+
+        // A field left empty is named, and what was typed comes back in the form.
+        let mut incomplete = form.clone();
+        incomplete[1].1 = " ";
+        let a = post_form(&env, &applicant, &page, &resubmit, &incomplete).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+        assert!(
+            a.body.contains("technical_plan: must not be empty"),
+            "{}",
+            a.body
+        );
+        assert!(
+            a.body
+                .contains("Consent wording for the ward posters &lt;script&gt;"),
+            "{}",
+            a.body
+        );
+        assert!(a.body.contains("value=\"poster.md\""), "{}", a.body);
+        assert_eq!(ethics::get(&env.db, &id).await.unwrap().version, 1);
+
+        // The applicant's new version goes back to the secretary's check.
+        let a = post_form(&env, &applicant, &page, &resubmit, &form).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        assert!(
+            a.body
+                .contains("Done: resubmit; the submission is now submitted."),
+            "{}",
+            a.body
+        );
+        assert!(!a.body.contains("<img"), "{}", a.body);
+        assert!(!a.body.contains("Resubmit as a new version"));
+        let s = ethics::get(&env.db, &id).await.unwrap();
+        assert_eq!((s.state.as_str(), s.version), ("submitted", 2));
+        assert_eq!(s.title, "Forecaster, version two");
+        let docs = ethics::documents(&env.db, &id, 2).await.unwrap();
+        let names: Vec<&str> = docs.iter().map(|d| d.0.as_str()).collect();
+        assert_eq!(names, ["poster.md", "protocol.md"]);
+        let stored = ethics::content(&env.db, &id).await.unwrap();
+        assert_eq!(stored.consent_plan, new_plan);
+        let seen = get(&env, &page, Some(&secretary)).await;
+        let versions = &seen.body[seen.body.find("id=\"versions\"").expect("versions")..];
+        assert!(versions.contains("2 (current)"), "{versions}");
+        assert!(versions.contains("poster.md"), "{versions}");
+        let history = &seen.body[seen.body.find("id=\"history\"").expect("history")..];
+        assert!(history.contains("ethics.returned"), "{history}");
+        assert!(history.contains("ethics.resubmitted"), "{history}");
+        assert!(history.contains("resubmitted as version 2"), "{history}");
+        assert!(seen.body.contains("Record the completeness check"));
     };
     tokio::select! {
         r = &mut run => panic!("worker stopped early: {r:?}"),

@@ -296,6 +296,47 @@ pub async fn documents(
         .collect()
 }
 
+/// The documents of every version of a submission: version, name and SHA-256, oldest
+/// version first.
+pub async fn documents_by_version(
+    db: &Db,
+    submission_id: &str,
+) -> Result<Vec<(i64, String, String)>> {
+    let rows = sqlx::query(
+        "SELECT version, name, sha256 FROM ethics_documents WHERE submission_id = $1 \
+         ORDER BY version, name",
+    )
+    .bind(submission_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("version")?,
+                r.try_get("name")?,
+                r.try_get("sha256")?,
+            ))
+        })
+        .collect()
+}
+
+/// What the applicant submitted in the current version (its fields and documents), for
+/// the applicant to start a resubmission from.
+pub async fn content(db: &Db, submission_id: &str) -> Result<SubmissionContent> {
+    let text: String =
+        sqlx::query("SELECT content_json FROM ethics_submissions WHERE submission_id = $1")
+            .bind(submission_id)
+            .fetch_optional(db.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("ethics submission {submission_id}")))?
+            .try_get("content_json")?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Corrupt(format!(
+            "ethics submission {submission_id}: stored content does not parse: {e}"
+        ))
+    })
+}
+
 async fn insert_submission(
     db: &Db,
     kind: SubmissionKind,

@@ -107,6 +107,74 @@ pub async fn stays(db: &Db) -> Result<Vec<Stay>> {
     Ok(out)
 }
 
+/// The admissions waiting for a bed (registered, not yet admitted, declined or
+/// cancelled), longest waiting first, at most `limit`; `beds` is empty. Also the number
+/// waiting in all.
+pub async fn waiting_admissions(db: &Db, limit: u32) -> Result<(Vec<Stay>, i64)> {
+    let mut tx = db.pool().begin().await?;
+    let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM admissions WHERE status = 'requested'")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+    let rows = sqlx::query(
+        "SELECT admission_id, patient_key, kind, specialty, status, sex, age_group, created_at, \
+         updated_at FROM admissions WHERE status = 'requested' ORDER BY created_at, admission_id \
+         LIMIT $1",
+    )
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let waiting = rows
+        .iter()
+        .map(|r| {
+            Ok(Stay {
+                admission_id: r.try_get("admission_id")?,
+                patient_key: r.try_get("patient_key")?,
+                kind: r.try_get("kind")?,
+                specialty: r.try_get("specialty")?,
+                status: r.try_get("status")?,
+                sex: r.try_get("sex")?,
+                age_group: r.try_get("age_group")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+                beds: Vec::new(),
+            })
+        })
+        .collect::<std::result::Result<_, sqlx::Error>>()?;
+    Ok((waiting, total))
+}
+
+/// How many of each workflow's records stand in each state (admissions by status, each
+/// revision of bed plans, theatre lists, scanner bookings and rosters by status, ethics
+/// submissions by state, model releases by stage): (workflow, state, count), for the
+/// metrics' outcome counts.
+pub async fn workflow_outcomes(db: &Db) -> Result<Vec<(String, String, i64)>> {
+    const TABLES: [(&str, &str, &str); 7] = [
+        ("admission", "admissions", "status"),
+        ("bed_plan", "bed_plans", "status"),
+        ("theatre_booking", "theatre_lists", "status"),
+        ("scanner_booking", "scanner_bookings", "status"),
+        ("nurse_rostering", "rosters", "status"),
+        ("ethics_review", "ethics_submissions", "state"),
+        ("model_release", "model_releases", "stage"),
+    ];
+    let sql = TABLES
+        .iter()
+        .map(|(workflow, table, column)| {
+            format!(
+                "SELECT '{workflow}' AS workflow, {column} AS state, COUNT(*) AS n FROM {table} \
+                 GROUP BY {column}"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let rows = sqlx::query(&sql).fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("workflow")?, r.try_get("state")?, r.try_get("n")?)))
+        .collect()
+}
+
 /// A patient as the research export sees them: key, sex and age group, never the
 /// hospital number.
 #[derive(Debug, Clone)]

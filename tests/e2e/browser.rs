@@ -185,11 +185,199 @@ async fn a_bed_manager_approves_a_plan_in_the_browser_and_an_auditor_exports_it(
     );
 }
 
+/// A small imaging week (two scanners, 16 requests, five of them inpatients) as the
+/// radiology system would send it, each patient known by a pseudonym.
+fn scanner_week(keys: &[String]) -> careflow_types::ScannerWeekRequest {
+    let week_start = (chrono::Utc::now().date_naive() + chrono::Days::new(7))
+        .format("%Y-%m-%d")
+        .to_string();
+    let requests: Vec<serde_json::Value> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let urgency = match i % 5 {
+                0 => "emergency",
+                1 => "urgent",
+                _ => "routine",
+            };
+            serde_json::json!({
+                "request_id": format!("RAD-{i:03}"),
+                "patient_key": key,
+                "modality": if i % 3 == 0 { "mri" } else { "ct" },
+                "urgency": urgency,
+                "deadline_day": if urgency == "routine" { 6 } else { 1 },
+                "inpatient": urgency != "routine",
+                "ordered_days_before": 5 + 7 * (i as u32 % 6),
+                "age_years": 30 + 3 * i as u32,
+                "prior_no_shows": u32::from(i % 4 == 3),
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "week_start": week_start,
+        "days": 3,
+        "slots_per_day": 8,
+        "scanners": [
+            {"scanner_id": "CT1", "modality": "ct", "contrast": true},
+            {"scanner_id": "MR1", "modality": "mri", "contrast": true}
+        ],
+        "requests": requests,
+        "solve_seconds": 5,
+        "seed": 3
+    }))
+    .expect("scanner week")
+}
+
+/// A ward of 14 nurses over the week from next Monday, about ten patients.
+fn roster_week() -> careflow_types::RosterRequest {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let ahead = 7 - today.weekday().num_days_from_monday();
+    let admissions = [2, 3, 1, 2, 3, 1, 2].repeat(4);
+    let nurses: Vec<serde_json::Value> = (1..=14)
+        .map(|i| {
+            serde_json::json!({
+                "nurse_id": format!("RN{i:02}"),
+                "contracted_hours_per_week": if i % 5 == 0 { 22.5 } else { 37.5 },
+                "skills": ["nights", "iv"],
+                "day_off_requests": if i % 4 == 0 { vec![i % 7] } else { Vec::new() },
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "ward": "surgery",
+        "start_date": (today + chrono::Days::new(u64::from(ahead))).format("%Y-%m-%d").to_string(),
+        "days": 7,
+        "census_at_origin": 10,
+        "admissions_last_28_days": admissions,
+        "shifts": careflow_types::default_shifts(),
+        "nurses": nurses,
+        "solve_seconds": 5,
+        "seed": 1
+    }))
+    .expect("roster request")
+}
+
+/// Books the imaging week (within policy: booked at once) and records each booked
+/// patient's attendance, every third a no-show; returns (scans booked, no-shows).
+async fn book_scans_and_record_attendance(
+    imaging: &careflow::client::ApiClient,
+    week: &careflow_types::ScannerWeekRequest,
+) -> (usize, usize) {
+    use careflow_types::{AttendanceReport, ScanAttendance, ScannerStage};
+    let booking = imaging
+        .create_scanner_booking(week, None)
+        .await
+        .expect("scanner booking")
+        .booking_id;
+    let status = poll(
+        "the imaging week booked",
+        Duration::from_secs(180),
+        Duration::from_millis(300),
+        || async {
+            let s = imaging.scanner_booking(&booking).await.ok()?;
+            assert!(
+                !matches!(
+                    s.stage,
+                    ScannerStage::AwaitingApproval
+                        | ScannerStage::Infeasible
+                        | ScannerStage::Rejected
+                        | ScannerStage::Cancelled
+                ),
+                "booking {booking} is {:?}, not booked within policy",
+                s.stage
+            );
+            (s.stage == ScannerStage::Booked).then_some(s)
+        },
+    )
+    .await;
+    let booked = status.proposal.expect("a booked run's proposal").booked;
+    let mut no_shows = 0;
+    for (i, b) in booked.iter().enumerate() {
+        let no_show = i % 3 == 2;
+        no_shows += usize::from(no_show);
+        let report = AttendanceReport {
+            request_id: b.request_id.clone(),
+            outcome: if no_show {
+                ScanAttendance::NoShow
+            } else {
+                ScanAttendance::Attended
+            },
+            recorded_by: String::new(),
+        };
+        imaging
+            .record_attendance(&booking, &report)
+            .await
+            .expect("attendance");
+    }
+    poll(
+        "every attendance recorded",
+        Duration::from_secs(120),
+        Duration::from_millis(300),
+        || async {
+            let s = imaging.scanner_booking(&booking).await.ok()?;
+            (s.stage == ScannerStage::Closed).then_some(())
+        },
+    )
+    .await;
+    (booked.len(), no_shows)
+}
+
+/// The roster asked for by the nurse in charge, approved by the department head
+/// (signed with the password); returns once it is published.
+async fn publish_roster(
+    nurse_in_charge: &careflow::client::ApiClient,
+    head: &careflow::client::ApiClient,
+    request: &careflow_types::RosterRequest,
+) {
+    use careflow_types::{DecisionRequest, RosterStage};
+    let roster = nurse_in_charge
+        .create_roster(request, None)
+        .await
+        .expect("roster")
+        .roster_id;
+    let task = poll(
+        "the roster's approval task",
+        Duration::from_secs(180),
+        Duration::from_millis(300),
+        || async {
+            let s = nurse_in_charge.roster_status(&roster).await.ok()?;
+            assert!(!s.stage.is_final(), "roster {roster} ended {:?}", s.stage);
+            s.task_id
+        },
+    )
+    .await;
+    head.decide(
+        &task,
+        &DecisionRequest {
+            approve: true,
+            reason: "Cover and requested days off reviewed with the ward".into(),
+            bed_id: None,
+            password: PASSWORD.into(),
+        },
+    )
+    .await
+    .expect("roster approval");
+    poll(
+        "the roster published",
+        Duration::from_secs(120),
+        Duration::from_millis(300),
+        || async {
+            let s = nurse_in_charge.roster_status(&roster).await.ok()?;
+            (s.stage == RosterStage::Published).then_some(())
+        },
+    )
+    .await;
+}
+
 /// A theatre administrator approves the week's lists in the browser (the workflow
-/// publishes them); the ethics secretary, two members and the chair take a submission
-/// through a quorate meeting to a signed approval; a department head sees the theatre
-/// Gantt chart drawn from the published lists. The node script checks the pages; this
-/// test checks the database behind them and keeps the screenshots.
+/// publishes them); the ethics secretary returns a submission as incomplete, its
+/// applicant resubmits a new version on the page, and the secretary, two members and
+/// the chair take it through a quorate meeting to a signed approval; a department head
+/// sees the theatre Gantt chart drawn from the published lists, the imaging board of a
+/// booked week with its attendance and the roster board of a published roster. The
+/// node script checks the pages; this test checks the database behind them and keeps
+/// the screenshots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
     use careflow_store::{ethics, patients, theatre};
@@ -208,10 +396,12 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
     let tmp = tempfile::tempdir().unwrap();
     let mut node = Node::new(&tmp.path().join("data"), None);
     let db = Db::connect(&node.database_url()).await.unwrap();
-    seed(
+    let tokens = seed(
         &db,
         &layout(1),
         &[
+            ("imaging.ian", Role::ImagingManager),
+            ("nic.e2e", Role::NurseInCharge),
             ("theatre.tom", Role::TheatreAdmin),
             ("theatre.tess", Role::TheatreAdmin),
             ("head.e2e", Role::DepartmentHead),
@@ -224,8 +414,13 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
         ],
     )
     .await;
-    node.install_model(&db, "surgery-duration", "1.0.0", "model.owner")
-        .await;
+    for (model, version) in [
+        ("surgery-duration", "1.0.0"),
+        ("scanner-no-show", "1.0.0"),
+        ("bed-demand", "1.0.0"),
+    ] {
+        node.install_model(&db, model, version, "model.owner").await;
+    }
     let mut keys = Vec::new();
     for n in 0..21 {
         keys.push(
@@ -236,6 +431,14 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
     }
     let week_file =
         crate::theatre::write_json(tmp.path(), "week.json", &crate::theatre::week(&keys));
+    let mut scan_keys = Vec::new();
+    for n in 0..16 {
+        scan_keys.push(
+            patients::pseudonymise(&db, &format!("MRN-S{n:03}"), Sex::Male, AgeGroup::Adult)
+                .await
+                .unwrap(),
+        );
+    }
     // The committee and a submission, as the secretary and the project lead left them.
     for (m, lay) in [("chair.e2e", false), ("sci.e2e", false), ("lay.e2e", true)] {
         ethics::add_member(&db, "sec.e2e", m, lay).await.unwrap();
@@ -267,6 +470,17 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
             .await,
         "theatre plan",
     );
+    // The imaging week and the ward roster run beside the theatre lists' solve.
+    let imaging = node.client(&tokens["imaging.ian"]);
+    let week = scanner_week(&scan_keys);
+    let scans = book_scans_and_record_attendance(&imaging, &week);
+    let (nurse_in_charge, head) = (
+        node.client(&tokens["nic.e2e"]),
+        node.client(&tokens["head.e2e"]),
+    );
+    let ward = roster_week();
+    let roster = publish_roster(&nurse_in_charge, &head, &ward);
+    let ((scans_booked, no_shows), ()) = tokio::join!(scans, roster);
     let task_id: String = poll(
         "the theatre list approval task",
         Duration::from_secs(180),
@@ -292,6 +506,9 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
         .env("THEATRE_TASK", &task_id)
         .env("THEATRE_ADMIN", "theatre.tess")
         .env("SUBMISSION_ID", &submission)
+        .env("APPLICANT", "lead.e2e")
+        .env("SCANS_BOOKED", scans_booked.to_string())
+        .env("NO_SHOWS", no_shows.to_string())
         .env("SECRETARY", "sec.e2e")
         .env("REVIEWERS", "sci.e2e,lay.e2e")
         .env("CHAIR", "chair.e2e")
@@ -323,6 +540,25 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
     let s = ethics::get(&db, &submission).await.unwrap();
     assert_eq!(s.state, "approved");
     assert!(s.approved_until.is_some());
+    assert_eq!(
+        s.version, 2,
+        "the applicant's resubmission is the approved version"
+    );
+    let resubmitted: String = sqlx::query(
+        "SELECT actor FROM audit_log WHERE action = 'ethics.resubmitted' AND workflow_id = $1",
+    )
+    .bind(ethics::workflow_id(&submission))
+    .fetch_one(db.pool())
+    .await
+    .expect("the resubmission's audit entry")
+    .get(0);
+    assert_eq!(resubmitted, "lead.e2e");
+    assert!(ethics::content(&db, &submission)
+        .await
+        .unwrap()
+        .documents
+        .iter()
+        .any(|d| d.name == "poster.md"));
     let signed: i64 = sqlx::query(
         "SELECT COUNT(*) FROM signatures WHERE used_at IS NOT NULL AND signer IN \
          ('sci.e2e', 'lay.e2e', 'chair.e2e')",
@@ -334,15 +570,55 @@ async fn a_theatre_list_and_an_ethics_submission_are_decided_in_the_browser() {
     assert_eq!(signed, 2 + 3 + 1, "two reviews, three votes, the decision");
     for shot in [
         "theatre-task.png",
+        "ethics-resubmit.png",
         "ethics-quorum.png",
         "ethics-meeting.png",
         "ethics-decided.png",
         "dashboard-theatre.png",
+        "dashboard-scanner.png",
+        "dashboard-roster.png",
     ] {
         let len = std::fs::metadata(shots.join(shot))
             .unwrap_or_else(|e| panic!("screenshot {shot}: {e}"))
             .len();
         assert!(len > 10_000, "{shot} is {len} bytes");
+    }
+    // The metrics hold the worker's solve and forecast times and the outcomes.
+    let metrics = reqwest::get(format!("{}/metrics", node.api()))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    for (family, label) in [
+        ("careflow_solver_duration_seconds", "problem=\"theatre\""),
+        ("careflow_solver_duration_seconds", "problem=\"scanner\""),
+        ("careflow_solver_duration_seconds", "problem=\"roster\""),
+        (
+            "careflow_forecast_duration_seconds",
+            "model=\"surgery-duration\"",
+        ),
+        (
+            "careflow_forecast_duration_seconds",
+            "model=\"scanner-no-show\"",
+        ),
+        ("careflow_forecast_duration_seconds", "model=\"bed-demand\""),
+    ] {
+        let count = format!("{family}_count{{{label}}} ");
+        let n: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&count))
+            .unwrap_or_else(|| panic!("no {count}in\n{metrics}"))
+            .parse()
+            .unwrap();
+        assert!(n >= 1, "{count}{n}");
+    }
+    for line in [
+        "careflow_workflow_records{state=\"approved\",workflow=\"ethics_review\"} 1",
+        "careflow_workflow_records{state=\"booked\",workflow=\"scanner_booking\"} 1",
+        "careflow_workflow_records{state=\"published\",workflow=\"nurse_rostering\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no {line} in\n{metrics}");
     }
     let out = node.cli(&["audit", "verify"]).await;
     assert!(

@@ -110,7 +110,12 @@ async fn submission(
 
 /// A submission's content, each missing field located.
 fn content(body: &[u8]) -> Result<SubmissionContent, AppError> {
-    let content: SubmissionContent = parse_json(body)?;
+    validated(parse_json(body)?)
+}
+
+/// `content` unless a field is missing or a document unnamed or named twice, each
+/// problem located (the API's bodies and the resubmission form alike).
+pub(crate) fn validated(content: SubmissionContent) -> Result<SubmissionContent, AppError> {
     content.validate().map_err(|all| {
         AppError::Invalid(
             all.split("; ")

@@ -1,6 +1,8 @@
 //! The department dashboard: bed occupancy now, the occupancy forecast from the latest
-//! bed plan's demand forecast as a p10-p90 fan chart, and the workflows waiting on
-//! people (which queue, who has it, since when). Drawn from the database on every view.
+//! bed plan's demand forecast as a p10-p90 fan chart, the admissions waiting for a bed
+//! (admission ids, never a patient identifier), and the workflows waiting on people
+//! (which queue, who has it, since when, for how long). Drawn from the database on
+//! every view.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,7 +11,7 @@ use axum::routing::get;
 use axum::Router;
 use maud::html;
 
-use careflow_store::{bed_plans, hospital, tasks};
+use careflow_store::{bed_plans, hospital, tasks, views};
 
 use super::charts::{fan_chart, poisson_quantile, FanPoint};
 use super::layout::{page, respond};
@@ -19,6 +21,22 @@ use crate::AppState;
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/dashboard", get(dashboard))
+}
+
+/// Admissions listed at most (the count says how many wait in all): keeps the page small.
+const ADMISSIONS_SHOWN: u32 = 200;
+
+/// How long ago `since` (RFC 3339) was, in days, hours and minutes; empty if unreadable.
+pub(crate) fn waited(since: &str, now: chrono::DateTime<chrono::Utc>) -> String {
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(since) else {
+        return String::new();
+    };
+    let m = (now - t.with_timezone(&chrono::Utc)).num_minutes().max(0);
+    match (m / (24 * 60), (m / 60) % 24, m % 60) {
+        (0, 0, m) => format!("{m} min"),
+        (0, h, m) => format!("{h} h {m:02} min"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
 }
 
 /// The occupancy forecast: today's occupied beds, then for each plan day the occupied
@@ -72,6 +90,12 @@ async fn dashboard(State(state): State<AppState>, me: PageUser) -> Response {
         Ok(p) => p,
         Err(e) => return app_error_page(e.into()),
     };
+    let (admissions, admissions_total) =
+        match views::waiting_admissions(&state.db, ADMISSIONS_SHOWN).await {
+            Ok(a) => a,
+            Err(e) => return app_error_page(e.into()),
+        };
+    let now = chrono::Utc::now();
     let waiting: Vec<_> = match tasks::all(&state.db, 500).await {
         Ok(t) => t
             .into_iter()
@@ -126,16 +150,29 @@ async fn dashboard(State(state): State<AppState>, me: PageUser) -> Response {
             }
             None => p.muted { "No bed plan has forecast demand yet; the forecast appears with the first plan." },
         }
+        h2 { "Admissions waiting for a bed" }
+        p #admissions-waiting-total { strong { (admissions_total) } " admission(s) waiting"
+            @if let Some(a) = admissions.first() { "; the longest since " (a.created_at) " (" (waited(&a.created_at, now)) ")" } "." }
+        @if !admissions.is_empty() {
+            table #admissions-waiting {
+                thead { tr { th scope="col" { "Waiting since" } th scope="col" { "For" } th scope="col" { "Admission" } th scope="col" { "Kind" } th scope="col" { "Specialty" } th scope="col" { "Sex" } th scope="col" { "Age group" } } }
+                tbody { @for a in &admissions { tr {
+                    td { (a.created_at) } td.num { (waited(&a.created_at, now)) } td { (a.admission_id) }
+                    td { (a.kind) } td { (a.specialty) } td { (a.sex) } td { (a.age_group) }
+                } } }
+            }
+            @if admissions_total > i64::from(ADMISSIONS_SHOWN) { p.muted { "The " (ADMISSIONS_SHOWN) " waiting longest are listed." } }
+        }
         h2 { "Workflows waiting on people" }
         @if waiting.is_empty() {
             p.notice { "No workflow is waiting on a person." }
         } @else {
             table #waiting {
-                thead { tr { th scope="col" { "Waiting since" } th scope="col" { "On (queue)" } th scope="col" { "Who has it" } th scope="col" { "What" } th scope="col" { "Due" } th scope="col" { "Workflow" } } }
+                thead { tr { th scope="col" { "Waiting since" } th scope="col" { "For" } th scope="col" { "On (queue)" } th scope="col" { "Who has it" } th scope="col" { "What" } th scope="col" { "Due" } th scope="col" { "Workflow" } } }
                 tbody {
                     @for t in &waiting {
                         tr {
-                            td { (t.created_at) } td { (t.role) }
+                            td { (t.created_at) } td.num { (waited(&t.created_at, now)) } td { (t.role) }
                             td { (t.claimed_by.as_deref().unwrap_or("nobody yet")) }
                             td { (t.summary) } td { (t.due_at) } td { (t.workflow_id) }
                         }

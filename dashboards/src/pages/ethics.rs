@@ -5,6 +5,8 @@
 //! quorum, votes). Every form is a step sent to the submission's review workflow
 //! through the API's own `take` (the same store checks and workflow update as the API
 //! and CLI); a signing step (review, vote, decision, verification) carries the password.
+//! A submission returned to its applicant shows them its content to edit and resubmit
+//! as a new version (unsigned, as in the API).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,7 +19,7 @@ use serde_json::{Map, Value};
 use careflow_store::audit;
 use careflow_store::ethics::{self, MeetingRecord};
 use careflow_store::users::User;
-use careflow_types::ethics::{EthicsStep, Submission};
+use careflow_types::ethics::{Document, EthicsStep, Submission, SubmissionContent};
 use careflow_types::{
     EthicsAssignRequest, EthicsCheckRequest, EthicsConflictRequest, EthicsDecisionRequest,
     EthicsMeetingRequest, EthicsRespondRequest, EthicsReviewRequest, EthicsRouteRequest,
@@ -27,7 +29,7 @@ use careflow_types::{
 use super::layout::{page, respond};
 use super::session::PageUser;
 use super::{app_error_page, ETHICS_ROLES};
-use crate::api::ethics::{take, APPLICANT, CHAIR, MEMBERS, SECRETARY};
+use crate::api::ethics::{take, validated, APPLICANT, CHAIR, MEMBERS, SECRETARY};
 use crate::error::{parse_json, AppError};
 use crate::AppState;
 
@@ -179,9 +181,88 @@ fn step_form(
 }
 
 fn text_field(name: &str, label: &str, required: bool) -> Markup {
+    text_area(name, name, label, required, "")
+}
+
+/// A labelled text area holding `value` (shown as text, never as markup).
+fn text_area(id: &str, name: &str, label: &str, required: bool, value: &str) -> Markup {
     html! {
-        label for=(name) { (label) }
-        textarea id=(name) name=(name) rows="3" required[required] {}
+        label for=(id) { (label) }
+        textarea id=(id) name=(name) rows="3" required[required] { (value) }
+    }
+}
+
+/// The fields of a submission's content: form name, label, value.
+fn content_fields(c: &SubmissionContent) -> [(&'static str, &'static str, &str); 9] {
+    [
+        ("title", "Project title", &c.title),
+        ("technical_plan", "Technical plan", &c.technical_plan),
+        ("use_case", "Use case", &c.use_case),
+        ("expected_benefit", "Expected benefit", &c.expected_benefit),
+        ("risks", "Risks", &c.risks),
+        ("data_used", "Data used", &c.data_used),
+        ("legal_basis", "Legal basis", &c.legal_basis),
+        ("consent_plan", "Consent plan", &c.consent_plan),
+        (
+            "bias_assessment",
+            "Algorithmic-bias assessment",
+            &c.bias_assessment,
+        ),
+    ]
+}
+
+/// The resubmission form's fields: the content to edit (as stored, or as the applicant
+/// last sent it when it was refused) and its documents, with one empty slot for a new
+/// document. Repeated `doc_name`/`doc_content` pairs, in order.
+fn resubmit_fields(s: &Submission, c: &SubmissionContent) -> Markup {
+    let blank = Document {
+        name: String::new(),
+        content: String::new(),
+    };
+    html! {
+        p #returned-because { "Returned to you: " (s.comments.as_deref().unwrap_or("see the history below")) }
+        p.muted { "Change what was asked for and send the new version; it is checked for completeness again. Every field is required." }
+        @for (name, label, value) in content_fields(c) {
+            (text_area(name, name, label, true, value))
+        }
+        fieldset #resubmit-documents {
+            legend { "Documents (empty a document's name and text to leave it out)" }
+            @for (i, d) in c.documents.iter().chain(std::iter::once(&blank)).enumerate() {
+                @let n = i + 1;
+                @let new = i == c.documents.len();
+                label for={"doc-name-" (n)} { @if new { "New document: name" } @else { "Document " (n) ": name" } }
+                input id={"doc-name-" (n)} type="text" name="doc_name" value=(d.name);
+                (text_area(&format!("doc-content-{n}"), "doc_content", &if new { "New document: text".to_owned() } else { format!("Document {n}: text") }, false, &d.content))
+            }
+        }
+    }
+}
+
+/// The resubmission form as a submission's content, unchecked: documents from the
+/// `doc_name`/`doc_content` pairs, those with neither left out.
+fn content_of_form(fields: &[(String, String)]) -> SubmissionContent {
+    fn of<'a>(fields: &'a [(String, String)], key: &'a str) -> impl Iterator<Item = &'a String> {
+        fields.iter().filter(move |(k, _)| k == key).map(|(_, v)| v)
+    }
+    let documents = of(fields, "doc_name")
+        .zip(of(fields, "doc_content"))
+        .filter(|(n, c)| !n.trim().is_empty() || !c.trim().is_empty())
+        .map(|(n, c)| Document {
+            name: n.trim().to_owned(),
+            content: c.clone(),
+        })
+        .collect();
+    SubmissionContent {
+        title: field(fields, "title"),
+        technical_plan: field(fields, "technical_plan"),
+        use_case: field(fields, "use_case"),
+        expected_benefit: field(fields, "expected_benefit"),
+        risks: field(fields, "risks"),
+        data_used: field(fields, "data_used"),
+        legal_basis: field(fields, "legal_basis"),
+        consent_plan: field(fields, "consent_plan"),
+        bias_assessment: field(fields, "bias_assessment"),
+        documents,
     }
 }
 
@@ -251,24 +332,40 @@ async fn submission_page(
     if let Err(r) = me.require(ETHICS_ROLES) {
         return r.into_response();
     }
-    render_submission(&state, &me, &id, None, StatusCode::OK).await
+    render_submission(&state, &me, &id, None, StatusCode::OK, None).await
 }
 
+/// The submission page, with `notice` (what a step did) above it; `draft` is a refused
+/// resubmission, shown again in its form for the applicant to correct.
 async fn render_submission(
     state: &AppState,
     me: &PageUser,
     id: &str,
     notice: Option<(bool, String)>,
     status: StatusCode,
+    draft: Option<SubmissionContent>,
 ) -> Response {
     let user = &me.user;
     let s = match ethics::get(&state.db, id).await {
         Ok(s) => s,
         Err(e) => return app_error_page(e.into()),
     };
+    // The applicant of a returned submission edits its content into a new version.
+    let resubmission = if may_resubmit(user, &s) {
+        match draft {
+            Some(d) => Some(d),
+            None => match ethics::content(&state.db, id).await {
+                Ok(c) => Some(c),
+                Err(e) => return app_error_page(e.into()),
+            },
+        }
+    } else {
+        None
+    };
     let loaded = async {
         Ok::<_, careflow_store::Error>((
             ethics::documents(&state.db, id, s.version).await?,
+            ethics::documents_by_version(&state.db, id).await?,
             ethics::reviewers(&state.db, id).await?,
             ethics::conflicts(&state.db, &s.project_id).await?,
             ethics::reviews(&state.db, id).await?,
@@ -278,10 +375,11 @@ async fn render_submission(
         ))
     }
     .await;
-    let (documents, reviewers, conflicts, reviews, meetings, members, history) = match loaded {
-        Ok(l) => l,
-        Err(e) => return app_error_page(e.into()),
-    };
+    let (documents, versions, reviewers, conflicts, reviews, meetings, members, history) =
+        match loaded {
+            Ok(l) => l,
+            Err(e) => return app_error_page(e.into()),
+        };
     let conflicted: Vec<String> = conflicts.iter().map(|c| c.member.clone()).collect();
     let is_member = members.iter().any(|(m, _)| *m == user.name);
     let i_conflict = conflicted.contains(&user.name);
@@ -317,6 +415,18 @@ async fn render_submission(
                 tbody { @for (n, h) in &documents { tr { td { (n) } td { code { (h) } } } } }
             }
         }
+        @if s.version > 1 {
+            h2 { "Versions" }
+            table #versions {
+                thead { tr { th scope="col" { "Version" } th scope="col" { "Documents (sha256)" } } }
+                tbody { @for v in (1..=s.version).rev() { tr {
+                    td.num { (v) @if v == s.version { " (current)" } }
+                    td { @for (_, n, h) in versions.iter().filter(|d| d.0 == v) {
+                        (n) " " code { (h.get(..12).unwrap_or(h)) "…" } "; "
+                    } }
+                } } }
+            }
+        }
         h2 { "Reviewers and conflicts of interest" }
         p #reviewers { "Assigned reviewers: " @if reviewers.is_empty() { "none yet" } @else { (reviewers.join(", ")) } }
         @if conflicts.is_empty() { p.muted { "No conflict of interest declared on this project." } } @else {
@@ -340,7 +450,7 @@ async fn render_submission(
             } }
         }
         h2 { "Your step" }
-        @let forms = step_forms(csrf, user, &s, &members, &conflicted, &reviewers, current_meeting, is_member, i_conflict);
+        @let forms = step_forms(csrf, user, &s, &members, &conflicted, &reviewers, current_meeting, is_member, i_conflict, resubmission.as_ref());
         @if forms.0.is_empty() { p.muted #no-step { "No step of this submission is yours now." } } @else { (forms) }
         h2 { "History" }
         table #history {
@@ -369,6 +479,7 @@ fn step_forms(
     meeting: Option<&MeetingRecord>,
     is_member: bool,
     i_conflict: bool,
+    resubmission: Option<&SubmissionContent>,
 ) -> Markup {
     let id = s.submission_id.as_str();
     let role = user.role;
@@ -430,6 +541,9 @@ fn step_forms(
                 (text_field("comments", "What was verified", true))
             }))
         }
+        @if let Some(c) = resubmission.filter(|_| may_resubmit(user, s)) {
+            (step_form(csrf, id, "resubmit", "Resubmit as a new version", None, resubmit_fields(s, c)))
+        }
         @if APPLICANT.contains(&role) && s.applicant == user.name && s.state == "modifications_requested" {
             (step_form(csrf, id, "respond", "Send your response to the modifications", None, html! {
                 (text_field("response", "What you modified", true))
@@ -441,6 +555,11 @@ fn step_forms(
             }))
         }
     }
+}
+
+/// Whether `user` is the applicant of `s` and it waits for their resubmission.
+fn may_resubmit(user: &User, s: &Submission) -> bool {
+    APPLICANT.contains(&user.role) && s.applicant == user.name && s.state == "returned"
 }
 
 fn field(fields: &[(String, String)], name: &str) -> String {
@@ -613,6 +732,13 @@ fn step_of(
                 Some(r.password),
             )
         }
+        "resubmit" => (
+            EthicsStep::Resubmit {
+                applicant: me,
+                content: validated(content_of_form(fields))?,
+            },
+            None,
+        ),
         "respond" => {
             let r: EthicsRespondRequest = parse_json(&body(&[("response", text("response"))]))?;
             (
@@ -633,7 +759,7 @@ fn step_roles(step: &str) -> Option<&'static [Role]> {
         "check" | "route" | "assign" | "meeting" => Some(SECRETARY),
         "conflict" | "review" | "vote" | "verify" => Some(MEMBERS),
         "decision" => Some(CHAIR),
-        "respond" => Some(APPLICANT),
+        "respond" | "resubmit" => Some(APPLICANT),
         _ => None,
     }
 }
@@ -670,13 +796,15 @@ async fn step(
     if let Err(r) = me.check_csrf(csrf) {
         return r.into_response();
     }
+    // A refused resubmission comes back in its form as the applicant typed it.
+    let draft = || (step == "resubmit").then(|| content_of_form(&fields));
     let (ethics_step, password) = match step_of(&me.user, &step, &fields) {
         Ok(s) => s,
         Err(e @ AppError::NotFound(_)) => return app_error_page(e),
         Err(e) => {
             let text = format!("Not done: {}", message_of(&e));
             let status = e.into_response().status();
-            return render_submission(&state, &me, &id, Some((false, text)), status).await;
+            return render_submission(&state, &me, &id, Some((false, text)), status, draft()).await;
         }
     };
     let name = ethics_step.name();
@@ -694,13 +822,13 @@ async fn step(
                     m.quorum_note
                 ));
             }
-            render_submission(&state, &me, &id, Some((true, text)), StatusCode::OK).await
+            render_submission(&state, &me, &id, Some((true, text)), StatusCode::OK, None).await
         }
         Err(AppError::Internal(m)) => app_error_page(AppError::Internal(m)),
         Err(e) => {
             let text = format!("Not done: {}", message_of(&e));
             let status = e.into_response().status();
-            render_submission(&state, &me, &id, Some((false, text)), status).await
+            render_submission(&state, &me, &id, Some((false, text)), status, draft()).await
         }
     }
 }
