@@ -16,7 +16,7 @@ use careflow_types::Role;
 /// Rows per table of the public schema (migrations' bookkeeping aside).
 async fn counts(db: &Db) -> BTreeMap<String, i64> {
     let tables: Vec<String> = sqlx::query(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' \
+        "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = 'public' \
          AND table_type = 'BASE TABLE' AND table_name <> '_sqlx_migrations' ORDER BY table_name",
     )
     .fetch_all(db.pool())
