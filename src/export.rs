@@ -35,7 +35,7 @@ use careflow_types::{NewAuditEntry, Role};
 
 /// Who may export de-identified data: the administrator, who answers for what leaves
 /// the hospital.
-pub const EXPORT_ROLES: &[Role] = &[Role::Admin];
+pub const EXPORT_ROLES: &[Role] = careflow_dashboards::EXPORT_ROLES;
 /// Environment variable holding the de-identification key (64 hex digits); wins over
 /// the file.
 pub const KEY_ENV: &str = "CAREFLOW_DEID_KEY";
@@ -178,6 +178,38 @@ pub async fn deid(
     out: &Path,
     min_cell: u64,
 ) -> Result<ExportSummary> {
+    let export = deid_files(db, key, user, min_cell).await?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for (name, text) in &export.files {
+        std::fs::write(out.join(name), text).with_context(|| format!("writing {name}"))?;
+    }
+    Ok(ExportSummary {
+        counts: export.counts,
+        suppressed_cells: export.suppressed_cells,
+        out: out.to_owned(),
+    })
+}
+
+/// One export in memory: file name -> content, with its counts.
+pub struct DeidFiles {
+    /// `Patient.ndjson`, `Encounter.ndjson`, `ServiceRequest.ndjson`,
+    /// `Appointment.ndjson`, `stays_by_ward_sex_age_group.csv`, `manifest.json`.
+    pub files: BTreeMap<String, String>,
+    /// Resources per type.
+    pub counts: BTreeMap<String, usize>,
+    /// Aggregate cells suppressed as too small.
+    pub suppressed_cells: usize,
+}
+
+/// The de-identified export of `db` for `user` (one of [`EXPORT_ROLES`]), audited
+/// before it is returned (`careflow export deid` writes it to a directory, the API's
+/// `POST /api/exports/deid` answers with it).
+pub async fn deid_files(
+    db: &Db,
+    key: &DeidKey,
+    user: &users::User,
+    min_cell: u64,
+) -> Result<DeidFiles> {
     if !EXPORT_ROLES.contains(&user.role) {
         bail!(
             "role {} may not export patient data (allowed: {})",
@@ -430,26 +462,61 @@ pub async fn deid(
     .await?;
     tx.commit().await?;
 
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut out = BTreeMap::new();
     for (t, lines) in files {
         let mut text = String::new();
         for l in lines {
             text.push_str(&serde_json::to_string(l)?);
             text.push('\n');
         }
-        std::fs::write(out.join(format!("{t}.ndjson")), text)
-            .with_context(|| format!("writing {t}.ndjson"))?;
+        out.insert(format!("{t}.ndjson"), text);
     }
-    std::fs::write(out.join("stays_by_ward_sex_age_group.csv"), table)?;
-    std::fs::write(
-        out.join("manifest.json"),
+    out.insert("stays_by_ward_sex_age_group.csv".into(), table);
+    out.insert(
+        "manifest.json".into(),
         serde_json::to_string_pretty(&manifest)?,
-    )?;
-    Ok(ExportSummary {
+    );
+    Ok(DeidFiles {
+        files: out,
         counts,
         suppressed_cells: suppressed,
-        out: out.to_owned(),
     })
+}
+
+/// The API's export service: the key from `data_dir` (or `CAREFLOW_DEID_KEY`).
+pub struct ApiExports {
+    /// Domain database.
+    pub db: Db,
+    /// Where the key lives.
+    pub data_dir: PathBuf,
+}
+
+impl careflow_dashboards::ExportService for ApiExports {
+    fn deid<'a>(
+        &'a self,
+        user: &'a users::User,
+        min_cell: u64,
+    ) -> careflow_dashboards::ServiceFuture<'a, careflow_dashboards::DeidExport> {
+        Box::pin(async move {
+            if !EXPORT_ROLES.contains(&user.role) {
+                return Err(careflow_store::Error::Forbidden(format!(
+                    "role {} may not export patient data",
+                    user.role
+                )));
+            }
+            let key = DeidKey::load_or_create(&self.data_dir)
+                .map_err(|e| careflow_store::Error::Corrupt(format!("{e:#}")))?;
+            let export = deid_files(&self.db, &key, user, min_cell)
+                .await
+                .map_err(|e| match e.downcast::<careflow_store::Error>() {
+                    Ok(e) => e,
+                    Err(e) => careflow_store::Error::Corrupt(format!("{e:#}")),
+                })?;
+            Ok(careflow_dashboards::DeidExport {
+                files: export.files,
+            })
+        })
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,8 @@ pub struct Hl7Listen {
     pub addr: String,
     /// The location map file (sender's PV1-3 codes to careflow's wards and beds).
     pub locations: std::path::PathBuf,
+    /// MLLP over TLS only: the certificate chain and private key files (PEM).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 /// Runs Temporal (embedded unless `--temporal`), a worker and the HTTP API on `listen`,
@@ -61,22 +63,22 @@ pub async fn serve(
     let hl7 = match hl7 {
         Some(h) => {
             let map = careflow_hl7::LocationMap::load(&h.locations, &db).await?;
+            let tls = match &h.tls {
+                Some((cert, key)) => Some(careflow_hl7::tls::acceptor(cert, key)?),
+                None => None,
+            };
             let l = tokio::net::TcpListener::bind(&h.addr)
                 .await
                 .with_context(|| format!("binding the HL7 listener to {}", h.addr))?;
-            eprintln!("careflow: HL7 v2 ADT (MLLP) at {}", l.local_addr()?);
-            Some((careflow_hl7::Hl7Service::new(db.clone(), map), l))
+            eprintln!(
+                "careflow: HL7 v2 ADT (MLLP{}) at {}",
+                if tls.is_some() { " over TLS" } else { "" },
+                l.local_addr()?
+            );
+            Some((map, tls, l))
         }
         None => None,
     };
-    let (stop_hl7_tx, stop_hl7_rx) = tokio::sync::oneshot::channel::<()>();
-    let hl7_run: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match hl7 {
-        Some((service, l)) => Box::pin(service.serve(l, async {
-            let _ = stop_hl7_rx.await;
-        })),
-        None => Box::pin(std::future::pending()),
-    };
-    tokio::pin!(hl7_run);
     let cluster = g.cluster_options()?;
     let embedded = match &g.temporal {
         None => Some(
@@ -103,6 +105,26 @@ pub async fn serve(
         g.payload_cipher()?.as_ref(),
     )
     .await?;
+    // Admits without a bed (or into a bed held for someone else) start careflow's
+    // admission workflow on this client.
+    let (stop_hl7_tx, stop_hl7_rx) = tokio::sync::oneshot::channel::<()>();
+    let hl7_run: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match hl7 {
+        Some((map, tls, l)) => {
+            let mut service = careflow_hl7::Hl7Service::new(db.clone(), map).with_admissions(
+                std::sync::Arc::new(careflow_dashboards::workflows::AdtAdmissions(
+                    client.clone(),
+                )),
+            );
+            if let Some(tls) = tls {
+                service = service.with_tls(tls);
+            }
+            Box::pin(service.serve(l, async {
+                let _ = stop_hl7_rx.await;
+            }))
+        }
+        None => Box::pin(std::future::pending()),
+    };
+    tokio::pin!(hl7_run);
     let runtime = Runtime::from_current_tokio(Default::default())?;
     careflow_activities::configure_forecasts(g.forecast_runtime());
     let mut worker = Workers::build(g, &runtime, client.clone(), db.clone(), g.models_dir()?)?;
@@ -125,6 +147,13 @@ pub async fn serve(
         std::sync::Arc::new(crate::cli::decisions::ApiDecisions(
             careflow_activities::decisions::Decisions::new(db.clone(), g.models_dir()?),
         )),
+    );
+    let app = careflow_dashboards::with_exports(
+        app,
+        std::sync::Arc::new(crate::export::ApiExports {
+            db: db.clone(),
+            data_dir: g.data_dir.clone(),
+        }),
     );
     let app = careflow_dashboards::with_rate_limits(app, g.rate_limits());
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();

@@ -23,6 +23,7 @@ use temporalio_client::Client;
 use careflow_store::Db;
 
 pub use api::decisions::{DecisionService, ServiceFuture, SharedDecisionService};
+pub use api::exports::{DeidExport, ExportService, SharedExportService, EXPORT_ROLES};
 pub use api::AuthConfig;
 pub use error::AppError;
 pub use rate_limit::{with_rate_limits, Rate, RateLimits};
@@ -61,5 +62,11 @@ pub fn app_with(state: AppState, auth: AuthConfig) -> Router {
 /// The router with the service that replays and explains decisions (it needs the
 /// solvers, so the binary provides it).
 pub fn with_decisions(router: Router, service: SharedDecisionService) -> Router {
+    router.layer(axum::Extension(service))
+}
+
+/// The router with the service that makes de-identified exports (it needs the key
+/// beside the data directory, so the binary provides it).
+pub fn with_exports(router: Router, service: SharedExportService) -> Router {
     router.layer(axum::Extension(service))
 }

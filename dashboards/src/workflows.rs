@@ -9,10 +9,14 @@ use temporalio_common::{
     HasWorkflowDefinition, QueryDefinition, UpdateDefinition, WorkflowDefinition,
 };
 
+use temporalio_client::{
+    errors::WorkflowStartError, Client, WorkflowIdReusePolicy, WorkflowStartOptions,
+};
+
 use careflow_types::{
     AdmissionInput, AdmissionOutcome, AdmissionStatus, AttendanceReport, BedPlanInput,
     BedPlanOutcome, BedPlanStatus, Decision, NurseRosteringInput, RosterEvent, RosterOutcome,
-    RosterStatus, ScannerBookingInput, ScannerBookingOutcome, ScannerBookingStatus,
+    RosterStatus, ScannerBookingInput, ScannerBookingOutcome, ScannerBookingStatus, TASK_QUEUE,
 };
 
 /// The admission workflow (`AdmissionWorkflow`).
@@ -28,6 +32,47 @@ impl WorkflowDefinition for Admission {
 
 impl HasWorkflowDefinition for Admission {
     type Run = Self;
+}
+
+/// Starts the admission workflow for `input` as `admission-<admission_id>`, never a
+/// second one with that id (a workflow that ran or runs under it answers
+/// `AlreadyStarted`). The API's admission requests and the HL7 feed's admissions without
+/// a bed both start admissions here.
+pub async fn start_admission(
+    client: &Client,
+    input: AdmissionInput,
+) -> Result<String, WorkflowStartError> {
+    let workflow_id = format!("admission-{}", input.admission_id);
+    client
+        .start_workflow(
+            Admission,
+            input,
+            WorkflowStartOptions::new(TASK_QUEUE, workflow_id.clone())
+                .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+                .task_timeout(careflow_types::WORKFLOW_TASK_TIMEOUT)
+                .build(),
+        )
+        .await?;
+    Ok(workflow_id)
+}
+
+/// The HL7 feed's way to start admissions ([`careflow_hl7::Admissions`]) on a Temporal
+/// client: a start that finds the workflow already started (a resent message) succeeds.
+pub struct AdtAdmissions(pub Client);
+
+impl careflow_hl7::listener::Admissions for AdtAdmissions {
+    fn start<'a>(&'a self, input: &'a AdmissionInput) -> careflow_hl7::listener::StartFuture<'a> {
+        Box::pin(async move {
+            match start_admission(&self.0, input.clone()).await {
+                Ok(workflow_id) => {
+                    tracing::debug!(%workflow_id, "admission started for an HL7 admit");
+                    Ok(())
+                }
+                Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
 }
 
 /// The bed-plan workflow (`BedPlanWorkflow`).

@@ -966,3 +966,75 @@ print(json.dumps(out))
         .expect("keys")
         .is_empty());
 }
+
+/// An order booked in a published plan names its Appointment (and the booked slot) in
+/// an extension and stays `active`; once the scan is attended it reads `completed`,
+/// and the resource still parses with `fhir.resources`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_booked_order_names_its_appointment_and_completes_when_attended() {
+    let site = site().await;
+    let s = &site.state;
+    // The imaging order R1, which the booked scanner run of `seed_plans` books.
+    let scan = serde_json::from_value(json!({
+        "request_id": "R1", "patient_key": site.key, "modality": "mri", "urgency": "routine",
+        "deadline_day": 3, "age_years": 60
+    }))
+    .expect("scan entry");
+    service_requests::create_all(
+        &site.db,
+        &[service_requests::NewServiceRequest {
+            request_id: "R1".into(),
+            patient_key: site.key.clone(),
+            priority: "routine".into(),
+            code: "mri".into(),
+            earliest: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+            latest: chrono::NaiveDate::from_ymd_opt(2026, 12, 11).unwrap(),
+            identifier_system: "urn:oid:1.2.36.1.4.1.30003".into(),
+            identifier_value: "ORDER-R1".into(),
+            entry: service_requests::Entry::Scanner(scan),
+        }],
+        "imaging.ian",
+        "imaging_manager",
+    )
+    .await
+    .expect("order");
+    let ian = login(s, "imaging.ian").await;
+    let sr = get(s, "/fhir/r4/ServiceRequest/R1", &ian).await;
+    assert_eq!(sr["status"], "active", "{sr}");
+    let booked = &sr["extension"][0];
+    assert_eq!(
+        booked["url"], "urn:careflow:fhir:booked-appointment",
+        "{sr}"
+    );
+    let appointment = booked["extension"][0]["valueReference"]["reference"]
+        .as_str()
+        .expect("the Appointment")
+        .to_owned();
+    // The Appointment it names is the one based on the order.
+    let appts = get(s, "/fhir/r4/Appointment?based-on=ServiceRequest/R1", &ian).await;
+    let found = resources(&appts);
+    assert_eq!(found.len(), 1, "{appts}");
+    assert_eq!(
+        format!("Appointment/{}", found[0]["id"].as_str().unwrap()),
+        appointment
+    );
+    assert_eq!(booked["extension"][1]["valueDateTime"], found[0]["start"]);
+
+    scanner::record_attendance(
+        &site.db,
+        "wf-scan",
+        "scan-2026-12-07-a",
+        &careflow_types::AttendanceReport {
+            request_id: "R1".into(),
+            outcome: careflow_types::ScanAttendance::Attended,
+            recorded_by: "imaging.ian".into(),
+        },
+    )
+    .await
+    .expect("attendance");
+    let sr = get(s, "/fhir/r4/ServiceRequest/R1", &ian).await;
+    assert_eq!(sr["status"], "completed", "{sr}");
+    let completed = get(s, "/fhir/r4/ServiceRequest?status=completed", &ian).await;
+    assert_eq!(resources(&completed).len(), 1, "{completed}");
+    independent_parse(&[sr]);
+}

@@ -72,7 +72,7 @@ async fn every_documented_operation_is_routed_and_names_its_roles() {
     // Every route of the API's table in dashboards/README.md under /api.
     assert_eq!(
         operations,
-        34,
+        35,
         "{}",
         paths.keys().cloned().collect::<Vec<_>>().join("\n")
     );

@@ -11,7 +11,7 @@ use hl7_parser::message::Separators;
 use hl7_parser::Message;
 use sha2::{Digest, Sha256};
 
-use careflow_store::adt::{AdtEventType, AdtMessage};
+use careflow_store::adt::{AdtEventType, AdtMessage, Place};
 use careflow_types::{AgeGroup, Sex};
 
 use crate::location::{LocationMap, Mapped};
@@ -258,8 +258,16 @@ fn age_group(dob: Option<DateTime<Utc>>, at: DateTime<Utc>) -> AgeGroup {
     }
 }
 
-/// Decodes one frame.
+/// Decodes one frame; an admit into a managed ward without a bed is an error (AE).
 pub fn decode(frame: &[u8], locations: &LocationMap) -> Decoded {
+    decode_with(frame, locations, false)
+}
+
+/// Decodes one frame; with `admit_without_bed`, an admit (A01) into a managed ward
+/// without a bed is an event for the ward ([`Place::Ward`]), whose bed careflow's
+/// admission workflow chooses (and a discharge, update or cancel may name the ward
+/// alone; a transfer or registration still needs a bed).
+pub fn decode_with(frame: &[u8], locations: &LocationMap, admit_without_bed: bool) -> Decoded {
     let mut header = Header {
         processing_id: "P".into(),
         version: "2.5".into(),
@@ -398,7 +406,7 @@ pub fn decode(frame: &[u8], locations: &LocationMap) -> Decoded {
         .component(2);
         return Decoded::Reject(header, fault);
     };
-    match adt(&f, &header, event_type, text, locations) {
+    match adt(&f, &header, event_type, text, locations, admit_without_bed) {
         Ok(m) => Decoded::Adt(Box::new(m), header),
         Err(fault) => Decoded::Error(header, fault),
     }
@@ -413,6 +421,7 @@ fn adt(
     event_type: AdtEventType,
     text: &str,
     locations: &LocationMap,
+    admit_without_bed: bool,
 ) -> Result<AdtMessage, Fault> {
     let field = |seg: &str, n: usize| f.get(seg, n, 1);
     if header.control_id.is_empty() {
@@ -493,6 +502,15 @@ fn adt(
             None => None,
             Some(poc) => match locations.resolve(&poc, room.as_deref(), bed.as_deref()) {
                 Mapped::Place(p) => Some(p),
+                // An admit hands the stay to careflow's admission workflow; a discharge,
+                // update or cancel names the ward the patient was admitted to. A
+                // transfer or registration still needs a bed.
+                Mapped::WardWithoutBed(ward)
+                    if admit_without_bed
+                        && !matches!(event_type, AdtEventType::A02 | AdtEventType::A04) =>
+                {
+                    Some(Place::Ward { ward_id: ward })
+                }
                 Mapped::WardWithoutBed(ward) => {
                     return Err(Fault::at(
                         "PV1",

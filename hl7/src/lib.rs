@@ -11,6 +11,7 @@ pub mod ack;
 pub mod decode;
 pub mod listener;
 pub mod location;
+pub mod tls;
 
-pub use listener::Hl7Service;
+pub use listener::{Admissions, Hl7Service};
 pub use location::LocationMap;

@@ -7,21 +7,53 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use hl7_mllp_codec::MllpCodec;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
 use careflow_store::adt::{self, AdtOutcome};
 use careflow_store::Db;
 
 use crate::ack::{ack, AckCode};
-use crate::decode::{code, decode, Decoded, Fault};
+use crate::decode::{code, decode_with, Decoded, Fault};
 use crate::location::LocationMap;
 
-/// What the listener needs: the store and the location map.
+/// A boxed future of an [`Admissions`] start.
+pub type StartFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Starts careflow's admission workflow for a stay the feed hands over (an admit into a
+/// managed ward without a bed, or into a bed held for someone else). `careflow serve`
+/// passes one built on its Temporal client; this crate knows nothing of Temporal.
+pub trait Admissions: Send + Sync {
+    /// Starts the admission workflow `admission-<input.admission_id>` for `input`,
+    /// idempotently: `Ok` once it runs or ran (already started counts), `Err` when it
+    /// could not be started (the message then goes unacknowledged and is resent).
+    fn start<'a>(&'a self, input: &'a careflow_types::AdmissionInput) -> StartFuture<'a>;
+}
+
+/// How long a sender has to complete the TLS handshake.
+const TLS_HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why a message got no ACK.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// The store failed; nothing was committed.
+    #[error("store: {0}")]
+    Store(#[from] careflow_store::Error),
+    /// The stay is recorded but its admission workflow could not be started.
+    #[error("admission workflow: {0}")]
+    Workflow(String),
+}
+
+/// What the listener needs: the store and the location map, and the admission
+/// workflow's starter when admits without a bed go through it.
 #[derive(Clone)]
 pub struct Hl7Service {
     db: Db,
     locations: Arc<LocationMap>,
+    admissions: Option<Arc<dyn Admissions>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     // One message applied at a time across this listener's connections: they queue
     // here in order instead of in SQLite's busy handler, whose growing sleeps (up to
     // 100 ms) would make the ACK latency's tail.
@@ -34,23 +66,56 @@ impl Hl7Service {
         Self {
             db,
             locations: Arc::new(locations),
+            admissions: None,
+            tls: None,
             apply_one_at_a_time: Arc::default(),
         }
     }
 
+    /// Accepts MLLP over TLS only (see [`crate::tls::acceptor`]).
+    pub fn with_tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
+    }
+
+    /// Hands admits into a managed ward without a bed, or into a bed careflow holds for
+    /// another admission, to careflow's admission workflow through `admissions`, instead
+    /// of refusing them (AE).
+    pub fn with_admissions(mut self, admissions: Arc<dyn Admissions>) -> Self {
+        self.admissions = Some(admissions);
+        self
+    }
+
     /// Handles one message and returns its ACK; `Err` when the store failed (nothing
-    /// committed; the caller drops the connection so that the sender resends).
-    pub async fn handle(&self, frame: &[u8]) -> Result<(AckCode, String), careflow_store::Error> {
-        let (code, header, fault) = match decode(frame, &self.locations) {
+    /// committed) or the admission workflow could not be started (the stay is recorded
+    /// and a resend starts it): the caller drops the connection so that the sender
+    /// resends.
+    pub async fn handle(&self, frame: &[u8]) -> Result<(AckCode, String), HandleError> {
+        let workflows = self.admissions.is_some();
+        let (code, header, fault) = match decode_with(frame, &self.locations, workflows) {
             Decoded::Reject(h, f) => (AckCode::Reject, h, Some(f)),
             Decoded::Error(h, f) => (AckCode::Error, h, Some(f)),
             Decoded::Adt(msg, h) => {
                 let outcome = {
                     let _turn = self.apply_one_at_a_time.lock().await;
-                    adt::apply(&self.db, &msg).await?
+                    adt::apply_with(&self.db, &msg, workflows).await?
                 };
                 match outcome {
                     AdtOutcome::Applied | AdtOutcome::Duplicate => (AckCode::Accept, h, None),
+                    // Recorded; acknowledged only once the workflow runs (a resend finds
+                    // the stay still without a bed and starts it again, idempotently).
+                    AdtOutcome::Admit(input) => {
+                        let Some(admissions) = &self.admissions else {
+                            unreachable!("the store hands stays over only when asked to")
+                        };
+                        admissions.start(&input).await.map_err(|e| {
+                            HandleError::Workflow(format!(
+                                "starting admission-{}: {e}",
+                                input.admission_id
+                            ))
+                        })?;
+                        (AckCode::Accept, h, None)
+                    }
                     AdtOutcome::Refused(r) => {
                         let mut f = Fault::at(&r.segment, r.field, code::APPLICATION, r.reason);
                         f.component = r.component;
@@ -73,8 +138,11 @@ impl Hl7Service {
 
     /// Serves one connection until the sender closes it (a frame cut off by a dropped
     /// connection is discarded: it was never acknowledged, so the sender resends it).
-    pub async fn connection(&self, stream: TcpStream) {
-        let peer = stream.peer_addr().ok();
+    pub async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: S,
+        peer: Option<std::net::SocketAddr>,
+    ) {
         let mut framed = Framed::new(stream, MllpCodec::new());
         while let Some(frame) = framed.next().await {
             let frame = match frame {
@@ -87,7 +155,7 @@ impl Hl7Service {
             let reply = match self.handle(&frame).await {
                 Ok((_, reply)) => reply,
                 Err(e) => {
-                    tracing::error!(?peer, error = %e, "hl7: store failed; closing the connection unacknowledged");
+                    tracing::error!(?peer, error = %e, "hl7: closing the connection unacknowledged");
                     return;
                 }
             };
@@ -108,10 +176,27 @@ impl Hl7Service {
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let (stream, _) = accepted?;
+                    let (stream, peer) = accepted?;
                     let _ = stream.set_nodelay(true);
                     let me = self.clone();
-                    tokio::spawn(async move { me.connection(stream).await });
+                    match self.tls.clone() {
+                        None => {
+                            tokio::spawn(async move { me.connection(stream, Some(peer)).await });
+                        }
+                        Some(tls) => {
+                            tokio::spawn(async move {
+                                // A sender that does not complete a handshake in time (or
+                                // speaks plain MLLP) is disconnected unacknowledged.
+                                match tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream)).await {
+                                    Ok(Ok(s)) => me.connection(s, Some(peer)).await,
+                                    Ok(Err(e)) => {
+                                        tracing::warn!(%peer, error = %e, "hl7: TLS handshake failed")
+                                    }
+                                    Err(_) => tracing::warn!(%peer, "hl7: no TLS handshake within {}s", TLS_HANDSHAKE.as_secs()),
+                                }
+                            });
+                        }
+                    }
                 }
                 _ = &mut shutdown => return Ok(()),
             }

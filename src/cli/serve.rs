@@ -19,6 +19,12 @@ pub struct ServeArgs {
     /// careflow's wards and beds (see hl7/README.md).
     #[arg(long, requires = "hl7_listen")]
     pub hl7_locations: Option<std::path::PathBuf>,
+    /// Accept the HL7 feed over TLS only: the server certificate chain (PEM).
+    #[arg(long, requires_all = ["hl7_listen", "hl7_tls_key"])]
+    pub hl7_tls_cert: Option<std::path::PathBuf>,
+    /// The private key of `--hl7-tls-cert` (PEM).
+    #[arg(long, requires = "hl7_tls_cert")]
+    pub hl7_tls_key: Option<std::path::PathBuf>,
 }
 
 impl ServeArgs {
@@ -27,6 +33,7 @@ impl ServeArgs {
             (Some(addr), Some(locations)) => Some(crate::serve::Hl7Listen {
                 addr: addr.clone(),
                 locations: locations.clone(),
+                tls: self.hl7_tls_cert.clone().zip(self.hl7_tls_key.clone()),
             }),
             _ => None,
         }

@@ -13,6 +13,13 @@
 //! requested by `hl7:<sender>`) and its open bed assignment when the patient lies in a
 //! bed careflow manages. A bed that someone else occupies, or that an admission in
 //! progress holds, is never overwritten: the message is refused and the refusal kept.
+//!
+//! With careflow's admission workflow at hand ([`apply_with`] `workflows: true`, as
+//! `careflow serve` runs the listener), an admission (A01) into a managed ward without a
+//! bed, or into a bed that careflow holds for another admission, is recorded on the ward
+//! and handed to that workflow ([`AdtOutcome::Admit`]): it chooses the bed (asking the bed
+//! manager first when the sender's bed was held for someone else), and its bed belongs to
+//! the stay, so a later transfer or discharge from the sender moves or frees it.
 
 use std::fmt;
 
@@ -93,6 +100,11 @@ pub enum Place {
     /// Somewhere careflow does not manage (an ED chair, a clinic, another site): the
     /// sender's point of care code.
     Elsewhere(String),
+    /// A ward careflow manages, without a bed: careflow's admission workflow chooses it.
+    Ward {
+        /// careflow's ward.
+        ward_id: String,
+    },
 }
 
 /// One decoded ADT message, as the `hl7` crate hands it over.
@@ -161,7 +173,7 @@ impl Refusal {
 }
 
 /// What became of a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AdtOutcome {
     /// Applied and committed.
     Applied,
@@ -169,6 +181,11 @@ pub enum AdtOutcome {
     Duplicate,
     /// Contradicts the census: nothing changed, the refusal is recorded.
     Refused(Refusal),
+    /// Applied now or before, and the stay waits for careflow's admission workflow to
+    /// choose its bed: the caller starts that workflow (idempotently, workflow id
+    /// `admission-<admission_id>`) before acknowledging. The input carries the patient's
+    /// pseudonym only.
+    Admit(Box<careflow_types::AdmissionInput>),
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
@@ -187,6 +204,13 @@ struct Event {
     bed_id: Option<String>,
     elsewhere: Option<String>,
     expected_discharge: Option<String>,
+    /// The admission id of careflow's admission workflow that this admit hands its stay
+    /// to (an admit into a ward without a bed, or into a bed held for someone else).
+    admission_workflow: Option<String>,
+    /// The bed the sender named that careflow held for another admission, and that
+    /// admission's workflow.
+    contested_bed: Option<String>,
+    contested_by: Option<String>,
 }
 
 impl Event {
@@ -197,6 +221,7 @@ impl Event {
                 bed_id: b.clone(),
             }),
             (_, _, Some(e)) => Some(Place::Elsewhere(e.clone())),
+            (Some(w), None, None) => Some(Place::Ward { ward_id: w.clone() }),
             _ => None,
         }
     }
@@ -223,6 +248,8 @@ impl StayStatus {
 #[derive(Debug, Clone)]
 struct Stay {
     admission_id: String,
+    /// Whether careflow's admission workflow (`admission-<admission_id>`) chooses its bed.
+    workflow: bool,
     patient_class: String,
     place: Option<Place>,
     before_transfers: Vec<Option<Place>>,
@@ -247,6 +274,26 @@ fn replay(events: &[Event]) -> std::result::Result<Vec<Stay>, (String, Refusal)>
         };
         match e.event_type.as_str() {
             "A01" | "A04" => match active {
+                // An admit handed to careflow's admission workflow ends an open stay that
+                // lies in no careflow bed (an ED attendance, a clinic): the inpatient stay
+                // is the workflow's, whose bed it gets.
+                Some(stay)
+                    if e.admission_workflow.is_some()
+                        && !stay.workflow
+                        && !matches!(stay.place, Some(Place::Bed { .. })) =>
+                {
+                    stay.status = StayStatus::Discharged;
+                    stays.push(Stay {
+                        admission_id: e.admission_workflow.clone().unwrap_or_default(),
+                        workflow: true,
+                        patient_class: e.patient_class.clone(),
+                        place: e.place(),
+                        before_transfers: Vec::new(),
+                        status: StayStatus::Admitted,
+                        admitted_at: e.event_time.clone(),
+                        expected_discharge: e.expected_discharge.clone(),
+                    });
+                }
                 // A second admit or registration while the stay is open moves the patient
                 // (senders repeat A01 when a bed is allocated later).
                 Some(stay) => {
@@ -255,7 +302,11 @@ fn replay(events: &[Event]) -> std::result::Result<Vec<Stay>, (String, Refusal)>
                     }
                 }
                 None => stays.push(Stay {
-                    admission_id: format!("ADT-{}", e.event_id),
+                    admission_id: e
+                        .admission_workflow
+                        .clone()
+                        .unwrap_or_else(|| format!("ADT-{}", e.event_id)),
+                    workflow: e.admission_workflow.is_some(),
                     patient_class: e.patient_class.clone(),
                     place: e.place(),
                     before_transfers: Vec::new(),
@@ -323,6 +374,18 @@ fn event_id(msg: &AdtMessage) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
+/// The admission id of the workflow an admit hands its stay to: from the sender and
+/// MSH-10 only (never from the patient's identifiers), so a resend names the same
+/// workflow. `ADT-` like every stay of the feed.
+pub fn workflow_admission_id(sender: &str, control_id: &str) -> String {
+    let mut h = Sha256::new();
+    for part in ["careflow-hl7-admission", sender, control_id] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    format!("ADT-WF-{}", hex::encode(&h.finalize()[..12]))
+}
+
 /// The patient's pseudonym, registering the identifier on first sight (inside `tx`).
 async fn patient_key(conn: &mut sqlx::AnyConnection, msg: &AdtMessage) -> Result<String> {
     if let Some(row) = sqlx::query("SELECT patient_key FROM patients WHERE patient_ref = $1")
@@ -367,7 +430,8 @@ async fn patient_key(conn: &mut sqlx::AnyConnection, msg: &AdtMessage) -> Result
 async fn events_of(conn: &mut sqlx::AnyConnection, patient_key: &str) -> Result<Vec<Event>> {
     let rows = sqlx::query(
         "SELECT event_id, event_type, event_time, received_at, patient_class, ward_id, bed_id, \
-         elsewhere, expected_discharge FROM adt_events WHERE patient_key = $1",
+         elsewhere, expected_discharge, admission_workflow, contested_bed, contested_by \
+         FROM adt_events WHERE patient_key = $1",
     )
     .bind(patient_key)
     .fetch_all(&mut *conn)
@@ -384,13 +448,25 @@ async fn events_of(conn: &mut sqlx::AnyConnection, patient_key: &str) -> Result<
                 bed_id: r.try_get("bed_id")?,
                 elsewhere: r.try_get("elsewhere")?,
                 expected_discharge: r.try_get("expected_discharge")?,
+                admission_workflow: r.try_get("admission_workflow")?,
+                contested_bed: r.try_get("contested_bed")?,
+                contested_by: r.try_get("contested_by")?,
             })
         })
         .collect()
 }
 
-/// Applies one message: in one transaction with its audit entry, or not at all.
+/// Applies one message: in one transaction with its audit entry, or not at all. No
+/// admission workflow is at hand: an admit into a bed held for someone else is refused.
 pub async fn apply(db: &Db, msg: &AdtMessage) -> Result<AdtOutcome> {
+    apply_with(db, msg, false).await
+}
+
+/// [`apply`]; with `workflows`, an admit (A01) into a managed ward without a bed
+/// ([`Place::Ward`]) or into a bed careflow holds for another admission is recorded on
+/// the ward and answered with [`AdtOutcome::Admit`], also when it is a resend and the
+/// stay still has no bed (the caller's start is idempotent).
+pub async fn apply_with(db: &Db, msg: &AdtMessage, workflows: bool) -> Result<AdtOutcome> {
     let id = event_id(msg);
     let mut tx = db.begin_write().await?;
     let seen = sqlx::query(
@@ -402,12 +478,27 @@ pub async fn apply(db: &Db, msg: &AdtMessage) -> Result<AdtOutcome> {
     .fetch_optional(&mut *tx)
     .await?;
     if seen.is_some() {
-        return Ok(AdtOutcome::Duplicate);
+        drop(tx);
+        let pending = match workflows {
+            true => pending_admission(db, &id).await?,
+            false => None,
+        };
+        return Ok(match pending {
+            Some(input) => AdtOutcome::Admit(Box::new(input)),
+            None => AdtOutcome::Duplicate,
+        });
     }
-    match apply_in(&mut tx, msg, &id).await? {
+    match apply_in(&mut tx, msg, &id, workflows).await? {
         None => {
             tx.commit().await?;
-            Ok(AdtOutcome::Applied)
+            let pending = match workflows {
+                true => pending_admission(db, &id).await?,
+                false => None,
+            };
+            Ok(match pending {
+                Some(input) => AdtOutcome::Admit(Box::new(input)),
+                None => AdtOutcome::Applied,
+            })
         }
         Some(refusal) => {
             // Nothing of the message stays; only the refusal is recorded.
@@ -418,15 +509,137 @@ pub async fn apply(db: &Db, msg: &AdtMessage) -> Result<AdtOutcome> {
     }
 }
 
+/// The stay that event `event_id` handed to careflow's admission workflow, as that
+/// workflow's input, while the stay is open and has no bed yet; `None` otherwise.
+async fn pending_admission(
+    db: &Db,
+    event_id: &str,
+) -> Result<Option<careflow_types::AdmissionInput>> {
+    let row = sqlx::query(
+        "SELECT e.admission_workflow, e.contested_bed, e.contested_by, a.patient_key, a.kind, a.sex, \
+         a.age_group, a.specialty, a.expected_los_days, a.requested_by, a.status \
+         FROM adt_events e JOIN admissions a ON a.admission_id = e.admission_workflow \
+         WHERE e.event_id = $1",
+    )
+    .bind(event_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let admission_id: String = r.try_get("admission_workflow")?;
+    let status: String = r.try_get("status")?;
+    let has_bed = sqlx::query(
+        "SELECT 1 AS one FROM bed_assignments WHERE admission_id = $1 AND released_at IS NULL",
+    )
+    .bind(&admission_id)
+    .fetch_optional(db.pool())
+    .await?
+    .is_some();
+    if status != "admitted" || has_bed {
+        return Ok(None);
+    }
+    let sex = match r.try_get::<String, _>("sex")?.as_str() {
+        "female" => Sex::Female,
+        "male" => Sex::Male,
+        // Refused before it was applied (PID-8 is required to admit through the workflow).
+        _ => return Ok(None),
+    };
+    let age: String = r.try_get("age_group")?;
+    let age_group = [AgeGroup::Child, AgeGroup::Adult, AgeGroup::Elderly]
+        .into_iter()
+        .find(|a| a.as_str() == age)
+        .unwrap_or(AgeGroup::Adult);
+    let kind = if r.try_get::<String, _>("kind")? == "emergency" {
+        careflow_types::AdmissionKind::Emergency
+    } else {
+        careflow_types::AdmissionKind::Elective
+    };
+    let los: i64 = r.try_get("expected_los_days")?;
+    let contested_bed = match (
+        r.try_get::<Option<String>, _>("contested_bed")?,
+        r.try_get::<Option<String>, _>("contested_by")?,
+    ) {
+        (Some(bed_id), Some(held_for)) => Some(careflow_types::ContestedBed { bed_id, held_for }),
+        _ => None,
+    };
+    Ok(Some(careflow_types::AdmissionInput {
+        admission_id,
+        request: careflow_types::AdmissionRequest {
+            patient_ref: r.try_get("patient_key")?,
+            kind,
+            sex,
+            age_group,
+            specialty: r.try_get("specialty")?,
+            isolation: false,
+            // PV2-9 gives it; unknown: one day, which each day's bed plan revisits.
+            expected_los_days: los.clamp(1, i64::from(careflow_types::MAX_LOS_DAYS)) as u32,
+            requested_by: r.try_get("requested_by")?,
+        },
+        contested_bed,
+    }))
+}
+
+/// The workflow holding `bed_id`, if one does.
+async fn holder_of(conn: &mut sqlx::AnyConnection, bed_id: &str) -> Result<Option<String>> {
+    sqlx::query("SELECT workflow_id FROM bed_holds WHERE bed_id = $1")
+        .bind(bed_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get("workflow_id"))
+        .transpose()
+        .map_err(Into::into)
+}
+
 async fn apply_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     msg: &AdtMessage,
     id: &str,
+    workflows: bool,
 ) -> Result<Option<Refusal>> {
     let received_at = now();
     let key = patient_key(tx, msg).await?;
-    let (ward_id, bed_id, elsewhere) = match &msg.place {
+    // An admit into a bed careflow holds for another admission (and nobody occupies)
+    // opening a new stay: the hold stands; the patient is recorded on the bed's ward and
+    // careflow's admission workflow, told of the held bed, asks the bed manager which
+    // bed to use. (Telling the holding workflow instead would take its bed from a
+    // patient a person may be approving it for right now; refusing would leave a patient
+    // the hospital has admitted out of the census. A task for the bed manager on the new
+    // admission keeps the one approval path every bed decision takes.)
+    let mut place = msg.place.clone();
+    let mut contested: Option<(String, String)> = None;
+    if workflows && msg.event_type == AdtEventType::A01 {
+        if let Some(Place::Bed { ward_id, bed_id }) = &msg.place {
+            // A patient already in a careflow bed is moved as before (and refused there).
+            let open_stay = sqlx::query(
+                "SELECT 1 AS one FROM adt_patients WHERE patient_key = $1 AND status = 'admitted' \
+                 AND bed_id IS NOT NULL",
+            )
+            .bind(&key)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
+            let occupied = sqlx::query(
+                "SELECT 1 AS one FROM bed_assignments WHERE bed_id = $1 AND released_at IS NULL",
+            )
+            .bind(bed_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .is_some();
+            if !open_stay && !occupied {
+                if let Some(holder) = holder_of(tx, bed_id).await? {
+                    contested = Some((bed_id.clone(), holder));
+                    place = Some(Place::Ward {
+                        ward_id: ward_id.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let admission_workflow = (msg.event_type == AdtEventType::A01
+        && matches!(place, Some(Place::Ward { .. })))
+    .then(|| workflow_admission_id(&msg.sender, &msg.control_id));
+    let (ward_id, bed_id, elsewhere) = match &place {
         Some(Place::Bed { ward_id, bed_id }) => (Some(ward_id.clone()), Some(bed_id.clone()), None),
+        Some(Place::Ward { ward_id }) => (Some(ward_id.clone()), None, None),
         Some(Place::Elsewhere(e)) => (None, None, Some(e.clone())),
         None => (None, None, None),
     };
@@ -440,6 +653,9 @@ async fn apply_in(
         bed_id,
         elsewhere,
         expected_discharge: msg.expected_discharge.as_ref().map(ts),
+        admission_workflow: admission_workflow.clone(),
+        contested_bed: contested.as_ref().map(|c| c.0.clone()),
+        contested_by: contested.as_ref().map(|c| c.1.clone()),
     };
     let mut events = events_of(tx, &key).await?;
     events.push(event.clone());
@@ -453,10 +669,6 @@ async fn apply_in(
     // within careflow's beds never blocks themself.
     let mut wanted: Option<(String, String)> = None;
     for stay in &stays {
-        let want_bed = match (&stay.status, &stay.place) {
-            (StayStatus::Admitted, Some(Place::Bed { bed_id, .. })) => Some(bed_id.clone()),
-            _ => None,
-        };
         let open: Option<String> = sqlx::query(
             "SELECT bed_id FROM bed_assignments WHERE admission_id = $1 AND released_at IS NULL",
         )
@@ -465,6 +677,16 @@ async fn apply_in(
         .await?
         .map(|r| r.try_get("bed_id"))
         .transpose()?;
+        let want_bed = match (&stay.status, &stay.place) {
+            (StayStatus::Admitted, Some(Place::Bed { bed_id, .. })) => Some(bed_id.clone()),
+            // On the ward in the bed careflow's admission workflow gave the stay, if any.
+            (StayStatus::Admitted, Some(Place::Ward { .. })) => open.clone(),
+            _ => None,
+        };
+        if stay.workflow && stay.status != StayStatus::Admitted {
+            // Discharged or cancelled by the sender: a bed the workflow holds goes back.
+            crate::hospital::release_holds(tx, &format!("admission-{}", stay.admission_id)).await?;
+        }
         if open.is_some() && open != want_bed {
             sqlx::query(
                 "UPDATE bed_assignments SET released_at = $1 WHERE admission_id = $2 AND released_at IS NULL",
@@ -511,7 +733,8 @@ async fn apply_in(
             .bind(bed_id)
             .fetch_optional(&mut **tx)
             .await?;
-        if let Some(h) = held {
+        let own = format!("admission-{admission_id}");
+        if let Some(h) = held.filter(|h| h.try_get::<String, _>("workflow_id").ok() != Some(own)) {
             let wf: String = h.try_get("workflow_id")?;
             return refusal(format!(
                 "bed {bed_id} is held for the admission in progress {wf} in careflow"
@@ -524,7 +747,7 @@ async fn apply_in(
     // Admissions rows follow the replayed stays.
     for stay in &stays {
         let specialty: Option<String> = match &stay.place {
-            Some(Place::Bed { ward_id, .. }) => {
+            Some(Place::Bed { ward_id, .. }) | Some(Place::Ward { ward_id }) => {
                 sqlx::query("SELECT specialty FROM wards WHERE ward_id = $1")
                     .bind(ward_id)
                     .fetch_optional(&mut **tx)
@@ -557,7 +780,11 @@ async fn apply_in(
              expected_los_days = excluded.expected_los_days, status = excluded.status, updated_at = excluded.updated_at",
         )
         .bind(&stay.admission_id)
-        .bind(format!("adt/{}", stay.admission_id))
+        .bind(if stay.workflow {
+            format!("admission-{}", stay.admission_id)
+        } else {
+            format!("adt/{}", stay.admission_id)
+        })
         .bind(&key)
         .bind(kind)
         .bind(sex)
@@ -569,6 +796,19 @@ async fn apply_in(
         .bind(&received_at)
         .execute(&mut **tx)
         .await?;
+    }
+    let hands_over = admission_workflow.as_ref().is_some_and(|w| {
+        stays
+            .iter()
+            .any(|s| &s.admission_id == w && s.status == StayStatus::Admitted)
+    });
+    if hands_over && sex == "unknown" {
+        return Ok(Some(Refusal::new(
+            "PID",
+            8,
+            None,
+            "administrative sex F or M is required to admit through careflow's admission workflow (same-sex bays)".into(),
+        )));
     }
     if let Some((admission_id, bed_id)) = &wanted {
         if sex == "unknown" {
@@ -593,7 +833,8 @@ async fn apply_in(
     }
     sqlx::query(
         "INSERT INTO adt_events (event_id, patient_key, event_type, event_time, received_at, patient_class, \
-         ward_id, bed_id, elsewhere, expected_discharge) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+         ward_id, bed_id, elsewhere, expected_discharge, admission_workflow, contested_bed, contested_by) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
     )
     .bind(&event.event_id)
     .bind(&key)
@@ -605,6 +846,9 @@ async fn apply_in(
     .bind(&event.bed_id)
     .bind(&event.elsewhere)
     .bind(&event.expected_discharge)
+    .bind(&event.admission_workflow)
+    .bind(&event.contested_bed)
+    .bind(&event.contested_by)
     .execute(&mut **tx)
     .await?;
     sqlx::query(
@@ -633,6 +877,7 @@ async fn apply_in(
         .unwrap_or_default();
     let (l_ward, l_bed, l_else) = match last.and_then(|s| s.place.clone()) {
         Some(Place::Bed { ward_id, bed_id }) => (Some(ward_id), Some(bed_id), None),
+        Some(Place::Ward { ward_id }) => (Some(ward_id), None, None),
         Some(Place::Elsewhere(e)) => (None, None, Some(e)),
         None => (None, None, None),
     };
@@ -664,8 +909,21 @@ async fn apply_in(
             role: "interface".into(),
             action: format!("hl7.adt.{}", msg.event_type.as_str()),
             meaning: None,
-            reason: None,
-            workflow_id: last.map(|s| format!("adt/{}", s.admission_id)),
+            // Bed and workflow ids only.
+            reason: match (&contested, &admission_workflow) {
+                (Some((bed, holder)), Some(w)) => Some(format!(
+                    "bed {bed} is held for {holder}: the hold stands; the stay is on its ward and admission-{w} asks the bed manager"
+                )),
+                (None, Some(w)) => Some(format!("no bed given: admission-{w} chooses one")),
+                _ => None,
+            },
+            workflow_id: last.map(|s| {
+                if s.workflow {
+                    format!("admission-{}", s.admission_id)
+                } else {
+                    format!("adt/{}", s.admission_id)
+                }
+            }),
             step: Some(msg.event_type.as_str().into()),
             input_digest: Some(audit::digest(&(&key, &event))),
             output_digest: None,
@@ -736,8 +994,11 @@ pub struct AdtCensusRow {
 
 /// Every patient the feed has placed, by pseudonym.
 pub async fn census(db: &Db) -> Result<Vec<AdtCensusRow>> {
+    // A stay careflow's admission workflow placed is in the bed that workflow gave it.
     let rows = sqlx::query(
-        "SELECT patient_key, status, bed_id, elsewhere FROM adt_patients ORDER BY patient_key",
+        "SELECT p.patient_key, p.status, COALESCE(p.bed_id, (SELECT b.bed_id FROM bed_assignments b \
+         WHERE b.admission_id = p.admission_id AND b.released_at IS NULL AND p.status = 'admitted')) AS bed_id, \
+         p.elsewhere FROM adt_patients p ORDER BY p.patient_key",
     )
     .fetch_all(db.pool())
     .await?;

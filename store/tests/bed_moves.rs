@@ -176,6 +176,7 @@ fn request(kind: AdmissionKind) -> AdmissionInput {
             expected_los_days: 2,
             requested_by: "clerk.ana".into(),
         },
+        contested_bed: None,
     }
 }
 

@@ -141,6 +141,21 @@ pub struct AdmissionInput {
     pub admission_id: String,
     /// What was asked.
     pub request: AdmissionRequest,
+    /// Set when the hospital's patient administration system (HL7 ADT) admitted the
+    /// patient into a bed that careflow holds for another admission: the bed stays with
+    /// that admission and the bed manager is asked about this one first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contested_bed: Option<ContestedBed>,
+}
+
+/// A bed the patient administration system put a patient in while careflow held it for
+/// another admission (no patient data: bed and workflow ids only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContestedBed {
+    /// The bed the sender named.
+    pub bed_id: String,
+    /// The admission workflow that holds it.
+    pub held_for: String,
 }
 
 /// A bed the allocation rule proposes, with the soft rules it would break.

@@ -152,8 +152,13 @@ impl AdmissionWorkflow {
                 },
             )
             .await?;
+            // An admission the patient administration system made into a bed careflow
+            // holds for another admission: the bed manager hears of it and decides the
+            // first bed (the input alone decides this, so older histories replay alike).
+            let contested = input.contested_bed.as_ref().filter(|_| attempt == 1);
             let needs_person = match &search.proposal {
                 None => Some(TaskKind::NoBed),
+                Some(_) if contested.is_some() => Some(TaskKind::OutlierBed),
                 Some(p) if !p.soft_breaks.is_empty() => Some(TaskKind::OutlierBed),
                 Some(_) if attempt > MAX_AUTOMATIC_ATTEMPTS => Some(TaskKind::NoBed),
                 Some(_) => None,
@@ -161,7 +166,28 @@ impl AdmissionWorkflow {
             ctx.state_mut(|s| s.bed = search.proposal.clone());
             let mut bed_id = search.proposal.as_ref().map(|p| p.bed_id.clone());
             if let Some(kind) = needs_person {
+                let contest_note = contested
+                    .map(|c| {
+                        format!(
+                            "The patient administration system (HL7 ADT) admitted this patient into bed {}, \
+                             which careflow holds for admission {}; that bed stays with it. ",
+                            c.bed_id, c.held_for
+                        )
+                    })
+                    .unwrap_or_default();
                 let summary = match (&search.proposal, kind) {
+                    (Some(p), TaskKind::OutlierBed) if contested.is_some() => format!(
+                        "{contest_note}{:?} {} admission: proposed bed {}{}. {}",
+                        input.request.kind,
+                        input.request.specialty,
+                        p.bed_id,
+                        if p.soft_breaks.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" breaks: {}", p.soft_breaks.join("; "))
+                        },
+                        search.summary
+                    ),
                     (Some(p), TaskKind::OutlierBed) => format!(
                         "{:?} {} admission: proposed bed {} breaks: {}. {}",
                         input.request.kind,
@@ -179,7 +205,7 @@ impl AdmissionWorkflow {
                         search.summary
                     ),
                     (None, _) => format!(
-                        "{:?} {} admission: no bed satisfies the hard rules. {}",
+                        "{contest_note}{:?} {} admission: no bed satisfies the hard rules. {}",
                         input.request.kind, input.request.specialty, search.summary
                     ),
                 };

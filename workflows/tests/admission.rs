@@ -66,6 +66,7 @@ fn request(specialty: &str, age_group: AgeGroup, kind: AdmissionKind) -> Admissi
             expected_los_days: 3,
             requested_by: "clerk.ana".into(),
         },
+        contested_bed: None,
     }
 }
 

@@ -612,6 +612,7 @@ async fn an_admission_does_not_wait_behind_the_compute_queue() {
                 expected_los_days: 3,
                 requested_by: "clerk.ana".into(),
             },
+            contested_bed: None,
         };
         let outcome = client
             .start_workflow(

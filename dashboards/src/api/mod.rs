@@ -35,6 +35,7 @@ use crate::AppState;
 
 pub(crate) mod audit_export;
 pub(crate) mod ethics;
+pub(crate) mod exports;
 mod openapi;
 pub(crate) mod releases;
 mod roster;
@@ -68,6 +69,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(audit_export::router())
         .merge(ethics::router())
+        .merge(exports::router())
         .merge(openapi::router())
         .nest("/fhir/r4", crate::fhir::router())
 }
@@ -229,20 +231,15 @@ async fn create_admission(
         None => uuid::Uuid::new_v4().simple().to_string(),
     };
     let workflow_id = format!("admission-{admission_id}");
-    let started = state
-        .client
-        .start_workflow(
-            Admission,
-            AdmissionInput {
-                admission_id: admission_id.clone(),
-                request,
-            },
-            WorkflowStartOptions::new(TASK_QUEUE, workflow_id.clone())
-                .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
-                .task_timeout(careflow_types::WORKFLOW_TASK_TIMEOUT)
-                .build(),
-        )
-        .await;
+    let started = crate::workflows::start_admission(
+        &state.client,
+        AdmissionInput {
+            admission_id: admission_id.clone(),
+            request,
+            contested_bed: None,
+        },
+    )
+    .await;
     match started {
         Ok(_) => {}
         // A retry of a request that already started its admission: same answer again.

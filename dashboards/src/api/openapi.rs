@@ -54,6 +54,7 @@ impl Modify for BearerAuth {
         super::bed_moves::move_done,
         super::decisions::replay,
         super::decisions::explain,
+        super::exports::deid,
         super::roster::create_roster,
         super::roster::roster_status,
         super::roster::report_event,

@@ -154,6 +154,70 @@ async fn plans(state: &AppState, role: Role) -> Result<Plans, FhirError> {
     })
 }
 
+/// Where a published plan booked an order placed through FHIR.
+pub(crate) struct Booking {
+    /// The Appointment's id.
+    pub appointment: String,
+    /// Start and end of the booked slot, as the Appointment gives them.
+    pub start: String,
+    pub end: String,
+    /// `booked`, `fulfilled` (the scan was attended) or `noshow`.
+    pub status: &'static str,
+}
+
+/// The bookings of published theatre lists and booked scanner runs, by order id (the
+/// theatre case or scan request id, which is the ServiceRequest's id).
+pub(crate) async fn bookings(
+    state: &AppState,
+) -> Result<std::collections::HashMap<String, Booking>, FhirError> {
+    let mut out = std::collections::HashMap::new();
+    for l in views::published_theatre_lists(&state.db).await? {
+        let w = &l.proposal.week_start;
+        for b in &l.proposal.booked {
+            let start = at(w, b.day, DAY_OPENS_MINUTE + b.start_minute);
+            let end = at(
+                w,
+                b.day,
+                DAY_OPENS_MINUTE + b.start_minute + b.planned_minutes,
+            );
+            if let (Some(start), Some(end)) = (start, end) {
+                out.insert(
+                    b.case_id.clone(),
+                    Booking {
+                        appointment: plain_id("th", &[w, &b.case_id]),
+                        start: instant(start),
+                        end: instant(end),
+                        status: "booked",
+                    },
+                );
+            }
+        }
+    }
+    for s in views::booked_scans(&state.db).await? {
+        let minute = DAY_OPENS_MINUTE + s.start_slot * SCAN_SLOT_MINUTES;
+        let (Some(start), Some(end)) = (
+            at(&s.week_start, s.day, minute),
+            at(&s.week_start, s.day, minute + SCAN_SLOT_MINUTES),
+        ) else {
+            continue;
+        };
+        out.insert(
+            s.request_id.clone(),
+            Booking {
+                appointment: compound_id("sc", &[&s.booking_id, &s.request_id]),
+                start: instant(start),
+                end: instant(end),
+                status: match s.attendance.as_deref() {
+                    Some("attended") => "fulfilled",
+                    Some("no_show") => "noshow",
+                    _ => "booked",
+                },
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// The theatres and scanners of published plans (kind, id), for the Location view.
 pub(crate) async fn rooms(state: &AppState) -> Result<Vec<(String, String)>, FhirError> {
     let (theatres, scanners) = views::planned_rooms(&state.db).await?;

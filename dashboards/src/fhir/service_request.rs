@@ -78,7 +78,20 @@ fn category_json(process: Process) -> Value {
     json!([{"coding": [{"system": SNOMED, "code": code, "display": display}]}])
 }
 
-fn candidate(row: &ServiceRequestRow, view: &ResolvedView) -> Candidate {
+/// Extension on a ServiceRequest that a published plan booked: the Appointment.
+pub(crate) const BOOKED_EXTENSION: &str = "urn:careflow:fhir:booked-appointment";
+
+fn candidate(
+    row: &ServiceRequestRow,
+    view: &ResolvedView,
+    booking: Option<&crate::fhir::scheduling::Booking>,
+) -> Candidate {
+    // Booked in a published plan: still `active` (in force) with the Appointment named;
+    // `completed` once the scan was attended.
+    let status = match booking {
+        Some(b) if b.status == "fulfilled" && row.status == "active" => "completed".to_owned(),
+        _ => row.status.clone(),
+    };
     let (code, performer) = match &row.entry {
         Entry::Scanner(r) => (
             json!({"coding": [{"system": DICOM, "code": dicom_modality(r.modality.as_str())}]}),
@@ -96,7 +109,7 @@ fn candidate(row: &ServiceRequestRow, view: &ResolvedView) -> Candidate {
             {"system": row.identifier_system, "value": row.identifier_value},
             {"system": ORDER_SYSTEM, "value": row.request_id},
         ],
-        "status": row.status,
+        "status": status,
         "intent": "order",
         "category": category_json(row.process),
         "priority": row.priority,
@@ -106,6 +119,17 @@ fn candidate(row: &ServiceRequestRow, view: &ResolvedView) -> Candidate {
         "authoredOn": row.created_at,
         "requester": {"identifier": {"system": "urn:careflow:user", "value": row.requested_by}},
     });
+    if let Some(b) = booking {
+        resource["extension"] = json!([{
+            "url": BOOKED_EXTENSION,
+            "extension": [
+                {"url": "appointment", "valueReference": {"reference": format!("Appointment/{}", b.appointment)}},
+                {"url": "start", "valueDateTime": b.start},
+                {"url": "end", "valueDateTime": b.end},
+                {"url": "status", "valueCode": b.status},
+            ],
+        }]);
+    }
     if let Some((surgeon, specialty)) = performer {
         resource["performer"] =
             json!([{"identifier": {"system": SURGEON_SYSTEM, "value": surgeon}}]);
@@ -125,7 +149,7 @@ fn candidate(row: &ServiceRequestRow, view: &ResolvedView) -> Candidate {
             (row.identifier_system.clone(), row.identifier_value.clone()),
             (ORDER_SYSTEM.into(), row.request_id.clone()),
         ],
-        status: row.status.clone(),
+        status,
         period,
         refs: vec![("category", category.into())],
         resource: Box::new(move || resource),
@@ -135,6 +159,7 @@ fn candidate(row: &ServiceRequestRow, view: &ResolvedView) -> Candidate {
 async fn candidates(state: &AppState, role: Role) -> Result<Vec<Candidate>, FhirError> {
     let rows = service_requests::all(&state.db).await?;
     let view = PatientView::for_role(role, &[]).resolve(state, &[]).await?;
+    let bookings = crate::fhir::scheduling::bookings(state).await?;
     Ok(rows
         .iter()
         .filter(|r| match role {
@@ -142,7 +167,7 @@ async fn candidates(state: &AppState, role: Role) -> Result<Vec<Candidate>, Fhir
             Role::ImagingManager => r.process == Process::Scanner,
             _ => true,
         })
-        .map(|r| candidate(r, &view))
+        .map(|r| candidate(r, &view, bookings.get(&r.request_id)))
         .collect())
 }
 
@@ -530,7 +555,7 @@ pub(crate) async fn create(
     let view = PatientView::for_role(user.role, &[])
         .resolve(&state, &[])
         .await?;
-    let resource = typed((candidate(row, &view).resource)())?;
+    let resource = typed((candidate(row, &view, None).resource)())?;
     let location = format!("{}/ServiceRequest/{}", base_url(&headers), row.request_id);
     let mut resp = fhir_json(StatusCode::CREATED, &resource);
     if let Ok(h) = HeaderValue::from_str(&location) {
