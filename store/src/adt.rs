@@ -324,7 +324,11 @@ fn event_id(msg: &AdtMessage) -> String {
 }
 
 /// The patient's pseudonym, registering the identifier on first sight (inside `tx`).
-async fn patient_key(conn: &mut sqlx::AnyConnection, msg: &AdtMessage) -> Result<String> {
+async fn patient_key(
+    conn: &mut sqlx::AnyConnection,
+    digests: &audit::DigestKey,
+    msg: &AdtMessage,
+) -> Result<String> {
     if let Some(row) = sqlx::query("SELECT patient_key FROM patients WHERE patient_ref = $1")
         .bind(&msg.patient_ref)
         .fetch_optional(&mut *conn)
@@ -356,7 +360,7 @@ async fn patient_key(conn: &mut sqlx::AnyConnection, msg: &AdtMessage) -> Result
             workflow_id: None,
             step: None,
             input_digest: None,
-            output_digest: Some(audit::digest(&key)),
+            output_digest: Some(digests.digest(&key)),
             idempotency_key: format!("patient/{key}"),
         },
     )
@@ -404,7 +408,7 @@ pub async fn apply(db: &Db, msg: &AdtMessage) -> Result<AdtOutcome> {
     if seen.is_some() {
         return Ok(AdtOutcome::Duplicate);
     }
-    match apply_in(&mut tx, msg, &id).await? {
+    match apply_in(&mut tx, db.digest_key(), msg, &id).await? {
         None => {
             tx.commit().await?;
             Ok(AdtOutcome::Applied)
@@ -420,11 +424,12 @@ pub async fn apply(db: &Db, msg: &AdtMessage) -> Result<AdtOutcome> {
 
 async fn apply_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    digests: &audit::DigestKey,
     msg: &AdtMessage,
     id: &str,
 ) -> Result<Option<Refusal>> {
     let received_at = now();
-    let key = patient_key(tx, msg).await?;
+    let key = patient_key(tx, digests, msg).await?;
     let (ward_id, bed_id, elsewhere) = match &msg.place {
         Some(Place::Bed { ward_id, bed_id }) => (Some(ward_id.clone()), Some(bed_id.clone()), None),
         Some(Place::Elsewhere(e)) => (None, None, Some(e.clone())),
@@ -667,7 +672,7 @@ async fn apply_in(
             reason: None,
             workflow_id: last.map(|s| format!("adt/{}", s.admission_id)),
             step: Some(msg.event_type.as_str().into()),
-            input_digest: Some(audit::digest(&(&key, &event))),
+            input_digest: Some(digests.digest(&(&key, &event))),
             output_digest: None,
             idempotency_key: format!("hl7/{id}"),
         },
