@@ -137,7 +137,10 @@ impl HourlySeries {
                 return Err(err(
                     row,
                     "date",
-                    format!("{:?} is beyond the last date that can be read", cells[date_i]),
+                    format!(
+                        "{:?} is beyond the last date that can be read",
+                        cells[date_i]
+                    ),
                 ));
             }
             match start {
@@ -187,7 +190,10 @@ mod tests {
         let text = "date,hour,arrivals\n262143-12-31,23,1\n262143-12-31,23,1\n";
         let e = HourlySeries::parse_csv(text, Path::new("end.csv")).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("row 2") && msg.contains("262143-12-31"), "{msg}");
+        assert!(
+            msg.contains("row 2") && msg.contains("262143-12-31"),
+            "{msg}"
+        );
         // One row there is refused too: the series' end (an hour later) must exist.
         let one = "date,hour,arrivals\n262143-12-31,23,1\n";
         assert!(HourlySeries::parse_csv(one, Path::new("end.csv")).is_err());

@@ -371,10 +371,12 @@ impl Global {
             Db::connect(&url).await
         };
         let db = db.with_context(|| format!("opening domain database {}", redact(&url)))?;
-        Ok(match careflow_store::anchor::AnchorKey::load(&self.data_dir)? {
-            Some(key) => db.with_audit_key(&key),
-            None => db,
-        })
+        Ok(
+            match careflow_store::anchor::AnchorKey::load(&self.data_dir)? {
+                Some(key) => db.with_audit_key(&key),
+                None => db,
+            },
+        )
     }
 }
 

@@ -348,7 +348,15 @@ pub async fn conclude(db: &Db, workflow_id: &str, plan_id: &str, d: &Decision) -
     entry.output_digest = Some(db.digest_key().digest_bytes(proposal_json.as_bytes()));
     audit::append(&mut tx, entry).await?;
     if d.approve {
-        order_moves(&mut tx, db.digest_key(), workflow_id, plan_id, &proposal_json, &ts).await?;
+        order_moves(
+            &mut tx,
+            db.digest_key(),
+            workflow_id,
+            plan_id,
+            &proposal_json,
+            &ts,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())

@@ -136,8 +136,9 @@ impl Db {
         // until the caller gives the site's ([`Db::with_audit_key`]): digests are
         // never bare.
         let digest_key = match std::env::var(crate::anchor::KEY_ENV) {
-            Ok(text) => crate::anchor::AnchorKey::from_hex(&text, crate::anchor::KEY_ENV)?
-                .digest_key(),
+            Ok(text) => {
+                crate::anchor::AnchorKey::from_hex(&text, crate::anchor::KEY_ENV)?.digest_key()
+            }
             Err(_) => crate::audit::DigestKey::ephemeral(),
         };
         Ok(Db {

@@ -132,8 +132,16 @@ pub async fn conclude(
     };
     let book = c.approve;
     let mut tx = db.begin_write().await?;
-    let Some(proposal_json) =
-        proposals::conclude_in(&mut tx, db.digest_key(), &KIND, workflow_id, booking_id, revision, c).await?
+    let Some(proposal_json) = proposals::conclude_in(
+        &mut tx,
+        db.digest_key(),
+        &KIND,
+        workflow_id,
+        booking_id,
+        revision,
+        c,
+    )
+    .await?
     else {
         return Ok(());
     };

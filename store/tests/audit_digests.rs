@@ -20,7 +20,10 @@ fn digest_of_an_identifier_is_keyed() {
     assert!(keyed.starts_with(KEYED_PREFIX), "{keyed}");
     assert_eq!(DigestScheme::of(&keyed), Some(DigestScheme::HmacSha256));
     assert_eq!(DigestScheme::of(&bare), Some(DigestScheme::Sha256));
-    assert!(!keyed.contains(&bare), "the keyed digest must not be the bare SHA-256");
+    assert!(
+        !keyed.contains(&bare),
+        "the keyed digest must not be the bare SHA-256"
+    );
     // The same key gives the same digest; another key another one.
     assert_eq!(keyed, site.digest(mrn));
     let other = AnchorKey::from_hex(&"11".repeat(32), "test")
@@ -31,7 +34,10 @@ fn digest_of_an_identifier_is_keyed() {
     assert!(site.matches(&keyed, mrn));
     assert!(!other.matches(&keyed, mrn));
     assert!(!site.matches(&keyed, "MRN-1234568"));
-    assert!(site.matches(&bare, mrn), "a digest from before keying is still checked");
+    assert!(
+        site.matches(&bare, mrn),
+        "a digest from before keying is still checked"
+    );
     assert!(!site.matches("not a digest", mrn));
 }
 

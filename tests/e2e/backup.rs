@@ -150,7 +150,11 @@ async fn backup_under_load_restores_verifies_and_carries_on() {
         "a refused restore leaves nothing in the data directory"
     );
     let out = refused.cli(&["restore", &file_arg]).await;
-    failed_with(&out, "an anchored backup without the audit key", "audit key");
+    failed_with(
+        &out,
+        "an anchored backup without the audit key",
+        "audit key",
+    );
     let wrong_key = tmp.path().join("wrong.key");
     std::fs::write(&wrong_key, "11".repeat(32)).unwrap();
     let out = refused
