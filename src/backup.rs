@@ -18,7 +18,15 @@
 //! would restore histories that claim steps whose rows are missing.
 //!
 //! The audit trail's head (`audit_head`) lives in the domain database, so it travels in
-//! the same snapshot as the chain it anchors. Restore refuses a file that is not a
+//! the same snapshot as the chain it anchors. When the site has its audit key, the
+//! backup also carries its anchors (`audit.anchors`, see [`careflow_store::anchor`]):
+//! the live head is anchored just before the snapshot, the anchor file is copied then
+//! (so every anchor in it names an entry the snapshot holds), and a SQLite snapshot's
+//! own head is anchored on top, after the copy is checked against the earlier anchors.
+//! The key itself never goes into a backup: restore asks for it (`--audit-key FILE`
+//! or `CAREFLOW_AUDIT_KEY`), checks the restored chain against the anchors, and puts
+//! anchors and key in place, so that `careflow audit verify` on the restored site
+//! checks against them. Restore refuses a file that is not a
 //! careflow backup, a manifest of an unknown version, a file whose checksum or size
 //! differs, a file missing or not named in the manifest, a restored chain that does not
 //! verify and counts that differ from the manifest's, each with the reason; it writes
@@ -36,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{ConnectOptions, Connection, Row};
 
+use careflow_store::anchor::{self, AnchorKey};
 use careflow_store::{audit, Backend, Db};
 
 /// `format` of every careflow backup manifest.
@@ -50,6 +59,8 @@ pub const DOMAIN_SQLITE: &str = "careflow.db";
 pub const DOMAIN_PGDUMP: &str = "careflow.pgdump";
 /// The embedded Temporal server's database, in the backup and in a data directory.
 pub const TEMPORAL_DB: &str = "temporal.db";
+/// The audit anchors, in the backup and in a data directory.
+pub const ANCHORS: &str = anchor::ANCHOR_FILE;
 
 /// What a backup holds, written first in the tar file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -70,6 +81,10 @@ pub struct Manifest {
     pub counts: BTreeMap<String, i64>,
     /// Entries in the audit chain of the snapshot.
     pub audit_entries: i64,
+    /// The entry of the latest anchor in the backup's `audit.anchors`, when the site's
+    /// audit key was there to anchor with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchored: Option<i64>,
 }
 
 /// One file of a backup.
@@ -102,6 +117,20 @@ pub async fn backup(data_dir: &Path, database_url: &str, out: &Path) -> Result<M
             .await
             .context("opening the domain database")?;
         let backend = db.backend();
+        // Anchors: the live head now, then the file as it stands, before the snapshot,
+        // so that the snapshot holds every entry an anchor of the backup names.
+        let key = AnchorKey::load(data_dir).context("loading the audit key")?;
+        let anchors = staging.join(ANCHORS);
+        if let Some(key) = &key {
+            let live = anchor::anchor_file(data_dir);
+            anchor::write_anchor(&db, key, &live)
+                .await
+                .context("anchoring the audit head before the snapshot")?;
+            if live.is_file() {
+                std::fs::copy(&live, &anchors)
+                    .with_context(|| format!("copying {}", live.display()))?;
+            }
+        }
         db.close().await;
         let domain = match backend {
             Backend::Sqlite => {
@@ -126,6 +155,21 @@ pub async fn backup(data_dir: &Path, database_url: &str, out: &Path) -> Result<M
             // the live database's counts may have moved on, so none are claimed.
             Backend::Postgres => (BTreeMap::new(), -1),
         };
+        let mut anchored = None;
+        if let Some(key) = &key {
+            if backend == Backend::Sqlite {
+                // The copy's own head, anchored once the copy checks against the
+                // anchors taken before it (write_anchor refuses otherwise).
+                let copy = Db::connect(&Db::sqlite_url(&domain)).await?;
+                let written = anchor::write_anchor(&copy, key, &anchors).await;
+                copy.close().await;
+                written.context("anchoring the snapshot's audit head")?;
+            }
+            if anchors.is_file() {
+                anchored = anchor::read_anchors(&anchors, key)?.last().map(|a| a.seq);
+                files.push(anchors.clone());
+            }
+        }
         let mut manifest = Manifest {
             format: FORMAT.into(),
             version: VERSION,
@@ -138,6 +182,7 @@ pub async fn backup(data_dir: &Path, database_url: &str, out: &Path) -> Result<M
             files: Vec::new(),
             counts,
             audit_entries,
+            anchored,
         };
         for f in &files {
             let (sha256, bytes) = file_digest(f)?;
@@ -155,10 +200,27 @@ pub async fn backup(data_dir: &Path, database_url: &str, out: &Path) -> Result<M
     result
 }
 
+/// Where restore finds the site's audit key.
+#[derive(Debug, Clone, Default)]
+pub enum RestoreKey {
+    /// `CAREFLOW_AUDIT_KEY`, or none.
+    #[default]
+    Environment,
+    /// A key file (the `audit.key` of the backed-up data directory), copied into the
+    /// restored data directory.
+    File(PathBuf),
+}
+
 /// Restores the backup `file` into `data_dir` (which must not exist or be empty).
-/// A PostgreSQL backup is restored into `database_url`, an empty database. Returns
-/// the manifest once every check has passed.
-pub async fn restore(file: &Path, data_dir: &Path, database_url: Option<&str>) -> Result<Manifest> {
+/// A PostgreSQL backup is restored into `database_url`, an empty database. A backup
+/// with anchors needs the site's audit key (`key`): the restored chain is checked
+/// against them. Returns the manifest once every check has passed.
+pub async fn restore(
+    file: &Path,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    key: &RestoreKey,
+) -> Result<Manifest> {
     if data_dir.exists() {
         let mut entries = std::fs::read_dir(data_dir)
             .with_context(|| format!("reading {}", data_dir.display()))?;
@@ -171,6 +233,46 @@ pub async fn restore(file: &Path, data_dir: &Path, database_url: Option<&str>) -
     let staging = staging_dir(data_dir)?;
     let result = async {
         let manifest = unpack(file, &staging)?;
+        let anchors = staging.join(ANCHORS);
+        let key = if anchors.is_file() {
+            let key = match key {
+                RestoreKey::File(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading the audit key {}", path.display()))?;
+                    let key = AnchorKey::from_hex(&text, &path.display().to_string())?;
+                    copy_key(path, &staging.join(anchor::KEY_FILE))?;
+                    key
+                }
+                RestoreKey::Environment => match std::env::var(anchor::KEY_ENV) {
+                    Ok(text) => AnchorKey::from_hex(&text, anchor::KEY_ENV)?,
+                    Err(_) => bail!(
+                        "this backup's audit trail is anchored: give the site's audit key                          (--audit-key FILE, the audit.key of the backed-up data directory,                          or {}) so that the restored chain is checked against its anchors",
+                        anchor::KEY_ENV
+                    ),
+                },
+            };
+            // A wrong key or an edited anchor file is refused here, by its MAC.
+            anchor::read_anchors(&anchors, &key)?;
+            Some(key)
+        } else {
+            None
+        };
+        let check_anchors = |db: Db| {
+            let (key, anchors) = (key.clone(), anchors.clone());
+            async move {
+                let Some(key) = key else { return Ok(()) };
+                let v = anchor::verify(&db, &key, &anchors).await;
+                db.close().await;
+                if let Some(b) = v?.verification.first_break {
+                    bail!(
+                        "the restored audit trail does not match the backup's anchors at entry {}: {}",
+                        b.seq,
+                        b.detail
+                    );
+                }
+                Ok(())
+            }
+        };
         match manifest.backend.as_str() {
             "sqlite" => {
                 let url = Db::sqlite_url(&staging.join(DOMAIN_SQLITE));
@@ -187,6 +289,7 @@ pub async fn restore(file: &Path, data_dir: &Path, database_url: Option<&str>) -
                         "table {table}: the restored database has {got:?} rows, the manifest says {n}"
                     );
                 }
+                check_anchors(Db::connect(&url).await?).await?;
             }
             "postgres" => {
                 let url = database_url.context(
@@ -196,10 +299,11 @@ pub async fn restore(file: &Path, data_dir: &Path, database_url: Option<&str>) -
                 std::fs::remove_file(staging.join(DOMAIN_PGDUMP))?;
                 let db = Db::connect(url).await?;
                 let v = audit::verify(&db).await?;
-                db.close().await;
                 if let Some(b) = v.first_break {
+                    db.close().await;
                     bail!("the restored audit trail is broken at entry {}: {}", b.seq, b.detail);
                 }
+                check_anchors(db).await?;
             }
             other => bail!("manifest backend '{other}' is neither sqlite nor postgres"),
         }
@@ -410,6 +514,25 @@ async fn pg_restore(dump: &Path, url: &str) -> Result<()> {
         .context("running pg_restore (Debian package postgresql-client)")?;
     ensure!(status.success(), "pg_restore failed ({status})");
     Ok(())
+}
+
+/// Copies the audit key file into the restored data directory, readable by its owner
+/// only.
+fn copy_key(from: &Path, to: &Path) -> Result<()> {
+    let text = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(to)
+        .and_then(|mut f| {
+            f.write_all(&text)?;
+            f.sync_all()
+        })
+        .with_context(|| format!("writing {}", to.display()))
 }
 
 fn file_digest(path: &Path) -> Result<(String, u64)> {

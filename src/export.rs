@@ -455,7 +455,7 @@ pub async fn deid_files(
             workflow_id: None,
             step: None,
             input_digest: None,
-            output_digest: Some(audit::digest(&manifest)),
+            output_digest: Some(db.digest(&manifest)),
             idempotency_key: format!("export/deid/{}", uuid::Uuid::new_v4().simple()),
         },
     )

@@ -26,7 +26,7 @@ use careflow_solvers::bed_allocation::{
 };
 use careflow_solvers::highs::{SOLVER, SOLVER_VERSION};
 use careflow_solvers::solve::{SolveOptions, SolveStatus};
-use careflow_store::audit::digest;
+use careflow_store::audit::sha256_json as digest;
 use careflow_store::bed_plans::{self, Census, RoomAssignment};
 use careflow_store::decisions::{self, DecisionResult, DecisionStep, ModelUse, NewDecisionStep};
 use careflow_store::Db;

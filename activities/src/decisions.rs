@@ -374,7 +374,7 @@ fn replay_bed_forecast(
 ) -> std::result::Result<Replayed, String> {
     let demand = bed_plan::replay_forecast(models, &stored.snapshot.json, &stored.step)?;
     Ok(Replayed {
-        result_digest: careflow_store::audit::digest(&demand),
+        result_digest: careflow_store::audit::sha256_json(&demand),
         objective: None,
         mip_gap: None,
     })

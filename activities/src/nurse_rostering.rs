@@ -31,7 +31,7 @@ use careflow_solvers::nurse_rostering::{
 };
 use careflow_solvers::plan::PlanHeader;
 use careflow_solvers::solve::{SolveOptions, SolveStatus};
-use careflow_store::audit::digest;
+use careflow_store::audit::sha256_json as digest;
 use careflow_store::decisions::{self, DecisionStep, ModelUse, NewDecisionStep};
 use careflow_store::{rosters, Db};
 use careflow_types::{

@@ -27,7 +27,7 @@ use careflow_solvers::scanner_booking::{
     ScannerPolicy, SolveError, Urgency,
 };
 use careflow_solvers::solve::SolveOptions;
-use careflow_store::audit::digest;
+use careflow_store::audit::sha256_json as digest;
 use careflow_store::decisions::{self, DecisionStep, ModelUse, NewDecisionStep};
 use careflow_store::{scanner, Db};
 use careflow_types::{

@@ -25,7 +25,7 @@ use careflow_solvers::solve::{SolveOptions, SolveStatus};
 use careflow_solvers::theatre_booking::{
     self as tb, PreviousBooking, Priority, SolveError, TheatreInput, TheatrePlan, TheatreWeights,
 };
-use careflow_store::audit::digest;
+use careflow_store::audit::sha256_json as digest;
 use careflow_store::decisions::{self, DecisionStep, ModelUse, NewDecisionStep};
 use careflow_store::{theatre, Db};
 use careflow_types::{

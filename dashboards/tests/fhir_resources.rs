@@ -157,7 +157,7 @@ async fn seed_stay(db: &Db, beds: &[(String, String)]) {
     let msg = |control: &str, event: AdtEventType, hour: u32, bed: &(String, String)| AdtMessage {
         sender: "PAS^GENERAL".into(),
         control_id: control.into(),
-        content_sha256: careflow_store::audit::digest(&control),
+        content_sha256: careflow_store::audit::sha256_json(&control),
         event_type: event,
         event_time: Utc.with_ymd_and_hms(2026, 12, 1, hour, 0, 0).unwrap(),
         patient_ref: MRN.into(),

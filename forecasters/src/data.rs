@@ -59,6 +59,11 @@ impl HourlySeries {
             path: path.into(),
             source,
         })?;
+        Self::parse_csv(&text, path)
+    }
+
+    /// Parses and validates the text of a CSV file; `path` names it in errors.
+    pub fn parse_csv(text: &str, path: &Path) -> Result<Self> {
         let err = |row: usize, column: &str, message: String| Error::Data {
             path: path.into(),
             row,
@@ -158,5 +163,20 @@ impl HourlySeries {
             start,
             values,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_read_in_order_with_errors_located() {
+        let text = "date,hour,arrivals,temp_f\n2017-04-01,0,3,50\n2017-04-01,1,4,51\n";
+        let s = HourlySeries::parse_csv(text, Path::new("a.csv")).unwrap();
+        assert_eq!(s.values, vec![3.0, 4.0]);
+        let gap = "date,hour,arrivals\n2017-04-01,0,3\n2017-04-01,2,4\n";
+        let e = HourlySeries::parse_csv(gap, Path::new("a.csv")).unwrap_err();
+        assert!(e.to_string().contains("gap"), "{e}");
     }
 }

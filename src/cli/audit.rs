@@ -29,7 +29,7 @@ pub enum AuditCommand {
 
 /// Runs one `careflow audit` subcommand.
 pub async fn run(g: &Global, cmd: AuditCommand) -> Result<()> {
-    let db = g.open_db().await?;
+    let db = g.open_db_to_read().await?;
     match cmd {
         AuditCommand::Verify => {
             // Without the key (a site never served, or an auditor's copy of the database

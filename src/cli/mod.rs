@@ -353,7 +353,30 @@ impl Global {
         } else {
             Db::connect(&url).await
         };
-        db.with_context(|| format!("opening domain database {}", redact(&url)))
+        let db = db.with_context(|| format!("opening domain database {}", redact(&url)))?;
+        // The audit key (made at first start, kept outside the database) keys the
+        // trail's digests as it signs the anchors: every process of a site shares it.
+        let key = careflow_store::anchor::AnchorKey::load_or_create(&self.data_dir)
+            .context("loading the audit key")?;
+        Ok(db.with_audit_key(&key))
+    }
+
+    /// Opens the domain database to read it (`careflow audit`): the audit key is used
+    /// when there is one, never created.
+    pub async fn open_db_to_read(&self) -> Result<Db> {
+        let url = self.database_url();
+        let db = if self.no_migrate {
+            Db::connect_migrated(&url).await
+        } else {
+            Db::connect(&url).await
+        };
+        let db = db.with_context(|| format!("opening domain database {}", redact(&url)))?;
+        Ok(
+            match careflow_store::anchor::AnchorKey::load(&self.data_dir)? {
+                Some(key) => db.with_audit_key(&key),
+                None => db,
+            },
+        )
     }
 }
 

@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use careflow_types::{AdmissionInput, AdmissionStage, BedSearch, NewAuditEntry, Role};
 
-use crate::audit::{self, digest, system_entry};
+use crate::audit::{self, system_entry};
 use crate::bed_plans;
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
@@ -68,7 +68,7 @@ pub async fn register(db: &Db, workflow_id: &str, input: &AdmissionInput) -> Res
             role: Role::AdmissionsClerk.as_str().into(),
             action: "admission.requested".into(),
             meaning: Some("requested admission".into()),
-            input_digest: Some(digest(input)),
+            input_digest: Some(db.digest(input)),
             ..system_entry(workflow_id, "register", "")
         },
     )
@@ -102,8 +102,8 @@ pub async fn find_bed(
     .await?;
     let step = format!("find-bed/{attempt}");
     let mut entry = system_entry(workflow_id, &step, "admission.bed_search");
-    entry.input_digest = Some(digest(admission));
-    entry.output_digest = Some(digest(&search));
+    entry.input_digest = Some(db.digest(admission));
+    entry.output_digest = Some(db.digest(&search));
     // A retried search may see other beds; the audit keeps the first answer's digest
     // and the workflow's history keeps whichever answer it used.
     audit::append(&mut tx, entry).await?;
@@ -219,8 +219,8 @@ pub async fn assign_bed(db: &Db, input: &AssignBed) -> Result<AssignOutcome> {
     let ts = now();
     let step = format!("assign-bed/{}", input.attempt);
     let mut entry = system_entry(&input.workflow_id, &step, "admission.bed_unavailable");
-    entry.input_digest = Some(digest(input));
-    entry.output_digest = Some(digest(&outcome));
+    entry.input_digest = Some(db.digest(input));
+    entry.output_digest = Some(db.digest(&outcome));
     if let AssignOutcome::Assigned { bed_id } = &outcome {
         sqlx::query(
             "INSERT INTO bed_assignments (assignment_id, admission_id, bed_id, sex, isolation, assigned_at) \

@@ -387,7 +387,11 @@ pub fn workflow_admission_id(sender: &str, control_id: &str) -> String {
 }
 
 /// The patient's pseudonym, registering the identifier on first sight (inside `tx`).
-async fn patient_key(conn: &mut sqlx::AnyConnection, msg: &AdtMessage) -> Result<String> {
+async fn patient_key(
+    conn: &mut sqlx::AnyConnection,
+    digests: &audit::DigestKey,
+    msg: &AdtMessage,
+) -> Result<String> {
     if let Some(row) = sqlx::query("SELECT patient_key FROM patients WHERE patient_ref = $1")
         .bind(&msg.patient_ref)
         .fetch_optional(&mut *conn)
@@ -419,7 +423,7 @@ async fn patient_key(conn: &mut sqlx::AnyConnection, msg: &AdtMessage) -> Result
             workflow_id: None,
             step: None,
             input_digest: None,
-            output_digest: Some(audit::digest(&key)),
+            output_digest: Some(digests.digest(&key)),
             idempotency_key: format!("patient/{key}"),
         },
     )
@@ -488,7 +492,7 @@ pub async fn apply_with(db: &Db, msg: &AdtMessage, workflows: bool) -> Result<Ad
             None => AdtOutcome::Duplicate,
         });
     }
-    match apply_in(&mut tx, msg, &id, workflows).await? {
+    match apply_in(&mut tx, db.digest_key(), msg, &id, workflows).await? {
         None => {
             tx.commit().await?;
             let pending = match workflows {
@@ -591,12 +595,13 @@ async fn holder_of(conn: &mut sqlx::AnyConnection, bed_id: &str) -> Result<Optio
 
 async fn apply_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    digests: &audit::DigestKey,
     msg: &AdtMessage,
     id: &str,
     workflows: bool,
 ) -> Result<Option<Refusal>> {
     let received_at = now();
-    let key = patient_key(tx, msg).await?;
+    let key = patient_key(tx, digests, msg).await?;
     // An admit into a bed careflow holds for another admission (and nobody occupies)
     // opening a new stay: the hold stands; the patient is recorded on the bed's ward and
     // careflow's admission workflow, told of the held bed, asks the bed manager which
@@ -925,7 +930,7 @@ async fn apply_in(
                 }
             }),
             step: Some(msg.event_type.as_str().into()),
-            input_digest: Some(audit::digest(&(&key, &event))),
+            input_digest: Some(digests.digest(&(&key, &event))),
             output_digest: None,
             idempotency_key: format!("hl7/{id}"),
         },

@@ -13,9 +13,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use hmac::{Hmac, Mac};
+use ring::hmac;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use sqlx::Row;
 
 use careflow_types::{AuditBreak, AuditBreakKind, AuditVerification};
@@ -101,10 +100,32 @@ impl AnchorKey {
         }
     }
 
-    fn mac(&self, seq: i64, hash: &str, anchored_at: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(format!("{ANCHOR_CONTEXT}\n{seq}\n{hash}\n{anchored_at}").as_bytes());
-        mac
+    fn message(seq: i64, hash: &str, anchored_at: &str) -> String {
+        format!("{ANCHOR_CONTEXT}\n{seq}\n{hash}\n{anchored_at}")
+    }
+
+    fn hmac_key(&self) -> hmac::Key {
+        hmac::Key::new(hmac::HMAC_SHA256, &self.0)
+    }
+
+    fn sign(&self, seq: i64, hash: &str, anchored_at: &str) -> String {
+        let tag = hmac::sign(
+            &self.hmac_key(),
+            AnchorKey::message(seq, hash, anchored_at).as_bytes(),
+        );
+        hex::encode(tag.as_ref())
+    }
+
+    /// Whether `tag` is the MAC of the anchor fields (constant time).
+    fn verify(&self, seq: i64, hash: &str, anchored_at: &str, tag: &[u8]) -> bool {
+        let msg = AnchorKey::message(seq, hash, anchored_at);
+        hmac::verify(&self.hmac_key(), msg.as_bytes(), tag).is_ok()
+    }
+
+    /// The key of the trail's digests ([`audit::DigestKey`]): the same secret, used
+    /// with its own context, so one key file serves anchors and digests.
+    pub fn digest_key(&self) -> audit::DigestKey {
+        audit::DigestKey::new(&self.0)
     }
 }
 
@@ -144,14 +165,12 @@ pub fn read_anchors(path: &Path, key: &AnchorKey) -> Result<Vec<Anchor>> {
         let a: Anchor =
             serde_json::from_str(line).map_err(|e| bad(format!("not an anchor ({e})")))?;
         let tag = hex::decode(&a.mac).map_err(|_| bad("MAC is not hex".into()))?;
-        key.mac(a.seq, &a.hash, &a.anchored_at)
-            .verify_slice(&tag)
-            .map_err(|_| {
-                bad(format!(
-                    "anchor of entry {} fails its MAC: forged or wrong key",
-                    a.seq
-                ))
-            })?;
+        if !key.verify(a.seq, &a.hash, &a.anchored_at, &tag) {
+            return Err(bad(format!(
+                "anchor of entry {} fails its MAC: forged or wrong key",
+                a.seq
+            )));
+        }
         anchors.push(a);
     }
     Ok(anchors)
@@ -251,7 +270,7 @@ pub async fn write_anchor(db: &Db, key: &AnchorKey, path: &Path) -> Result<Optio
         return Ok(None);
     }
     let anchored_at = now();
-    let mac = hex::encode(key.mac(seq, &hash, &anchored_at).finalize().into_bytes());
+    let mac = key.sign(seq, &hash, &anchored_at);
     let anchor = Anchor {
         seq,
         hash,

@@ -62,9 +62,101 @@ pub fn entry_hash(e: &AuditEntry) -> String {
     hex::encode(h.finalize())
 }
 
-/// SHA-256 of a value's JSON, hex: what the trail records of a step's input or output
-/// (the digest proves what was used without copying patient data into the trail).
-pub fn digest<T: Serialize + ?Sized>(value: &T) -> String {
+/// Prefix of a keyed digest: HMAC-SHA256 (hex) under the audit digest key. Entries
+/// written before digests were keyed carry 64 bare hex digits (SHA-256) instead; the
+/// prefix is the scheme, so a verifier knows which is which.
+pub const KEYED_PREFIX: &str = "hmac-sha256:";
+
+/// Domain separation: a digest MAC is never mistaken for an anchor MAC made with the
+/// same audit key.
+const DIGEST_CONTEXT: &[u8] = b"careflow-audit-digest-v1\0";
+
+/// How a stored digest was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestScheme {
+    /// Bare SHA-256 of the value's JSON (entries written before keying).
+    Sha256,
+    /// HMAC-SHA256 of the value's JSON under the audit digest key ([`KEYED_PREFIX`]).
+    HmacSha256,
+}
+
+impl DigestScheme {
+    /// The scheme of a stored digest, or `None` when it is neither.
+    pub fn of(stored: &str) -> Option<DigestScheme> {
+        let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        match stored.strip_prefix(KEYED_PREFIX) {
+            Some(rest) if hex64(rest) => Some(DigestScheme::HmacSha256),
+            None if hex64(stored) => Some(DigestScheme::Sha256),
+            _ => None,
+        }
+    }
+}
+
+/// The key of the trail's digests of identifiers and step inputs and outputs. Those
+/// values come from small spaces (hospital numbers, a patient key with a handful of
+/// clinical categories): a bare SHA-256 of one can be reversed by trying them all, so
+/// whoever holds the database or an audit export must not be able to compute them. The
+/// key is derived from the audit key ([`crate::anchor::AnchorKey`]), which the database
+/// never holds.
+#[derive(Clone)]
+pub struct DigestKey(ring::hmac::Key);
+
+impl std::fmt::Debug for DigestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DigestKey(..)")
+    }
+}
+
+impl DigestKey {
+    /// A key from 32 secret bytes.
+    pub fn new(secret: &[u8; 32]) -> DigestKey {
+        DigestKey(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret))
+    }
+
+    /// A random key held by nobody: digests made with it hide their values but can be
+    /// recomputed by no one. What a [`Db`] uses until it is given the audit key.
+    pub fn ephemeral() -> DigestKey {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).expect("the OS provides randomness");
+        DigestKey::new(&secret)
+    }
+
+    /// The keyed digest of a value's JSON: `hmac-sha256:` and 64 hex digits.
+    pub fn digest<T: Serialize + ?Sized>(&self, value: &T) -> String {
+        let bytes = serde_json::to_vec(value).expect("value serialises");
+        self.digest_bytes(&bytes)
+    }
+
+    /// The keyed digest of raw bytes (a stored JSON document as it is stored).
+    pub fn digest_bytes(&self, bytes: &[u8]) -> String {
+        let mut ctx = ring::hmac::Context::with_key(&self.0);
+        ctx.update(DIGEST_CONTEXT);
+        ctx.update(bytes);
+        format!("{KEYED_PREFIX}{}", hex::encode(ctx.sign().as_ref()))
+    }
+
+    /// Whether `stored` is the digest of `value` under the scheme it names: keyed with
+    /// this key, or (entries written before keying) bare SHA-256.
+    pub fn matches<T: Serialize + ?Sized>(&self, stored: &str, value: &T) -> bool {
+        let bytes = serde_json::to_vec(value).expect("value serialises");
+        match DigestScheme::of(stored) {
+            Some(DigestScheme::HmacSha256) => {
+                let tag = hex::decode(&stored[KEYED_PREFIX.len()..]).unwrap_or_default();
+                // Constant time: the comparison leaks nothing of the expected tag.
+                ring::hmac::verify(&self.0, &[DIGEST_CONTEXT, &bytes].concat(), &tag).is_ok()
+            }
+            Some(DigestScheme::Sha256) => hex::encode(Sha256::digest(&bytes)) == stored,
+            None => false,
+        }
+    }
+}
+
+/// Bare SHA-256 of a value's JSON, hex: the content address of a whole document
+/// (a solver snapshot, a plan compared by `decision replay`, a signed decision) that is
+/// stored beside its digest anyway, or an id derived from a high-entropy token. Never
+/// for an identifier or a step's input or output in the audit trail: those take
+/// [`Db::digest`] (keyed).
+pub fn sha256_json<T: Serialize + ?Sized>(value: &T) -> String {
     let bytes = serde_json::to_vec(value).expect("value serialises");
     hex::encode(Sha256::digest(bytes))
 }

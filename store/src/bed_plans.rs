@@ -6,14 +6,13 @@
 //! force in the same transaction.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use careflow_types::{
     BedPlanInput, BedPlanProposal, BedPlanRecord, Decision, EmergencyDemand, NewAuditEntry, Role,
 };
 
-use crate::audit::{self, digest, system_entry};
+use crate::audit::{self, system_entry};
 use crate::db::{now, Db};
 use crate::decisions::{self, DecisionResult, NewDecisionStep};
 use crate::error::{Error, Result};
@@ -60,7 +59,7 @@ pub async fn record_forecast_run(
     .bind(&p.execution_provider)
     .bind(&p.origin)
     .bind(p.horizon_hours as i64)
-    .bind(digest(demand))
+    .bind(db.digest(demand))
     .bind(now())
     .execute(&mut *tx)
     .await?;
@@ -74,8 +73,8 @@ pub async fn record_forecast_run(
         p.origin,
         p.horizon_hours
     ));
-    entry.input_digest = Some(digest(plan));
-    entry.output_digest = Some(digest(demand));
+    entry.input_digest = Some(db.digest(plan));
+    entry.output_digest = Some(db.digest(demand));
     audit::append(&mut tx, entry).await?;
     tx.commit().await?;
     Ok(())
@@ -293,7 +292,7 @@ pub async fn store_proposal(
         ));
     }
     entry.input_digest = Some(solver_input_digest);
-    entry.output_digest = Some(digest(proposal));
+    entry.output_digest = Some(db.digest(proposal));
     audit::append(&mut tx, entry).await?;
     tx.commit().await?;
     Ok(stored_proposal(db, &plan.plan_id)
@@ -346,10 +345,18 @@ pub async fn conclude(db: &Db, workflow_id: &str, plan_id: &str, d: &Decision) -
         d.actor,
         d.role
     ));
-    entry.output_digest = Some(hex::encode(Sha256::digest(proposal_json.as_bytes())));
+    entry.output_digest = Some(db.digest_key().digest_bytes(proposal_json.as_bytes()));
     audit::append(&mut tx, entry).await?;
     if d.approve {
-        order_moves(&mut tx, workflow_id, plan_id, &proposal_json, &ts).await?;
+        order_moves(
+            &mut tx,
+            db.digest_key(),
+            workflow_id,
+            plan_id,
+            &proposal_json,
+            &ts,
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -360,6 +367,7 @@ pub async fn conclude(db: &Db, workflow_id: &str, plan_id: &str, d: &Decision) -
 /// publication's transaction.
 async fn order_moves(
     conn: &mut sqlx::AnyConnection,
+    digests: &audit::DigestKey,
     workflow_id: &str,
     plan_id: &str,
     proposal_json: &str,
@@ -405,7 +413,7 @@ async fn order_moves(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    entry.output_digest = Some(digest(&proposal.moves));
+    entry.output_digest = Some(digests.digest(&proposal.moves));
     audit::append(conn, entry).await?;
     Ok(())
 }

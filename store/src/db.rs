@@ -33,6 +33,8 @@ pub struct Db {
     /// writers queue on the advisory lock, see [`Db::begin_write`]).
     writer: AnyPool,
     backend: Backend,
+    /// The key of the audit trail's digests ([`Db::digest`]).
+    digest_key: crate::audit::DigestKey,
 }
 
 /// Advisory-lock key that serialises writers on PostgreSQL, so that several workers
@@ -130,11 +132,41 @@ impl Db {
             Backend::Sqlite => sqlite_pool(url, 1).await?,
             Backend::Postgres => pool.clone(),
         };
+        // The audit key from the environment when set; otherwise a key nobody holds
+        // until the caller gives the site's ([`Db::with_audit_key`]): digests are
+        // never bare.
+        let digest_key = match std::env::var(crate::anchor::KEY_ENV) {
+            Ok(text) => {
+                crate::anchor::AnchorKey::from_hex(&text, crate::anchor::KEY_ENV)?.digest_key()
+            }
+            Err(_) => crate::audit::DigestKey::ephemeral(),
+        };
         Ok(Db {
             pool,
             writer,
             backend,
+            digest_key,
         })
+    }
+
+    /// This handle with the site's audit key (`DATA_DIR/audit.key` or
+    /// `CAREFLOW_AUDIT_KEY`, see [`crate::anchor::AnchorKey`]) for its digests, so that
+    /// every process of a site writes digests that whoever holds the key can recompute.
+    pub fn with_audit_key(mut self, key: &crate::anchor::AnchorKey) -> Db {
+        self.digest_key = key.digest_key();
+        self
+    }
+
+    /// The keyed digest (HMAC-SHA256, `hmac-sha256:` and hex) of a value's JSON, as the
+    /// audit trail records identifiers and a step's input or output.
+    pub fn digest<T: serde::Serialize + ?Sized>(&self, value: &T) -> String {
+        self.digest_key.digest(value)
+    }
+
+    /// The key behind [`Db::digest`], for checking a stored digest
+    /// ([`crate::audit::DigestKey::matches`]).
+    pub fn digest_key(&self) -> &crate::audit::DigestKey {
+        &self.digest_key
     }
 
     /// PostgreSQL: lets `role` (an existing role, not the owner) run careflow on this

@@ -25,7 +25,7 @@ pub use careflow_types::ethics::{
     SubmissionKind, Vote,
 };
 
-use crate::audit::{self, digest};
+use crate::audit;
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
 use crate::signatures::{self, SignRequest};
@@ -370,7 +370,7 @@ async fn insert_submission(
         }
     };
     let json = serde_json::to_string(content).expect("content serialises");
-    let sha = digest(content);
+    let sha = audit::sha256_json(content);
     let stamp = now();
     sqlx::query(
         "INSERT INTO ethics_submissions (submission_id, kind, project_id, applicant, title, version, \
@@ -511,7 +511,7 @@ pub async fn resubmit(
     }
     require_state(&s, &["returned"], "resubmission")?;
     let version = s.version + 1;
-    let sha = digest(content);
+    let sha = audit::sha256_json(content);
     sqlx::query(
         "UPDATE ethics_submissions SET version = $1, title = $2, content_json = $3, content_sha256 = $4, \
          state = 'submitted', due_at = $5, updated_at = $6 WHERE submission_id = $7",
@@ -778,7 +778,7 @@ impl std::fmt::Debug for Signing<'_> {
 /// The subject and content digest a signature of an ethics step signs.
 fn signed_terms(s: &Submission, step: &str, what: &str, text: &str) -> (String, String) {
     let subject = format!("ethics/{}/{step}", s.submission_id);
-    let content = digest(&Signed {
+    let content = audit::sha256_json(&Signed {
         submission_id: &s.submission_id,
         version: s.version,
         content_sha256: &s.content_sha256,
@@ -1520,7 +1520,7 @@ pub async fn decide_by(
             Some(letter.to_owned()),
             &s,
             format!("decision/{meeting_id}"),
-            Some(digest(letter)),
+            Some(db.digest(letter)),
         ),
     )
     .await?;
@@ -1581,7 +1581,7 @@ pub async fn respond(db: &Db, id: &str, applicant: &str, response: &str) -> Resu
             Some(response.to_owned()),
             &s,
             format!("response/{}", uuid::Uuid::new_v4().simple()),
-            Some(digest(response)),
+            Some(db.digest(response)),
         ),
     )
     .await?;

@@ -130,9 +130,9 @@ pub async fn seed_layout(db: &Db, layout: &[WardSpec]) -> Result<u32> {
             reason: None,
             workflow_id: None,
             step: None,
-            input_digest: Some(audit::digest(layout)),
+            input_digest: Some(db.digest(layout)),
             output_digest: None,
-            idempotency_key: format!("layout/{}", audit::digest(layout)),
+            idempotency_key: format!("layout/{}", db.digest(layout)),
         },
     )
     .await?;
@@ -433,7 +433,7 @@ pub async fn discharge(db: &Db, admission_id: &str, actor: &str, role: &str) -> 
             workflow_id: Some(workflow_id.clone()),
             step: Some("discharge".into()),
             input_digest: None,
-            output_digest: Some(audit::digest(&bed_id)),
+            output_digest: Some(db.digest(&bed_id)),
             idempotency_key: format!("{workflow_id}/discharge"),
         },
     )

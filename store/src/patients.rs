@@ -63,7 +63,7 @@ pub async fn pseudonymise(
                 workflow_id: None,
                 step: None,
                 input_digest: None,
-                output_digest: Some(audit::digest(&key)),
+                output_digest: Some(db.digest(&key)),
                 idempotency_key: format!("patient/{key}"),
             },
         )

@@ -11,10 +11,9 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::{Any, Row, Transaction};
 
-use crate::audit::{self, digest, system_entry};
+use crate::audit::{self, system_entry};
 use crate::db::{now, Db};
 use crate::decisions::{self, NewDecisionStep};
 use crate::error::{Error, Result};
@@ -257,7 +256,7 @@ pub(crate) async fn store<T: Serialize + DeserializeOwned + Clone>(
     );
     entry.reason = Some(row.summary);
     entry.input_digest = Some(recorded.snapshot_sha256.clone());
-    entry.output_digest = Some(digest(proposal));
+    entry.output_digest = Some(db.digest(proposal));
     audit::append(&mut tx, entry).await?;
     tx.commit().await?;
     Ok(stored(db, kind, row.id, row.revision)
@@ -273,6 +272,7 @@ pub(crate) async fn store<T: Serialize + DeserializeOwned + Clone>(
 /// attempt of the same step), which is left as it is.
 pub(crate) async fn conclude_in(
     tx: &mut Transaction<'static, Any>,
+    digests: &audit::DigestKey,
     kind: &Kind,
     workflow_id: &str,
     id: &str,
@@ -339,7 +339,7 @@ pub(crate) async fn conclude_in(
     if c.meaning.is_some() {
         entry.meaning = c.meaning;
     }
-    entry.output_digest = Some(hex::encode(Sha256::digest(proposal_json.as_bytes())));
+    entry.output_digest = Some(digests.digest_bytes(proposal_json.as_bytes()));
     audit::append(tx, entry).await?;
     Ok(Some(proposal_json))
 }
@@ -354,7 +354,7 @@ pub(crate) async fn conclude(
     c: Conclusion<'_>,
 ) -> Result<()> {
     let mut tx = db.begin_write().await?;
-    conclude_in(&mut tx, kind, workflow_id, id, revision, c).await?;
+    conclude_in(&mut tx, db.digest_key(), kind, workflow_id, id, revision, c).await?;
     tx.commit().await?;
     Ok(())
 }

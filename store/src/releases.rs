@@ -19,7 +19,7 @@ use sqlx::{AnyConnection, Row};
 
 use careflow_types::{NewAuditEntry, Role, Signature, SignatureMeaning, TaskKind};
 
-use crate::audit::{self, digest};
+use crate::audit;
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
 use crate::registry::ModelFacts;
@@ -659,7 +659,7 @@ pub async fn record_validation(
         },
         meaning,
     );
-    e.output_digest = Some(digest(report));
+    e.output_digest = Some(db.digest(report));
     audit::append(&mut tx, e).await?;
     tx.commit().await?;
     Ok(failures)
@@ -1022,9 +1022,9 @@ pub async fn record_truth(
                 reason: None,
                 workflow_id: None,
                 step: None,
-                input_digest: Some(digest(truths)),
+                input_digest: Some(db.digest(truths)),
                 output_digest: None,
-                idempotency_key: format!("release/truth/{model_name}/{at}/{}", digest(truths)),
+                idempotency_key: format!("release/truth/{model_name}/{at}/{}", db.digest(truths)),
             },
         )
         .await?;
@@ -1107,9 +1107,9 @@ pub async fn record_truth_from_ed_feed(db: &Db) -> Result<u64> {
                 reason: None,
                 workflow_id: None,
                 step: None,
-                input_digest: Some(digest(&truths)),
+                input_digest: Some(db.digest(&truths)),
                 output_digest: None,
-                idempotency_key: format!("release/truth/{model_name}/adt/{}", digest(&truths)),
+                idempotency_key: format!("release/truth/{model_name}/adt/{}", db.digest(&truths)),
             },
         )
         .await?;
@@ -1191,7 +1191,7 @@ pub async fn record_shadow_comparison(db: &Db, release_id: &str) -> Result<Shado
         "release.shadow_compared",
         format!("{} {}: {}", r.model_name, r.version, cmp.summary()),
     );
-    e.output_digest = Some(digest(&cmp));
+    e.output_digest = Some(db.digest(&cmp));
     audit::append(&mut tx, e).await?;
     tx.commit().await?;
     Ok(cmp)
@@ -1275,7 +1275,7 @@ pub fn signature_subject(release_id: &str, step: &str) -> String {
 
 /// SHA-256 of what the signer of `step` on `r` signs, giving `reason`.
 pub fn signed_content_sha256(r: &Release, step: &str, reason: &str) -> String {
-    digest(&SignedStep {
+    audit::sha256_json(&SignedStep {
         release_id: &r.release_id,
         model_name: &r.model_name,
         version: &r.version,
@@ -1364,7 +1364,7 @@ pub async fn record_refusal(
     e.reason = Some(why.into());
     e.idempotency_key = format!(
         "release/{release_id}/{step}_refused/{}",
-        digest(&(by, why, now()))
+        db.digest(&(by, why, now()))
     );
     audit::append(&mut tx, e).await?;
     tx.commit().await?;

@@ -15,7 +15,7 @@ use careflow_types::{
     ScannerBookingRecord,
 };
 
-use crate::audit::{self, digest};
+use crate::audit;
 use crate::db::{now, Db};
 use crate::decisions::NewDecisionStep;
 use crate::error::{Error, Result};
@@ -132,8 +132,16 @@ pub async fn conclude(
     };
     let book = c.approve;
     let mut tx = db.begin_write().await?;
-    let Some(proposal_json) =
-        proposals::conclude_in(&mut tx, &KIND, workflow_id, booking_id, revision, c).await?
+    let Some(proposal_json) = proposals::conclude_in(
+        &mut tx,
+        db.digest_key(),
+        &KIND,
+        workflow_id,
+        booking_id,
+        revision,
+        c,
+    )
+    .await?
     else {
         return Ok(());
     };
@@ -270,7 +278,7 @@ pub async fn record_attendance(
                 report.outcome.as_str()
             )),
             workflow_id: Some(workflow_id.into()),
-            input_digest: Some(digest(report)),
+            input_digest: Some(db.digest(report)),
             output_digest: None,
             idempotency_key: format!("{workflow_id}/{step}"),
             step: Some(step),

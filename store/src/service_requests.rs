@@ -15,7 +15,7 @@ use careflow_types::{
     NewAuditEntry, ScanRequestEntry, ScannerWeekRequest, TheatreWeekRequest, WaitingCase,
 };
 
-use crate::audit::{self, digest};
+use crate::audit;
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
 
@@ -206,7 +206,7 @@ pub async fn create_all(
                 reason: None,
                 workflow_id: None,
                 step: Some(format!("service_request/{}", o.request_id)),
-                input_digest: Some(digest(&entry_json)),
+                input_digest: Some(db.digest(&entry_json)),
                 output_digest: None,
                 idempotency_key: format!("service_request/{}", o.request_id),
             },

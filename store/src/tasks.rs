@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use careflow_types::{Decision, NewAuditEntry, NewTask, Role, Signature, TaskKind, TaskView};
 
-use crate::audit::{self, digest, system_entry};
+use crate::audit::{self, system_entry};
 use crate::db::{now, Db};
 use crate::error::{Error, Result};
 use crate::signatures::{self, SignRequest};
@@ -46,7 +46,7 @@ pub fn signed_content_sha256(
     reason: &str,
     bed_id: Option<&str>,
 ) -> String {
-    digest(&SignedDecision {
+    audit::sha256_json(&SignedDecision {
         task_id: &task.task_id,
         workflow_id: &task.workflow_id,
         kind: &task.kind,
@@ -254,7 +254,7 @@ pub async fn open(db: &Db, task: &NewTask) -> Result<()> {
         &format!("task/{}", task.task_id),
         "task.opened",
     );
-    entry.input_digest = Some(digest(task));
+    entry.input_digest = Some(db.digest(task));
     audit::append(&mut tx, entry).await?;
     tx.commit().await?;
     Ok(())
@@ -291,7 +291,7 @@ pub async fn escalate(db: &Db, input: &Escalation) -> Result<()> {
     .await?;
     let step = format!("task/{}/escalate/{}", input.task_id, input.escalation);
     let mut entry = system_entry(&input.workflow_id, &step, "task.escalated");
-    entry.input_digest = Some(digest(input));
+    entry.input_digest = Some(db.digest(input));
     entry.reason = Some(format!(
         "no decision before the deadline; moved to {}",
         input.to_role
@@ -371,11 +371,11 @@ pub async fn record_decision(
     if let Some(reason) = refusal {
         let mut entry = system_entry(
             workflow_id,
-            &format!("task/{}/refused/{}", d.task_id, digest(d)),
+            &format!("task/{}/refused/{}", d.task_id, db.digest(d)),
             "task.decision_refused",
         );
         entry.reason = Some(reason.clone());
-        entry.input_digest = Some(digest(d));
+        entry.input_digest = Some(db.digest(d));
         audit::append(&mut tx, entry).await?;
         tx.commit().await?;
         return Ok(Recorded::Refused(reason));
@@ -414,7 +414,7 @@ pub async fn record_decision(
             reason: Some(d.reason.clone()),
             workflow_id: Some(workflow_id.to_owned()),
             step: Some(format!("task/{}/decision", d.task_id)),
-            input_digest: Some(digest(d)),
+            input_digest: Some(db.digest(d)),
             output_digest: None,
             idempotency_key: format!("{workflow_id}/task/{}/decision", d.task_id),
         },

@@ -16,7 +16,7 @@ fn entry(n: usize, who: &str) -> NewAuditEntry {
         reason: Some(format!("reason {n}")),
         workflow_id: Some(format!("admission-{n}")),
         step: Some("decision".into()),
-        input_digest: Some(audit::digest(&n)),
+        input_digest: Some(audit::sha256_json(&n)),
         output_digest: None,
         idempotency_key: format!("{who}/{n}"),
     }

@@ -21,13 +21,22 @@ async fn admin() -> sqlx::PgConnection {
     })
 }
 
+/// The audit key of the test databases (64 hex digits): fixed, so that digests are
+/// the same in every handle of a test and a test can recompute them.
+pub const TEST_AUDIT_KEY: &str = "5e1f0c4d2b7a69880f3e2d1c0b9a8776655443322110ffeeddccbbaa99887766";
+
+/// The [`careflow_store::anchor::AnchorKey`] of [`TEST_AUDIT_KEY`].
+pub fn test_audit_key() -> careflow_store::anchor::AnchorKey {
+    careflow_store::anchor::AnchorKey::from_hex(TEST_AUDIT_KEY, "testkit").expect("test key")
+}
+
 /// A SQLite database in a temporary directory, which the returned guard keeps.
 pub async fn sqlite() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db = Db::connect(&Db::sqlite_url(&dir.path().join("careflow.db")))
         .await
         .expect("SQLite database opens");
-    (dir, db)
+    (dir, db.with_audit_key(&test_audit_key()))
 }
 
 /// A PostgreSQL database in a schema of its own (`cf_test_<random>`), so that tests do
@@ -41,7 +50,10 @@ pub async fn postgres() -> Db {
         .expect("create schema");
     let _ = admin.close().await;
     let url = format!("{}?options=-c%20search_path%3D{schema}", pg_base());
-    Db::connect(&url).await.expect("PostgreSQL schema opens")
+    Db::connect(&url)
+        .await
+        .expect("PostgreSQL schema opens")
+        .with_audit_key(&test_audit_key())
 }
 
 /// A PostgreSQL database of its own for one test, dropped (connections and all) when

@@ -1,8 +1,11 @@
 //! Backup under load and restore: `careflow backup` while admissions are launched and
 //! wait for a bed manager, `careflow restore` into a fresh data directory, then
-//! careflow started there carries the restored workflows on to the end. A damaged
-//! backup, a foreign file and a non-empty data directory are refused with the reason
-//! and leave nothing behind.
+//! careflow started there carries the restored workflows on to the end. The backup
+//! carries the audit anchors (never the key): restore needs the site's audit key,
+//! checks the restored chain against them and puts them in place, so `careflow audit
+//! verify` on the restored site checks against the anchor of the snapshot. A damaged
+//! backup, a foreign file, a missing or wrong audit key and a non-empty data directory
+//! are refused with the reason and leave nothing behind.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -111,8 +114,13 @@ async fn backup_under_load_restores_verifies_and_carries_on() {
     let manifest = manifest_of(&file);
     assert_eq!(manifest.format, "careflow-backup");
     let names: Vec<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["temporal.db", "careflow.db"]);
+    assert_eq!(names, ["temporal.db", "careflow.db", "audit.anchors"]);
     assert!(manifest.audit_entries > 0);
+    assert_eq!(
+        manifest.anchored,
+        Some(manifest.audit_entries),
+        "the snapshot's own head is anchored in the backup"
+    );
     assert!(
         manifest.counts["admissions"] > 0,
         "taken while admissions ran"
@@ -141,6 +149,28 @@ async fn backup_under_load_restores_verifies_and_carries_on() {
         0,
         "a refused restore leaves nothing in the data directory"
     );
+    let out = refused.cli(&["restore", &file_arg]).await;
+    failed_with(
+        &out,
+        "an anchored backup without the audit key",
+        "audit key",
+    );
+    let wrong_key = tmp.path().join("wrong.key");
+    std::fs::write(&wrong_key, "11".repeat(32)).unwrap();
+    let out = refused
+        .cli(&[
+            "restore",
+            &file_arg,
+            "--audit-key",
+            &wrong_key.display().to_string(),
+        ])
+        .await;
+    failed_with(&out, "an anchored backup with a wrong key", "wrong key");
+    assert_eq!(
+        std::fs::read_dir(&fresh).unwrap().count(),
+        0,
+        "a refused restore leaves nothing in the data directory"
+    );
     std::fs::write(fresh.join("careflow.db"), b"someone's data").unwrap();
     let out = refused.cli(&["restore", &file_arg]).await;
     failed_with(&out, "a non-empty data directory", "not empty");
@@ -148,12 +178,33 @@ async fn backup_under_load_restores_verifies_and_carries_on() {
 
     // Restore into a fresh data directory: the same counts, a chain that verifies.
     let mut restored = Node::new(&tmp.path().join("restored"), None);
-    let out = restored.cli(&["restore", &file_arg]).await;
+    let site_key = tmp.path().join("data").join("audit.key");
+    let out = restored
+        .cli(&[
+            "restore",
+            &file_arg,
+            "--audit-key",
+            &site_key.display().to_string(),
+        ])
+        .await;
     println!("restore: {}", stdout(&out, "careflow restore"));
+    assert_eq!(
+        std::fs::read(tmp.path().join("restored").join("audit.key")).unwrap(),
+        std::fs::read(&site_key).unwrap(),
+        "the site's key is put in place"
+    );
     let rdb = Db::connect(&restored.database_url()).await.unwrap();
     let tables: Vec<&str> = manifest.counts.keys().map(String::as_str).collect();
     assert_eq!(counts(&rdb, &tables).await, manifest.counts);
-    println!("backup: audit {}", assert_audit_verifies(&restored).await);
+    let verified = assert_audit_verifies(&restored).await;
+    println!("backup: audit {verified}");
+    assert!(
+        verified.contains(&format!(
+            "latest anchor: entry {} at",
+            manifest.audit_entries
+        )),
+        "audit verify on the restored site checks against the backup's anchor: {verified}"
+    );
 
     // careflow on the restored site: the workflows of the snapshot carry on.
     restored.spawn_serve();

@@ -227,7 +227,7 @@ async fn create_admission(
     .await?;
     let idempotency_key = idempotency_key(&headers)?;
     let admission_id = match &idempotency_key {
-        Some(key) => audit::digest(&(user.name.as_str(), key.as_str()))[..32].to_owned(),
+        Some(key) => audit::sha256_json(&(user.name.as_str(), key.as_str()))[..32].to_owned(),
         None => uuid::Uuid::new_v4().simple().to_string(),
     };
     let workflow_id = format!("admission-{admission_id}");
@@ -609,7 +609,7 @@ async fn create_bed_plan(
         Some(k) => format!(
             "bedplan-{}-{}",
             request.plan_date,
-            &audit::digest(&(user.name.as_str(), k.as_str()))[..16]
+            &audit::sha256_json(&(user.name.as_str(), k.as_str()))[..16]
         ),
         None => format!(
             "bedplan-{}-{}",

@@ -63,7 +63,7 @@ async fn start_release(
     let request: ReleaseRequest = parse_json(&body)?;
     let key = idempotency_key(&headers)?;
     let suffix = match &key {
-        Some(k) => audit::digest(&(user.name.as_str(), k.as_str()))[..12].to_owned(),
+        Some(k) => audit::sha256_json(&(user.name.as_str(), k.as_str()))[..12].to_owned(),
         None => uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
     };
     let release_id = format!(

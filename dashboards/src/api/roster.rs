@@ -58,7 +58,7 @@ async fn create_roster(
     request.validate().map_err(AppError::Invalid)?;
     let key = idempotency_key(&headers)?;
     let suffix = match &key {
-        Some(k) => audit::digest(&(user.name.as_str(), k.as_str()))[..12].to_owned(),
+        Some(k) => audit::sha256_json(&(user.name.as_str(), k.as_str()))[..12].to_owned(),
         None => uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
     };
     let roster_id = format!("roster-{}-{}-{suffix}", request.ward, request.start_date);

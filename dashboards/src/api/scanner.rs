@@ -72,7 +72,7 @@ async fn create_booking(
     request.validate().map_err(AppError::Invalid)?;
     let key = idempotency_key(&headers)?;
     let suffix = match &key {
-        Some(k) => audit::digest(&(user.name.as_str(), k.as_str()))[..16].to_owned(),
+        Some(k) => audit::sha256_json(&(user.name.as_str(), k.as_str()))[..16].to_owned(),
         None => uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
     };
     let booking_id = format!("scan-{}-{suffix}", request.week_start);

@@ -104,7 +104,7 @@ async fn start_week(
     }
     let key = idempotency_key(&headers)?;
     let suffix = match &key {
-        Some(k) => audit::digest(&(user.name.as_str(), k.as_str()))[..16].to_owned(),
+        Some(k) => audit::sha256_json(&(user.name.as_str(), k.as_str()))[..16].to_owned(),
         None => uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
     };
     let list_id = format!("theatre-{}-{suffix}", request.week_start);

@@ -337,7 +337,10 @@ impl ResolvedView {
 
 /// A stable FHIR id (`[A-Za-z0-9.-]{1,64}`) for a thing named by several ids.
 pub(crate) fn compound_id(prefix: &str, parts: &[&str]) -> String {
-    format!("{prefix}-{}", &careflow_store::audit::digest(&parts)[..24])
+    format!(
+        "{prefix}-{}",
+        &careflow_store::audit::sha256_json(&parts)[..24]
+    )
 }
 
 /// `_count` and the page offset of a search, checked.

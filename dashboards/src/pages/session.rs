@@ -60,7 +60,7 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age: u64, tls: bool) -> He
 
 /// The CSRF token of the session whose secret token is `token`.
 pub(crate) fn csrf_for(token: &str) -> String {
-    audit::digest(&("careflow page form", token))
+    audit::sha256_json(&("careflow page form", token))
 }
 
 /// A fresh random value (login form CSRF).
