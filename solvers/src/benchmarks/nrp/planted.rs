@@ -94,7 +94,7 @@ pub fn generate_planted(p: &GenParams) -> Planted {
     // Staff, shifts and caps as the plain generator draws them; its requests, days off
     // and cover are replaced below.
     let base = super::generate::generate(p);
-    let mut rng = StdRng::seed_from_u64(p.seed ^ 0x706c_616e_7465_64);
+    let mut rng = StdRng::seed_from_u64(p.seed ^ 0x0070_6c61_6e74_6564);
     let h = base.horizon;
     let ns = base.shifts.len();
     let n = base.staff.len();
@@ -134,8 +134,9 @@ pub fn generate_planted(p: &GenParams) -> Planted {
             for _ in 0..rng.random_range(1..=2usize) {
                 let d = off[rng.random_range(0..off.len())];
                 let len = if rng.random_bool(0.3) { 2 } else { 1 };
-                for x in d..(d + len).min(hi) {
-                    if cells[e][x].is_none() && !list.contains(&x) {
+                let row = cells[e].iter().enumerate();
+                for (x, c) in row.take((d + len).min(hi)).skip(d) {
+                    if c.is_none() && !list.contains(&x) {
                         list.push(x);
                     }
                 }
@@ -430,11 +431,7 @@ pub fn lower_bound(inst: &Instance) -> u64 {
                     barred[d] = true;
                 }
                 let free = barred.iter().filter(|&&b| !b).count();
-                let by_minutes = if m == 0 {
-                    u64::MAX
-                } else {
-                    (st.max_minutes / m) as u64
-                };
+                let by_minutes = st.max_minutes.checked_div(m).map_or(u64::MAX, u64::from);
                 (st.max_shifts[s] as u64).min(free as u64).min(by_minutes)
             })
             .sum();
