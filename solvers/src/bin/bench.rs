@@ -17,10 +17,12 @@ Benchmark careflow's solvers on a folder of instances
 
 Usage: bench <FAMILY> <DIR> [--time-limit S] [--seed N] [--only A,B] [--compare] [--out DIR]
        bench nrp-gen <DIR> --sizes NxDxS,... [--time-limit S] [--seed N]
+       bench nrp-planted <DIR> --sizes NxDxS,... [--time-limit S] [--seed N]
 
 Arguments:
-  <FAMILY>          `ihtc`, `nrp`, or `nrp-gen` (generated nurse-rostering instances of
-                    the Curtois & Qu family, written to <DIR> and solved)
+  <FAMILY>          `ihtc`, `nrp`, `nrp-gen` (generated nurse-rostering instances of
+                    the Curtois & Qu family, written to <DIR> and solved) or
+                    `nrp-planted` (the same with a known optimum, cost / optimum shown)
   <DIR>             the benchmark folder (nrp-gen: where the generated instances go)
 
 Options:
@@ -29,7 +31,7 @@ Options:
   --only A,B        only instances whose name contains one of these (nrp: exact names)
   --compare         print each cost term next to the reference solution's (stderr)
   --out DIR         write each solution into this folder
-  --sizes LIST      nrp-gen: nurses x days x shift types (generator seed 1), or
+  --sizes LIST      nrp-gen, nrp-planted: nurses x days x shift types (generator seed 1), or
                     NxDxS-SEED, comma separated, e.g. 33x42x4,23x84x3,51x364x10
 ";
 
@@ -139,7 +141,19 @@ fn main() -> Result<()> {
                 args.seed,
             )?)
         }
-        other => Err(format!("unknown family `{other}` (expected ihtc, nrp or nrp-gen)").into()),
+        "nrp-planted" => {
+            let sizes = parse_sizes(args.sizes.as_deref().unwrap_or(""))?;
+            Ok(careflow_solvers::nrp::bench_planted(
+                &args.dir,
+                &sizes,
+                args.time_limit,
+                args.seed,
+            )?)
+        }
+        other => Err(format!(
+            "unknown family `{other}` (expected ihtc, nrp, nrp-gen or nrp-planted)"
+        )
+        .into()),
     }
 }
 
@@ -166,7 +180,7 @@ fn parse_sizes(list: &str) -> Result<Vec<careflow_solvers::nrp::generate::GenPar
         });
     }
     if out.is_empty() {
-        return Err("nrp-gen needs --sizes, e.g. --sizes 33x42x4,51x364x10".into());
+        return Err("nrp-gen and nrp-planted need --sizes, e.g. --sizes 33x42x4,51x364x10".into());
     }
     Ok(out)
 }

@@ -12,6 +12,7 @@ mod construct;
 pub mod generate;
 mod model;
 pub mod parse;
+pub mod planted;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -493,6 +494,71 @@ pub fn bench_generated(
             }
             Err(e) => return Err(e),
         }
+    }
+    Ok(())
+}
+
+/// Generates one planted instance per entry of `sizes` ([`planted::generate_planted`]: a
+/// known optimum), writes it to `dir`, solves it and prints a markdown table with the
+/// cost against the planted optimum. Ends with the mean ratio over the rows solved.
+pub fn bench_planted(
+    dir: &Path,
+    sizes: &[generate::GenParams],
+    time_limit_s: f64,
+    seed: u64,
+) -> Result<(), NrpError> {
+    std::fs::create_dir_all(dir).map_err(|source| NrpError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    println!(
+        "| instance | nurses | days | shifts | status | hard | cost | optimum | ratio | bound | first roster (s) | time (s) |"
+    );
+    println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut ratios = Vec::new();
+    for p in sizes {
+        let planted = planted::generate_planted(p);
+        let inst = &planted.instance;
+        let path = dir.join(format!("{}.txt", inst.name));
+        std::fs::write(&path, generate::instance_text(inst)).map_err(|source| NrpError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let head = format!(
+            "| {} | {} | {} | {} |",
+            inst.name,
+            inst.staff.len(),
+            inst.horizon,
+            inst.shifts.len()
+        );
+        match run_one(inst, time_limit_s, seed) {
+            Ok(r) => {
+                let ratio = r.report.cost() as f64 / planted.optimum.max(1) as f64;
+                ratios.push(ratio);
+                println!(
+                    "{head} {:?} | {} | {} | {} | {:.3} | {} | {} | {:.1} |",
+                    r.outcome.status,
+                    r.report.hard_total(),
+                    r.report.cost(),
+                    planted.optimum,
+                    ratio,
+                    fmt_bound(r.outcome.bound),
+                    r.first_roster_s.map_or("-".into(), |t| format!("{t:.2}")),
+                    r.secs,
+                )
+            }
+            Err(e @ (NrpError::Infeasible { .. } | NrpError::NoRoster { .. })) => {
+                println!("{head} {e} | - | - | {} | - | - | - | - |", planted.optimum)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !ratios.is_empty() {
+        println!(
+            "\nmean cost / optimum over {} rows: {:.3}",
+            ratios.len(),
+            ratios.iter().sum::<f64>() / ratios.len() as f64
+        );
     }
     Ok(())
 }
