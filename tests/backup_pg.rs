@@ -66,10 +66,12 @@ async fn a_postgres_site_is_backed_up_and_restored_with_its_audit_chain() {
         .iter()
         .any(|f| f.name == backup::DOMAIN_PGDUMP));
 
+    // The backup anchors the chain with the site's audit key; restore checks against it.
+    let key = backup::RestoreKey::File(site.join(careflow_store::anchor::KEY_FILE));
     // Into an empty database: every row, and a chain that verifies.
     let target = PgDatabase::create("backup_dst").await;
     let restored_dir = dir.path().join("restored");
-    backup::restore(&file, &restored_dir, Some(&target.url))
+    backup::restore(&file, &restored_dir, Some(&target.url), &key)
         .await
         .expect("restore");
     assert!(restored_dir.is_dir());
@@ -82,7 +84,7 @@ async fn a_postgres_site_is_backed_up_and_restored_with_its_audit_chain() {
 
     // Not into a database that holds tables already.
     let again = dir.path().join("again");
-    let err = backup::restore(&file, &again, Some(&target.url))
+    let err = backup::restore(&file, &again, Some(&target.url), &key)
         .await
         .expect_err("a non-empty database is refused")
         .to_string();
@@ -100,7 +102,7 @@ async fn a_postgres_site_is_backed_up_and_restored_with_its_audit_chain() {
     let damaged = dir.path().join("damaged.careflow-backup");
     std::fs::write(&damaged, bytes).unwrap();
     let empty = PgDatabase::create("backup_dmg").await;
-    let err = backup::restore(&damaged, &dir.path().join("dmg"), Some(&empty.url))
+    let err = backup::restore(&damaged, &dir.path().join("dmg"), Some(&empty.url), &key)
         .await
         .expect_err("a damaged backup is refused");
     let err = format!("{err:#}");

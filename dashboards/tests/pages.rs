@@ -762,6 +762,7 @@ async fn the_bed_dashboard_lists_admissions_and_tasks_waiting_on_people_with_sin
                     expected_los_days: 4,
                     requested_by: "clerk.ana".into(),
                 },
+                contested_bed: None,
             },
         )
         .await
