@@ -150,7 +150,11 @@ pub async fn connect(
             Ok(conn) => break conn,
             Err(e) => {
                 let listening = tokio::net::TcpStream::connect(&host_port).await.is_ok();
-                if !listening && start.elapsed() < patience {
+                // A server that has just started listens before its frontend serves
+                // ("Frontend is not healthy yet"): that is waited for like a closed
+                // port, not reported as a connection the server refuses.
+                let starting = format!("{e:?}").contains("not healthy yet");
+                if (!listening || starting) && start.elapsed() < patience {
                     tracing::debug!(error = %e, "Temporal not reachable yet");
                     tokio::time::sleep(Duration::from_millis(250)).await;
                     continue;
