@@ -65,20 +65,7 @@ pub async fn stays(db: &Db) -> Result<Vec<Stay>> {
     .await?;
     let mut out: Vec<Stay> = rows
         .iter()
-        .map(|r| {
-            Ok(Stay {
-                admission_id: r.try_get("admission_id")?,
-                patient_key: r.try_get("patient_key")?,
-                kind: r.try_get("kind")?,
-                specialty: r.try_get("specialty")?,
-                status: r.try_get("status")?,
-                sex: r.try_get("sex")?,
-                age_group: r.try_get("age_group")?,
-                created_at: r.try_get("created_at")?,
-                updated_at: r.try_get("updated_at")?,
-                beds: Vec::new(),
-            })
-        })
+        .map(stay_of)
         .collect::<std::result::Result<_, sqlx::Error>>()?;
     let spells = sqlx::query(
         "SELECT a.admission_id, a.bed_id, r.ward_id, a.assigned_at, a.released_at \
@@ -107,6 +94,22 @@ pub async fn stays(db: &Db) -> Result<Vec<Stay>> {
     Ok(out)
 }
 
+/// One row of `admissions` (the columns both stay queries select), its beds not read yet.
+fn stay_of(r: &sqlx::any::AnyRow) -> std::result::Result<Stay, sqlx::Error> {
+    Ok(Stay {
+        admission_id: r.try_get("admission_id")?,
+        patient_key: r.try_get("patient_key")?,
+        kind: r.try_get("kind")?,
+        specialty: r.try_get("specialty")?,
+        status: r.try_get("status")?,
+        sex: r.try_get("sex")?,
+        age_group: r.try_get("age_group")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        beds: Vec::new(),
+    })
+}
+
 /// The admissions waiting for a bed (registered, not yet admitted, declined or
 /// cancelled), longest waiting first, at most `limit`; `beds` is empty. Also the number
 /// waiting in all.
@@ -127,20 +130,7 @@ pub async fn waiting_admissions(db: &Db, limit: u32) -> Result<(Vec<Stay>, i64)>
     tx.commit().await?;
     let waiting = rows
         .iter()
-        .map(|r| {
-            Ok(Stay {
-                admission_id: r.try_get("admission_id")?,
-                patient_key: r.try_get("patient_key")?,
-                kind: r.try_get("kind")?,
-                specialty: r.try_get("specialty")?,
-                status: r.try_get("status")?,
-                sex: r.try_get("sex")?,
-                age_group: r.try_get("age_group")?,
-                created_at: r.try_get("created_at")?,
-                updated_at: r.try_get("updated_at")?,
-                beds: Vec::new(),
-            })
-        })
+        .map(stay_of)
         .collect::<std::result::Result<_, sqlx::Error>>()?;
     Ok((waiting, total))
 }
