@@ -126,6 +126,34 @@ impl ApiClient {
         &self.base
     }
 
+    /// `GET /fhir/r4/{path_and_query}`: a FHIR resource or Bundle as JSON (errors are
+    /// the server's OperationOutcome, passed on as text).
+    pub async fn fhir(&self, path_and_query: &str) -> Result<serde_json::Value> {
+        let path = format!("/fhir/r4/{}", path_and_query.trim_start_matches('/'));
+        self.call(Method::GET, &path, None::<&()>, None).await
+    }
+
+    /// Every resource a FHIR search matches, following the Bundle's `next` links.
+    pub async fn fhir_search_all(&self, path_and_query: &str) -> Result<Vec<serde_json::Value>> {
+        let mut out = Vec::new();
+        let mut next = Some(path_and_query.to_owned());
+        while let Some(page) = next.take() {
+            let bundle = self.fhir(&page).await?;
+            if let Some(entries) = bundle["entry"].as_array() {
+                out.extend(entries.iter().map(|e| e["resource"].clone()));
+            }
+            next = bundle["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| l["relation"] == "next")
+                .and_then(|l| l["url"].as_str())
+                .and_then(|u| u.split_once("/fhir/r4/"))
+                .map(|(_, rest)| rest.to_owned());
+        }
+        Ok(out)
+    }
+
     /// `POST /api/login`: a token for `username`, who proves who they are with their
     /// password. Wrong passwords are counted by the server; repeated ones lock the
     /// account for a while (`423`, code `locked`).

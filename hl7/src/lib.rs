@@ -11,6 +11,7 @@ pub mod ack;
 pub mod decode;
 pub mod listener;
 pub mod location;
+pub mod sender;
 pub mod tls;
 
 pub use listener::{Admissions, Hl7Service};

@@ -43,8 +43,14 @@ impl ServeArgs {
 /// Options of `demo`.
 #[derive(Args, Clone, Debug)]
 pub struct DemoArgs {
-    #[command(flatten)]
-    serve: ServeArgs,
+    /// Address of the HTTP API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Address of the HL7 v2 ADT listener (MLLP) that the demo's patient administration
+    /// system feeds part of the day through; its location map is written to the data
+    /// directory (`demo-hl7-locations.json`).
+    #[arg(long, default_value = "127.0.0.1:2575")]
+    hl7_listen: String,
     /// Return when the day is done instead of serving on.
     #[arg(long)]
     exit: bool,
@@ -73,7 +79,7 @@ pub async fn demo(g: &Global, args: DemoArgs) -> Result<()> {
         exit: args.exit,
         admissions: args.admissions,
         seed: args.seed,
-        hl7: args.serve.hl7(),
+        hl7_listen: args.hl7_listen,
     };
-    crate::demo::run(g, &args.serve.listen, options).await
+    crate::demo::run(g, &args.listen, options).await
 }

@@ -25,7 +25,9 @@ use crate::cli::Global;
 use crate::client::ApiClient;
 use crate::serve::{ensure_admin, serve, Driver, BOOTSTRAP_ADMIN};
 
+mod adt;
 mod ethics;
+mod fhir;
 mod release;
 mod roster;
 mod scanner;
@@ -40,8 +42,8 @@ pub struct DemoOptions {
     pub admissions: u32,
     /// Seed of the demo's random choices.
     pub seed: u64,
-    /// The HL7 ADT listener to run beside the API (`--hl7-listen`).
-    pub hl7: Option<crate::serve::Hl7Listen>,
+    /// Where the demo's HL7 ADT listener takes its PAS's feed (MLLP).
+    pub hl7_listen: String,
 }
 
 /// The password of every demo user, documented in the README. Fixed on purpose: the
@@ -68,6 +70,14 @@ const USERS: [(&str, Role); 9] = [
 pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     let db = g.open_db().await?;
     let beds = hospital::seed_layout(&db, &hospital::demo_layout()).await?;
+    // The PAS's location codes, for the listener its feed reaches.
+    let locations = g.data_dir.join("demo-hl7-locations.json");
+    adt::write_location_map(&db, &locations).await?;
+    let hl7 = crate::serve::Hl7Listen {
+        addr: args.hl7_listen.clone(),
+        locations,
+        tls: None,
+    };
     // The demo staff are provisioned as any site's would be: by its admin, whom the
     // first start creates.
     ensure_admin(&db).await?;
@@ -159,6 +169,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
                     census_target: beds as usize * 8 / 10,
                     admissions: args.admissions,
                     leave_open: !exit,
+                    hl7_addr: args.hl7_listen.clone(),
                 };
                 day.run().await?;
                 roster::run(|name| ApiClient::new(base.clone(), tokens[name].clone())).await?;
@@ -169,6 +180,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
                     &ApiClient::new(base.clone(), tokens[scanner::APPROVER].clone()),
                 )
                 .await?;
+                fhir::show(&ApiClient::new(base.clone(), tokens["site.sam"].clone())).await?;
                 ethics::run(|name| ApiClient::new(base.clone(), tokens[name].clone())).await?;
                 let client = |name: &str| ApiClient::new(base.clone(), tokens[name].clone());
                 release::run(
@@ -191,8 +203,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
         }),
         exit_when_done: exit,
     };
-    let hl7 = args.hl7.clone();
-    serve(g, listen, Some(driver), hl7).await
+    serve(g, listen, Some(driver), Some(hl7)).await
 }
 
 /// The `ed-arrivals` version the demo site is installed with; the demo then releases
@@ -253,6 +264,8 @@ struct Day {
     census_target: usize,
     admissions: u32,
     leave_open: bool,
+    /// The demo's HL7 ADT listener, which the PAS feeds.
+    hl7_addr: String,
 }
 
 impl Day {
@@ -329,6 +342,7 @@ impl Day {
             if v.first_break.is_none() { "intact" } else { "BROKEN" },
             v.entries
         );
+        self.adt_feed().await?;
         for w in self.bed_manager.beds().await? {
             eprintln!(
                 "  {:<8} {:<18} {:>3}/{:<3} beds occupied",
@@ -336,6 +350,49 @@ impl Day {
             );
         }
         self.bed_plan().await?;
+        Ok(())
+    }
+
+    /// Part of the day as the hospital's PAS announces it over HL7 v2 ADT (see `adt`).
+    async fn adt_feed(&mut self) -> Result<()> {
+        let r = adt::feed_day(&self.db, &self.hl7_addr, &mut self.rng).await?;
+        let acks: Vec<String> = r.acks.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        eprintln!(
+            "demo: HL7 ADT feed from the PAS over MLLP to {}: {} messages, {} (each ACK after commit)",
+            self.hl7_addr,
+            r.acks.values().sum::<u32>(),
+            acks.join(", ")
+        );
+        let hours = careflow_store::adt::ed_arrivals_hourly(&self.db).await?;
+        eprintln!(
+            "  ED: {} registrations (A04) and {} departures (A03) over the last 24 h; careflow keeps \
+             {} hours of ED arrival counts (no identifiers) for the forecasters",
+            r.ed_registrations,
+            r.ed_departures,
+            hours.len()
+        );
+        eprintln!(
+            "  wards: {} elective admissions into beds the PAS named, {} transfer, {} update of the \
+             expected discharge, {} discharge, 1 resend acknowledged without a change",
+            r.into_beds, r.transfers, r.updates, r.discharges
+        );
+        for f in &r.faults {
+            eprintln!("  refused on purpose, with where: {f}");
+        }
+        let handed: Vec<(String, String)> = r
+            .handed_over
+            .iter()
+            .map(|w| (w.clone(), w.trim_start_matches("admission-").to_owned()))
+            .collect();
+        let settled = self.settle(&handed).await?;
+        eprintln!(
+            "  ED to a ward without a bed (A01): {} handed to careflow's admission workflow: {} in \
+             beds, {} declined, {} decisions by people",
+            handed.len(),
+            settled.admitted.len(),
+            settled.declined,
+            settled.decided
+        );
         Ok(())
     }
 

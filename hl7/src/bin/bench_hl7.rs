@@ -13,10 +13,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-
 use careflow_hl7::location::{BedEntry, LocationFile, WardEntry};
+use careflow_hl7::sender::MllpSender;
 use careflow_hl7::{Hl7Service, LocationMap};
 use careflow_store::{hospital, Db};
 
@@ -76,33 +74,6 @@ fn message(
     )
 }
 
-/// Sends one framed message and waits for its ACK; returns MSA-1.
-async fn exchange(stream: &mut TcpStream, buf: &mut Vec<u8>, msg: &str) -> Result<String> {
-    let mut frame = Vec::with_capacity(msg.len() + 3);
-    frame.push(0x0b);
-    frame.extend_from_slice(msg.as_bytes());
-    frame.extend_from_slice(&[0x1c, 0x0d]);
-    stream.write_all(&frame).await?;
-    buf.clear();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            bail!("the listener closed the connection");
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if buf.ends_with(&[0x1c, 0x0d]) {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(buf);
-    let msa = text
-        .split('\r')
-        .find(|s| s.starts_with("MSA|"))
-        .context("ACK without MSA")?;
-    Ok(msa.split('|').nth(1).unwrap_or("").to_owned())
-}
-
 async fn connection(
     port: u16,
     run: usize,
@@ -110,9 +81,7 @@ async fn connection(
     beds: Vec<String>,
     count: usize,
 ) -> Result<Vec<Duration>> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-    stream.set_nodelay(true)?;
-    let mut buf = Vec::new();
+    let mut pas = MllpSender::connect(("127.0.0.1", port)).await?;
     let mut latencies = Vec::with_capacity(count);
     let mut in_bed: std::collections::VecDeque<(String, String)> = Default::default();
     let mut free = beds;
@@ -141,7 +110,7 @@ async fn connection(
             message(&ctrl, "A03", i, &mrn, "I", &bed)
         };
         let started = Instant::now();
-        let code = exchange(&mut stream, &mut buf, &msg).await?;
+        let code = pas.send(&msg).await?.code;
         latencies.push(started.elapsed());
         if code != "AA" {
             bail!("message {ctrl} got {code}");
@@ -151,7 +120,7 @@ async fn connection(
     for (j, (mrn, bed)) in in_bed.into_iter().enumerate() {
         let ctrl = format!("R{run}C{conn}D{j}");
         let msg = message(&ctrl, "A03", count + j, &mrn, "I", &bed);
-        let code = exchange(&mut stream, &mut buf, &msg).await?;
+        let code = pas.send(&msg).await?.code;
         if code != "AA" {
             bail!("message {ctrl} got {code}");
         }
