@@ -184,8 +184,7 @@ async fn a_fhir_location_export_maps_the_senders_codes() {
         async move {
             LocationMap::load_with(&path, &db, system)
                 .await
-                .err()
-                .expect("refused")
+                .expect_err("refused")
                 .to_string()
         }
     };

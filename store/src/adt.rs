@@ -629,11 +629,11 @@ pub async fn apply_with(db: &Db, msg: &AdtMessage, workflows: bool) -> Result<Ad
     match apply_in(&mut tx, db.digest_key(), msg, &id, workflows).await? {
         Applied::Done(ended) => {
             tx.commit().await?;
-            return Ok(match workflows {
+            Ok(match workflows {
                 true => steps_for(db, &id, Some(ended)).await?,
                 false => None,
             }
-            .map_or(AdtOutcome::Applied, |s| AdtOutcome::Workflows(Box::new(s))));
+            .map_or(AdtOutcome::Applied, |s| AdtOutcome::Workflows(Box::new(s))))
         }
         Applied::Refused(refusal) => {
             // Nothing of the message stays; only the refusal is recorded.
