@@ -38,8 +38,11 @@ pub struct Driver {
 pub struct Hl7Listen {
     /// MLLP address.
     pub addr: String,
-    /// The location map file (sender's PV1-3 codes to careflow's wards and beds).
+    /// The location map file (sender's PV1-3 codes to careflow's wards and beds): the
+    /// JSON map, or the FHIR Location export (Bundle or NDJSON).
     pub locations: std::path::PathBuf,
+    /// The identifier system of the sender's codes in a FHIR Location export.
+    pub location_system: Option<String>,
     /// MLLP over TLS only: the certificate chain and private key files (PEM).
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
@@ -62,7 +65,12 @@ pub async fn serve(
     // The ADT listener: its port and its location map are checked before anything runs.
     let hl7 = match hl7 {
         Some(h) => {
-            let map = careflow_hl7::LocationMap::load(&h.locations, &db).await?;
+            let map = careflow_hl7::LocationMap::load_with(
+                &h.locations,
+                &db,
+                h.location_system.as_deref(),
+            )
+            .await?;
             let tls = match &h.tls {
                 Some((cert, key)) => Some(careflow_hl7::tls::acceptor(cert, key)?),
                 None => None,

@@ -10,7 +10,8 @@ use temporalio_common::{
 };
 
 use temporalio_client::{
-    errors::WorkflowStartError, Client, WorkflowIdReusePolicy, WorkflowStartOptions,
+    errors::{WorkflowInteractionError, WorkflowStartError},
+    Client, WorkflowCancelOptions, WorkflowIdReusePolicy, WorkflowStartOptions,
 };
 
 use careflow_types::{
@@ -43,6 +44,16 @@ pub async fn start_admission(
     input: AdmissionInput,
 ) -> Result<String, WorkflowStartError> {
     let workflow_id = format!("admission-{}", input.admission_id);
+    start_admission_as(client, workflow_id, input).await
+}
+
+/// [`start_admission`] under `workflow_id`: the HL7 feed's transfers hand a stay to a
+/// new workflow whose id is the transfer's, not the stay's.
+pub async fn start_admission_as(
+    client: &Client,
+    workflow_id: String,
+    input: AdmissionInput,
+) -> Result<String, WorkflowStartError> {
     client
         .start_workflow(
             Admission,
@@ -56,19 +67,55 @@ pub async fn start_admission(
     Ok(workflow_id)
 }
 
-/// The HL7 feed's way to start admissions ([`careflow_hl7::Admissions`]) on a Temporal
-/// client: a start that finds the workflow already started (a resent message) succeeds.
+/// The HL7 feed's way to start and cancel admissions ([`careflow_hl7::Admissions`]) on
+/// a Temporal client: a start that finds the workflow already started (a resent message)
+/// succeeds, and so does a cancel that finds it finished or never started.
 pub struct AdtAdmissions(pub Client);
 
 impl careflow_hl7::listener::Admissions for AdtAdmissions {
-    fn start<'a>(&'a self, input: &'a AdmissionInput) -> careflow_hl7::listener::StartFuture<'a> {
+    fn start<'a>(
+        &'a self,
+        workflow_id: &'a str,
+        input: &'a AdmissionInput,
+    ) -> careflow_hl7::listener::StartFuture<'a> {
         Box::pin(async move {
-            match start_admission(&self.0, input.clone()).await {
+            match start_admission_as(&self.0, workflow_id.to_owned(), input.clone()).await {
                 Ok(workflow_id) => {
-                    tracing::debug!(%workflow_id, "admission started for an HL7 admit");
+                    tracing::debug!(%workflow_id, "admission started for an HL7 message");
                     Ok(())
                 }
                 Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        workflow_id: &'a str,
+        reason: &'a str,
+    ) -> careflow_hl7::listener::StartFuture<'a> {
+        Box::pin(async move {
+            let handle = self
+                .0
+                .get_workflow_handle::<temporalio_client::UntypedWorkflow>(workflow_id.to_owned());
+            match handle
+                .cancel(
+                    WorkflowCancelOptions::builder()
+                        .reason(reason)
+                        // The same request for a resent message: the server takes it once.
+                        .request_id(format!("careflow-hl7-cancel/{workflow_id}"))
+                        .build(),
+                )
+                .await
+            {
+                Ok(()) => {
+                    tracing::debug!(%workflow_id, "admission cancelled for an HL7 message");
+                    Ok(())
+                }
+                // Finished already (the server says "not found" for a closed run) or never
+                // started: nothing is left to cancel.
+                Err(WorkflowInteractionError::NotFound(_)) => Ok(()),
                 Err(e) => Err(e.to_string()),
             }
         })

@@ -263,10 +263,10 @@ pub fn decode(frame: &[u8], locations: &LocationMap) -> Decoded {
     decode_with(frame, locations, false)
 }
 
-/// Decodes one frame; with `admit_without_bed`, an admit (A01) into a managed ward
-/// without a bed is an event for the ward ([`Place::Ward`]), whose bed careflow's
-/// admission workflow chooses (and a discharge, update or cancel may name the ward
-/// alone; a transfer or registration still needs a bed).
+/// Decodes one frame; with `admit_without_bed`, an admit, registration or transfer
+/// (A01, A04, A02) into a managed ward without a bed is an event for the ward
+/// ([`Place::Ward`]), whose bed careflow's admission workflow chooses (and a discharge,
+/// update or cancel may name the ward alone).
 pub fn decode_with(frame: &[u8], locations: &LocationMap, admit_without_bed: bool) -> Decoded {
     let mut header = Header {
         processing_id: "P".into(),
@@ -502,13 +502,10 @@ fn adt(
             None => None,
             Some(poc) => match locations.resolve(&poc, room.as_deref(), bed.as_deref()) {
                 Mapped::Place(p) => Some(p),
-                // An admit hands the stay to careflow's admission workflow; a discharge,
-                // update or cancel names the ward the patient was admitted to. A
-                // transfer or registration still needs a bed.
-                Mapped::WardWithoutBed(ward)
-                    if admit_without_bed
-                        && !matches!(event_type, AdtEventType::A02 | AdtEventType::A04) =>
-                {
+                // An admit, registration or transfer hands the choice of the bed to
+                // careflow's admission workflow; a discharge, update or cancel names the
+                // ward the patient was admitted to.
+                Mapped::WardWithoutBed(ward) if admit_without_bed => {
                     Some(Place::Ward { ward_id: ward })
                 }
                 Mapped::WardWithoutBed(ward) => {

@@ -18,18 +18,30 @@ use crate::ack::{ack, AckCode};
 use crate::decode::{code, decode_with, Decoded, Fault};
 use crate::location::LocationMap;
 
-/// A boxed future of an [`Admissions`] start.
+/// A boxed future of an [`Admissions`] start or cancel.
 pub type StartFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
 
-/// Starts careflow's admission workflow for a stay the feed hands over (an admit into a
-/// managed ward without a bed, or into a bed held for someone else). `careflow serve`
-/// passes one built on its Temporal client; this crate knows nothing of Temporal.
+/// Starts careflow's admission workflow for a stay the feed hands over (an admit,
+/// registration or transfer into a managed ward without a bed, an admit into a bed held
+/// for someone else), and cancels one whose choice of a bed the sender ended (a
+/// discharge, a cancelled admit or transfer, a bed named by the sender). `careflow
+/// serve` passes one built on its Temporal client; this crate knows nothing of Temporal.
 pub trait Admissions: Send + Sync {
-    /// Starts the admission workflow `admission-<input.admission_id>` for `input`,
-    /// idempotently: `Ok` once it runs or ran (already started counts), `Err` when it
-    /// could not be started (the message then goes unacknowledged and is resent).
-    fn start<'a>(&'a self, input: &'a careflow_types::AdmissionInput) -> StartFuture<'a>;
+    /// Starts the admission workflow `workflow_id` for `input`, idempotently: `Ok` once
+    /// it runs or ran (already started counts), `Err` when it could not be started (the
+    /// message then goes unacknowledged and is resent).
+    fn start<'a>(
+        &'a self,
+        workflow_id: &'a str,
+        input: &'a careflow_types::AdmissionInput,
+    ) -> StartFuture<'a>;
+
+    /// Requests cancellation of the admission workflow `workflow_id` with `reason` (no
+    /// patient data), idempotently: `Ok` once requested, or when the workflow has
+    /// finished or never ran; `Err` when the request could not be delivered (the message
+    /// then goes unacknowledged and is resent).
+    fn cancel<'a>(&'a self, workflow_id: &'a str, reason: &'a str) -> StartFuture<'a>;
 }
 
 /// How long a sender has to complete the TLS handshake.
@@ -41,7 +53,8 @@ pub enum HandleError {
     /// The store failed; nothing was committed.
     #[error("store: {0}")]
     Store(#[from] careflow_store::Error),
-    /// The stay is recorded but its admission workflow could not be started.
+    /// The change is committed but an admission workflow could not be started or
+    /// cancelled.
     #[error("admission workflow: {0}")]
     Workflow(String),
 }
@@ -78,18 +91,19 @@ impl Hl7Service {
         self
     }
 
-    /// Hands admits into a managed ward without a bed, or into a bed careflow holds for
-    /// another admission, to careflow's admission workflow through `admissions`, instead
-    /// of refusing them (AE).
+    /// Hands admits, registrations and transfers into a managed ward without a bed, and
+    /// admits into a bed careflow holds for another admission, to careflow's admission
+    /// workflow through `admissions`, instead of refusing them (AE), and cancels the
+    /// workflows whose stay the sender ends or places itself.
     pub fn with_admissions(mut self, admissions: Arc<dyn Admissions>) -> Self {
         self.admissions = Some(admissions);
         self
     }
 
     /// Handles one message and returns its ACK; `Err` when the store failed (nothing
-    /// committed) or the admission workflow could not be started (the stay is recorded
-    /// and a resend starts it): the caller drops the connection so that the sender
-    /// resends.
+    /// committed) or an admission workflow could not be cancelled or started (the change
+    /// is recorded and a resend cancels or starts it): the caller drops the connection
+    /// so that the sender resends.
     pub async fn handle(&self, frame: &[u8]) -> Result<(AckCode, String), HandleError> {
         let workflows = self.admissions.is_some();
         let (code, header, fault) = match decode_with(frame, &self.locations, workflows) {
@@ -102,18 +116,35 @@ impl Hl7Service {
                 };
                 match outcome {
                     AdtOutcome::Applied | AdtOutcome::Duplicate => (AckCode::Accept, h, None),
-                    // Recorded; acknowledged only once the workflow runs (a resend finds
-                    // the stay still without a bed and starts it again, idempotently).
-                    AdtOutcome::Admit(input) => {
+                    // Committed; acknowledged only once the workflows it ended are
+                    // cancelled and the one it hands the stay to runs (a resend answers
+                    // the same steps, each idempotent).
+                    AdtOutcome::Workflows(steps) => {
                         let Some(admissions) = &self.admissions else {
-                            unreachable!("the store hands stays over only when asked to")
+                            unreachable!("the store names workflow steps only when asked to")
                         };
-                        admissions.start(&input).await.map_err(|e| {
-                            HandleError::Workflow(format!(
-                                "starting admission-{}: {e}",
-                                input.admission_id
-                            ))
-                        })?;
+                        for c in &steps.cancel {
+                            admissions
+                                .cancel(&c.workflow_id, &c.reason)
+                                .await
+                                .map_err(|e| {
+                                    HandleError::Workflow(format!(
+                                        "cancelling {}: {e}",
+                                        c.workflow_id
+                                    ))
+                                })?;
+                        }
+                        if let Some(start) = &steps.start {
+                            admissions
+                                .start(&start.workflow_id, &start.input)
+                                .await
+                                .map_err(|e| {
+                                    HandleError::Workflow(format!(
+                                        "starting {}: {e}",
+                                        start.workflow_id
+                                    ))
+                                })?;
+                        }
                         (AckCode::Accept, h, None)
                     }
                     AdtOutcome::Refused(r) => {

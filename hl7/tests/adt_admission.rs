@@ -462,3 +462,203 @@ async fn an_admit_into_a_held_bed_leaves_the_hold_and_asks_the_bed_manager() {
     .await;
     let _ = stop.send(());
 }
+
+/// `a01` with another trigger (A02, A11, A12, A13).
+fn as_trigger(msg: &str, trigger: &str) -> String {
+    msg.replace("ADT^A01", &format!("ADT^{trigger}"))
+        .replace("EVN|A01", &format!("EVN|{trigger}"))
+}
+
+async fn wait_closed(db: &Db, workflow_id: &str) {
+    wait_for("the workflow's clean-up", || async {
+        audit::entries_for_workflow(db, workflow_id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "admission.cancelled")
+            .then_some(())
+    })
+    .await;
+}
+
+async fn status_of(db: &Db, admission_id: &str) -> String {
+    use sqlx::Row;
+    sqlx::query("SELECT status FROM admissions WHERE admission_id = $1")
+        .bind(admission_id)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .get("status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_senders_discharge_or_cancel_cancels_a_waiting_admission_workflow() {
+    let (_server, client) = careflow_testkit::temporal::start_test_server().await;
+    let (dir, db) = careflow_testkit::db::sqlite().await;
+    let map = hospital_and_map(dir.path(), &db).await;
+    let (port, stop) = listen(&db, map, &client).await;
+    // An admission in progress holds CARD-A-BAY1-B1: admits into it wait for the bed
+    // manager.
+    let held = "CARD-A-BAY1-B1";
+    {
+        let mut tx = db.begin_write().await.unwrap();
+        let request = AdmissionRequest {
+            patient_ref: "PK-someone-else".into(),
+            kind: AdmissionKind::Elective,
+            sex: Sex::Male,
+            age_group: AgeGroup::Adult,
+            specialty: "cardiology".into(),
+            isolation: false,
+            expected_los_days: 2,
+            requested_by: "clerk.ana".into(),
+        };
+        hospital::hold_bed(&mut tx, "admission-in-progress-2", Some(held), &request)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let at = Utc.with_ymd_and_hms(2026, 12, 3, 11, 0, 0).unwrap();
+    with_worker(&client, &db, async {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        for (n, (mrn, trigger, status)) in [
+            ("M7320001", "A03", "discharged"),
+            ("M7320002", "A11", "cancelled"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let admit = a01(&format!("CX{n}1"), mrn, "CARDA^BAY1^B1", "M", at);
+            let (code, ack) = exchange(&mut conn, &admit).await;
+            assert_eq!(code, "AA", "{ack}");
+            let admission_id = adt::workflow_admission_id("PAS^GENERAL", &format!("CX{n}1"));
+            let workflow_id = format!("admission-{admission_id}");
+            let task = wait_for("the bed manager's task", || async {
+                tasks::open_for_role(&db, Role::BedManager)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|t| t.workflow_id == workflow_id)
+            })
+            .await;
+            // The sender ends the stay while the workflow waits for the bed manager.
+            let end = as_trigger(
+                &a01(
+                    &format!("CX{n}2"),
+                    mrn,
+                    "CARDA^BAY1^B1",
+                    "M",
+                    at + Span::hours(1),
+                ),
+                trigger,
+            );
+            let (code, ack) = exchange(&mut conn, &end).await;
+            assert_eq!(code, "AA", "{ack}");
+            wait_closed(&db, &workflow_id).await;
+            // The workflow's clean-up kept the feed's status, closed the task and let
+            // go of the bed it held.
+            assert_eq!(status_of(&db, &admission_id).await, status);
+            assert!(!tasks::open_for_role(&db, Role::BedManager)
+                .await
+                .unwrap()
+                .iter()
+                .any(|t| t.task_id == task.task_id));
+            assert_eq!(
+                count(
+                    &db,
+                    "SELECT COUNT(*) AS n FROM bed_holds WHERE workflow_id = $1",
+                    &workflow_id
+                )
+                .await,
+                0
+            );
+            let history = history_json(&client, &workflow_id).await;
+            assert!(
+                history.contains(&format!("HL7 ADT {trigger}")),
+                "the cancel names its trigger"
+            );
+            // Cancelled through Temporal (its cancel request in the history), then ended as
+            // cancelled by its own clean-up.
+            assert!(
+                history
+                    .to_lowercase()
+                    .contains("workflowexecutioncancelrequested"),
+                "a cancel request in the history"
+            );
+            for secret in [mrn, SURNAME, "ISOLDE", "PRIVET", "19600412"] {
+                assert!(!history.contains(secret), "{secret} reached Temporal");
+            }
+            // A resend: acknowledged again (the workflow has finished).
+            let (code, ack) = exchange(&mut conn, &end).await;
+            assert_eq!(code, "AA", "{ack}");
+        }
+        // The discharge is cancelled: the stay is on its ward again and a new workflow
+        // (the A13's id) chooses its bed.
+        let mrn = "M7320001";
+        let a13 = as_trigger(
+            &a01("CX03", mrn, "CARDA^^", "M", at + Span::hours(2)),
+            "A13",
+        );
+        let (code, ack) = exchange(&mut conn, &a13).await;
+        assert_eq!(code, "AA", "{ack}");
+        let key = adt::patient_key_of(&db, mrn).await.unwrap().unwrap();
+        let bed = wait_for("the reopened stay's bed", || async {
+            adt::census(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|r| r.patient_key == key)
+                .and_then(|r| r.bed_id)
+        })
+        .await;
+        assert!(bed.starts_with("CARD-"), "{bed}");
+        let stay = adt::workflow_admission_id("PAS^GENERAL", "CX01");
+        assert_eq!(status_of(&db, &stay).await, "admitted");
+        let w2 = format!(
+            "admission-{}",
+            adt::workflow_admission_id("PAS^GENERAL", "CX03")
+        );
+        assert!(audit::entries_for_workflow(&db, &w2)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "admission.bed_assigned"));
+
+        // In a bed the sender named, transferred to a ward without a bed: the old bed
+        // is freed and a workflow places the patient on the new ward; the transfer
+        // cancelled, the patient is back in the old bed and the new one is free.
+        let mrn = "M7320003";
+        let (code, ack) = exchange(&mut conn, &a01("TX1", mrn, "CARDA^BAY2^B1", "F", at)).await;
+        assert_eq!(code, "AA", "{ack}");
+        let key = adt::patient_key_of(&db, mrn).await.unwrap().unwrap();
+        let a02 = as_trigger(&a01("TX2", mrn, "RESP^^", "F", at + Span::hours(3)), "A02");
+        let (code, ack) = exchange(&mut conn, &a02).await;
+        assert_eq!(code, "AA", "{ack}");
+        let new_bed = wait_for("the bed on the new ward", || async {
+            adt::census(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|r| r.patient_key == key)
+                .and_then(|r| r.bed_id)
+                .filter(|b| b.starts_with("RESP-"))
+        })
+        .await;
+        let occupied = adt::occupied_beds(&db).await.unwrap();
+        assert!(!occupied.iter().any(|(b, _)| b == "CARD-A-BAY2-B1"));
+        let (code, _) = exchange(&mut conn, &a02).await;
+        assert_eq!(code, "AA");
+        let a12 = as_trigger(
+            &a01("TX3", mrn, "CARDA^BAY2^B1", "F", at + Span::hours(4)),
+            "A12",
+        );
+        let (code, ack) = exchange(&mut conn, &a12).await;
+        assert_eq!(code, "AA", "{ack}");
+        let occupied = adt::occupied_beds(&db).await.unwrap();
+        assert!(occupied.contains(&("CARD-A-BAY2-B1".to_owned(), key.clone())));
+        assert!(!occupied.iter().any(|(b, _)| *b == new_bed));
+    })
+    .await;
+    let _ = stop.send(());
+}

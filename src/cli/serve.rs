@@ -15,10 +15,17 @@ pub struct ServeArgs {
     /// Also accept the hospital's HL7 v2 ADT feed (MLLP over TCP) on this address.
     #[arg(long, requires = "hl7_locations")]
     pub hl7_listen: Option<String>,
-    /// JSON file mapping the sender's PV1-3 codes (point of care, room, bed) to
-    /// careflow's wards and beds (see hl7/README.md).
+    /// File mapping the sender's PV1-3 codes (point of care, room, bed) to careflow's
+    /// wards and beds: careflow's JSON map, or the hospital's FHIR R4 Location export (a
+    /// Bundle of any type, or NDJSON) where careflow's ids are identifiers in system
+    /// urn:careflow:location and wards, rooms and beds hang together by partOf (see
+    /// hl7/README.md).
     #[arg(long, requires = "hl7_listen")]
     pub hl7_locations: Option<std::path::PathBuf>,
+    /// In a FHIR Location export, the identifier system of the sender's PV1-3 codes
+    /// (default: each Location's one identifier that is not careflow's).
+    #[arg(long, value_name = "URI", requires = "hl7_locations")]
+    pub hl7_location_system: Option<String>,
     /// Accept the HL7 feed over TLS only: the server certificate chain (PEM).
     #[arg(long, requires_all = ["hl7_listen", "hl7_tls_key"])]
     pub hl7_tls_cert: Option<std::path::PathBuf>,
@@ -33,6 +40,7 @@ impl ServeArgs {
             (Some(addr), Some(locations)) => Some(crate::serve::Hl7Listen {
                 addr: addr.clone(),
                 locations: locations.clone(),
+                location_system: self.hl7_location_system.clone(),
                 tls: self.hl7_tls_cert.clone().zip(self.hl7_tls_key.clone()),
             }),
             _ => None,

@@ -201,7 +201,36 @@ pub async fn assign_bed(db: &Db, input: &AssignBed) -> Result<AssignOutcome> {
     }
     let beds = hospital::bed_states(&mut *tx, Some(&input.workflow_id)).await?;
     let req = &input.admission.request;
+    // The HL7 feed may have ended the stay, named its bed or handed it to another
+    // workflow (a transfer) since this workflow began: its bed is not this one's to give.
+    let row = sqlx::query("SELECT status, workflow_id FROM admissions WHERE admission_id = $1")
+        .bind(&input.admission.admission_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let has_bed = sqlx::query(
+        "SELECT 1 AS one FROM bed_assignments WHERE admission_id = $1 AND released_at IS NULL",
+    )
+    .bind(&input.admission.admission_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .is_some();
+    let not_ours = match &row {
+        Some(r) => {
+            let status: String = r.try_get("status")?;
+            let workflow_id: String = r.try_get("workflow_id")?;
+            ["discharged", "cancelled", "declined"].contains(&status.as_str())
+                || workflow_id != input.workflow_id
+                || has_bed
+        }
+        None => false,
+    };
     let outcome = match beds.iter().find(|b| b.bed_id == input.bed_id) {
+        _ if not_ours => AssignOutcome::Unavailable {
+            reason: format!(
+                "admission {} has ended, has a bed or is another workflow's to place",
+                input.admission.admission_id
+            ),
+        },
         None => AssignOutcome::Unavailable {
             reason: format!("bed {} does not exist or is out of service", input.bed_id),
         },
@@ -275,12 +304,48 @@ pub async fn close(
     };
     let ts = now();
     let mut tx = db.begin_write().await?;
-    sqlx::query("UPDATE admissions SET status = $1, updated_at = $2 WHERE admission_id = $3")
-        .bind(status)
-        .bind(&ts)
+    // A stay of the HL7 feed is the feed's: its status (discharged, cancelled, or still
+    // admitted after a transfer handed it to another workflow) and its bed stay as the
+    // feed wrote them; only a bed this workflow gave a stay that is no longer its own
+    // goes back.
+    let fed = sqlx::query("SELECT status, workflow_id FROM admissions WHERE admission_id = $1 AND requested_by LIKE 'hl7:%'")
         .bind(admission_id)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
+    match fed {
+        None => {
+            sqlx::query(
+                "UPDATE admissions SET status = $1, updated_at = $2 WHERE admission_id = $3",
+            )
+            .bind(status)
+            .bind(&ts)
+            .bind(admission_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE bed_assignments SET released_at = $1 WHERE admission_id = $2 AND released_at IS NULL",
+            )
+            .bind(&ts)
+            .bind(admission_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Some(r) => {
+            let still_ours = r.try_get::<String, _>("status")? == "admitted"
+                && r.try_get::<String, _>("workflow_id")? == workflow_id;
+            if !still_ours {
+                sqlx::query(
+                    "UPDATE bed_assignments SET released_at = $1 WHERE admission_id = $2 AND released_at IS NULL \
+                     AND assignment_id LIKE $3",
+                )
+                .bind(&ts)
+                .bind(admission_id)
+                .bind(format!("{workflow_id}/%"))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+    }
     sqlx::query(
         "UPDATE tasks SET status = 'cancelled' WHERE workflow_id = $1 AND status IN ('open','claimed')",
     )
@@ -288,13 +353,6 @@ pub async fn close(
     .execute(&mut *tx)
     .await?;
     hospital::release_holds(&mut tx, workflow_id).await?;
-    sqlx::query(
-        "UPDATE bed_assignments SET released_at = $1 WHERE admission_id = $2 AND released_at IS NULL",
-    )
-    .bind(&ts)
-    .bind(admission_id)
-    .execute(&mut *tx)
-    .await?;
     let mut entry = system_entry(workflow_id, "close", &format!("admission.{status}"));
     entry.actor = actor.to_owned();
     entry.reason = reason.map(str::to_owned);

@@ -19,7 +19,17 @@
 //! bed, or into a bed that careflow holds for another admission, is recorded on the ward
 //! and handed to that workflow ([`AdtOutcome::Admit`]): it chooses the bed (asking the bed
 //! manager first when the sender's bed was held for someone else), and its bed belongs to
-//! the stay, so a later transfer or discharge from the sender moves or frees it.
+//! the stay, so a later transfer or discharge from the sender moves or frees it. A
+//! registration (A04) into such a ward is handed over alike, and a transfer (A02) into
+//! one frees the patient's old bed and hands the choice of the new bed to a new
+//! admission workflow for the same stay (workflow id from the transfer's sender and
+//! MSH-10). A message that ends or replaces such a workflow's choice (a discharge, a
+//! cancelled admission or transfer, the sender naming a bed) answers with the
+//! workflows to cancel ([`WorkflowSteps::cancel`]), computed again for a resend. A
+//! cancelled discharge (A13) or transfer (A12) that reopens a stay on a ward whose
+//! workflow never gave it a bed (or whose bed is taken now) hands the stay to a new
+//! admission workflow (id from the A13's or A12's sender and MSH-10); one whose workflow
+//! gave it a bed that is free takes that bed again.
 
 use std::fmt;
 
@@ -181,11 +191,39 @@ pub enum AdtOutcome {
     Duplicate,
     /// Contradicts the census: nothing changed, the refusal is recorded.
     Refused(Refusal),
-    /// Applied now or before, and the stay waits for careflow's admission workflow to
-    /// choose its bed: the caller starts that workflow (idempotently, workflow id
-    /// `admission-<admission_id>`) before acknowledging. The input carries the patient's
-    /// pseudonym only.
-    Admit(Box<careflow_types::AdmissionInput>),
+    /// Applied now or before, and careflow's admission workflows must be told before
+    /// the message is acknowledged: cancel those whose choice of a bed the message
+    /// ended, then start the one that now chooses the stay's bed.
+    Workflows(Box<WorkflowSteps>),
+}
+
+/// What the caller does with admission workflows once the store has committed, before
+/// acknowledging; each step is idempotent (a resend answers the same steps).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WorkflowSteps {
+    /// Workflows to cancel (already finished counts as done), first.
+    pub cancel: Vec<WorkflowCancel>,
+    /// The workflow to start (already started counts as done), then.
+    pub start: Option<WorkflowStart>,
+}
+
+/// An admission workflow whose choice of a bed the message ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowCancel {
+    /// `admission-ADT-WF-...`.
+    pub workflow_id: String,
+    /// The trigger and what the sender did (no patient data).
+    pub reason: String,
+}
+
+/// An admission workflow to start for a stay on a managed ward without a bed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowStart {
+    /// `admission-<key>`, the key from the sender and MSH-10 of the message that handed
+    /// the stay over ([`workflow_admission_id`]).
+    pub workflow_id: String,
+    /// Its input: the stay's admission id and the patient's pseudonym only.
+    pub input: careflow_types::AdmissionInput,
 }
 
 fn ts(t: &DateTime<Utc>) -> String {
@@ -204,8 +242,11 @@ struct Event {
     bed_id: Option<String>,
     elsewhere: Option<String>,
     expected_discharge: Option<String>,
-    /// The admission id of careflow's admission workflow that this admit hands its stay
-    /// to (an admit into a ward without a bed, or into a bed held for someone else).
+    /// The key (`ADT-WF-...`, workflow `admission-<key>`) of careflow's admission
+    /// workflow that this message hands the choice of the stay's bed to: an admit or
+    /// registration into a ward without a bed, or into a bed held for someone else (the
+    /// key is then also the new stay's admission id); a transfer into a ward without a
+    /// bed; a cancelled transfer or discharge that reopens a stay on such a ward.
     admission_workflow: Option<String>,
     /// The bed the sender named that careflow held for another admission, and that
     /// admission's workflow.
@@ -248,14 +289,61 @@ impl StayStatus {
 #[derive(Debug, Clone)]
 struct Stay {
     admission_id: String,
-    /// Whether careflow's admission workflow (`admission-<admission_id>`) chooses its bed.
+    /// Whether the stay began by handing over to careflow's admission workflow (its
+    /// admission id is that workflow's key).
     workflow: bool,
+    /// The admission workflow that chooses (or chose) the stay's bed on its ward, while
+    /// the stay is on a ward without a bed from the sender: `admission-<key>`.
+    choosing: Option<String>,
+    /// Every admission workflow the stay was handed to, oldest first.
+    workflows: Vec<String>,
     patient_class: String,
     place: Option<Place>,
-    before_transfers: Vec<Option<Place>>,
+    /// Place and choosing workflow before each transfer (for A12).
+    before_transfers: Vec<(Option<Place>, Option<String>)>,
     status: StayStatus,
     admitted_at: String,
     expected_discharge: Option<String>,
+}
+
+impl Stay {
+    /// The admissions row's workflow: the one choosing the stay's bed, else the one it
+    /// began with, else the feed's own (`adt/<admission id>`).
+    fn workflow_id(&self) -> String {
+        match (&self.choosing, self.workflow) {
+            (Some(w), _) => w.clone(),
+            (None, true) => format!("admission-{}", self.admission_id),
+            (None, false) => format!("adt/{}", self.admission_id),
+        }
+    }
+
+    /// Moves the stay to `place`; `handed` is the workflow key the event hands the
+    /// choice of a bed to (only meaningful on a ward without a bed).
+    fn move_to(&mut self, place: Option<Place>, handed: Option<&String>) {
+        match (&place, handed) {
+            (Some(Place::Ward { .. }), Some(key)) => self.hand_to(key),
+            // On a ward without a bed and no new workflow: the one choosing stays.
+            (Some(Place::Ward { .. }), None) => {}
+            // The sender names the bed, or the patient is elsewhere.
+            _ => self.choosing = None,
+        }
+        self.place = place;
+    }
+
+    fn hand_to(&mut self, key: &str) {
+        let w = format!("admission-{key}");
+        if !self.workflows.contains(&w) {
+            self.workflows.push(w.clone());
+        }
+        self.choosing = Some(w);
+    }
+
+    /// The workflow choosing this open stay's bed, if any.
+    fn live_workflow(&self) -> Option<&String> {
+        (self.status == StayStatus::Admitted)
+            .then_some(self.choosing.as_ref())
+            .flatten()
+    }
 }
 
 /// Replays a patient's events in order; the first event that contradicts the stays
@@ -272,53 +360,55 @@ fn replay(events: &[Event]) -> std::result::Result<Vec<Stay>, (String, Refusal)>
                 Refusal::new("PID", field, None, format!("{} {why}", e.event_type)),
             ))
         };
+        let handed = e.admission_workflow.as_ref();
+        let new_stay = |admission_id: String, workflow: bool| {
+            let mut stay = Stay {
+                admission_id,
+                workflow,
+                choosing: None,
+                workflows: Vec::new(),
+                patient_class: e.patient_class.clone(),
+                place: None,
+                before_transfers: Vec::new(),
+                status: StayStatus::Admitted,
+                admitted_at: e.event_time.clone(),
+                expected_discharge: e.expected_discharge.clone(),
+            };
+            stay.move_to(e.place(), handed);
+            stay
+        };
         match e.event_type.as_str() {
             "A01" | "A04" => match active {
                 // An admit handed to careflow's admission workflow ends an open stay that
                 // lies in no careflow bed (an ED attendance, a clinic): the inpatient stay
                 // is the workflow's, whose bed it gets.
                 Some(stay)
-                    if e.admission_workflow.is_some()
+                    if handed.is_some()
                         && !stay.workflow
                         && !matches!(stay.place, Some(Place::Bed { .. })) =>
                 {
                     stay.status = StayStatus::Discharged;
-                    stays.push(Stay {
-                        admission_id: e.admission_workflow.clone().unwrap_or_default(),
-                        workflow: true,
-                        patient_class: e.patient_class.clone(),
-                        place: e.place(),
-                        before_transfers: Vec::new(),
-                        status: StayStatus::Admitted,
-                        admitted_at: e.event_time.clone(),
-                        expected_discharge: e.expected_discharge.clone(),
-                    });
+                    stays.push(new_stay(handed.cloned().unwrap_or_default(), true));
                 }
                 // A second admit or registration while the stay is open moves the patient
                 // (senders repeat A01 when a bed is allocated later).
                 Some(stay) => {
                     if let Some(p) = e.place() {
-                        stay.place = Some(p);
+                        stay.move_to(Some(p), handed);
                     }
                 }
-                None => stays.push(Stay {
-                    admission_id: e
-                        .admission_workflow
-                        .clone()
+                None => stays.push(new_stay(
+                    handed
+                        .cloned()
                         .unwrap_or_else(|| format!("ADT-{}", e.event_id)),
-                    workflow: e.admission_workflow.is_some(),
-                    patient_class: e.patient_class.clone(),
-                    place: e.place(),
-                    before_transfers: Vec::new(),
-                    status: StayStatus::Admitted,
-                    admitted_at: e.event_time.clone(),
-                    expected_discharge: e.expected_discharge.clone(),
-                }),
+                    handed.is_some(),
+                )),
             },
             "A02" => match active {
                 Some(stay) => {
-                    stay.before_transfers.push(stay.place.take());
-                    stay.place = e.place();
+                    stay.before_transfers
+                        .push((stay.place.clone(), stay.choosing.clone()));
+                    stay.move_to(e.place(), handed);
                 }
                 None => return refuse(3, "transfer of a patient careflow knows no open stay of"),
             },
@@ -347,13 +437,21 @@ fn replay(events: &[Event]) -> std::result::Result<Vec<Stay>, (String, Refusal)>
             },
             "A12" => match active {
                 Some(stay) if !stay.before_transfers.is_empty() => {
-                    stay.place = stay.before_transfers.pop().flatten();
+                    let (place, choosing) = stay.before_transfers.pop().unwrap_or_default();
+                    stay.place = place;
+                    stay.choosing = choosing;
+                    if let Some(key) = handed {
+                        stay.hand_to(key);
+                    }
                 }
                 _ => return refuse(3, "cancel transfer of a patient with no transfer in an open stay"),
             },
             "A13" => match stays.last_mut() {
                 Some(stay) if stay.status == StayStatus::Discharged => {
                     stay.status = StayStatus::Admitted;
+                    if let Some(key) = handed {
+                        stay.hand_to(key);
+                    }
                 }
                 _ => return refuse(3, "cancel discharge of a patient whose last stay is not discharged"),
             },
@@ -361,6 +459,41 @@ fn replay(events: &[Event]) -> std::result::Result<Vec<Stay>, (String, Refusal)>
         }
     }
     Ok(stays)
+}
+
+/// The workflows choosing a bed for an open stay.
+fn live_workflows(stays: &[Stay]) -> Vec<&String> {
+    stays.iter().filter_map(Stay::live_workflow).collect()
+}
+
+/// The admission workflows that the event `event_id` (in `events`, sorted) ended or
+/// replaced, and that no later event gave a stay back: each with the reason to cancel.
+fn ended_by(events: &[Event], event_id: &str) -> Vec<WorkflowCancel> {
+    let Some(i) = events.iter().position(|e| e.event_id == event_id) else {
+        return Vec::new();
+    };
+    let (Ok(before), Ok(at), Ok(all)) =
+        (replay(&events[..i]), replay(&events[..=i]), replay(events))
+    else {
+        return Vec::new();
+    };
+    let (at, all) = (live_workflows(&at), live_workflows(&all));
+    let what = match events[i].event_type.as_str() {
+        "A01" | "A04" => "the patient administration system placed the patient itself",
+        "A02" => "the patient administration system transferred the patient",
+        "A03" => "the patient administration system discharged the patient",
+        "A11" => "the patient administration system cancelled the admission",
+        "A12" => "the patient administration system cancelled the transfer",
+        _ => "the patient administration system changed the stay",
+    };
+    live_workflows(&before)
+        .into_iter()
+        .filter(|w| !at.contains(w) && !all.contains(w))
+        .map(|w| WorkflowCancel {
+            workflow_id: w.clone(),
+            reason: format!("HL7 ADT {}: {what}", events[i].event_type),
+        })
+        .collect()
 }
 
 /// The id of an applied message: the same sender, control id and content give the same
@@ -466,10 +599,12 @@ pub async fn apply(db: &Db, msg: &AdtMessage) -> Result<AdtOutcome> {
     apply_with(db, msg, false).await
 }
 
-/// [`apply`]; with `workflows`, an admit (A01) into a managed ward without a bed
-/// ([`Place::Ward`]) or into a bed careflow holds for another admission is recorded on
-/// the ward and answered with [`AdtOutcome::Admit`], also when it is a resend and the
-/// stay still has no bed (the caller's start is idempotent).
+/// [`apply`]; with `workflows`, an admit or registration (A01/A04) or a transfer (A02)
+/// into a managed ward without a bed ([`Place::Ward`]), or an admit into a bed careflow
+/// holds for another admission, is recorded on the ward and answered with
+/// [`AdtOutcome::Workflows`] naming the workflow to start, also when it is a resend
+/// and the stay still has no bed (the caller's start is idempotent); a message that
+/// ends a workflow's choice names the workflows to cancel, also when resent.
 pub async fn apply_with(db: &Db, msg: &AdtMessage, workflows: bool) -> Result<AdtOutcome> {
     let id = event_id(msg);
     let mut tx = db.begin_write().await?;
@@ -483,28 +618,24 @@ pub async fn apply_with(db: &Db, msg: &AdtMessage, workflows: bool) -> Result<Ad
     .await?;
     if seen.is_some() {
         drop(tx);
-        let pending = match workflows {
-            true => pending_admission(db, &id).await?,
+        return Ok(match workflows {
+            true => steps_for(db, &id, None).await?,
             false => None,
-        };
-        return Ok(match pending {
-            Some(input) => AdtOutcome::Admit(Box::new(input)),
-            None => AdtOutcome::Duplicate,
-        });
+        }
+        .map_or(AdtOutcome::Duplicate, |s| {
+            AdtOutcome::Workflows(Box::new(s))
+        }));
     }
     match apply_in(&mut tx, db.digest_key(), msg, &id, workflows).await? {
-        None => {
+        Applied::Done(ended) => {
             tx.commit().await?;
-            let pending = match workflows {
-                true => pending_admission(db, &id).await?,
+            Ok(match workflows {
+                true => steps_for(db, &id, Some(ended)).await?,
                 false => None,
-            };
-            Ok(match pending {
-                Some(input) => AdtOutcome::Admit(Box::new(input)),
-                None => AdtOutcome::Applied,
-            })
+            }
+            .map_or(AdtOutcome::Applied, |s| AdtOutcome::Workflows(Box::new(s))))
         }
-        Some(refusal) => {
+        Applied::Refused(refusal) => {
             // Nothing of the message stays; only the refusal is recorded.
             tx.rollback().await?;
             record_refusal(db, msg, &id, &refusal).await?;
@@ -513,23 +644,65 @@ pub async fn apply_with(db: &Db, msg: &AdtMessage, workflows: bool) -> Result<Ad
     }
 }
 
-/// The stay that event `event_id` handed to careflow's admission workflow, as that
-/// workflow's input, while the stay is open and has no bed yet; `None` otherwise.
-async fn pending_admission(
+/// What [`apply_in`] did.
+enum Applied {
+    /// Applied; these workflows' choice of a bed ended.
+    Done(Vec<WorkflowCancel>),
+    Refused(Refusal),
+}
+
+/// The workflow steps for applied event `event_id`: `ended` as computed when it was
+/// applied, or (a resend) computed again from the patient's events.
+async fn steps_for(
     db: &Db,
     event_id: &str,
-) -> Result<Option<careflow_types::AdmissionInput>> {
+    ended: Option<Vec<WorkflowCancel>>,
+) -> Result<Option<WorkflowSteps>> {
+    let cancel = match ended {
+        Some(ended) => ended,
+        None => {
+            let mut conn = db.pool().acquire().await?;
+            let key: Option<String> =
+                sqlx::query("SELECT patient_key FROM adt_events WHERE event_id = $1")
+                    .bind(event_id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .map(|r| r.try_get("patient_key"))
+                    .transpose()?;
+            match key {
+                Some(key) => {
+                    let mut events = events_of(&mut conn, &key).await?;
+                    sort_events(&mut events);
+                    ended_by(&events, event_id)
+                }
+                None => Vec::new(),
+            }
+        }
+    };
+    let start = pending_admission(db, event_id).await?;
+    Ok((!cancel.is_empty() || start.is_some()).then_some(WorkflowSteps { cancel, start }))
+}
+
+fn sort_events(events: &mut [Event]) {
+    events.sort_by(|a, b| (&a.event_time, &a.received_at).cmp(&(&b.event_time, &b.received_at)));
+}
+
+/// The stay that event `event_id` handed to careflow's admission workflow, as that
+/// workflow's start, while the stay is open, that workflow still chooses its bed and it
+/// has none yet; `None` otherwise.
+async fn pending_admission(db: &Db, event_id: &str) -> Result<Option<WorkflowStart>> {
     let row = sqlx::query(
-        "SELECT e.admission_workflow, e.contested_bed, e.contested_by, a.patient_key, a.kind, a.sex, \
+        "SELECT a.admission_id, a.workflow_id, e.contested_bed, e.contested_by, a.patient_key, a.kind, a.sex, \
          a.age_group, a.specialty, a.expected_los_days, a.requested_by, a.status \
-         FROM adt_events e JOIN admissions a ON a.admission_id = e.admission_workflow \
+         FROM adt_events e JOIN admissions a ON a.workflow_id = 'admission-' || e.admission_workflow \
          WHERE e.event_id = $1",
     )
     .bind(event_id)
     .fetch_optional(db.pool())
     .await?;
     let Some(r) = row else { return Ok(None) };
-    let admission_id: String = r.try_get("admission_workflow")?;
+    let admission_id: String = r.try_get("admission_id")?;
+    let workflow_id: String = r.try_get("workflow_id")?;
     let status: String = r.try_get("status")?;
     let has_bed = sqlx::query(
         "SELECT 1 AS one FROM bed_assignments WHERE admission_id = $1 AND released_at IS NULL",
@@ -565,20 +738,23 @@ async fn pending_admission(
         (Some(bed_id), Some(held_for)) => Some(careflow_types::ContestedBed { bed_id, held_for }),
         _ => None,
     };
-    Ok(Some(careflow_types::AdmissionInput {
-        admission_id,
-        request: careflow_types::AdmissionRequest {
-            patient_ref: r.try_get("patient_key")?,
-            kind,
-            sex,
-            age_group,
-            specialty: r.try_get("specialty")?,
-            isolation: false,
-            // PV2-9 gives it; unknown: one day, which each day's bed plan revisits.
-            expected_los_days: los.clamp(1, i64::from(careflow_types::MAX_LOS_DAYS)) as u32,
-            requested_by: r.try_get("requested_by")?,
+    Ok(Some(WorkflowStart {
+        workflow_id,
+        input: careflow_types::AdmissionInput {
+            admission_id,
+            request: careflow_types::AdmissionRequest {
+                patient_ref: r.try_get("patient_key")?,
+                kind,
+                sex,
+                age_group,
+                specialty: r.try_get("specialty")?,
+                isolation: false,
+                // PV2-9 gives it; unknown: one day, which each day's bed plan revisits.
+                expected_los_days: los.clamp(1, i64::from(careflow_types::MAX_LOS_DAYS)) as u32,
+                requested_by: r.try_get("requested_by")?,
+            },
+            contested_bed,
         },
-        contested_bed,
     }))
 }
 
@@ -599,7 +775,7 @@ async fn apply_in(
     msg: &AdtMessage,
     id: &str,
     workflows: bool,
-) -> Result<Option<Refusal>> {
+) -> Result<Applied> {
     let received_at = now();
     let key = patient_key(tx, digests, msg).await?;
     // An admit into a bed careflow holds for another admission (and nobody occupies)
@@ -611,7 +787,8 @@ async fn apply_in(
     // admission keeps the one approval path every bed decision takes.)
     let mut place = msg.place.clone();
     let mut contested: Option<(String, String)> = None;
-    if workflows && msg.event_type == AdtEventType::A01 {
+    let admits = matches!(msg.event_type, AdtEventType::A01 | AdtEventType::A04);
+    if workflows && admits {
         if let Some(Place::Bed { ward_id, bed_id }) = &msg.place {
             // A patient already in a careflow bed is moved as before (and refused there).
             let open_stay = sqlx::query(
@@ -639,7 +816,10 @@ async fn apply_in(
             }
         }
     }
-    let admission_workflow = (msg.event_type == AdtEventType::A01
+    // An admit, registration or transfer into a ward without a bed: careflow's admission
+    // workflow chooses the bed there.
+    let mut admission_workflow = (workflows
+        && (admits || msg.event_type == AdtEventType::A02)
         && matches!(place, Some(Place::Ward { .. })))
     .then(|| workflow_admission_id(&msg.sender, &msg.control_id));
     let (ward_id, bed_id, elsewhere) = match &place {
@@ -662,13 +842,35 @@ async fn apply_in(
         contested_bed: contested.as_ref().map(|c| c.0.clone()),
         contested_by: contested.as_ref().map(|c| c.1.clone()),
     };
+    let mut event = event;
     let mut events = events_of(tx, &key).await?;
     events.push(event.clone());
-    events.sort_by(|a, b| (&a.event_time, &a.received_at).cmp(&(&b.event_time, &b.received_at)));
-    let stays = match replay(&events) {
+    sort_events(&mut events);
+    let mut stays = match replay(&events) {
         Ok(stays) => stays,
-        Err((_, refusal)) => return Ok(Some(refusal)),
+        Err((_, refusal)) => return Ok(Applied::Refused(refusal)),
     };
+    // A cancelled transfer or discharge that reopens a stay on a ward without a bed
+    // from the sender: the bed its workflow gave it, if that is free, is the stay's again;
+    // else a new admission workflow chooses one.
+    if workflows && matches!(msg.event_type, AdtEventType::A12 | AdtEventType::A13) {
+        if let Some(stay) = stays.last().filter(|s| {
+            s.status == StayStatus::Admitted && matches!(s.place, Some(Place::Ward { .. }))
+        }) {
+            if !ward_stay_has_bed(tx, stay).await? {
+                admission_workflow = Some(workflow_admission_id(&msg.sender, &msg.control_id));
+                event.admission_workflow = admission_workflow.clone();
+                for e in events.iter_mut().filter(|e| e.event_id == event.event_id) {
+                    e.admission_workflow = admission_workflow.clone();
+                }
+                stays = match replay(&events) {
+                    Ok(stays) => stays,
+                    Err((_, refusal)) => return Ok(Applied::Refused(refusal)),
+                };
+            }
+        }
+    }
+    let ended = ended_by(&events, &event.event_id);
     let sex = msg.sex.map(Sex::as_str).unwrap_or("unknown");
     // Free the beds no stay lies in any more before taking new ones, so a patient moved
     // within careflow's beds never blocks themself.
@@ -682,15 +884,21 @@ async fn apply_in(
         .await?
         .map(|r| r.try_get("bed_id"))
         .transpose()?;
-        let want_bed = match (&stay.status, &stay.place) {
-            (StayStatus::Admitted, Some(Place::Bed { bed_id, .. })) => Some(bed_id.clone()),
-            // On the ward in the bed careflow's admission workflow gave the stay, if any.
-            (StayStatus::Admitted, Some(Place::Ward { .. })) => open.clone(),
+        let want_bed = match (&stay.status, &stay.place, &stay.choosing) {
+            (StayStatus::Admitted, Some(Place::Bed { bed_id, .. }), _) => Some(bed_id.clone()),
+            // On the ward in the bed careflow's admission workflow choosing it gave the
+            // stay, if any (again, after a cancelled transfer or discharge).
+            (StayStatus::Admitted, Some(Place::Ward { .. }), Some(w)) => {
+                latest_bed_of(tx, &stay.admission_id, w).await?
+            }
+            (StayStatus::Admitted, Some(Place::Ward { .. }), None) => open.clone(),
             _ => None,
         };
-        if stay.workflow && stay.status != StayStatus::Admitted {
-            // Discharged or cancelled by the sender: a bed the workflow holds goes back.
-            crate::hospital::release_holds(tx, &format!("admission-{}", stay.admission_id)).await?;
+        for w in &stay.workflows {
+            if stay.live_workflow() != Some(w) {
+                // Ended or replaced by the sender: a bed the workflow holds goes back.
+                crate::hospital::release_holds(tx, w).await?;
+            }
         }
         if open.is_some() && open != want_bed {
             sqlx::query(
@@ -710,7 +918,7 @@ async fn apply_in(
             .bind(bed_id)
             .fetch_optional(&mut **tx)
             .await?;
-        let refusal = |why: String| Ok(Some(Refusal::new("PV1", 3, Some(3), why)));
+        let refusal = |why: String| Ok(Applied::Refused(Refusal::new("PV1", 3, Some(3), why)));
         match bed {
             None => {
                 return refusal(format!(
@@ -782,14 +990,11 @@ async fn apply_in(
              VALUES ($1,$2,$3,$4,$5,$6,$7,0,$8,$9,$10,$11,$11) \
              ON CONFLICT (admission_id) DO UPDATE SET kind = excluded.kind, \
              specialty = CASE WHEN excluded.specialty = 'unknown' THEN admissions.specialty ELSE excluded.specialty END, \
-             expected_los_days = excluded.expected_los_days, status = excluded.status, updated_at = excluded.updated_at",
+             expected_los_days = excluded.expected_los_days, status = excluded.status, \
+             workflow_id = excluded.workflow_id, updated_at = excluded.updated_at",
         )
         .bind(&stay.admission_id)
-        .bind(if stay.workflow {
-            format!("admission-{}", stay.admission_id)
-        } else {
-            format!("adt/{}", stay.admission_id)
-        })
+        .bind(stay.workflow_id())
         .bind(&key)
         .bind(kind)
         .bind(sex)
@@ -803,12 +1008,11 @@ async fn apply_in(
         .await?;
     }
     let hands_over = admission_workflow.as_ref().is_some_and(|w| {
-        stays
-            .iter()
-            .any(|s| &s.admission_id == w && s.status == StayStatus::Admitted)
+        let w = format!("admission-{w}");
+        stays.iter().any(|s| s.live_workflow() == Some(&w))
     });
     if hands_over && sex == "unknown" {
-        return Ok(Some(Refusal::new(
+        return Ok(Applied::Refused(Refusal::new(
             "PID",
             8,
             None,
@@ -817,7 +1021,7 @@ async fn apply_in(
     }
     if let Some((admission_id, bed_id)) = &wanted {
         if sex == "unknown" {
-            return Ok(Some(Refusal::new(
+            return Ok(Applied::Refused(Refusal::new(
                 "PID",
                 8,
                 None,
@@ -922,13 +1126,7 @@ async fn apply_in(
                 (None, Some(w)) => Some(format!("no bed given: admission-{w} chooses one")),
                 _ => None,
             },
-            workflow_id: last.map(|s| {
-                if s.workflow {
-                    format!("admission-{}", s.admission_id)
-                } else {
-                    format!("adt/{}", s.admission_id)
-                }
-            }),
+            workflow_id: last.map(Stay::workflow_id),
             step: Some(msg.event_type.as_str().into()),
             input_digest: Some(digests.digest(&(&key, &event))),
             output_digest: None,
@@ -936,7 +1134,60 @@ async fn apply_in(
         },
     )
     .await?;
-    Ok(None)
+    Ok(Applied::Done(ended))
+}
+
+/// Whether a stay on a ward without a bed from the sender has a bed: an open one, or
+/// the last one its choosing workflow gave it if that bed is free (it takes it again).
+async fn ward_stay_has_bed(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    stay: &Stay,
+) -> Result<bool> {
+    let open = sqlx::query(
+        "SELECT 1 AS one FROM bed_assignments WHERE admission_id = $1 AND released_at IS NULL",
+    )
+    .bind(&stay.admission_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    .is_some();
+    if open {
+        return Ok(true);
+    }
+    let Some(w) = &stay.choosing else {
+        return Ok(false);
+    };
+    let Some(bed) = latest_bed_of(tx, &stay.admission_id, w).await? else {
+        return Ok(false);
+    };
+    let free = sqlx::query(
+        "SELECT 1 AS one FROM beds b WHERE b.bed_id = $1 AND b.in_service = 1 \
+         AND NOT EXISTS (SELECT 1 FROM bed_assignments a WHERE a.bed_id = b.bed_id AND a.released_at IS NULL) \
+         AND NOT EXISTS (SELECT 1 FROM bed_holds h WHERE h.bed_id = b.bed_id AND h.workflow_id <> $2)",
+    )
+    .bind(&bed)
+    .bind(w)
+    .fetch_optional(&mut **tx)
+    .await?
+    .is_some();
+    Ok(free)
+}
+
+/// The bed workflow `workflow_id` last gave admission `admission_id` (released or not).
+async fn latest_bed_of(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    admission_id: &str,
+    workflow_id: &str,
+) -> Result<Option<String>> {
+    Ok(sqlx::query(
+        "SELECT bed_id FROM bed_assignments WHERE admission_id = $1 AND assignment_id LIKE $2 \
+         ORDER BY assigned_at DESC LIMIT 1",
+    )
+    .bind(admission_id)
+    .bind(format!("{workflow_id}/%"))
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|r| r.try_get("bed_id"))
+    .transpose()?)
 }
 
 /// Keeps a refused message's position and reason (never its content) and audits it.
