@@ -76,6 +76,7 @@ pub async fn run(g: &Global, listen: &str, args: DemoOptions) -> Result<()> {
     let hl7 = crate::serve::Hl7Listen {
         addr: args.hl7_listen.clone(),
         locations,
+        location_system: None,
         tls: None,
     };
     // The demo staff are provisioned as any site's would be: by its admin, whom the
