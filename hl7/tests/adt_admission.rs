@@ -114,6 +114,55 @@ async fn hospital_and_map(dir: &std::path::Path, db: &Db) -> LocationMap {
     LocationMap::load(&path, db).await.expect("map")
 }
 
+/// One test's world: the official Temporal test server, a SQLite store with the demo
+/// hospital and its location map, and the listener with the admission workflow at hand
+/// (stopped when the scene drops).
+struct Scene {
+    _server: careflow_testkit::temporal::TestServer,
+    client: Client,
+    _dir: tempfile::TempDir,
+    db: Db,
+    port: u16,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Scene {
+    async fn start() -> Self {
+        let (server, client) = careflow_testkit::temporal::start_test_server().await;
+        let (dir, db) = careflow_testkit::db::sqlite().await;
+        let map = hospital_and_map(dir.path(), &db).await;
+        let (port, stop) = listen(&db, map, &client).await;
+        Self {
+            _server: server,
+            client,
+            _dir: dir,
+            db,
+            port,
+            _stop: stop,
+        }
+    }
+}
+
+/// An admission in progress (`holder`, another patient) holds `bed` on a cardiology
+/// ward: its bed search's hold.
+async fn hold(db: &Db, bed: &str, holder: &str) {
+    let mut tx = db.begin_write().await.unwrap();
+    let request = AdmissionRequest {
+        patient_ref: "PK-someone-else".into(),
+        kind: AdmissionKind::Elective,
+        sex: Sex::Male,
+        age_group: AgeGroup::Adult,
+        specialty: "cardiology".into(),
+        isolation: false,
+        expected_los_days: 2,
+        requested_by: "clerk.ana".into(),
+    };
+    hospital::hold_bed(&mut tx, holder, Some(bed), &request)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// Runs `body` with a careflow worker polling the main task queue (in this task: the
 /// worker's future is not Send).
 async fn with_worker<F: Future>(client: &Client, db: &Db, body: F) -> F::Output {
@@ -209,10 +258,8 @@ async fn count(db: &Db, sql: &str, bind: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admit_without_a_bed_starts_the_admission_workflow_once() {
-    let (_server, client) = careflow_testkit::temporal::start_test_server().await;
-    let (dir, db) = careflow_testkit::db::sqlite().await;
-    let map = hospital_and_map(dir.path(), &db).await;
-    let (port, stop) = listen(&db, map, &client).await;
+    let scene = Scene::start().await;
+    let (client, db, port) = (&scene.client, &scene.db, scene.port);
     let at = Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap();
     let mrn = "M7310042";
     with_worker(&client, &db, async {
@@ -330,15 +377,12 @@ async fn an_admit_without_a_bed_starts_the_admission_workflow_once() {
         assert!(ed_bed.starts_with("CARD-"), "{ed_bed}");
     })
     .await;
-    let _ = stop.send(());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admit_into_a_held_bed_leaves_the_hold_and_asks_the_bed_manager() {
-    let (_server, client) = careflow_testkit::temporal::start_test_server().await;
-    let (dir, db) = careflow_testkit::db::sqlite().await;
-    let map = hospital_and_map(dir.path(), &db).await;
-    let (port, stop) = listen(&db, map, &client).await;
+    let scene = Scene::start().await;
+    let (client, db, port) = (&scene.client, &scene.db, scene.port);
     users::upsert_with_password(
         &db,
         "beds.ben",
@@ -351,23 +395,7 @@ async fn an_admit_into_a_held_bed_leaves_the_hold_and_asks_the_bed_manager() {
     // An admission in progress holds CARD-A-BAY1-B1 (its bed search's hold).
     let held = "CARD-A-BAY1-B1";
     let holder = "admission-in-progress-1";
-    {
-        let mut tx = db.begin_write().await.unwrap();
-        let request = AdmissionRequest {
-            patient_ref: "PK-someone-else".into(),
-            kind: AdmissionKind::Elective,
-            sex: Sex::Male,
-            age_group: AgeGroup::Adult,
-            specialty: "cardiology".into(),
-            isolation: false,
-            expected_los_days: 2,
-            requested_by: "clerk.ana".into(),
-        };
-        hospital::hold_bed(&mut tx, holder, Some(held), &request)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    }
+    hold(db, held, holder).await;
     let at = Utc.with_ymd_and_hms(2026, 12, 3, 10, 0, 0).unwrap();
     let mrn = "M7310077";
     with_worker(&client, &db, async {
@@ -460,7 +488,6 @@ async fn an_admit_into_a_held_bed_leaves_the_hold_and_asks_the_bed_manager() {
         );
     })
     .await;
-    let _ = stop.send(());
 }
 
 /// `a01` with another trigger (A02, A11, A12, A13).
@@ -493,30 +520,12 @@ async fn status_of(db: &Db, admission_id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_senders_discharge_or_cancel_cancels_a_waiting_admission_workflow() {
-    let (_server, client) = careflow_testkit::temporal::start_test_server().await;
-    let (dir, db) = careflow_testkit::db::sqlite().await;
-    let map = hospital_and_map(dir.path(), &db).await;
-    let (port, stop) = listen(&db, map, &client).await;
+    let scene = Scene::start().await;
+    let (client, db, port) = (&scene.client, &scene.db, scene.port);
     // An admission in progress holds CARD-A-BAY1-B1: admits into it wait for the bed
     // manager.
     let held = "CARD-A-BAY1-B1";
-    {
-        let mut tx = db.begin_write().await.unwrap();
-        let request = AdmissionRequest {
-            patient_ref: "PK-someone-else".into(),
-            kind: AdmissionKind::Elective,
-            sex: Sex::Male,
-            age_group: AgeGroup::Adult,
-            specialty: "cardiology".into(),
-            isolation: false,
-            expected_los_days: 2,
-            requested_by: "clerk.ana".into(),
-        };
-        hospital::hold_bed(&mut tx, "admission-in-progress-2", Some(held), &request)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    }
+    hold(db, held, "admission-in-progress-2").await;
     let at = Utc.with_ymd_and_hms(2026, 12, 3, 11, 0, 0).unwrap();
     with_worker(&client, &db, async {
         let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -660,5 +669,4 @@ async fn the_senders_discharge_or_cancel_cancels_a_waiting_admission_workflow() 
         assert!(!occupied.iter().any(|(b, _)| *b == new_bed));
     })
     .await;
-    let _ = stop.send(());
 }

@@ -445,6 +445,26 @@ pub fn bench(dir: &Path, time_limit_s: f64, seed: u64, only: &[String]) -> Resul
     Ok(())
 }
 
+/// Writes a generated instance to `dir` in the benchmark's text format (so a row of a
+/// bench table can be solved again from its file) and returns the row's first cells:
+/// name, nurses, days, shifts.
+fn write_instance(dir: &Path, inst: &Instance) -> Result<String, NrpError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| NrpError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(format!("{}.txt", inst.name));
+    std::fs::write(&path, generate::instance_text(inst)).map_err(io(&path))?;
+    Ok(format!(
+        "| {} | {} | {} | {} |",
+        inst.name,
+        inst.staff.len(),
+        inst.horizon,
+        inst.shifts.len()
+    ))
+}
+
 /// Generates one instance per entry of `sizes` (`NURSESxDAYSxSHIFTS`, e.g. `50x364x10`),
 /// writes it to `dir` in the benchmark's text format, solves it and prints a markdown
 /// table: size, status, cost, the whole model's bound and the gap to it (no best-known
@@ -456,28 +476,13 @@ pub fn bench_generated(
     time_limit_s: f64,
     seed: u64,
 ) -> Result<(), NrpError> {
-    std::fs::create_dir_all(dir).map_err(|source| NrpError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
     println!(
         "| instance | nurses | days | shifts | status | hard | cost | bound | gap | first roster (s) | time (s) |"
     );
     println!("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
     for p in sizes {
         let inst = generate::generate(p);
-        let path = dir.join(format!("{}.txt", inst.name));
-        std::fs::write(&path, generate::instance_text(&inst)).map_err(|source| NrpError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let head = format!(
-            "| {} | {} | {} | {} |",
-            inst.name,
-            inst.staff.len(),
-            inst.horizon,
-            inst.shifts.len()
-        );
+        let head = write_instance(dir, &inst)?;
         match run_one(&inst, time_limit_s, seed) {
             Ok(r) => println!(
                 "{head} {:?} | {} | {} | {} | {} | {} | {:.1} |",
@@ -507,10 +512,6 @@ pub fn bench_planted(
     time_limit_s: f64,
     seed: u64,
 ) -> Result<(), NrpError> {
-    std::fs::create_dir_all(dir).map_err(|source| NrpError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
     println!(
         "| instance | nurses | days | shifts | status | hard | cost | optimum | ratio | bound | first roster (s) | time (s) |"
     );
@@ -519,18 +520,7 @@ pub fn bench_planted(
     for p in sizes {
         let planted = planted::generate_planted(p);
         let inst = &planted.instance;
-        let path = dir.join(format!("{}.txt", inst.name));
-        std::fs::write(&path, generate::instance_text(inst)).map_err(|source| NrpError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let head = format!(
-            "| {} | {} | {} | {} |",
-            inst.name,
-            inst.staff.len(),
-            inst.horizon,
-            inst.shifts.len()
-        );
+        let head = write_instance(dir, inst)?;
         match run_one(inst, time_limit_s, seed) {
             Ok(r) => {
                 let ratio = r.report.cost() as f64 / planted.optimum.max(1) as f64;
