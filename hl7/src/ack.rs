@@ -38,6 +38,8 @@ fn table_text(code: u16) -> &'static str {
         200 => "Unsupported message type",
         201 => "Unsupported event code",
         203 => "Unsupported version id",
+        204 => "Unknown key identifier",
+        206 => "Application record locked",
         _ => "Application internal error",
     }
 }

@@ -32,7 +32,11 @@ pub mod code {
     pub const EVENT_CODE: u16 = 201;
     /// Unsupported version id.
     pub const VERSION: u16 = 203;
-    /// Application record locked / contradicts what the application knows.
+    /// Unknown key identifier (a stay careflow does not know open).
+    pub const UNKNOWN_KEY: u16 = 204;
+    /// Application record locked (a bed taken or closed).
+    pub const RECORD_LOCKED: u16 = 206;
+    /// Application internal error.
     pub const APPLICATION: u16 = 207;
 }
 

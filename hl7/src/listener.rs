@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_util::codec::Framed;
 
-use careflow_store::adt::{self, AdtOutcome};
+use careflow_store::adt::{self, AdtOutcome, Condition};
 use careflow_store::Db;
 
 use crate::ack::{ack, AckCode};
@@ -148,7 +148,13 @@ impl Hl7Service {
                         (AckCode::Accept, h, None)
                     }
                     AdtOutcome::Refused(r) => {
-                        let mut f = Fault::at(&r.segment, r.field, code::APPLICATION, r.reason);
+                        let condition = match r.condition {
+                            Condition::UnknownKey => code::UNKNOWN_KEY,
+                            Condition::RecordLocked => code::RECORD_LOCKED,
+                            Condition::RequiredField => code::REQUIRED_FIELD,
+                            Condition::TableValue => code::TABLE_VALUE,
+                        };
+                        let mut f = Fault::at(&r.segment, r.field, condition, r.reason);
                         f.component = r.component;
                         (AckCode::Error, h, Some(f))
                     }

@@ -414,7 +414,8 @@ async fn day_of_adt(db: Db, dir: &std::path::Path, db_file: Option<&std::path::P
         encoding: "utf-8",
         cut: None,
         expect: "AE",
-        err_has: &["PV1^1^3"],
+        // HL7 table 0357: 206, application record locked (the bed is taken).
+        err_has: &["PV1^1^3", "206^Application record locked"],
     });
     let j = day.patient();
     let m = day.message("A03", h(31), j, "I", "ED^^CHAIR1", None, "");
@@ -423,7 +424,8 @@ async fn day_of_adt(db: Db, dir: &std::path::Path, db_file: Option<&std::path::P
         encoding: "utf-8",
         cut: None,
         expect: "AE",
-        err_has: &["PID^1^3"],
+        // 0357: 204, unknown key identifier (no open stay to discharge).
+        err_has: &["PID^1^3", "204^Unknown key identifier"],
     });
     let q = day.patient();
     let m = day.message("A01", h(32), q, "I", &code(11), None, "");

@@ -161,6 +161,8 @@ impl fmt::Debug for AdtMessage {
 /// Why a message was refused, by its position (for the ERR segment of an AE).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {
+    /// What kind of contradiction it is (the ACK's condition code).
+    pub condition: Condition,
     /// Segment (PID, PV1...).
     pub segment: String,
     /// Field number.
@@ -171,9 +173,34 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// Why a message contradicts the census, in the terms of HL7 table 0357 (message error
+/// condition codes) that the ACK's ERR-3 carries, so a sender's interface engine can
+/// route the error without reading its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// The patient or stay the message refers to is not known open (0357: 204, unknown
+    /// key identifier): a discharge, transfer or cancel without the stay it needs.
+    UnknownKey,
+    /// The bed is taken: occupied by another patient, held for an admission in progress
+    /// or closed (0357: 206, application record locked).
+    RecordLocked,
+    /// A field careflow needs for this event is empty (0357: 101).
+    RequiredField,
+    /// A code the location map names is not careflow's (0357: 103, table value not found).
+    TableValue,
+}
+
 impl Refusal {
-    fn new(segment: &str, field: u32, component: Option<u32>, reason: String) -> Self {
+    fn new(
+        condition: Condition,
+        segment: &str,
+        field: u32,
+        component: Option<u32>,
+        reason: String,
+    ) -> Self {
         Self {
+            condition,
             segment: segment.into(),
             field,
             component,
@@ -357,7 +384,13 @@ fn replay(events: &[Event]) -> std::result::Result<Vec<Stay>, (String, Refusal)>
         let refuse = |field: u32, why: &str| {
             Err((
                 e.event_id.clone(),
-                Refusal::new("PID", field, None, format!("{} {why}", e.event_type)),
+                Refusal::new(
+                    Condition::UnknownKey,
+                    "PID",
+                    field,
+                    None,
+                    format!("{} {why}", e.event_type),
+                ),
             ))
         };
         let handed = e.admission_workflow.as_ref();
@@ -918,15 +951,27 @@ async fn apply_in(
             .bind(bed_id)
             .fetch_optional(&mut **tx)
             .await?;
-        let refusal = |why: String| Ok(Applied::Refused(Refusal::new("PV1", 3, Some(3), why)));
+        let refusal = |condition, why: String| {
+            Ok(Applied::Refused(Refusal::new(
+                condition,
+                "PV1",
+                3,
+                Some(3),
+                why,
+            )))
+        };
         match bed {
             None => {
-                return refusal(format!(
-                    "bed {bed_id} of the location map is not a careflow bed"
-                ))
+                return refusal(
+                    Condition::TableValue,
+                    format!("bed {bed_id} of the location map is not a careflow bed"),
+                )
             }
             Some(r) if r.try_get::<i64, _>("in_service")? == 0 => {
-                return refusal(format!("bed {bed_id} is closed in careflow"))
+                return refusal(
+                    Condition::RecordLocked,
+                    format!("bed {bed_id} is closed in careflow"),
+                )
             }
             Some(_) => {}
         }
@@ -938,9 +983,12 @@ async fn apply_in(
         .await?;
         if let Some(other) = occupied {
             let other: String = other.try_get("admission_id")?;
-            return refusal(format!(
-                "bed {bed_id} is occupied by another patient (admission {other}) in careflow"
-            ));
+            return refusal(
+                Condition::RecordLocked,
+                format!(
+                    "bed {bed_id} is occupied by another patient (admission {other}) in careflow"
+                ),
+            );
         }
         let held = sqlx::query("SELECT workflow_id FROM bed_holds WHERE bed_id = $1")
             .bind(bed_id)
@@ -949,9 +997,10 @@ async fn apply_in(
         let own = format!("admission-{admission_id}");
         if let Some(h) = held.filter(|h| h.try_get::<String, _>("workflow_id").ok() != Some(own)) {
             let wf: String = h.try_get("workflow_id")?;
-            return refusal(format!(
-                "bed {bed_id} is held for the admission in progress {wf} in careflow"
-            ));
+            return refusal(
+                Condition::RecordLocked,
+                format!("bed {bed_id} is held for the admission in progress {wf} in careflow"),
+            );
         }
         // The admissions row must exist before its assignment; written below, so only
         // remember what to assign.
@@ -1013,6 +1062,7 @@ async fn apply_in(
     });
     if hands_over && sex == "unknown" {
         return Ok(Applied::Refused(Refusal::new(
+            Condition::RequiredField,
             "PID",
             8,
             None,
@@ -1022,6 +1072,7 @@ async fn apply_in(
     if let Some((admission_id, bed_id)) = &wanted {
         if sex == "unknown" {
             return Ok(Applied::Refused(Refusal::new(
+                Condition::RequiredField,
                 "PID",
                 8,
                 None,
