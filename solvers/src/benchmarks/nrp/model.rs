@@ -646,6 +646,9 @@ pub(super) fn search(
     if bound.is_none_or(|b| simple > b) {
         bound = Some(simple);
         stream.bound = bound;
+        // Streamed now: on a loaded machine the budget may be spent before the
+        // improvement rounds below emit again.
+        stream.emit(settings.elapsed_s());
     }
     // Costs are integers, so the bound rounds up, but only past HiGHS's feasibility
     // tolerance: a bound of 3443.0000001 proves 3443, not 3444.
