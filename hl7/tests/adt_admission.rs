@@ -259,7 +259,7 @@ async fn count(db: &Db, sql: &str, bind: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admit_without_a_bed_starts_the_admission_workflow_once() {
     let scene = Scene::start().await;
-    let (client, db, port) = (&scene.client, &scene.db, scene.port);
+    let (client, db, port) = (scene.client.clone(), scene.db.clone(), scene.port);
     let at = Utc.with_ymd_and_hms(2026, 12, 3, 9, 0, 0).unwrap();
     let mrn = "M7310042";
     with_worker(&client, &db, async {
@@ -382,7 +382,7 @@ async fn an_admit_without_a_bed_starts_the_admission_workflow_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admit_into_a_held_bed_leaves_the_hold_and_asks_the_bed_manager() {
     let scene = Scene::start().await;
-    let (client, db, port) = (&scene.client, &scene.db, scene.port);
+    let (client, db, port) = (scene.client.clone(), scene.db.clone(), scene.port);
     users::upsert_with_password(
         &db,
         "beds.ben",
@@ -395,7 +395,7 @@ async fn an_admit_into_a_held_bed_leaves_the_hold_and_asks_the_bed_manager() {
     // An admission in progress holds CARD-A-BAY1-B1 (its bed search's hold).
     let held = "CARD-A-BAY1-B1";
     let holder = "admission-in-progress-1";
-    hold(db, held, holder).await;
+    hold(&db, held, holder).await;
     let at = Utc.with_ymd_and_hms(2026, 12, 3, 10, 0, 0).unwrap();
     let mrn = "M7310077";
     with_worker(&client, &db, async {
@@ -521,11 +521,11 @@ async fn status_of(db: &Db, admission_id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_senders_discharge_or_cancel_cancels_a_waiting_admission_workflow() {
     let scene = Scene::start().await;
-    let (client, db, port) = (&scene.client, &scene.db, scene.port);
+    let (client, db, port) = (scene.client.clone(), scene.db.clone(), scene.port);
     // An admission in progress holds CARD-A-BAY1-B1: admits into it wait for the bed
     // manager.
     let held = "CARD-A-BAY1-B1";
-    hold(db, held, "admission-in-progress-2").await;
+    hold(&db, held, "admission-in-progress-2").await;
     let at = Utc.with_ymd_and_hms(2026, 12, 3, 11, 0, 0).unwrap();
     with_worker(&client, &db, async {
         let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
