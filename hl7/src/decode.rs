@@ -167,6 +167,38 @@ fn segment_at(text: &str, offset: usize) -> (String, u32) {
     ("MSH".into(), 1)
 }
 
+/// `value` with its HL7 escape sequences decoded (`\F\ \S\ \T\ \R\ \E\`, `\X0D\`,
+/// `\X0A\`, `\.br\`; any other sequence, such as formatting, leaves its text; an
+/// unterminated one is dropped), as hl7-parser's `display` does. Not that `display`:
+/// hl7-parser 0.3.0 slices the value at character counts as if they were byte offsets,
+/// which panics, or decodes the wrong text, when a non-ASCII character (a name in
+/// ISO 8859-1 or UTF-8) comes before an escape sequence (found by `fuzz/hl7_decode`).
+fn unescape(value: &str, seps: &Separators) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut sequence: Option<usize> = None;
+    for (i, c) in value.char_indices() {
+        match (c == seps.escape, sequence) {
+            (true, None) => sequence = Some(i + c.len_utf8()),
+            (true, Some(start)) => {
+                sequence = None;
+                match &value[start..i] {
+                    "F" => out.push(seps.field),
+                    "R" => out.push(seps.repetition),
+                    "S" => out.push(seps.component),
+                    "T" => out.push(seps.subcomponent),
+                    "E" => out.push(seps.escape),
+                    "X0A" => out.push('\n'),
+                    "X0D" | ".br" => out.push('\r'),
+                    other => out.push_str(other),
+                }
+            }
+            (false, None) => out.push(c),
+            (false, Some(_)) => {}
+        }
+    }
+    out
+}
+
 struct Fields<'a> {
     msg: &'a Message<'a>,
     seps: Separators,
@@ -178,7 +210,7 @@ impl Fields<'_> {
         let f = self.msg.segment(seg)?.field(field)?;
         let rep = f.repeat(1)?;
         let c = rep.component(component)?;
-        let v = c.display(&self.seps).to_string();
+        let v = unescape(c.raw_value(), &self.seps);
         let v = v.trim();
         (!v.is_empty()).then(|| v.to_owned())
     }
@@ -189,7 +221,7 @@ impl Fields<'_> {
         let field = self.msg.segment("PID")?.field(3)?;
         let decoded = |r: &hl7_parser::message::Repeat<'_>, c: usize| {
             r.component(c)
-                .map(|c| c.display(&self.seps).to_string().trim().to_owned())
+                .map(|c| unescape(c.raw_value(), &self.seps).trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
         let ids: Vec<(Option<String>, Option<String>)> = field
@@ -574,6 +606,16 @@ fn adt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_decode_after_characters_outside_ascii() {
+        let seps = Separators::default();
+        assert_eq!(unescape(r"Zoë\F\Ñúñez\S\ÿ\T\x", &seps), "Zoë|Ñúñez^ÿ&x");
+        assert_eq!(unescape(r"a\E\b\X0D\c\.br\d\X0A\", &seps), "a\\b\rc\rd\n");
+        assert_eq!(unescape(r"bold \H\on\N\ off", &seps), "bold HonN off");
+        assert_eq!(unescape(r"cut \F", &seps), "cut ");
+        assert_eq!(unescape("ÿÿ\\ÿ", &seps), "ÿÿ");
+    }
 
     #[test]
     fn timestamps_with_and_without_offsets() {
