@@ -355,6 +355,17 @@ pub const NONSTICKY_POLL_RATIO: f32 = 0.5;
 /// skip the queue (eager dispatch), retries after a restart come through it.
 pub const ACTIVITY_POLLERS: usize = 8;
 
+/// Workflow tasks a worker runs at once on [`TASK_QUEUE`] (the SDK's default is 100).
+/// Admissions run their database steps inside their workflow task (local activities),
+/// so this bounds how many wait for the domain database's writer at once: 16 kept
+/// `bench-admissions` at 32 admissions/s and resumed 650 in-flight admissions after
+/// SIGKILL within 4.2 s (release build, 2 cores); more only lengthens the queue.
+pub const WORKFLOW_TASK_SLOTS: usize = 16;
+/// Local activities (admission steps) running at once, as many as workflow tasks.
+pub const LOCAL_ACTIVITY_SLOTS: usize = WORKFLOW_TASK_SLOTS;
+/// Ordinary activities at once on [`TASK_QUEUE`] (the SDK's default).
+pub const ACTIVITY_SLOTS: usize = 100;
+
 /// The two workers of a careflow process: workflows and their short steps on
 /// [`TASK_QUEUE`], and the solver and forecaster steps on [`COMPUTE_TASK_QUEUE`] with
 /// at most `--compute-slots` at once, so that a bed-plan solve of minutes never holds
@@ -388,6 +399,20 @@ impl Workers {
             // (the SDK would wait 80% of the heartbeat timeout), leaving a busy machine
             // two seconds' slack before Temporal declares the step's worker dead.
             .max_heartbeat_throttle_interval(Duration::from_secs(1))
+            // Few workflow tasks at once: an admission's task runs its database steps
+            // (local activities) inside it, and they queue for the one SQLite writer;
+            // with the SDK's 100 at once, a burst or a restart kept so many tasks open
+            // that they outlived their 2 s timeout, were redone and fed the queue.
+            .tuner(
+                TunerHolder::builder()
+                    .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(WORKFLOW_TASK_SLOTS))
+                    .activity_task_slot_supplier(FixedSizeSlotSupplier::new(ACTIVITY_SLOTS))
+                    .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(
+                        LOCAL_ACTIVITY_SLOTS,
+                    ))
+                    .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                    .build(),
+            )
             .build();
         careflow_workflows::register(&mut main, db.clone(), models_dir.clone())?;
         let slots = |n: usize| FixedSizeSlotSupplier::new(n);

@@ -180,7 +180,7 @@ async fn matching_bed_is_assigned_without_a_person() {
             ]
         );
         assert_eq!(audit::verify(&db).await.expect("verify").first_break, None);
-        maybe_record(&client, &wf, "admitted_directly").await;
+        maybe_record(&client, &wf, "admitted_directly_local_steps").await;
     })
     .await;
 }
@@ -252,7 +252,7 @@ async fn outlier_bed_needs_approval_and_a_second_decision_is_refused() {
         )
         .await;
         assert_eq!(status, "approved");
-        maybe_record(&client, &wf, "outlier_approved").await;
+        maybe_record(&client, &wf, "outlier_approved_local_steps").await;
     })
     .await;
 }
@@ -343,7 +343,7 @@ async fn a_forged_decision_sent_past_the_api_is_refused_and_audited() {
             .map(|e| e.actor)
             .collect();
         assert_eq!(approved, ["beds.ben"]);
-        maybe_record(&client, &wf, "forged_decision_refused").await;
+        maybe_record(&client, &wf, "forged_decision_refused_local_steps").await;
     })
     .await;
 }
@@ -451,7 +451,7 @@ async fn an_unsigned_or_misused_signature_sent_past_the_api_is_refused_and_audit
         );
         assert!(sig.used_at.is_some());
         assert_eq!(audit::verify(&db).await.expect("verify").first_break, None);
-        maybe_record(&client, &wf, "signature_refusals_then_signed").await;
+        maybe_record(&client, &wf, "signature_refusals_then_signed_local_steps").await;
     })
     .await;
 }
@@ -544,7 +544,7 @@ async fn no_bed_then_rejection_declines_the_admission() {
             .expect("count")
             .get("n");
         assert_eq!(assigned, 0);
-        maybe_record(&client, &wf, "no_bed_declined").await;
+        maybe_record(&client, &wf, "no_bed_declined_local_steps").await;
     })
     .await;
 }
@@ -606,7 +606,7 @@ async fn undecided_task_escalates_to_the_site_manager() {
             (approved.actor.as_str(), approved.role.as_str()),
             ("site.sam", "site_manager")
         );
-        maybe_record(&client, &wf, "escalated_then_approved").await;
+        maybe_record(&client, &wf, "escalated_then_approved_local_steps").await;
     })
     .await;
 }
@@ -643,7 +643,7 @@ async fn cancellation_closes_the_open_task() {
         assert!(actions(&db, &wf)
             .await
             .contains(&"admission.cancelled".to_owned()));
-        maybe_record(&client, &wf, "cancelled_while_waiting").await;
+        maybe_record(&client, &wf, "cancelled_while_waiting_local_steps").await;
     })
     .await;
 }
@@ -913,4 +913,45 @@ fn compute_queue_marker_separates_old_and_new_bed_plans() {
         assert_eq!(queue, expected, "{activity}");
     }
     assert!(compute.iter().all(|c| new.iter().any(|(a, _)| a == c)));
+}
+
+/// The replay gate for local admission steps: an admission recorded before the change
+/// (no marker) scheduled its three database steps as activities on the server; one
+/// recorded after it carries the `admission-local-steps` marker and schedules none of
+/// them (they are local activity markers in its history). Both replay with today's code
+/// (`saved_histories_replay`).
+#[test]
+fn local_steps_marker_separates_old_and_new_admissions() {
+    let patch = careflow_workflows::admission::ADMISSION_LOCAL_STEPS_PATCH;
+    let steps = [
+        "AdmissionActivities::register_admission",
+        "AdmissionActivities::find_bed",
+        "AdmissionActivities::assign_bed",
+    ];
+    let (old, old_marked) = queues_of("admitted_directly", patch);
+    assert!(
+        !old_marked,
+        "a history from before the change has no marker"
+    );
+    let old: Vec<&str> = old.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(old, steps, "the old admission ran its steps as activities");
+    let (new, new_marked) = queues_of("admitted_directly_local_steps", patch);
+    assert!(new_marked, "the new history carries the marker");
+    assert!(new.is_empty(), "no step goes through the server: {new:?}");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/histories/admitted_directly_local_steps.json");
+    let history: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("history")).expect("JSON");
+    let local_markers = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| {
+            e["attributes"]["MarkerRecordedEventAttributes"]["marker_name"] == "core_local_activity"
+        })
+        .count();
+    assert_eq!(
+        local_markers, 3,
+        "register, find and assign are recorded as markers"
+    );
 }
