@@ -106,7 +106,7 @@ fn cuda_is_refused_auto_falls_back_and_both_say_why() {
     let bad = out("bad.csv");
     args.extend(predict_args(data, &bad));
     let o = careflow(&data_dir, &[], &args);
-    assert_eq!(o.status.code(), Some(2), "clap's usage error");
+    assert_eq!(o.status.code(), Some(64), "a usage error");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("\"gpu\"") && err.contains("auto, cpu, cuda or cuda:N"),

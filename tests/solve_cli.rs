@@ -224,3 +224,15 @@ fn nrp_a_large_generated_instance_gets_a_valid_roster_with_progress_streamed() {
     let report = nrp::check_file(&inst, &file);
     assert_eq!(report.hard_total(), 0, "{:?}", report.hard);
 }
+
+#[test]
+fn nrp_threads_must_be_at_least_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("any.txt");
+    std::fs::write(&input, "SECTION_HORIZON\n7\n").unwrap();
+    let run = solve(&["nrp", path(&input), "--threads", "0"]);
+    // A usage error, not 2 (proven infeasible).
+    assert_eq!(run.status.code(), Some(64), "{}", stderr(&run));
+    let msg = stderr(&run);
+    assert!(msg.contains("--threads"), "{msg}");
+}

@@ -107,6 +107,15 @@ impl HighsSettings {
         }
     }
 
+    /// The same settings with another thread count (e.g. one subproblem of several that
+    /// run at once).
+    pub fn with_threads(&self, threads: u32) -> Self {
+        Self {
+            threads: threads.max(1),
+            ..self.clone()
+        }
+    }
+
     /// The same settings with another seed (each call of a search its own).
     pub fn with_seed(&self, seed: u64) -> Self {
         Self {

@@ -31,6 +31,12 @@ impl Default for SolveOptions {
     }
 }
 
+/// The cores this process may use (1 when the OS does not say): the default thread count
+/// where a solver can use more than one.
+pub fn machine_threads() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
 /// How a solve ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use careflow_solvers::nrp;
-use careflow_solvers::solve::{ignore_progress, SolveOptions};
+use careflow_solvers::solve::{ignore_progress, machine_threads, SolveOptions};
 
 #[test]
 #[ignore = "minutes per instance; run by hand"]
@@ -32,5 +32,10 @@ fn nrp_bench() -> Result<(), nrp::NrpError> {
         .unwrap_or_else(|_| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/benchmarks/nrp-curtois")
         });
-    nrp::bench(&dir, time, 0, &[])
+    let opts = SolveOptions {
+        time_limit: Duration::from_secs_f64(time),
+        threads: machine_threads(),
+        ..SolveOptions::default()
+    };
+    nrp::bench(&dir, &opts, &[])
 }

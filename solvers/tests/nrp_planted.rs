@@ -130,3 +130,36 @@ fn the_solver_reaches_the_planted_optimum_on_a_small_instance() {
     }
     assert!(out.bound.is_some_and(|b| b <= opt as f64 + 1e-6));
 }
+
+/// Several subproblems at once (`threads`: one HiGHS thread each, on cells no other
+/// running subproblem holds, each result laid onto the best roster as it is when it ends):
+/// the roster still meets every hard rule by the independent checker, never costs less
+/// than the proven optimum, and the streamed incumbent only falls.
+#[test]
+fn subproblems_at_once_keep_the_roster_within_the_rules() {
+    let planted = generate_planted(&params(33, 42, 4, 1));
+    let inst = &planted.instance;
+    let opts = SolveOptions {
+        time_limit: Duration::from_secs(12),
+        threads: 3,
+        ..SolveOptions::default()
+    };
+    let mut incumbents = Vec::new();
+    let out = nrp::solve(inst, &opts, &mut |p| incumbents.extend(p.incumbent)).unwrap();
+    let report = nrp::check(inst, &out.roster);
+    assert_eq!(report.hard_total(), 0, "{:?}", report.hard);
+    assert!(report.cost() >= planted.optimum);
+    assert_eq!(out.objective, report.cost());
+    assert!(
+        incumbents.windows(2).all(|w| w[1] <= w[0]),
+        "the incumbent rose: {incumbents:?}"
+    );
+    let first = incumbents
+        .first()
+        .copied()
+        .expect("an incumbent was streamed");
+    assert!(
+        (report.cost() as f64) < first,
+        "no subproblem improved the first roster ({first})"
+    );
+}

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
-use careflow_solvers::solve::{draw_progress, Progress, ProgressSink, SolveOptions, SolveStatus};
+use careflow_solvers::solve::{
+    draw_progress, machine_threads, Progress, ProgressSink, SolveOptions, SolveStatus,
+};
 use careflow_solvers::{bed_allocation, ihtc, nrp, scanner_booking, theatre_booking};
 
 /// The solvers the CLI can run on a file.
@@ -45,6 +47,10 @@ pub enum SolveCommand {
         /// Seed of every random choice.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Subproblems solved at once while the roster is improved, one HiGHS thread each
+        /// (at most 8 are used; default: the machine's cores).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        threads: Option<u32>,
     },
     /// Bed allocation over a rolling horizon (patients to rooms; emergency reserve).
     Beds(ModelArgs),
@@ -74,10 +80,11 @@ pub enum SolveCommand {
 const NRP_EXIT_CODES: &str = "\
 Exit status:
   0  a roster within every hard rule (status Optimal, or TimeLimit: the best found)
-  1  the command failed (unreadable instance, bad option, solver error)
+  1  the command failed (unreadable instance, bad value, solver error)
   2  proven infeasible: HiGHS proves that no roster meets the hard rules
   3  no roster found within the time limit, and none proven impossible (what was tried
-     is printed); a longer --time-limit may find one";
+     is printed); a longer --time-limit may find one
+ 64  usage error: an unknown or malformed option (nothing was solved)";
 
 /// Exit status of `careflow solve nrp` when no roster satisfies the hard rules (proven).
 pub const NRP_EXIT_INFEASIBLE: i32 = 2;
@@ -133,7 +140,14 @@ pub fn run(cmd: SolveCommand) -> anyhow::Result<()> {
             time_limit,
             out,
             seed,
-        } => run_nrp(&instance, time_limit, out.as_deref(), seed),
+            threads,
+        } => run_nrp(
+            &instance,
+            time_limit,
+            out.as_deref(),
+            seed,
+            threads.unwrap_or_else(machine_threads),
+        ),
         SolveCommand::Beds(a) => run_model(
             &a,
             bed_allocation::BedInput::from_json,
@@ -285,6 +299,7 @@ fn run_nrp(
     time_limit_s: f64,
     out: Option<&Path>,
     seed: u64,
+    threads: u32,
 ) -> anyhow::Result<()> {
     ensure!(
         time_limit_s.is_finite() && time_limit_s > 0.0,
@@ -294,6 +309,7 @@ fn run_nrp(
     let opts = SolveOptions {
         time_limit: Duration::from_secs_f64(time_limit_s),
         seed,
+        threads,
         ..SolveOptions::default()
     };
     let tty = std::io::stderr().is_terminal();

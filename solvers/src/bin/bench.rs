@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use careflow_solvers::ihtc;
-use careflow_solvers::solve::{ignore_progress, SolveOptions};
+use careflow_solvers::solve::{ignore_progress, machine_threads, SolveOptions};
 
 type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
 const USAGE: &str = "\
 Benchmark careflow's solvers on a folder of instances
 
-Usage: bench <FAMILY> <DIR> [--time-limit S] [--seed N] [--only A,B] [--compare] [--out DIR]
-       bench nrp-gen <DIR> --sizes NxDxS,... [--time-limit S] [--seed N]
-       bench nrp-planted <DIR> --sizes NxDxS,... [--time-limit S] [--seed N]
+Usage: bench <FAMILY> <DIR> [--time-limit S] [--seed N] [--threads N] [--only A,B] [--compare] [--out DIR]
+       bench nrp-gen <DIR> --sizes NxDxS,... [--time-limit S] [--seed N] [--threads N]
+       bench nrp-planted <DIR> --sizes NxDxS,... [--time-limit S] [--seed N] [--threads N]
 
 Arguments:
   <FAMILY>          `ihtc`, `nrp`, `nrp-gen` (generated nurse-rostering instances of
@@ -31,6 +31,7 @@ Options:
   --only A,B        only instances whose name contains one of these (nrp: exact names)
   --compare         print each cost term next to the reference solution's (stderr)
   --out DIR         write each solution into this folder
+  --threads N       nrp*: subproblems solved at once [default: the machine's cores]
   --sizes LIST      nrp-gen, nrp-planted: nurses x days x shift types (generator seed 1), or
                     NxDxS-SEED, comma separated, e.g. 33x42x4,23x84x3,51x364x10
 ";
@@ -45,6 +46,7 @@ struct Args {
     compare: bool,
     out: Option<PathBuf>,
     sizes: Option<String>,
+    threads: u32,
 }
 
 impl Args {
@@ -61,6 +63,7 @@ impl Args {
             compare: false,
             out: None,
             sizes: None,
+            threads: machine_threads(),
         };
         while let Some(arg) = argv.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -87,6 +90,14 @@ impl Args {
                         .parse()
                         .map_err(|_| format!("--seed: `{v}` is not a whole number"))?;
                 }
+                "--threads" => {
+                    let v = value("--threads")?;
+                    args.threads = v
+                        .parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| format!("--threads: `{v}` is not a positive number"))?;
+                }
                 "--only" => args.only = Some(value("--only")?),
                 "--sizes" => args.sizes = Some(value("--sizes")?),
                 "--out" => args.out = Some(PathBuf::from(value("--out")?)),
@@ -101,6 +112,17 @@ impl Args {
         args.family = family;
         args.dir = PathBuf::from(dir);
         Ok(Some(args))
+    }
+
+    /// The options of an NRP solve (`--threads`: subproblems at once, one HiGHS thread
+    /// each).
+    fn nrp_options(&self) -> SolveOptions {
+        SolveOptions {
+            time_limit: Duration::from_secs_f64(self.time_limit),
+            seed: self.seed,
+            threads: self.threads,
+            ..SolveOptions::default()
+        }
     }
 }
 
@@ -127,8 +149,7 @@ fn main() -> Result<()> {
                 .unwrap_or_default();
             Ok(careflow_solvers::nrp::bench(
                 &args.dir,
-                args.time_limit,
-                args.seed,
+                &args.nrp_options(),
                 &only,
             )?)
         }
@@ -137,8 +158,7 @@ fn main() -> Result<()> {
             Ok(careflow_solvers::nrp::bench_generated(
                 &args.dir,
                 &sizes,
-                args.time_limit,
-                args.seed,
+                &args.nrp_options(),
             )?)
         }
         "nrp-planted" => {
@@ -146,8 +166,7 @@ fn main() -> Result<()> {
             Ok(careflow_solvers::nrp::bench_planted(
                 &args.dir,
                 &sizes,
-                args.time_limit,
-                args.seed,
+                &args.nrp_options(),
             )?)
         }
         other => Err(format!(

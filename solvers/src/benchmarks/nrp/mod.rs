@@ -15,7 +15,7 @@ pub mod parse;
 pub mod planted;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -357,15 +357,10 @@ struct Row {
     first_roster_s: Option<f64>,
 }
 
-fn run_one(inst: &Instance, time_limit_s: f64, seed: u64) -> Result<Row, NrpError> {
-    let opts = SolveOptions {
-        time_limit: Duration::from_secs_f64(time_limit_s),
-        seed,
-        ..SolveOptions::default()
-    };
+fn run_one(inst: &Instance, opts: &SolveOptions) -> Result<Row, NrpError> {
     let started = Instant::now();
     let mut first_roster_s = None;
-    let outcome = solve(inst, &opts, &mut |p| {
+    let outcome = solve(inst, opts, &mut |p| {
         if first_roster_s.is_none() && p.incumbent.is_some() {
             first_roster_s = Some(started.elapsed().as_secs_f64());
         }
@@ -397,7 +392,7 @@ fn fmt_gap(g: Option<f64>) -> String {
 
 /// Solves Instance1..12 of the benchmark folder (only those named in `only`, when it is
 /// not empty, e.g. `["Instance8"]`) and prints a markdown table.
-pub fn bench(dir: &Path, time_limit_s: f64, seed: u64, only: &[String]) -> Result<(), NrpError> {
+pub fn bench(dir: &Path, opts: &SolveOptions, only: &[String]) -> Result<(), NrpError> {
     let best_known: std::collections::HashMap<String, u64> =
         std::fs::read_to_string(dir.join("best_known.csv"))
             .map(|t| {
@@ -424,7 +419,7 @@ pub fn bench(dir: &Path, time_limit_s: f64, seed: u64, only: &[String]) -> Resul
             continue;
         }
         let inst = read_instance(&path)?;
-        let r = run_one(&inst, time_limit_s, seed)?;
+        let r = run_one(&inst, opts)?;
         let bk = best_known.get(&name).copied();
         println!(
             "| {name} | {:?} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
@@ -473,8 +468,7 @@ fn write_instance(dir: &Path, inst: &Instance) -> Result<String, NrpError> {
 pub fn bench_generated(
     dir: &Path,
     sizes: &[generate::GenParams],
-    time_limit_s: f64,
-    seed: u64,
+    opts: &SolveOptions,
 ) -> Result<(), NrpError> {
     println!(
         "| instance | nurses | days | shifts | status | hard | cost | bound | gap | first roster (s) | time (s) |"
@@ -483,7 +477,7 @@ pub fn bench_generated(
     for p in sizes {
         let inst = generate::generate(p);
         let head = write_instance(dir, &inst)?;
-        match run_one(&inst, time_limit_s, seed) {
+        match run_one(&inst, opts) {
             Ok(r) => println!(
                 "{head} {:?} | {} | {} | {} | {} | {} | {:.1} |",
                 r.outcome.status,
@@ -509,8 +503,7 @@ pub fn bench_generated(
 pub fn bench_planted(
     dir: &Path,
     sizes: &[generate::GenParams],
-    time_limit_s: f64,
-    seed: u64,
+    opts: &SolveOptions,
 ) -> Result<(), NrpError> {
     println!(
         "| instance | nurses | days | shifts | status | hard | cost | optimum | ratio | bound | first roster (s) | time (s) |"
@@ -521,7 +514,7 @@ pub fn bench_planted(
         let planted = planted::generate_planted(p);
         let inst = &planted.instance;
         let head = write_instance(dir, inst)?;
-        match run_one(inst, time_limit_s, seed) {
+        match run_one(inst, opts) {
             Ok(r) => {
                 let ratio = r.report.cost() as f64 / planted.optimum.max(1) as f64;
                 ratios.push(ratio);

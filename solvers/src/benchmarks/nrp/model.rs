@@ -42,6 +42,7 @@ use crate::highs::{HighsSettings, Milp};
 use crate::solve::{Progress, SolveStatus};
 
 /// Which cells a subproblem may change.
+#[derive(Clone)]
 struct Free {
     cells: Vec<Vec<bool>>,
 }
@@ -441,6 +442,10 @@ pub(super) fn search(
     settings: &HighsSettings,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Found, NrpError> {
+    // `threads` is how many subproblems run at once (step 4); HiGHS itself gets one
+    // thread in every call, as the whole model and the subproblems were tuned with.
+    let lanes_asked = settings.threads as usize;
+    let settings = &settings.with_threads(1);
     let budget = settings.time_limit_s;
     let mut rng = StdRng::seed_from_u64(settings.seed);
     let debug = std::env::var_os("NRP_DEBUG").is_some();
@@ -525,9 +530,15 @@ pub(super) fn search(
         stream.improved(settings.elapsed_s(), best_cost);
     }
     if debug {
+        let r = check::check(inst, &best);
         eprintln!(
-            "construction improved by {passes} passes: cost {best_cost} t {:.2}",
-            settings.elapsed_s()
+            "construction improved by {passes} passes: cost {best_cost} t {:.2} \
+             (on {} off {} under {} over {})",
+            settings.elapsed_s(),
+            r.shift_on_requests,
+            r.shift_off_requests,
+            r.cover_under,
+            r.cover_over
         );
     }
 
@@ -654,71 +665,126 @@ pub(super) fn search(
     // tolerance: a bound of 3443.0000001 proves 3443, not 3444.
     let bound_u = bound.map(|b| (b - 1e-4).ceil() as u64);
 
-    // 4. Fix-and-optimise around the best roster.
+    // 4. Fix-and-optimise around the best roster, in `lanes` subproblems at once (one
+    // HiGHS thread each) on cells no other running subproblem holds. Each starts from the
+    // best roster when it is handed out; when it ends, its cells are laid onto the best
+    // roster as it is then, and kept where the result meets every rule and costs no more.
     let mut hoods = Neighbourhoods::new(inst);
     // Short calls: many small steps beat a few large ones; the sizes adapt so that most
     // calls close well inside this limit.
-    let sub_limit = (budget / 100.0).clamp(0.5, 3.0);
-    let mut round = 0u64;
+    let sub_limit = std::env::var("NRP_SUB_S")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or((budget / 100.0).clamp(0.5, 3.0));
+    let lanes = std::env::var("NRP_LANES")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(lanes_asked)
+        .clamp(1, MAX_LANES);
+    let mut chooser = KindChooser::default();
     let mut failures = 0u32;
-    while settings.elapsed_s() + 0.2 < budget {
-        if bound_u.is_some_and(|b| best_cost <= b) {
-            break;
-        }
-        round += 1;
-        let kind = Kind::CYCLE[(round % Kind::CYCLE.len() as u64) as usize];
-        let free = hoods.pick(inst, &best, kind, &mut rng);
-        let limit = sub_limit.min(budget - settings.elapsed_s()).max(0.0);
-        let t_build = std::time::Instant::now();
-        let sub = build(inst, &free, Some(&best));
-        let build_s = t_build.elapsed().as_secs_f64();
-        // The best roster is a feasible start for HiGHS, so a subproblem never returns
-        // worse than what it was given.
-        let sub_settings = settings
-            .with_time_limit(limit)
-            .with_seed(settings.seed.wrapping_add(round));
-        let r = match sub.milp.solve(&sub_settings, Some(&sub.hint), &mut |_| {}) {
-            Ok(r) => r,
-            Err(e) => {
-                // One failed subproblem costs its round, not the roster.
-                failures += 1;
-                if debug {
-                    eprintln!("round {round} {kind:?}: HiGHS failed: {e}");
-                }
-                if failures > 20 {
-                    break;
-                }
-                continue;
-            }
+    let (mut kept, mut laid) = (0u32, 0u32);
+    let rounds = std::thread::scope(|scope| {
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Job, Lane)>();
+        let mut pool = Lanes {
+            inst,
+            settings,
+            sub_limit,
+            to_lane: Vec::with_capacity(lanes),
+            holding: vec![None; lanes],
+            round: 0,
         };
-        let mut improved = false;
-        if let Some(v) = &r.values {
-            let cand = read_roster(inst, &free, Some(&best), &sub.x, v);
-            let report = check::check(inst, &cand);
-            // Equal cost is accepted too: moving along a plateau changes which
-            // neighbourhoods can improve next.
-            if report.hard_total() == 0 && report.cost() <= best_cost {
-                improved = report.cost() < best_cost;
-                best = cand;
-                best_cost = report.cost();
+        for w in 0..lanes {
+            let (tx, rx) = std::sync::mpsc::channel::<Job>();
+            pool.to_lane.push(Some(tx));
+            let done = done_tx.clone();
+            scope.spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    let lane = solve_lane(inst, job.kind, &job.free, &job.base, &job.settings);
+                    if done.send((w, job, lane)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let mut running = 0;
+        for w in 0..lanes {
+            if pool.dispatch(w, &best, &mut rng, &chooser, &hoods) {
+                running += 1;
             }
         }
-        if improved {
-            stream.improved(settings.elapsed_s(), best_cost);
-        } else {
-            stream.tick(settings.elapsed_s());
+        while running > 0 {
+            let Ok((w, job, lane)) = done_rx.recv() else {
+                break;
+            };
+            running -= 1;
+            pool.holding[w] = None;
+            let cost_before = best_cost;
+            match lane.result {
+                Err(e) => {
+                    // One failed subproblem costs its round, not the roster.
+                    failures += 1;
+                    if debug {
+                        eprintln!("{:?}: HiGHS failed: {e}", lane.kind);
+                    }
+                }
+                Ok((found, status, secs)) => {
+                    if let Some((cand, _)) = found {
+                        // The lane's cells on top of the best roster as it is now (other
+                        // lanes may have changed other cells since this one started).
+                        laid += 1;
+                        let mut trial = best.clone();
+                        for (e, row) in job.free.cells.iter().enumerate() {
+                            for (d, &f) in row.iter().enumerate() {
+                                if f {
+                                    trial.cells[e][d] = cand.cells[e][d];
+                                }
+                            }
+                        }
+                        let report = check::check(inst, &trial);
+                        // Equal cost is accepted too: moving along a plateau changes
+                        // which neighbourhoods can improve next.
+                        if report.hard_total() == 0 && report.cost() <= best_cost {
+                            kept += 1;
+                            best = trial;
+                            best_cost = report.cost();
+                        }
+                    }
+                    let gain = cost_before - best_cost;
+                    if debug {
+                        eprintln!(
+                            "round {} {:?} size {} status {status:?} t {secs:.2} gain {gain} best {best_cost} at {:.1}",
+                            pool.round,
+                            lane.kind,
+                            hoods.size(lane.kind),
+                            settings.elapsed_s()
+                        );
+                    }
+                    let closed = status != SolveStatus::TimeLimit;
+                    hoods.adapt(lane.kind, closed, secs < job.limit * 0.25);
+                    chooser.record(lane.kind, gain as f64, secs);
+                }
+            }
+            if best_cost < cost_before {
+                stream.improved(settings.elapsed_s(), best_cost);
+            } else {
+                stream.tick(settings.elapsed_s());
+            }
+            let proven = bound_u.is_some_and(|b| best_cost <= b);
+            if !proven && failures <= 20 && pool.dispatch(w, &best, &mut rng, &chooser, &hoods) {
+                running += 1;
+            } else {
+                // Ends that lane's thread; the others finish their subproblem.
+                pool.to_lane[w] = None;
+            }
         }
-        if debug {
-            eprintln!(
-                "round {round} {kind:?} size {} build {build_s:.2} status {:?} t {:.2} best {best_cost} at {:.1}",
-                hoods.size(kind),
-                r.status,
-                r.elapsed_s,
-                settings.elapsed_s()
-            );
-        }
-        let closed = r.status != SolveStatus::TimeLimit;
-        hoods.adapt(kind, closed, r.elapsed_s < limit * 0.25);
+        // Ends every lane's thread.
+        pool.to_lane.clear();
+        pool.round
+    });
+    if debug {
+        eprintln!("{lanes} lanes: {kept} of {laid} results kept");
     }
     let status = if bound_u.is_some_and(|b| best_cost <= b) {
         SolveStatus::Optimal
@@ -729,7 +795,7 @@ pub(super) fn search(
     if debug {
         let r = check::check(inst, &best);
         eprintln!(
-            "end: {round} rounds, on {} off {} under {} over {}",
+            "end: {rounds} rounds, on {} off {} under {} over {}",
             r.shift_on_requests, r.shift_off_requests, r.cover_under, r.cover_over
         );
     }
@@ -806,6 +872,165 @@ impl Kind {
 
     fn index(self) -> usize {
         self as usize
+    }
+}
+
+/// Most subproblems run at once, whatever the threads asked for: beyond this the lanes'
+/// changes rarely combine (they share employees' horizon budgets).
+const MAX_LANES: usize = 8;
+
+/// A subproblem handed to a lane: what to free, the roster it starts from, HiGHS's
+/// settings and its time limit.
+struct Job {
+    kind: Kind,
+    free: Free,
+    base: Roster,
+    settings: HighsSettings,
+    limit: f64,
+}
+
+/// The handing-out side of the lanes: where each lane's jobs go and which cells its
+/// running subproblem holds.
+struct Lanes<'a> {
+    inst: &'a Instance,
+    settings: &'a HighsSettings,
+    sub_limit: f64,
+    /// A lane's job queue; `None` once the lane is closed.
+    to_lane: Vec<Option<std::sync::mpsc::Sender<Job>>>,
+    /// Cells held by each lane's running subproblem.
+    holding: Vec<Option<Free>>,
+    /// Subproblems handed out so far (each its own HiGHS seed).
+    round: u64,
+}
+
+impl Lanes<'_> {
+    /// Hands lane `w` its next subproblem: a kind by `chooser`, its cells by `hoods`, less
+    /// those another lane holds (a few draws, in case they are all held), from `best`.
+    /// False, and the lane closed, when time is up or no draw left a free cell.
+    fn dispatch(
+        &mut self,
+        w: usize,
+        best: &Roster,
+        rng: &mut StdRng,
+        chooser: &KindChooser,
+        hoods: &Neighbourhoods,
+    ) -> bool {
+        let left = self.settings.time_limit_s - self.settings.elapsed_s();
+        if left >= 0.2 {
+            for _ in 0..4 {
+                self.round += 1;
+                let kind = chooser.choose(self.round, rng);
+                let mut free = hoods.pick(self.inst, best, kind, rng);
+                let mut any = false;
+                for (e, row) in free.cells.iter_mut().enumerate() {
+                    for (d, c) in row.iter_mut().enumerate() {
+                        *c &= !self.holding.iter().flatten().any(|h| h.cells[e][d]);
+                        any |= *c;
+                    }
+                }
+                if !any {
+                    continue;
+                }
+                self.holding[w] = Some(free.clone());
+                let limit = self.sub_limit.min(left);
+                let job = Job {
+                    kind,
+                    free,
+                    base: best.clone(),
+                    settings: self
+                        .settings
+                        .with_time_limit(limit)
+                        .with_seed(self.settings.seed.wrapping_add(self.round)),
+                    limit,
+                };
+                if self.to_lane[w]
+                    .as_ref()
+                    .is_some_and(|tx| tx.send(job).is_ok())
+                {
+                    return true;
+                }
+                break;
+            }
+        }
+        self.holding[w] = None;
+        self.to_lane[w] = None;
+        false
+    }
+}
+
+/// What one lane's subproblem gave: its kind, and either HiGHS's error or (the roster and
+/// its cost, when it meets every rule; HiGHS's status; seconds taken).
+struct Lane {
+    kind: Kind,
+    #[allow(clippy::type_complexity)]
+    result: Result<(Option<(Roster, u64)>, SolveStatus, f64), String>,
+}
+
+/// One fix-and-optimise subproblem: `free`'s cells re-optimised with the rest of `best`
+/// fixed, warm-started from `best` (so HiGHS never returns worse than it was given).
+fn solve_lane(
+    inst: &Instance,
+    kind: Kind,
+    free: &Free,
+    best: &Roster,
+    settings: &HighsSettings,
+) -> Lane {
+    let started = std::time::Instant::now();
+    let sub = build(inst, free, Some(best));
+    let result = match sub.milp.solve(settings, Some(&sub.hint), &mut |_| {}) {
+        Err(e) => Err(e.to_string()),
+        Ok(r) => {
+            let found = r.values.as_ref().and_then(|v| {
+                let cand = read_roster(inst, free, Some(best), &sub.x, v);
+                let report = check::check(inst, &cand);
+                (report.hard_total() == 0).then(|| (cand, report.cost()))
+            });
+            Ok((found, r.status, started.elapsed().as_secs_f64()))
+        }
+    };
+    Lane { kind, result }
+}
+
+/// Which kind of subproblem comes next: after one pass of [`Kind::CYCLE`] (each kind
+/// measured), drawn with weight by each kind's recent gain per second, so that the kind
+/// repairing the current roster fastest runs most; every kind keeps a floor share, since a
+/// kind idle now (e.g. `Employees` while cover dominates) is the one that pays later.
+#[derive(Default)]
+struct KindChooser {
+    /// Exponentially smoothed cost removed per second, per kind.
+    rate: [f64; 4],
+}
+
+impl KindChooser {
+    /// Share each kind keeps whatever its rate.
+    const FLOOR: f64 = 0.08;
+    /// Weight of the newest round in a kind's rate.
+    const SMOOTHING: f64 = 0.3;
+
+    fn choose(&self, round: u64, rng: &mut StdRng) -> Kind {
+        let n = Kind::CYCLE.len() as u64;
+        let total: f64 = self.rate.iter().sum();
+        if round <= n || total <= 0.0 {
+            return Kind::CYCLE[(round % n) as usize];
+        }
+        let kinds = [Kind::Employees, Kind::Days, Kind::Block, Kind::Cover];
+        let weight: Vec<f64> = kinds
+            .iter()
+            .map(|k| Self::FLOOR + (1.0 - 4.0 * Self::FLOOR) * self.rate[k.index()] / total)
+            .collect();
+        let mut x = rng.random_range(0.0..weight.iter().sum::<f64>());
+        for (k, w) in kinds.iter().zip(&weight) {
+            if x < *w {
+                return *k;
+            }
+            x -= w;
+        }
+        kinds[3]
+    }
+
+    fn record(&mut self, kind: Kind, gain: f64, seconds: f64) {
+        let r = &mut self.rate[kind.index()];
+        *r = (1.0 - Self::SMOOTHING) * *r + Self::SMOOTHING * gain / seconds.max(0.01);
     }
 }
 
