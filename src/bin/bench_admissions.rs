@@ -13,7 +13,9 @@
 //!
 //! Phases: a short warm-up; `--samples` admissions one at a time (latency without
 //! load); `--count` admissions by `--clients` concurrent clients, each sending its next
-//! request once the previous one has its bed (latency under load and admissions/s).
+//! request once the previous one has its bed (latency under load and admissions/s);
+//! with `--rate R`, then `--count` admissions offered at R a second whatever the answers
+//! (an open loop: latency at a given arrival rate, not set by the clients' queue).
 //!
 //! Latency is measured from just before the POST to the bed assignment's timestamp in
 //! the domain database, so polling does not inflate it. Every report ends with the
@@ -70,6 +72,11 @@ struct Args {
     /// Concurrent clients in the throughput phase.
     #[arg(long, default_value_t = 20)]
     clients: usize,
+    /// After the closed loop, an open loop: `--count` admissions offered at this many per
+    /// second whatever the answers (arrivals as a hospital sends them, so latency is not
+    /// set by how many clients wait), each request -> bed assigned measured.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Admissions one at a time in the latency phase.
     #[arg(long, default_value_t = 50)]
     samples: usize,
@@ -274,6 +281,30 @@ async fn measure(
     let wall = started.elapsed();
     report(&format!("{} clients", args.clients), &loaded, Some(wall));
     println!("machine load {}", load());
+
+    if let Some(rate) = args.rate {
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0,
+            "--rate must be a positive number of admissions per second"
+        );
+        let requests: Vec<AdmissionRequest> =
+            (0..args.count).map(|_| next_request(&mut rng)).collect();
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        let started = Instant::now();
+        let mut handles = Vec::new();
+        for req in requests {
+            tick.tick().await;
+            let client = client.clone();
+            handles.push(tokio::spawn(async move { client.admit(req).await }));
+        }
+        let mut open = Vec::new();
+        for h in handles {
+            open.push(h.await??);
+        }
+        let wall = started.elapsed();
+        report(&format!("{rate}/s offered"), &open, Some(wall));
+        println!("machine load {}", load());
+    }
     stop.store(true, Ordering::SeqCst);
     poller.await??;
     Ok(())

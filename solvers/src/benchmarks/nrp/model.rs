@@ -676,11 +676,7 @@ pub(super) fn search(
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or((budget / 100.0).clamp(0.5, 3.0));
-    let lanes = std::env::var("NRP_LANES")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(lanes_asked)
-        .clamp(1, MAX_LANES);
+    let lanes = lanes_asked.clamp(1, MAX_LANES);
     let mut chooser = KindChooser::default();
     let mut failures = 0u32;
     let (mut kept, mut laid) = (0u32, 0u32);
