@@ -75,7 +75,7 @@ struct Args {
     /// After the closed loop, an open loop: `--count` admissions offered at this many per
     /// second whatever the answers (arrivals as a hospital sends them, so latency is not
     /// set by how many clients wait), each request -> bed assigned measured.
-    #[arg(long)]
+    #[arg(long, value_parser = positive_rate, conflicts_with = "crash")]
     rate: Option<f64>,
     /// Admissions one at a time in the latency phase.
     #[arg(long, default_value_t = 50)]
@@ -138,6 +138,17 @@ struct Sample {
     /// Request sent -> bed assigned (None: not admitted).
     assigned: Option<Duration>,
     status: String,
+}
+
+/// `--rate` is checked when the arguments are read, so that a bad value is refused
+/// before the hospital is set up and the closed loop has run.
+fn positive_rate(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a positive number of admissions per second"
+        )),
+    }
 }
 
 fn main() -> Result<()> {
@@ -283,10 +294,6 @@ async fn measure(
     println!("machine load {}", load());
 
     if let Some(rate) = args.rate {
-        anyhow::ensure!(
-            rate.is_finite() && rate > 0.0,
-            "--rate must be a positive number of admissions per second"
-        );
         let requests: Vec<AdmissionRequest> =
             (0..args.count).map(|_| next_request(&mut rng)).collect();
         let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
