@@ -104,10 +104,12 @@ impl fmt::Display for Device {
 pub const CPU_CHUNK_ROWS: usize = 64 * (168 + 28);
 /// Most rows per CUDA call, whatever the memory bound allows (~0.9 GB of 216 features).
 pub const CUDA_MAX_CHUNK_ROWS: usize = 1 << 20;
-/// Default of [`RuntimeOptions::gpu_min_rows`]: not yet calibrated on a GPU (run
-/// `scripts/gpu-check` on the server and set the threshold it prints), so set high: only
-/// backtest-sized calls (about 5,000 week-long series and more) go to the GPU.
-pub const DEFAULT_GPU_MIN_ROWS: usize = 1 << 20;
+/// Default of [`RuntimeOptions::gpu_min_rows`]: no call goes to the GPU until
+/// `scripts/gpu-check` has measured the server and the threshold it prints is set. On the
+/// one GPU measured so far (an NVIDIA H200, 2026-12-04; README "Forecasts on a GPU") the
+/// CUDA provider was slower than the CPU at every size from 1 to 100,000 series, so any
+/// finite default would make some forecasts slower.
+pub const DEFAULT_GPU_MIN_ROWS: usize = usize::MAX;
 /// Default of [`RuntimeOptions::device_memory_bytes`]: 2 GiB per CUDA session.
 pub const DEFAULT_DEVICE_MEMORY_BYTES: usize = 2 << 30;
 
@@ -702,6 +704,10 @@ impl OnnxModel {
                     self.gpu_min_rows
                 )),
             },
+            (Some(_), Some(_)) if self.gpu_min_rows == usize::MAX => cpu(Some(
+                "auto: no GPU threshold set (--forecast-gpu-min-rows, measured by scripts/gpu-check): ran on the CPU"
+                    .to_string(),
+            )),
             (Some(_), Some(_)) => cpu(Some(format!(
                 "auto: {rows} rows, below the GPU threshold of {}: ran on the CPU",
                 self.gpu_min_rows

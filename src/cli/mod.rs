@@ -93,6 +93,7 @@ pub struct Global {
     pub forecast_device: careflow_forecasters::Device,
     /// With `--forecast-device auto`: the smallest forecast call (rows for ONNX Runtime,
     /// a batch's series x hours) that runs on the GPU; `scripts/gpu-check` measures it.
+    /// Default: none (every call on the CPU) until it is set from that measurement.
     #[arg(
         long,
         global = true,
