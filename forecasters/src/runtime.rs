@@ -104,12 +104,6 @@ impl fmt::Display for Device {
 pub const CPU_CHUNK_ROWS: usize = 64 * (168 + 28);
 /// Most rows per CUDA call, whatever the memory bound allows (~0.9 GB of 216 features).
 pub const CUDA_MAX_CHUNK_ROWS: usize = 1 << 20;
-/// Default of [`RuntimeOptions::gpu_min_rows`]: no call goes to the GPU until
-/// `scripts/gpu-check` has measured the server and the threshold it prints is set. On the
-/// one GPU measured so far (an NVIDIA H200, 2026-12-04; README "Forecasts on a GPU") the
-/// CUDA provider was slower than the CPU at every size from 1 to 100,000 series, so any
-/// finite default would make some forecasts slower.
-pub const DEFAULT_GPU_MIN_ROWS: usize = usize::MAX;
 /// Default of [`RuntimeOptions::device_memory_bytes`]: 2 GiB per CUDA session.
 pub const DEFAULT_DEVICE_MEMORY_BYTES: usize = 2 << 30;
 
@@ -121,8 +115,12 @@ pub struct RuntimeOptions {
     /// Where forecasts run.
     pub device: Device,
     /// With [`Device::Auto`]: the smallest call (rows given to ONNX Runtime at once,
-    /// summed over a batch) that runs on CUDA. Calibrated by `scripts/gpu-check`.
-    pub gpu_min_rows: usize,
+    /// summed over a batch) that runs on CUDA, as `scripts/gpu-check` measured it on the
+    /// server; `None` (the default) sends no call to CUDA. No default threshold: on the
+    /// one GPU measured so far (an NVIDIA H200, 2026-12-04; README "Forecasts on a GPU")
+    /// CUDA was slower than the CPU at every size from 1 to 100,000 series, so any
+    /// threshold not measured on the server itself could make forecasts slower.
+    pub gpu_min_rows: Option<usize>,
     /// Bound on the device memory one CUDA session may take (ONNX Runtime's
     /// `gpu_mem_limit`); rows per CUDA call are sized so a call fits in half of it.
     pub device_memory_bytes: usize,
@@ -140,7 +138,7 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             intra_threads: 1,
             device: Device::Cpu,
-            gpu_min_rows: DEFAULT_GPU_MIN_ROWS,
+            gpu_min_rows: None,
             device_memory_bytes: DEFAULT_DEVICE_MEMORY_BYTES,
             max_rows_per_call: None,
             batch_threads: 1,
@@ -521,7 +519,7 @@ pub struct OnnxModel {
     /// Under `auto` without a CUDA session: why.
     cuda_unavailable: Option<String>,
     device: Device,
-    gpu_min_rows: usize,
+    gpu_min_rows: Option<usize>,
     cpu_chunk_rows: usize,
     batch_threads: usize,
     n_features: usize,
@@ -613,7 +611,7 @@ impl OnnxModel {
             cuda,
             cuda_unavailable,
             device: opts.device,
-            gpu_min_rows: opts.gpu_min_rows.max(1),
+            gpu_min_rows: opts.gpu_min_rows.map(|n| n.max(1)),
             cpu_chunk_rows: opts.max_rows_per_call.unwrap_or(CPU_CHUNK_ROWS).max(1),
             batch_threads: opts.batch_threads.max(1),
             n_features,
@@ -694,24 +692,24 @@ impl OnnxModel {
                 chunk_rows: c.chunk_rows,
                 note: None,
             },
-            (Some(_), Some(c)) if rows >= self.gpu_min_rows => RunPlan {
-                provider: Provider::Cuda {
-                    device_id: c.device_id,
+            (Some(_), Some(c)) => match self.gpu_min_rows {
+                Some(min) if rows >= min => RunPlan {
+                    provider: Provider::Cuda {
+                        device_id: c.device_id,
+                    },
+                    chunk_rows: c.chunk_rows,
+                    note: Some(format!(
+                        "auto: {rows} rows, at least the GPU threshold of {min}: ran on CUDA"
+                    )),
                 },
-                chunk_rows: c.chunk_rows,
-                note: Some(format!(
-                    "auto: {rows} rows, at least the GPU threshold of {}: ran on CUDA",
-                    self.gpu_min_rows
+                Some(min) => cpu(Some(format!(
+                    "auto: {rows} rows, below the GPU threshold of {min}: ran on the CPU"
+                ))),
+                None => cpu(Some(
+                    "auto: no GPU threshold set (--forecast-gpu-min-rows, measured by scripts/gpu-check): ran on the CPU"
+                        .to_string(),
                 )),
             },
-            (Some(_), Some(_)) if self.gpu_min_rows == usize::MAX => cpu(Some(
-                "auto: no GPU threshold set (--forecast-gpu-min-rows, measured by scripts/gpu-check): ran on the CPU"
-                    .to_string(),
-            )),
-            (Some(_), Some(_)) => cpu(Some(format!(
-                "auto: {rows} rows, below the GPU threshold of {}: ran on the CPU",
-                self.gpu_min_rows
-            ))),
             (None, None) => unreachable!("a model has a session"),
         }
     }

@@ -94,13 +94,8 @@ pub struct Global {
     /// With `--forecast-device auto`: the smallest forecast call (rows for ONNX Runtime,
     /// a batch's series x hours) that runs on the GPU; `scripts/gpu-check` measures it.
     /// Default: none (every call on the CPU) until it is set from that measurement.
-    #[arg(
-        long,
-        global = true,
-        env = "CAREFLOW_FORECAST_GPU_MIN_ROWS",
-        default_value_t = careflow_forecasters::runtime::DEFAULT_GPU_MIN_ROWS
-    )]
-    pub forecast_gpu_min_rows: usize,
+    #[arg(long, global = true, env = "CAREFLOW_FORECAST_GPU_MIN_ROWS")]
+    pub forecast_gpu_min_rows: Option<usize>,
     /// Threads that build a large forecast batch's features and quantiles in parallel
     /// (backtests, hospital-group plans); 1 keeps each batch on one thread.
     #[arg(
