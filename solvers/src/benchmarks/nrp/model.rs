@@ -23,12 +23,13 @@
 //! (n[d,s] + under - over = requirement, priced by the cover weights).
 //!
 //! Search: one MILP on the whole instance for part of the time (it proves the small
-//! instances optimal); then, while time remains, re-optimise neighbourhoods of the best
-//! roster with everything else fixed: blocks of employees over the whole horizon, windows
-//! of days over all employees, blocks of employees within a window, and the employees
-//! who could fill one short shift (cover terms carry most of the cost). Fixed cells
-//! become constants, so a subproblem holds only its free cells. A neighbourhood grows
-//! when HiGHS closes it quickly and shrinks when it runs out of time.
+//! instances optimal), beside which, and after it while time remains, the other lanes
+//! re-optimise neighbourhoods of the best roster with everything else fixed: blocks of
+//! employees over the whole horizon, windows of days over all employees (one window, or
+//! two apart), blocks of employees within a window, and the employees who could fill one
+//! short shift (cover terms carry most of the cost). Fixed cells become constants, so a
+//! subproblem holds only its free cells. A neighbourhood grows when HiGHS closes it
+//! quickly and shrinks when it runs out of time.
 
 // The model is index arithmetic over (employee, day, shift); ranges read like the maths.
 #![allow(clippy::needless_range_loop)]
@@ -429,9 +430,10 @@ enum EmployeeRow {
 
 /// The roster, then its improvement. Construction (a row per employee within every hard
 /// rule, `construct`); an exact MILP for any employee the construction left open; a few
-/// passes that re-build each row against the others; the whole model, warm-started from
-/// that roster, for part of the time (it proves the small instances optimal and gives the
-/// bound); then many small fix-and-optimise steps until the budget is spent.
+/// passes that re-build each row against the others; bounds; then the lanes: the whole
+/// model, warm-started from that roster, for part of the time (it proves the small
+/// instances optimal and gives the bound) in one, many small fix-and-optimise steps in
+/// the others and, once the whole model is done, in all of them until the budget is spent.
 ///
 /// Infeasibility is reported only when HiGHS proves that one employee's rules admit no row
 /// (the hard rules never couple employees, and the cover rows have slacks, so the whole
@@ -542,91 +544,32 @@ pub(super) fn search(
         );
     }
 
-    // 3. The whole model, warm-started, for part of the time: it proves the small
-    // instances optimal within this share; on larger ones it mostly gives the bound, and
-    // the time is better spent on small subproblems.
+    // 3. Bounds, before the subproblems: the Lagrangian (cover rows and each employee's
+    // budgets priced) on the clock, and the combinatorial bound. The whole model, which
+    // also gives a bound, runs as the first job of the lanes below.
     let cells: usize = inst
         .staff
         .iter()
         .map(|st| st.max_shifts.iter().filter(|&&m| m > 0).count() * inst.horizon)
         .sum();
-    let first_share = if cells <= SMALL_MODEL_CELLS {
-        0.3
-    } else {
-        0.15
-    };
-    let mut bound = None;
-    let left = budget - settings.elapsed_s();
     let whole_cells = std::env::var("NRP_WHOLE_CELLS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(WHOLE_MODEL_CELLS);
-    if cells <= whole_cells && left > 0.5 {
-        let all = Free::all(inst);
-        let whole = build(inst, &all, Some(&best));
-        let limit = std::env::var("NRP_WHOLE_S")
-            .ok()
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(budget * first_share)
-            .min(left);
-        let first = whole.milp.solve(
-            &settings.with_time_limit(limit),
-            Some(&whole.hint),
-            &mut |_| {},
-        );
-        match first {
-            Ok(first) => {
-                if first.status == SolveStatus::Infeasible {
-                    // A roster within every rule is in hand, so this is HiGHS's numerics,
-                    // not a proof: keep the roster.
-                    tried.push("HiGHS reported the whole model infeasible; ignored".into());
-                } else {
-                    bound = first.bound;
-                    stream.bound = bound;
-                    if let Some(v) = &first.values {
-                        let cand = read_roster(inst, &all, None, &whole.x, v);
-                        let rep = check::check(inst, &cand);
-                        if rep.hard_total() == 0 && rep.cost() <= best_cost {
-                            best = cand;
-                            best_cost = rep.cost();
-                        }
-                    }
-                    stream.improved(settings.elapsed_s(), best_cost);
-                    if first.status == SolveStatus::Optimal {
-                        return Ok(Found {
-                            roster: best,
-                            objective: best_cost,
-                            status: SolveStatus::Optimal,
-                            bound,
-                        });
-                    }
-                }
-                if debug {
-                    eprintln!(
-                        "whole model: {:?} cost {best_cost} bound {bound:?} t {:.1}",
-                        first.status,
-                        settings.elapsed_s()
-                    );
-                }
-            }
-            // The roster in hand stands; the subproblems below still improve it.
-            Err(e) if debug => eprintln!("whole model failed: {e}"),
-            Err(_) => {}
-        }
-    }
-    // Too large for the whole MILP, or the whole MILP left a gap: the Lagrangian bound,
-    // on the clock, streamed as it rises. (The LP relaxation was used here; on a year of
-    // 150 nurses and 32 types HiGHS ran more than a minute past its time limit.) Where
-    // the whole model ran, its bound is usually the stronger, so the Lagrangian gets a
-    // small share there (it often converges sooner).
+    let whole_runs = cells <= whole_cells && budget - settings.elapsed_s() > 0.5;
+    let mut bound: Option<f64> = None;
+    // (The LP relaxation was used here; on a year of 150 nurses and 32 types HiGHS ran
+    // more than a minute past its time limit.) Where the whole model runs, its bound is
+    // usually the stronger, so the Lagrangian gets a small share there (it often
+    // converges sooner).
     if budget - settings.elapsed_s() > 0.3 {
         let share = std::env::var("NRP_LAGRANGE_SHARE")
             .ok()
             .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(if bound.is_none() {
-                LAGRANGE_SHARE
+            .unwrap_or(if whole_runs {
+                LAGRANGE_SHARE_BESIDE_WHOLE
             } else {
-                LAGRANGE_SHARE_AFTER_WHOLE
+                LAGRANGE_SHARE
             });
         let end = settings.elapsed_s() + (budget * share).min(budget - settings.elapsed_s() - 0.2);
         let mut lagrange = bound::Lagrange::new(inst);
@@ -663,12 +606,30 @@ pub(super) fn search(
     }
     // Costs are integers, so the bound rounds up, but only past HiGHS's feasibility
     // tolerance: a bound of 3443.0000001 proves 3443, not 3444.
-    let bound_u = bound.map(|b| (b - 1e-4).ceil() as u64);
+    let round_up = |b: Option<f64>| b.map(|b| (b - 1e-4).ceil() as u64);
+    let mut bound_u = round_up(bound);
 
-    // 4. Fix-and-optimise around the best roster, in `lanes` subproblems at once (one
-    // HiGHS thread each) on cells no other running subproblem holds. Each starts from the
-    // best roster when it is handed out; when it ends, its cells are laid onto the best
-    // roster as it is then, and kept where the result meets every rule and costs no more.
+    // 4. The lanes: `lanes` jobs at once, one HiGHS thread each. The first job is the
+    // whole model, warm-started from the roster in hand, for part of the time: it proves
+    // the small instances optimal within this share and gives the bound; on larger ones
+    // it rarely finds a better roster, so meanwhile the other lanes already run
+    // subproblems (before, the second core idled through it). Then fix-and-optimise
+    // around the best roster, on cells no other running subproblem holds. Each
+    // subproblem starts from the best roster when it is handed out; when it ends, its
+    // cells are laid onto the best roster as it is then, and kept where the result meets
+    // every rule and costs no more.
+    let whole_limit = whole_runs.then(|| {
+        let share = if cells <= SMALL_MODEL_CELLS {
+            0.3
+        } else {
+            0.15
+        };
+        std::env::var("NRP_WHOLE_S")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(budget * share)
+            .min(budget - settings.elapsed_s())
+    });
     let mut hoods = Neighbourhoods::new(inst);
     // Short calls: many small steps beat a few large ones; the sizes adapt so that most
     // calls close well inside this limit.
@@ -696,7 +657,7 @@ pub(super) fn search(
             let done = done_tx.clone();
             scope.spawn(move || {
                 while let Ok(job) = rx.recv() {
-                    let lane = solve_lane(inst, job.kind, &job.free, &job.base, &job.settings);
+                    let lane = solve_lane(inst, &job);
                     if done.send((w, job, lane)).is_err() {
                         break;
                     }
@@ -706,7 +667,11 @@ pub(super) fn search(
         drop(done_tx);
         let mut running = 0;
         for w in 0..lanes {
-            if pool.dispatch(w, &best, &mut rng, &chooser, &hoods) {
+            let sent = match whole_limit {
+                Some(limit) if w == 0 => pool.dispatch_whole(w, &best, limit),
+                _ => pool.dispatch(w, &best, &mut rng, &chooser, &hoods),
+            };
+            if sent {
                 running += 1;
             }
         }
@@ -719,14 +684,46 @@ pub(super) fn search(
             let cost_before = best_cost;
             match lane.result {
                 Err(e) => {
-                    // One failed subproblem costs its round, not the roster.
+                    // One failed job costs its round, not the roster.
                     failures += 1;
                     if debug {
-                        eprintln!("{:?}: HiGHS failed: {e}", lane.kind);
+                        eprintln!("{:?}: HiGHS failed: {e}", job.kind);
                     }
                 }
-                Ok((found, status, secs)) => {
-                    if let Some((cand, _)) = found {
+                Ok(done) if job.kind == Kind::Whole => {
+                    if done.status == SolveStatus::Infeasible {
+                        // A roster within every rule is in hand, so this is HiGHS's
+                        // numerics, not a proof: keep the roster.
+                        tried.push("HiGHS reported the whole model infeasible; ignored".into());
+                    } else if let Some(b) = done.bound {
+                        if bound.is_none_or(|x| b > x) {
+                            bound = Some(b);
+                            bound_u = round_up(bound);
+                            stream.bound = bound;
+                        }
+                    }
+                    if let Some((cand, cost)) = done.found {
+                        if done.status == SolveStatus::Optimal {
+                            // HiGHS closed the gap with its own tolerance, so its bound
+                            // may sit a hair below this roster's integer cost, which is
+                            // the optimum.
+                            bound_u = bound_u.max(Some(cost));
+                        }
+                        if cost <= best_cost {
+                            best = cand;
+                            best_cost = cost;
+                        }
+                    }
+                    if debug {
+                        eprintln!(
+                            "whole model: {:?} cost {best_cost} bound {bound:?} t {:.1}",
+                            done.status,
+                            settings.elapsed_s()
+                        );
+                    }
+                }
+                Ok(done) => {
+                    if let Some((cand, _)) = done.found {
                         // The lane's cells on top of the best roster as it is now (other
                         // lanes may have changed other cells since this one started).
                         laid += 1;
@@ -750,16 +747,18 @@ pub(super) fn search(
                     let gain = cost_before - best_cost;
                     if debug {
                         eprintln!(
-                            "round {} {:?} size {} status {status:?} t {secs:.2} gain {gain} best {best_cost} at {:.1}",
+                            "round {} {:?} size {} status {:?} t {:.2} gain {gain} best {best_cost} at {:.1}",
                             pool.round,
-                            lane.kind,
-                            hoods.size(lane.kind),
+                            job.kind,
+                            hoods.size(job.kind),
+                            done.status,
+                            done.seconds,
                             settings.elapsed_s()
                         );
                     }
-                    let closed = status != SolveStatus::TimeLimit;
-                    hoods.adapt(lane.kind, closed, secs < job.limit * 0.25);
-                    chooser.record(lane.kind, gain as f64, secs);
+                    let closed = done.status != SolveStatus::TimeLimit;
+                    hoods.adapt(job.kind, closed, done.seconds < job.limit * 0.25);
+                    chooser.record(job.kind, gain as f64, done.seconds);
                 }
             }
             if best_cost < cost_before {
@@ -771,7 +770,7 @@ pub(super) fn search(
             if !proven && failures <= 20 && pool.dispatch(w, &best, &mut rng, &chooser, &hoods) {
                 running += 1;
             } else {
-                // Ends that lane's thread; the others finish their subproblem.
+                // Ends that lane's thread; the others finish their job.
                 pool.to_lane[w] = None;
             }
         }
@@ -794,6 +793,22 @@ pub(super) fn search(
             "end: {rounds} rounds, on {} off {} under {} over {}",
             r.shift_on_requests, r.shift_off_requests, r.cover_under, r.cover_over
         );
+    }
+    if let Some(path) = std::env::var_os("NRP_DUMP") {
+        // Development aid: the final roster, a line per employee, a shift id or - a day.
+        let text: String = inst
+            .staff
+            .iter()
+            .zip(&best.cells)
+            .map(|(st, row)| {
+                let days: Vec<&str> = row
+                    .iter()
+                    .map(|c| c.map_or("-", |s| inst.shifts[s].id.as_str()))
+                    .collect();
+                format!("{} {}\n", st.id, days.join(" "))
+            })
+            .collect();
+        let _ = std::fs::write(path, text);
     }
     Ok(Found {
         roster: best,
@@ -826,8 +841,9 @@ const WHOLE_MODEL_CELLS: usize = 60_000;
 /// Share of the time the Lagrangian bound may take when the whole MILP gives none.
 const LAGRANGE_SHARE: f64 = 0.08;
 
-/// Share of the time the Lagrangian bound may take after the whole MILP left a gap.
-const LAGRANGE_SHARE_AFTER_WHOLE: f64 = 0.02;
+/// Share of the time the Lagrangian bound may take where the whole MILP runs too (as
+/// the lanes' first job), whose bound is usually the stronger.
+const LAGRANGE_SHARE_BESIDE_WHOLE: f64 = 0.02;
 
 /// Instances with at most this many (employee, day, allowed shift) cells give the whole
 /// model 30% of the time (Instance1-5: it proves 1-4 optimal there); larger ones 15%.
@@ -852,18 +868,37 @@ enum Kind {
     /// whole horizon: cover costs sit on days, not on employees, so the cost-biased
     /// employee choice alone never aims at them.
     Cover,
+    /// All employees over two windows of days apart: work moves between distant parts
+    /// of the horizon with every employee's budgets kept (a weekend given up in one
+    /// window is worked in the other). Where staff are short on weekends (Instance8:
+    /// every nurse must work both days of each weekend they may), the missing heads sit
+    /// on weekends weeks apart, and no single window or handful of rows reaches them.
+    Windows,
+    /// Every cell: the whole model, run once as the first job (not in `CYCLE` or `ALL`,
+    /// so never drawn, sized or measured).
+    Whole,
 }
 
 impl Kind {
     /// The order the search takes them in. Under-cover costs 100 a unit, so the kinds
     /// aimed at it (day windows over all employees, cover helpers) come twice as often.
-    const CYCLE: [Kind; 6] = [
+    const CYCLE: [Kind; 7] = [
         Kind::Days,
         Kind::Employees,
         Kind::Cover,
+        Kind::Windows,
         Kind::Days,
         Kind::Block,
         Kind::Cover,
+    ];
+
+    /// Every kind, in `index` order.
+    const ALL: [Kind; 5] = [
+        Kind::Employees,
+        Kind::Days,
+        Kind::Block,
+        Kind::Cover,
+        Kind::Windows,
     ];
 
     fn index(self) -> usize {
@@ -900,6 +935,21 @@ struct Lanes<'a> {
 }
 
 impl Lanes<'_> {
+    /// Hands lane `w` the whole model, warm-started from `best`, for `limit` seconds. It
+    /// holds no cells: its roster replaces the best one only when it costs no more.
+    fn dispatch_whole(&mut self, w: usize, best: &Roster, limit: f64) -> bool {
+        let job = Job {
+            kind: Kind::Whole,
+            free: Free::all(self.inst),
+            base: best.clone(),
+            settings: self.settings.with_time_limit(limit),
+            limit,
+        };
+        self.to_lane[w]
+            .as_ref()
+            .is_some_and(|tx| tx.send(job).is_ok())
+    }
+
     /// Hands lane `w` its next subproblem: a kind by `chooser`, its cells by `hoods`, less
     /// those another lane holds (a few draws, in case they are all held), from `best`.
     /// False, and the lane closed, when time is up or no draw left a free cell.
@@ -954,37 +1004,44 @@ impl Lanes<'_> {
     }
 }
 
-/// What one lane's subproblem gave: its kind, and either HiGHS's error or (the roster and
-/// its cost, when it meets every rule; HiGHS's status; seconds taken).
+/// What one lane's job gave: HiGHS's error, or what it solved.
 struct Lane {
-    kind: Kind,
-    #[allow(clippy::type_complexity)]
-    result: Result<(Option<(Roster, u64)>, SolveStatus, f64), String>,
+    result: Result<Solved, String>,
 }
 
-/// One fix-and-optimise subproblem: `free`'s cells re-optimised with the rest of `best`
-/// fixed, warm-started from `best` (so HiGHS never returns worse than it was given).
-fn solve_lane(
-    inst: &Instance,
-    kind: Kind,
-    free: &Free,
-    best: &Roster,
-    settings: &HighsSettings,
-) -> Lane {
+/// A job HiGHS ran to its end or its limit.
+struct Solved {
+    /// The roster and its cost, when HiGHS gave one that meets every rule.
+    found: Option<(Roster, u64)>,
+    status: SolveStatus,
+    /// HiGHS's bound on the objective: for the whole model, on every roster's cost.
+    bound: Option<f64>,
+    seconds: f64,
+}
+
+/// One job: `free`'s cells re-optimised with the rest of `base` fixed (all of them for
+/// the whole model), warm-started from `base` (so HiGHS never returns worse than it was
+/// given).
+fn solve_lane(inst: &Instance, job: &Job) -> Lane {
     let started = std::time::Instant::now();
-    let sub = build(inst, free, Some(best));
-    let result = match sub.milp.solve(settings, Some(&sub.hint), &mut |_| {}) {
+    let sub = build(inst, &job.free, Some(&job.base));
+    let result = match sub.milp.solve(&job.settings, Some(&sub.hint), &mut |_| {}) {
         Err(e) => Err(e.to_string()),
         Ok(r) => {
             let found = r.values.as_ref().and_then(|v| {
-                let cand = read_roster(inst, free, Some(best), &sub.x, v);
+                let cand = read_roster(inst, &job.free, Some(&job.base), &sub.x, v);
                 let report = check::check(inst, &cand);
                 (report.hard_total() == 0).then(|| (cand, report.cost()))
             });
-            Ok((found, r.status, started.elapsed().as_secs_f64()))
+            Ok(Solved {
+                found,
+                status: r.status,
+                bound: r.bound,
+                seconds: started.elapsed().as_secs_f64(),
+            })
         }
     };
-    Lane { kind, result }
+    Lane { result }
 }
 
 /// Which kind of subproblem comes next: after one pass of [`Kind::CYCLE`] (each kind
@@ -994,7 +1051,7 @@ fn solve_lane(
 #[derive(Default)]
 struct KindChooser {
     /// Exponentially smoothed cost removed per second, per kind.
-    rate: [f64; 4],
+    rate: [f64; Kind::ALL.len()],
 }
 
 impl KindChooser {
@@ -1009,10 +1066,11 @@ impl KindChooser {
         if round <= n || total <= 0.0 {
             return Kind::CYCLE[(round % n) as usize];
         }
-        let kinds = [Kind::Employees, Kind::Days, Kind::Block, Kind::Cover];
+        let kinds = Kind::ALL;
+        let floors = Self::FLOOR * kinds.len() as f64;
         let weight: Vec<f64> = kinds
             .iter()
-            .map(|k| Self::FLOOR + (1.0 - 4.0 * Self::FLOOR) * self.rate[k.index()] / total)
+            .map(|k| Self::FLOOR + (1.0 - floors) * self.rate[k.index()] / total)
             .collect();
         let mut x = rng.random_range(0.0..weight.iter().sum::<f64>());
         for (k, w) in kinds.iter().zip(&weight) {
@@ -1021,7 +1079,7 @@ impl KindChooser {
             }
             x -= w;
         }
-        kinds[3]
+        kinds[kinds.len() - 1]
     }
 
     fn record(&mut self, kind: Kind, gain: f64, seconds: f64) {
@@ -1032,10 +1090,10 @@ impl KindChooser {
 
 /// Adaptive neighbourhood sizes and the cost-biased choice of what to free.
 struct Neighbourhoods {
-    /// Current size per kind: employees, days, employees, employees.
-    size: [usize; 4],
+    /// Current size per kind: employees, days, employees, employees, days per window.
+    size: [usize; Kind::ALL.len()],
     /// Largest size per kind.
-    max: [usize; 4],
+    max: [usize; Kind::ALL.len()],
     /// Days a whole-row subproblem (`Employees`, `Cover`) frees on a long horizon.
     span: usize,
 }
@@ -1045,8 +1103,15 @@ impl Neighbourhoods {
         let e = inst.staff.len();
         let h = inst.horizon;
         Self {
-            size: [3.min(e), 5.min(h), (e / 4).clamp(2, e), 3.min(e)],
-            max: [e, h, e, e],
+            size: [
+                3.min(e),
+                5.min(h),
+                (e / 4).clamp(2, e),
+                3.min(e),
+                4.min(h / 3).max(1),
+            ],
+            // Two windows of at most a third of the horizon each can stay apart.
+            max: [e, h, e, e, (h / 3).max(1)],
             span: std::env::var("NRP_SPAN")
                 .ok()
                 .and_then(|v| v.parse().ok())
@@ -1099,6 +1164,7 @@ impl Neighbourhoods {
         };
         let size = self.size(kind);
         match kind {
+            Kind::Whole => return Free::all(inst),
             Kind::Cover => {
                 let (helpers, day) = cover_helpers(inst, best, &emp_cost, size, rng);
                 let (lo, hi) = self.span(day, &day_cost, h, rng);
@@ -1110,6 +1176,31 @@ impl Neighbourhoods {
                 let (lo, hi) = self.span(None, &day_cost, h, rng);
                 for e in colleagues(inst, &emp_cost, size, rng) {
                     free.cells[e][lo..hi].iter_mut().for_each(|c| *c = true);
+                }
+            }
+            Kind::Windows => {
+                // The first window around a costly day; the second apart from it, around
+                // a costly day or (half the time) any day, since the work to move may sit
+                // where nothing is short.
+                let centre = weighted_sample(by_cost(&day_cost), 1, rng)[0];
+                let first = window_start(centre, size, h, rng);
+                let apart = |d: usize| d + size < first || d >= first + 2 * size;
+                let uniform = rng.random_bool(0.5);
+                let weight: Vec<f64> = (0..h)
+                    .map(|d| match (apart(d), uniform) {
+                        (false, _) => 0.0,
+                        (true, true) => 1.0,
+                        (true, false) => 1.0 + day_cost[d] as f64,
+                    })
+                    .collect();
+                let mut starts = vec![first];
+                if let Some(&other) = weighted_sample(weight, 1, rng).first() {
+                    starts.push(window_start(other, size, h, rng));
+                }
+                for row in &mut free.cells {
+                    for &start in &starts {
+                        row[start..start + size].iter_mut().for_each(|c| *c = true);
+                    }
                 }
             }
             Kind::Days => {
@@ -1416,4 +1507,93 @@ pub(super) fn solve_days(
         status: r.status,
         bound: r.bound,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::benchmarks::nrp::generate::{generate_with_witness, GenParams};
+
+    /// Days on which `free` frees someone, and whether it frees everyone on each.
+    fn free_days(free: &Free) -> Vec<usize> {
+        let h = free.cells[0].len();
+        (0..h)
+            .filter(|&d| free.cells.iter().any(|row| row[d]))
+            .inspect(|&d| assert!(free.cells.iter().all(|row| row[d]), "day {d} half free"))
+            .collect()
+    }
+
+    /// Each kind frees what it says, at every size it can take: `Windows` every employee
+    /// on two windows of `size` days that do not touch (or one, when the horizon leaves
+    /// no room for a second apart from the first); `Days` every employee on one window.
+    #[test]
+    fn the_window_kinds_free_every_employee_on_their_days() {
+        let (inst, witness) = generate_with_witness(&GenParams {
+            nurses: 12,
+            days: 28,
+            shifts: 3,
+            seed: 1,
+        });
+        let mut hoods = Neighbourhoods::new(&inst);
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut two = 0;
+        for size in 1..=hoods.max[Kind::Windows.index()] {
+            hoods.size[Kind::Windows.index()] = size;
+            for _ in 0..50 {
+                let days = free_days(&hoods.pick(&inst, &witness, Kind::Windows, &mut rng));
+                // Runs of consecutive days: one or two, each `size` long, apart.
+                let mut runs: Vec<(usize, usize)> = Vec::new();
+                for d in days {
+                    match runs.last_mut() {
+                        Some((_, end)) if *end == d => *end = d + 1,
+                        _ => runs.push((d, d + 1)),
+                    }
+                }
+                match runs.as_slice() {
+                    [(a, b)] => assert_eq!(b - a, size, "one window of {size}: {runs:?}"),
+                    [(a, b), (c, d)] => {
+                        two += 1;
+                        assert_eq!((b - a, d - c), (size, size), "{runs:?}");
+                        assert!(b < c, "windows touch: {runs:?}");
+                    }
+                    _ => panic!("size {size}: {runs:?}"),
+                }
+            }
+        }
+        // With 28 days two windows apart fit at every size up to a third of it; most
+        // draws find room for the second.
+        assert!(two > 300, "only {two} of 450 draws had two windows");
+        hoods.size[Kind::Days.index()] = 9;
+        let days = free_days(&hoods.pick(&inst, &witness, Kind::Days, &mut rng));
+        assert_eq!(days.len(), 9);
+        assert_eq!(days[8] - days[0], 8, "one window: {days:?}");
+    }
+
+    /// The kind chooser runs every kind within its first pass, and afterwards still draws
+    /// each one now and then (its floor), whatever the measured rates.
+    #[test]
+    fn the_chooser_reaches_every_kind() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut chooser = KindChooser::default();
+        let first: Vec<Kind> = (1..=Kind::CYCLE.len() as u64)
+            .map(|r| chooser.choose(r, &mut rng))
+            .collect();
+        for k in Kind::ALL {
+            assert!(first.contains(&k), "{k:?} missing from the first pass");
+        }
+        // Only Days pays; every other kind keeps its floor.
+        chooser.record(Kind::Days, 500.0, 1.0);
+        let mut count = [0usize; Kind::ALL.len()];
+        for r in 100..5100 {
+            count[chooser.choose(r, &mut rng).index()] += 1;
+        }
+        for k in Kind::ALL {
+            let share = count[k.index()] as f64 / 5000.0;
+            if k == Kind::Days {
+                assert!(share > 0.6, "Days {share}");
+            } else {
+                assert!((0.05..0.12).contains(&share), "{k:?} {share}");
+            }
+        }
+    }
 }
