@@ -642,7 +642,7 @@ pub(super) fn search(
     let mut failures = 0u32;
     let (mut kept, mut laid) = (0u32, 0u32);
     let rounds = std::thread::scope(|scope| {
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Job, Lane)>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<(usize, Job, Result<Solved, String>)>();
         let mut pool = Lanes {
             inst,
             settings,
@@ -676,21 +676,21 @@ pub(super) fn search(
             }
         }
         while running > 0 {
-            let Ok((w, job, lane)) = done_rx.recv() else {
+            let Ok((w, job, result)) = done_rx.recv() else {
                 break;
             };
             running -= 1;
             pool.holding[w] = None;
             let cost_before = best_cost;
-            match lane.result {
-                Err(e) => {
+            match (result, job.kind) {
+                (Err(e), _) => {
                     // One failed job costs its round, not the roster.
                     failures += 1;
                     if debug {
                         eprintln!("{:?}: HiGHS failed: {e}", job.kind);
                     }
                 }
-                Ok(done) if job.kind == Kind::Whole => {
+                (Ok(done), None) => {
                     if done.status == SolveStatus::Infeasible {
                         // A roster within every rule is in hand, so this is HiGHS's
                         // numerics, not a proof: keep the roster.
@@ -722,7 +722,7 @@ pub(super) fn search(
                         );
                     }
                 }
-                Ok(done) => {
+                (Ok(done), Some(kind)) => {
                     if let Some((cand, _)) = done.found {
                         // The lane's cells on top of the best roster as it is now (other
                         // lanes may have changed other cells since this one started).
@@ -749,16 +749,16 @@ pub(super) fn search(
                         eprintln!(
                             "round {} {:?} size {} status {:?} t {:.2} gain {gain} best {best_cost} at {:.1}",
                             pool.round,
-                            job.kind,
-                            hoods.size(job.kind),
+                            kind,
+                            hoods.size(kind),
                             done.status,
                             done.seconds,
                             settings.elapsed_s()
                         );
                     }
                     let closed = done.status != SolveStatus::TimeLimit;
-                    hoods.adapt(job.kind, closed, done.seconds < job.limit * 0.25);
-                    chooser.record(job.kind, gain as f64, done.seconds);
+                    hoods.adapt(kind, closed, done.seconds < job.limit * 0.25);
+                    chooser.record(kind, gain as f64, done.seconds);
                 }
             }
             if best_cost < cost_before {
@@ -874,9 +874,6 @@ enum Kind {
     /// every nurse must work both days of each weekend they may), the missing heads sit
     /// on weekends weeks apart, and no single window or handful of rows reaches them.
     Windows,
-    /// Every cell: the whole model, run once as the first job (not in `CYCLE` or `ALL`,
-    /// so never drawn, sized or measured).
-    Whole,
 }
 
 impl Kind {
@@ -913,7 +910,9 @@ const MAX_LANES: usize = 8;
 /// A subproblem handed to a lane: what to free, the roster it starts from, HiGHS's
 /// settings and its time limit.
 struct Job {
-    kind: Kind,
+    /// The subproblem's kind; `None` for the whole model (run once, as the first job, so
+    /// never drawn, sized or measured).
+    kind: Option<Kind>,
     free: Free,
     base: Roster,
     settings: HighsSettings,
@@ -939,12 +938,17 @@ impl Lanes<'_> {
     /// holds no cells: its roster replaces the best one only when it costs no more.
     fn dispatch_whole(&mut self, w: usize, best: &Roster, limit: f64) -> bool {
         let job = Job {
-            kind: Kind::Whole,
+            kind: None,
             free: Free::all(self.inst),
             base: best.clone(),
             settings: self.settings.with_time_limit(limit),
             limit,
         };
+        self.send(w, job)
+    }
+
+    /// Queues `job` on lane `w`; false when the lane is closed.
+    fn send(&self, w: usize, job: Job) -> bool {
         self.to_lane[w]
             .as_ref()
             .is_some_and(|tx| tx.send(job).is_ok())
@@ -980,7 +984,7 @@ impl Lanes<'_> {
                 self.holding[w] = Some(free.clone());
                 let limit = self.sub_limit.min(left);
                 let job = Job {
-                    kind,
+                    kind: Some(kind),
                     free,
                     base: best.clone(),
                     settings: self
@@ -989,10 +993,7 @@ impl Lanes<'_> {
                         .with_seed(self.settings.seed.wrapping_add(self.round)),
                     limit,
                 };
-                if self.to_lane[w]
-                    .as_ref()
-                    .is_some_and(|tx| tx.send(job).is_ok())
-                {
+                if self.send(w, job) {
                     return true;
                 }
                 break;
@@ -1002,11 +1003,6 @@ impl Lanes<'_> {
         self.to_lane[w] = None;
         false
     }
-}
-
-/// What one lane's job gave: HiGHS's error, or what it solved.
-struct Lane {
-    result: Result<Solved, String>,
 }
 
 /// A job HiGHS ran to its end or its limit.
@@ -1021,27 +1017,25 @@ struct Solved {
 
 /// One job: `free`'s cells re-optimised with the rest of `base` fixed (all of them for
 /// the whole model), warm-started from `base` (so HiGHS never returns worse than it was
-/// given).
-fn solve_lane(inst: &Instance, job: &Job) -> Lane {
+/// given). An error is HiGHS's.
+fn solve_lane(inst: &Instance, job: &Job) -> Result<Solved, String> {
     let started = std::time::Instant::now();
     let sub = build(inst, &job.free, Some(&job.base));
-    let result = match sub.milp.solve(&job.settings, Some(&sub.hint), &mut |_| {}) {
-        Err(e) => Err(e.to_string()),
-        Ok(r) => {
-            let found = r.values.as_ref().and_then(|v| {
-                let cand = read_roster(inst, &job.free, Some(&job.base), &sub.x, v);
-                let report = check::check(inst, &cand);
-                (report.hard_total() == 0).then(|| (cand, report.cost()))
-            });
-            Ok(Solved {
-                found,
-                status: r.status,
-                bound: r.bound,
-                seconds: started.elapsed().as_secs_f64(),
-            })
-        }
-    };
-    Lane { result }
+    let r = sub
+        .milp
+        .solve(&job.settings, Some(&sub.hint), &mut |_| {})
+        .map_err(|e| e.to_string())?;
+    let found = r.values.as_ref().and_then(|v| {
+        let cand = read_roster(inst, &job.free, Some(&job.base), &sub.x, v);
+        let report = check::check(inst, &cand);
+        (report.hard_total() == 0).then(|| (cand, report.cost()))
+    });
+    Ok(Solved {
+        found,
+        status: r.status,
+        bound: r.bound,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Which kind of subproblem comes next: after one pass of [`Kind::CYCLE`] (each kind
@@ -1164,7 +1158,6 @@ impl Neighbourhoods {
         };
         let size = self.size(kind);
         match kind {
-            Kind::Whole => return Free::all(inst),
             Kind::Cover => {
                 let (helpers, day) = cover_helpers(inst, best, &emp_cost, size, rng);
                 let (lo, hi) = self.span(day, &day_cost, h, rng);
@@ -1178,36 +1171,31 @@ impl Neighbourhoods {
                     free.cells[e][lo..hi].iter_mut().for_each(|c| *c = true);
                 }
             }
-            Kind::Windows => {
-                // The first window around a costly day; the second apart from it, around
-                // a costly day or (half the time) any day, since the work to move may sit
-                // where nothing is short.
+            Kind::Days | Kind::Windows => {
+                // A window around a costly day; for `Windows` a second one apart from it,
+                // around a costly day or (half the time) any day, since the work to move
+                // may sit where nothing is short.
                 let centre = weighted_sample(by_cost(&day_cost), 1, rng)[0];
                 let first = window_start(centre, size, h, rng);
-                let apart = |d: usize| d + size < first || d >= first + 2 * size;
-                let uniform = rng.random_bool(0.5);
-                let weight: Vec<f64> = (0..h)
-                    .map(|d| match (apart(d), uniform) {
-                        (false, _) => 0.0,
-                        (true, true) => 1.0,
-                        (true, false) => 1.0 + day_cost[d] as f64,
-                    })
-                    .collect();
                 let mut starts = vec![first];
-                if let Some(&other) = weighted_sample(weight, 1, rng).first() {
-                    starts.push(window_start(other, size, h, rng));
+                if kind == Kind::Windows {
+                    let apart = |d: usize| d + size < first || d >= first + 2 * size;
+                    let uniform = rng.random_bool(0.5);
+                    let weight: Vec<f64> = (0..h)
+                        .map(|d| match (apart(d), uniform) {
+                            (false, _) => 0.0,
+                            (true, true) => 1.0,
+                            (true, false) => 1.0 + day_cost[d] as f64,
+                        })
+                        .collect();
+                    if let Some(&other) = weighted_sample(weight, 1, rng).first() {
+                        starts.push(window_start(other, size, h, rng));
+                    }
                 }
                 for row in &mut free.cells {
                     for &start in &starts {
                         row[start..start + size].iter_mut().for_each(|c| *c = true);
                     }
-                }
-            }
-            Kind::Days => {
-                let centre = weighted_sample(by_cost(&day_cost), 1, rng)[0];
-                let start = window_start(centre, size, h, rng);
-                for row in &mut free.cells {
-                    row[start..start + size].iter_mut().for_each(|c| *c = true);
                 }
             }
             Kind::Block => {
