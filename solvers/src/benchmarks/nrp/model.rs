@@ -761,14 +761,13 @@ pub(super) fn search(
                         }
                     }
                     if let Some((cand, _)) = done.found {
-                        // What the lane changed, on top of the best roster as it is now
-                        // (other lanes may have changed other cells since this one
-                        // started; a swap pass holds none, so only its changes are laid).
+                        // The lane's cells on top of the best roster as it is now (other
+                        // lanes may have changed other cells since this one started).
                         laid += 1;
                         let mut trial = best.clone();
                         for (e, row) in job.free.cells.iter().enumerate() {
                             for (d, &f) in row.iter().enumerate() {
-                                if f && cand.cells[e][d] != job.base.cells[e][d] {
+                                if f {
                                     trial.cells[e][d] = cand.cells[e][d];
                                 }
                             }
@@ -935,15 +934,17 @@ enum Kind {
 impl Kind {
     /// The order the search takes them in. Under-cover costs 100 a unit, so the kinds
     /// aimed at it (day windows over all employees, cover helpers) come twice as often.
+    /// `Swaps` comes last, so that a search without swaps takes the other seven in the
+    /// order it always did.
     const CYCLE: [Kind; 8] = [
         Kind::Days,
         Kind::Employees,
         Kind::Cover,
-        Kind::Swaps,
         Kind::Windows,
         Kind::Days,
         Kind::Block,
         Kind::Cover,
+        Kind::Swaps,
     ];
 
     /// Every kind, in `index` order.
@@ -1161,18 +1162,18 @@ impl KindChooser {
     }
 
     fn choose(&self, round: u64, rng: &mut StdRng) -> Kind {
-        let n = Kind::CYCLE.len() as u64;
+        let cycle: Vec<Kind> = Kind::CYCLE
+            .into_iter()
+            .filter(|k| self.on[k.index()])
+            .collect();
         let kinds: Vec<Kind> = Kind::ALL
             .into_iter()
             .filter(|k| self.on[k.index()])
             .collect();
+        let n = cycle.len() as u64;
         let total: f64 = kinds.iter().map(|k| self.rate[k.index()]).sum();
         if round <= n || total <= 0.0 {
-            // The cycle's kind for this round, or the next one this search draws.
-            return (0..n)
-                .map(|i| Kind::CYCLE[((round + i) % n) as usize])
-                .find(|k| self.on[k.index()])
-                .unwrap_or(Kind::Days);
+            return cycle[(round % n) as usize];
         }
         let floors = Self::FLOOR * kinds.len() as f64;
         let weight: Vec<f64> = kinds
