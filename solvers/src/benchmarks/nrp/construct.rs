@@ -118,14 +118,14 @@ struct Dp {
     value: Vec<f64>,
 }
 
-/// What one row uses of its budgets.
-struct Usage {
-    minutes: u32,
-    weekends: u32,
-    per_type: Vec<u32>,
+/// What one row uses of its budgets (also the swap pass's running totals).
+pub(super) struct Usage {
+    pub(super) minutes: u32,
+    pub(super) weekends: u32,
+    pub(super) per_type: Vec<u32>,
 }
 
-fn usage(inst: &Instance, row: &[Option<usize>]) -> Usage {
+pub(super) fn usage(inst: &Instance, row: &[Option<usize>]) -> Usage {
     let mut u = Usage {
         minutes: 0,
         weekends: 0,

@@ -22,6 +22,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use super::construct::{usage, Usage};
 use super::{Instance, Roster};
 
 /// The requests by cell and the fixed days off, indexed for the swap pass.
@@ -50,33 +51,6 @@ pub(super) struct Move {
     pub pair: (usize, usize),
     pub first: usize,
     pub last: usize,
-}
-
-/// One employee's running totals, for the budget rules.
-#[derive(Clone)]
-struct Budget {
-    minutes: u32,
-    per_type: Vec<u32>,
-    weekends: u32,
-}
-
-impl Budget {
-    fn of(inst: &Instance, row: &[Option<usize>]) -> Self {
-        let mut per_type = vec![0u32; inst.shifts.len()];
-        let mut minutes = 0;
-        for s in row.iter().flatten() {
-            per_type[*s] += 1;
-            minutes += inst.shifts[*s].minutes;
-        }
-        let weekends = (0..row.len().div_ceil(7))
-            .filter(|&k| weekend_worked(row, k))
-            .count() as u32;
-        Self {
-            minutes,
-            per_type,
-            weekends,
-        }
-    }
 }
 
 /// Whether `row` works on Saturday or Sunday of week `k` (day 0 is a Monday).
@@ -135,7 +109,7 @@ impl<'a> Swaps<'a> {
         rng: &mut StdRng,
     ) -> Pass {
         let inst = self.inst;
-        let mut budgets: Vec<Budget> = roster.cells.iter().map(|r| Budget::of(inst, r)).collect();
+        let mut budgets: Vec<Usage> = roster.cells.iter().map(|r| usage(inst, r)).collect();
         let mut scratch = vec![0i32; inst.shifts.len()];
         let mut gain = 0u64;
         let mut moves = Vec::new();
@@ -202,7 +176,7 @@ impl<'a> Swaps<'a> {
     fn try_pair(
         &self,
         roster: &mut Roster,
-        budgets: &mut [Budget],
+        budgets: &mut [Usage],
         scratch: &mut [i32],
         free: &[Vec<bool>],
         (e1, e2): (usize, usize),
@@ -260,11 +234,7 @@ impl<'a> Swaps<'a> {
     /// since, which would void a move or make it worse, but never the others). Returns
     /// the cost removed.
     pub(super) fn replay(&self, roster: &mut Roster, moves: &[Move]) -> u64 {
-        let mut budgets: Vec<Budget> = roster
-            .cells
-            .iter()
-            .map(|r| Budget::of(self.inst, r))
-            .collect();
+        let mut budgets: Vec<Usage> = roster.cells.iter().map(|r| usage(self.inst, r)).collect();
         let mut scratch = vec![0i32; self.inst.shifts.len()];
         let mut gain = 0u64;
         for m in moves {
@@ -285,7 +255,7 @@ impl<'a> Swaps<'a> {
     fn swap_if_valid(
         &self,
         roster: &mut Roster,
-        budgets: &mut [Budget],
+        budgets: &mut [Usage],
         per_type_change: &mut [i32],
         (e1, e2): (usize, usize),
         a: usize,
@@ -337,8 +307,8 @@ impl<'a> Swaps<'a> {
             swap_days(roster, e1, e2, a, b);
             return false;
         }
-        budgets[e1] = Budget::of(inst, &roster.cells[e1]);
-        budgets[e2] = Budget::of(inst, &roster.cells[e2]);
+        budgets[e1] = usage(inst, &roster.cells[e1]);
+        budgets[e2] = usage(inst, &roster.cells[e2]);
         debug_assert_eq!(
             super::check::employee_hard(inst, e1, &roster.cells[e1]).total()
                 + super::check::employee_hard(inst, e2, &roster.cells[e2]).total(),
@@ -353,7 +323,7 @@ impl<'a> Swaps<'a> {
     fn weekends_kept(
         &self,
         roster: &Roster,
-        budgets: &[Budget],
+        budgets: &[Usage],
         e: usize,
         other: usize,
         a: usize,
@@ -390,6 +360,8 @@ impl<'a> Swaps<'a> {
                 }
             }
         }
+        // The same run walk as the checker's, kept apart on purpose: the checker stays
+        // independent of the search, and the tests hold this one to it.
         let works = |x: usize| row[x].is_some();
         let mut start = a.saturating_sub(1);
         while start > 0 && works(start - 1) == works(start) {
@@ -464,7 +436,7 @@ mod tests {
         let (inst, mut roster) = instance(14, 28, 4);
         assert_eq!(check::check(&inst, &roster).hard_total(), 0);
         let swaps = Swaps::new(&inst);
-        let mut budgets: Vec<Budget> = roster.cells.iter().map(|r| Budget::of(&inst, r)).collect();
+        let mut budgets: Vec<Usage> = roster.cells.iter().map(|r| usage(&inst, r)).collect();
         let mut scratch = vec![0i32; inst.shifts.len()];
         let mut rng = StdRng::seed_from_u64(11);
         let (mut yes, mut no) = (0, 0);
@@ -492,7 +464,7 @@ mod tests {
         // Both answers occur often enough for the comparison to mean something.
         assert!(yes > 500 && no > 500, "{yes} accepted, {no} refused");
         for (e, row) in roster.cells.iter().enumerate() {
-            let b = Budget::of(&inst, row);
+            let b = usage(&inst, row);
             assert_eq!(
                 (b.minutes, &b.per_type, b.weekends),
                 (
