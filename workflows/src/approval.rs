@@ -140,15 +140,7 @@ pub async fn ask<W: AwaitsApproval + 'static>(
     req: ApprovalRequest,
 ) -> WorkflowResult<Decision> {
     let workflow_id = ctx.workflow_id().to_owned();
-    ctx.state_mut(|s| {
-        let a = s.approval_mut();
-        a.decision = None;
-        a.pending = Some(PendingTask {
-            task_id: req.task_id.clone(),
-            role: req.role,
-            requested_by: req.requested_by.clone(),
-        });
-    });
+    ctx.state_mut(|s| s.approval_mut().decision = None);
     ctx.execute_activity(
         ApprovalActivities::open_task,
         NewTask {
@@ -164,6 +156,15 @@ pub async fn ask<W: AwaitsApproval + 'static>(
         activity_opts(),
     )
     .await?;
+    // Pending (and so shown in the status, and open to decisions) only once the store
+    // holds the task: a reader who sees the task id can then always fetch the task.
+    ctx.state_mut(|s| {
+        s.approval_mut().pending = Some(PendingTask {
+            task_id: req.task_id.clone(),
+            role: req.role,
+            requested_by: req.requested_by.clone(),
+        })
+    });
     loop {
         loop {
             let decided = temporalio_sdk::workflows::select! {
