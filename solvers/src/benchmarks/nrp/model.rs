@@ -1136,8 +1136,10 @@ fn solve_lane(inst: &Instance, swaps: &swap::Swaps, job: &Job) -> Result<Solved,
 struct KindChooser {
     /// Exponentially smoothed cost removed per second, per kind.
     rate: [f64; Kind::ALL.len()],
-    /// The kinds this search draws.
-    on: [bool; Kind::ALL.len()],
+    /// `Kind::CYCLE` less the kinds this search does not draw.
+    cycle: Vec<Kind>,
+    /// The kinds this search draws, in `index` order.
+    kinds: Vec<Kind>,
 }
 
 impl KindChooser {
@@ -1153,23 +1155,16 @@ impl KindChooser {
     /// and 1.113 (a 13th head missing) against 1.031-1.042 without: the swaps found 27
     /// of cost in all there, but they change which subproblems are drawn when.
     fn new(swaps: bool) -> Self {
-        let mut on = [true; Kind::ALL.len()];
-        on[Kind::Swaps.index()] = swaps;
+        let on = |k: &Kind| swaps || *k != Kind::Swaps;
         Self {
             rate: [0.0; Kind::ALL.len()],
-            on,
+            cycle: Kind::CYCLE.into_iter().filter(on).collect(),
+            kinds: Kind::ALL.into_iter().filter(on).collect(),
         }
     }
 
     fn choose(&self, round: u64, rng: &mut StdRng) -> Kind {
-        let cycle: Vec<Kind> = Kind::CYCLE
-            .into_iter()
-            .filter(|k| self.on[k.index()])
-            .collect();
-        let kinds: Vec<Kind> = Kind::ALL
-            .into_iter()
-            .filter(|k| self.on[k.index()])
-            .collect();
+        let (cycle, kinds) = (&self.cycle, &self.kinds);
         let n = cycle.len() as u64;
         let total: f64 = kinds.iter().map(|k| self.rate[k.index()]).sum();
         if round <= n || total <= 0.0 {
