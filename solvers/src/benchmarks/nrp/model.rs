@@ -31,7 +31,9 @@
 //! subproblem holds only its free cells. A neighbourhood grows when HiGHS closes it
 //! quickly and shrinks when it runs out of time. Between them, without HiGHS, a pass of
 //! swaps between pairs of employees ([`swap`]) serves the requests the cover leaves
-//! room for.
+//! room for. Where the whole model runs, each lane follows a trajectory of its own (its
+//! own best roster; the best of them is the answer); on larger instances all lanes work
+//! one roster.
 
 // The model is index arithmetic over (employee, day, shift); ranges read like the maths.
 #![allow(clippy::needless_range_loop)]
@@ -436,7 +438,8 @@ enum EmployeeRow {
 /// model, warm-started from that roster, for part of the time (it proves the small
 /// instances optimal and gives the bound) in one, many small fix-and-optimise steps and
 /// swap passes in the others and, once the whole model is done, in all of them until the
-/// budget is spent. The search returns by the budget plus a grace even if a HiGHS call
+/// budget is spent: where the whole model runs, each lane on a roster of its own (a
+/// trajectory, [`Team`]), elsewhere all on one. The search returns by the budget plus a grace even if a HiGHS call
 /// does not.
 ///
 /// Infeasibility is reported only when HiGHS proves that one employee's rules admit no row
@@ -618,10 +621,10 @@ pub(super) fn search(
     // the small instances optimal within this share and gives the bound; on larger ones
     // it rarely finds a better roster, so meanwhile the other lanes already run
     // subproblems (before, the second core idled through it). Then fix-and-optimise
-    // around the best roster, on cells no other running subproblem holds. Each
-    // subproblem starts from the best roster when it is handed out; when it ends, its
-    // cells are laid onto the best roster as it is then, and kept where the result meets
-    // every rule and costs no more.
+    // around each trajectory's best roster, on cells no other running subproblem of that
+    // trajectory holds. Each subproblem starts from its trajectory's best roster when it
+    // is handed out; when it ends, its cells are laid onto that roster as it is then, and
+    // kept where the result meets every rule and costs no more.
     let whole_limit = whole_runs.then(|| {
         let share = if cells <= SMALL_MODEL_CELLS {
             0.3
@@ -634,7 +637,6 @@ pub(super) fn search(
             .unwrap_or(budget * share)
             .min(budget - settings.elapsed_s())
     });
-    let mut hoods = Neighbourhoods::new(inst);
     // Short calls: many small steps beat a few large ones; the sizes adapt so that most
     // calls close well inside this limit.
     let sub_limit = std::env::var("NRP_SUB_S")
@@ -642,7 +644,21 @@ pub(super) fn search(
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or((budget / 100.0).clamp(0.5, 3.0));
     let lanes = lanes_asked.clamp(1, MAX_LANES);
-    let mut chooser = KindChooser::new(!whole_runs);
+    // Where the whole model runs, each lane follows its own trajectory (one lane's
+    // results never laid on another's roster); the best of them is the answer. There the
+    // neighbourhoods are large shares of the roster, and two lanes on one roster held
+    // each other's cells out of them: Instance8 ended with a 13th head missing in half
+    // its runs with two lanes on one roster, and in none of four with one lane alone. On
+    // larger instances the search is throughput-bound, so all lanes work one roster.
+    let team_count = if whole_runs { lanes } else { 1 };
+    let mut teams: Vec<Team> = (0..team_count)
+        .map(|_| Team {
+            best: best.clone(),
+            best_cost,
+            chooser: KindChooser::new(!whole_runs),
+            hoods: Neighbourhoods::new(inst),
+        })
+        .collect();
     let mut failures = 0u32;
     let (mut kept, mut laid) = (0u32, 0u32);
     // The lanes are detached threads, each with its own copy of the instance, so that the
@@ -662,6 +678,7 @@ pub(super) fn search(
             sub_limit,
             to_lane: Vec::with_capacity(lanes),
             holding: vec![None; lanes],
+            team: (0..lanes).map(|w| w % team_count).collect(),
             round: 0,
         };
         for w in 0..lanes {
@@ -682,9 +699,10 @@ pub(super) fn search(
         drop(done_tx);
         let mut running = 0;
         for w in 0..lanes {
+            let team = &teams[pool.team[w]];
             let sent = match whole_limit {
-                Some(limit) if w == 0 => pool.dispatch_whole(w, &best, limit),
-                _ => pool.dispatch(w, &best, &mut rng, &chooser, &hoods),
+                Some(limit) if w == 0 => pool.dispatch_whole(w, &team.best, limit),
+                _ => pool.dispatch(w, team, &mut rng),
             };
             if sent {
                 running += 1;
@@ -702,7 +720,9 @@ pub(super) fn search(
             };
             running -= 1;
             pool.holding[w] = None;
-            let cost_before = best_cost;
+            let overall_before = best_cost_of(&teams);
+            let team = &mut teams[pool.team[w]];
+            let cost_before = team.best_cost;
             match (result, job.kind) {
                 (Err(e), _) => {
                     // One failed job costs its round, not the roster.
@@ -730,81 +750,54 @@ pub(super) fn search(
                             // the optimum.
                             bound_u = bound_u.max(Some(cost));
                         }
-                        if cost <= best_cost {
-                            best = cand;
-                            best_cost = cost;
+                        if cost <= team.best_cost {
+                            team.best = cand;
+                            team.best_cost = cost;
                         }
                     }
                     if debug {
                         eprintln!(
-                            "whole model: {:?} cost {best_cost} bound {bound:?} t {:.1}",
+                            "whole model: {:?} cost {} bound {bound:?} t {:.1}",
                             done.status,
+                            team.best_cost,
                             settings.elapsed_s()
                         );
                     }
                 }
                 (Ok(done), Some(kind)) => {
-                    if !done.moves.is_empty() {
-                        laid += 1;
-                        let before = best.clone();
-                        let gain = swaps.replay(&mut best, &done.moves);
-                        if gain > 0 {
-                            // The replay checks every rule it touches; this checks it did.
-                            let report = check::check(inst, &best);
-                            if report.hard_total() == 0 && report.cost() + gain == best_cost {
-                                kept += 1;
-                                best_cost = report.cost();
-                            } else {
-                                debug_assert!(false, "a replayed swap broke the roster");
-                                best = before;
-                            }
-                        }
-                    }
-                    if let Some((cand, _)) = done.found {
-                        // The lane's cells on top of the best roster as it is now (other
-                        // lanes may have changed other cells since this one started).
-                        laid += 1;
-                        let mut trial = best.clone();
-                        for (e, row) in job.free.cells.iter().enumerate() {
-                            for (d, &f) in row.iter().enumerate() {
-                                if f {
-                                    trial.cells[e][d] = cand.cells[e][d];
-                                }
-                            }
-                        }
-                        let report = check::check(inst, &trial);
-                        // Equal cost is accepted too: moving along a plateau changes
-                        // which neighbourhoods can improve next.
-                        if report.hard_total() == 0 && report.cost() <= best_cost {
-                            kept += 1;
-                            best = trial;
-                            best_cost = report.cost();
-                        }
-                    }
-                    let gain = cost_before - best_cost;
+                    let (l, k) =
+                        team.lay(inst, &swaps, &job.free, done.found.as_ref(), &done.moves);
+                    laid += l;
+                    kept += k;
+                    let gain = cost_before - team.best_cost;
                     if debug {
                         eprintln!(
-                            "round {} {:?} size {} status {:?} t {:.2} gain {gain} best {best_cost} at {:.1}",
+                            "round {} team {} {:?} size {} status {:?} t {:.2} gain {gain} best {} at {:.1}",
                             pool.round,
+                            pool.team[w],
                             kind,
-                            hoods.size(kind),
+                            team.hoods.size(kind),
                             done.status,
                             done.seconds,
+                            team.best_cost,
                             settings.elapsed_s()
                         );
                     }
                     let closed = done.status != SolveStatus::TimeLimit;
-                    hoods.adapt(kind, closed, done.seconds < job.limit * 0.25);
-                    chooser.record(kind, gain as f64, done.seconds);
+                    team.hoods
+                        .adapt(kind, closed, done.seconds < job.limit * 0.25);
+                    team.chooser.record(kind, gain as f64, done.seconds);
                 }
             }
-            if best_cost < cost_before {
-                stream.improved(settings.elapsed_s(), best_cost);
+            let overall = best_cost_of(&teams);
+            if overall < overall_before {
+                stream.improved(settings.elapsed_s(), overall);
             } else {
                 stream.tick(settings.elapsed_s());
             }
-            let proven = bound_u.is_some_and(|b| best_cost <= b);
-            if !proven && failures <= 20 && pool.dispatch(w, &best, &mut rng, &chooser, &hoods) {
+            let proven = bound_u.is_some_and(|b| overall <= b);
+            let team = &teams[pool.team[w]];
+            if !proven && failures <= 20 && pool.dispatch(w, team, &mut rng) {
                 running += 1;
             } else {
                 // Ends that lane's thread; the others finish their job.
@@ -819,8 +812,16 @@ pub(super) fn search(
         eprintln!("{abandoned} lane(s) left behind in a HiGHS call past the time limit");
     }
     if debug {
-        eprintln!("{lanes} lanes: {kept} of {laid} results kept");
+        let ends: Vec<u64> = teams.iter().map(|t| t.best_cost).collect();
+        eprintln!("{lanes} lanes: {kept} of {laid} results kept; trajectories ended at {ends:?}");
     }
+    // The best trajectory's roster (the first of equals).
+    let Team {
+        best, best_cost, ..
+    } = teams
+        .into_iter()
+        .reduce(|a, b| if b.best_cost < a.best_cost { b } else { a })
+        .expect("at least one trajectory");
     let status = if bound_u.is_some_and(|b| best_cost <= b) {
         SolveStatus::Optimal
     } else {
@@ -966,6 +967,74 @@ impl Kind {
 /// changes rarely combine (they share employees' horizon budgets).
 const MAX_LANES: usize = 8;
 
+/// One trajectory of the search: its best roster, and how its kinds have paid and its
+/// neighbourhoods have grown on the way there.
+struct Team {
+    best: Roster,
+    best_cost: u64,
+    chooser: KindChooser,
+    hoods: Neighbourhoods,
+}
+
+impl Team {
+    /// Lays a finished job onto this trajectory's best roster as it is now (its other
+    /// lanes may have changed other cells since the job started): a swap pass's moves,
+    /// made again one by one, or a subproblem's `free` cells from `found`. A result is
+    /// kept where the roster then meets every rule and costs no more. Returns how many
+    /// results were laid and how many kept.
+    fn lay(
+        &mut self,
+        inst: &Instance,
+        swaps: &swap::Swaps,
+        free: &Free,
+        found: Option<&(Roster, u64)>,
+        moves: &[swap::Move],
+    ) -> (u32, u32) {
+        let (mut laid, mut kept) = (0, 0);
+        if !moves.is_empty() {
+            laid += 1;
+            let before = self.best.clone();
+            let gain = swaps.replay(&mut self.best, moves);
+            if gain > 0 {
+                // The replay checks every rule it touches; this checks it did.
+                let report = check::check(inst, &self.best);
+                if report.hard_total() == 0 && report.cost() + gain == self.best_cost {
+                    kept += 1;
+                    self.best_cost = report.cost();
+                } else {
+                    debug_assert!(false, "a replayed swap broke the roster");
+                    self.best = before;
+                }
+            }
+        }
+        if let Some((cand, _)) = found {
+            laid += 1;
+            let mut trial = self.best.clone();
+            for (e, row) in free.cells.iter().enumerate() {
+                for (d, &f) in row.iter().enumerate() {
+                    if f {
+                        trial.cells[e][d] = cand.cells[e][d];
+                    }
+                }
+            }
+            let report = check::check(inst, &trial);
+            // Equal cost is accepted too: moving along a plateau changes which
+            // neighbourhoods can improve next.
+            if report.hard_total() == 0 && report.cost() <= self.best_cost {
+                kept += 1;
+                self.best = trial;
+                self.best_cost = report.cost();
+            }
+        }
+        (laid, kept)
+    }
+}
+
+/// The lowest cost any trajectory has reached.
+fn best_cost_of(teams: &[Team]) -> u64 {
+    teams.iter().map(|t| t.best_cost).min().unwrap_or(u64::MAX)
+}
+
 /// A subproblem handed to a lane: what to free, the roster it starts from, HiGHS's
 /// settings and its time limit.
 struct Job {
@@ -991,6 +1060,8 @@ struct Lanes<'a> {
     to_lane: Vec<Option<std::sync::mpsc::Sender<Job>>>,
     /// Cells held by each lane's running subproblem.
     holding: Vec<Option<Free>>,
+    /// The trajectory (index into the search's teams) each lane works for.
+    team: Vec<usize>,
     /// Subproblems handed out so far (each its own HiGHS seed).
     round: u64,
 }
@@ -1017,17 +1088,17 @@ impl Lanes<'_> {
             .is_some_and(|tx| tx.send(job).is_ok())
     }
 
-    /// Hands lane `w` its next subproblem: a kind by `chooser`, its cells by `hoods`, less
-    /// those another lane holds (a few draws, in case they are all held), from `best`.
+    /// Hands lane `w` its next subproblem around `team`'s best roster (the lane's
+    /// trajectory): a kind by its chooser, its cells by its neighbourhoods, less those
+    /// another lane of the same trajectory holds (a few draws, in case they are all held).
     /// False, and the lane closed, when time is up or no draw left a free cell.
-    fn dispatch(
-        &mut self,
-        w: usize,
-        best: &Roster,
-        rng: &mut StdRng,
-        chooser: &KindChooser,
-        hoods: &Neighbourhoods,
-    ) -> bool {
+    fn dispatch(&mut self, w: usize, team: &Team, rng: &mut StdRng) -> bool {
+        let Team {
+            best,
+            chooser,
+            hoods,
+            ..
+        } = team;
         let left = self.settings.time_limit_s - self.settings.elapsed_s();
         if left >= 0.2 {
             for _ in 0..4 {
@@ -1035,9 +1106,14 @@ impl Lanes<'_> {
                 let kind = chooser.choose(self.round, rng);
                 let mut free = hoods.pick(self.inst, best, kind, rng);
                 let mut any = false;
+                // Only lanes of the same trajectory work on the same roster.
+                let held: Vec<&Free> = (0..self.holding.len())
+                    .filter(|&v| self.team[v] == self.team[w])
+                    .filter_map(|v| self.holding[v].as_ref())
+                    .collect();
                 for (e, row) in free.cells.iter_mut().enumerate() {
                     for (d, c) in row.iter_mut().enumerate() {
-                        *c &= !self.holding.iter().flatten().any(|h| h.cells[e][d]);
+                        *c &= !held.iter().any(|h| h.cells[e][d]);
                         any |= *c;
                     }
                 }
@@ -1668,6 +1744,53 @@ mod tests {
         let days = free_days(&hoods.pick(&inst, &witness, Kind::Days, &mut rng));
         assert_eq!(days.len(), 9);
         assert_eq!(days[8] - days[0], 8, "one window: {days:?}");
+    }
+
+    /// A lane's subproblem leaves out the cells that running subproblems of its own
+    /// trajectory hold, and only those: another trajectory's lanes work on another roster.
+    #[test]
+    fn lanes_hold_cells_only_from_their_own_trajectory() {
+        let (inst, witness) = generate_with_witness(&GenParams {
+            nurses: 12,
+            days: 28,
+            shifts: 3,
+            seed: 1,
+        });
+        let settings = HighsSettings::new(&crate::solve::SolveOptions::default());
+        let (to_lane, from_pool): (Vec<_>, Vec<_>) =
+            (0..3).map(|_| std::sync::mpsc::channel::<Job>()).unzip();
+        // Lanes 0 and 2 work for trajectory 0, lane 1 for trajectory 1; lane 0 holds every
+        // cell.
+        let mut pool = Lanes {
+            inst: &inst,
+            settings: &settings,
+            sub_limit: 1.0,
+            to_lane: to_lane.into_iter().map(Some).collect(),
+            holding: vec![Some(Free::all(&inst)), None, None],
+            team: vec![0, 1, 0],
+            round: 0,
+        };
+        let team = Team {
+            best_cost: check::check(&inst, &witness).cost(),
+            best: witness,
+            chooser: KindChooser::new(false),
+            hoods: Neighbourhoods::new(&inst),
+        };
+        let mut rng = StdRng::seed_from_u64(5);
+        assert!(!pool.dispatch(2, &team, &mut rng), "lane 2 got a held cell");
+        assert!(
+            pool.to_lane[2].is_none(),
+            "lane 2 left open with nothing to do"
+        );
+        assert!(pool.holding[2].is_none());
+        assert!(
+            pool.dispatch(1, &team, &mut rng),
+            "lane 1 found nothing free"
+        );
+        let job = from_pool[1].try_recv().expect("lane 1's job");
+        assert!(job.free.cells.iter().flatten().any(|&c| c));
+        let held = pool.holding[1].as_ref().expect("lane 1 holds its cells");
+        assert_eq!(held.cells, job.free.cells);
     }
 
     /// The kind chooser runs every kind within its first pass, and afterwards still draws
