@@ -439,8 +439,8 @@ enum EmployeeRow {
 /// instances optimal and gives the bound) in one, many small fix-and-optimise steps and
 /// swap passes in the others and, once the whole model is done, in all of them until the
 /// budget is spent: where the whole model runs, each lane on a roster of its own (a
-/// trajectory, [`Team`]), elsewhere all on one. The search returns by the budget plus a grace even if a HiGHS call
-/// does not.
+/// trajectory, [`Team`]), elsewhere all on one. The search returns by the budget plus a
+/// grace even if a HiGHS call does not.
 ///
 /// Infeasibility is reported only when HiGHS proves that one employee's rules admit no row
 /// (the hard rules never couple employees, and the cover rows have slacks, so the whole
