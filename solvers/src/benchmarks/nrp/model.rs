@@ -678,7 +678,7 @@ pub(super) fn search(
             sub_limit,
             to_lane: Vec::with_capacity(lanes),
             holding: vec![None; lanes],
-            team: (0..lanes).map(|w| w % team_count).collect(),
+            teams: team_count,
             round: 0,
         };
         for w in 0..lanes {
@@ -699,7 +699,7 @@ pub(super) fn search(
         drop(done_tx);
         let mut running = 0;
         for w in 0..lanes {
-            let team = &teams[pool.team[w]];
+            let team = &teams[pool.team(w)];
             let sent = match whole_limit {
                 Some(limit) if w == 0 => pool.dispatch_whole(w, &team.best, limit),
                 _ => pool.dispatch(w, team, &mut rng),
@@ -721,7 +721,7 @@ pub(super) fn search(
             running -= 1;
             pool.holding[w] = None;
             let overall_before = best_cost_of(&teams);
-            let team = &mut teams[pool.team[w]];
+            let team = &mut teams[pool.team(w)];
             let cost_before = team.best_cost;
             match (result, job.kind) {
                 (Err(e), _) => {
@@ -765,8 +765,7 @@ pub(super) fn search(
                     }
                 }
                 (Ok(done), Some(kind)) => {
-                    let (l, k) =
-                        team.lay(inst, &swaps, &job.free, done.found.as_ref(), &done.moves);
+                    let (l, k) = team.lay(inst, &swaps, &job.free, &done);
                     laid += l;
                     kept += k;
                     let gain = cost_before - team.best_cost;
@@ -774,7 +773,7 @@ pub(super) fn search(
                         eprintln!(
                             "round {} team {} {:?} size {} status {:?} t {:.2} gain {gain} best {} at {:.1}",
                             pool.round,
-                            pool.team[w],
+                            pool.team(w),
                             kind,
                             team.hoods.size(kind),
                             done.status,
@@ -796,7 +795,7 @@ pub(super) fn search(
                 stream.tick(settings.elapsed_s());
             }
             let proven = bound_u.is_some_and(|b| overall <= b);
-            let team = &teams[pool.team[w]];
+            let team = &teams[pool.team(w)];
             if !proven && failures <= 20 && pool.dispatch(w, team, &mut rng) {
                 running += 1;
             } else {
@@ -820,7 +819,7 @@ pub(super) fn search(
         best, best_cost, ..
     } = teams
         .into_iter()
-        .reduce(|a, b| if b.best_cost < a.best_cost { b } else { a })
+        .min_by_key(|t| t.best_cost)
         .expect("at least one trajectory");
     let status = if bound_u.is_some_and(|b| best_cost <= b) {
         SolveStatus::Optimal
@@ -979,7 +978,7 @@ struct Team {
 impl Team {
     /// Lays a finished job onto this trajectory's best roster as it is now (its other
     /// lanes may have changed other cells since the job started): a swap pass's moves,
-    /// made again one by one, or a subproblem's `free` cells from `found`. A result is
+    /// made again one by one, or a subproblem's `free` cells from its roster. A result is
     /// kept where the roster then meets every rule and costs no more. Returns how many
     /// results were laid and how many kept.
     fn lay(
@@ -987,14 +986,13 @@ impl Team {
         inst: &Instance,
         swaps: &swap::Swaps,
         free: &Free,
-        found: Option<&(Roster, u64)>,
-        moves: &[swap::Move],
+        done: &Solved,
     ) -> (u32, u32) {
         let (mut laid, mut kept) = (0, 0);
-        if !moves.is_empty() {
+        if !done.moves.is_empty() {
             laid += 1;
             let before = self.best.clone();
-            let gain = swaps.replay(&mut self.best, moves);
+            let gain = swaps.replay(&mut self.best, &done.moves);
             if gain > 0 {
                 // The replay checks every rule it touches; this checks it did.
                 let report = check::check(inst, &self.best);
@@ -1007,7 +1005,7 @@ impl Team {
                 }
             }
         }
-        if let Some((cand, _)) = found {
+        if let Some((cand, _)) = &done.found {
             laid += 1;
             let mut trial = self.best.clone();
             for (e, row) in free.cells.iter().enumerate() {
@@ -1060,13 +1058,18 @@ struct Lanes<'a> {
     to_lane: Vec<Option<std::sync::mpsc::Sender<Job>>>,
     /// Cells held by each lane's running subproblem.
     holding: Vec<Option<Free>>,
-    /// The trajectory (index into the search's teams) each lane works for.
-    team: Vec<usize>,
+    /// How many trajectories the lanes work for: lane `w` for trajectory `w % teams`.
+    teams: usize,
     /// Subproblems handed out so far (each its own HiGHS seed).
     round: u64,
 }
 
 impl Lanes<'_> {
+    /// The trajectory (index into the search's teams) lane `w` works for.
+    fn team(&self, w: usize) -> usize {
+        w % self.teams
+    }
+
     /// Hands lane `w` the whole model, warm-started from `best`, for `limit` seconds. It
     /// holds no cells: its roster replaces the best one only when it costs no more.
     fn dispatch_whole(&mut self, w: usize, best: &Roster, limit: f64) -> bool {
@@ -1101,19 +1104,27 @@ impl Lanes<'_> {
         } = team;
         let left = self.settings.time_limit_s - self.settings.elapsed_s();
         if left >= 0.2 {
+            // The cells held by this trajectory's running subproblems (only lanes of the
+            // same trajectory work on the same roster).
+            let mut held = vec![vec![false; self.inst.horizon]; self.inst.staff.len()];
+            for v in (0..self.holding.len()).filter(|&v| self.team(v) == self.team(w)) {
+                for (e, row) in self.holding[v]
+                    .iter()
+                    .flat_map(|h| h.cells.iter().enumerate())
+                {
+                    for (d, &c) in row.iter().enumerate() {
+                        held[e][d] |= c;
+                    }
+                }
+            }
             for _ in 0..4 {
                 self.round += 1;
                 let kind = chooser.choose(self.round, rng);
                 let mut free = hoods.pick(self.inst, best, kind, rng);
                 let mut any = false;
-                // Only lanes of the same trajectory work on the same roster.
-                let held: Vec<&Free> = (0..self.holding.len())
-                    .filter(|&v| self.team[v] == self.team[w])
-                    .filter_map(|v| self.holding[v].as_ref())
-                    .collect();
                 for (e, row) in free.cells.iter_mut().enumerate() {
                     for (d, c) in row.iter_mut().enumerate() {
-                        *c &= !held.iter().any(|h| h.cells[e][d]);
+                        *c &= !held[e][d];
                         any |= *c;
                     }
                 }
@@ -1767,7 +1778,7 @@ mod tests {
             sub_limit: 1.0,
             to_lane: to_lane.into_iter().map(Some).collect(),
             holding: vec![Some(Free::all(&inst)), None, None],
-            team: vec![0, 1, 0],
+            teams: 2,
             round: 0,
         };
         let team = Team {
