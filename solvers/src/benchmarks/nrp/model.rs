@@ -1409,8 +1409,7 @@ impl Neighbourhoods {
                 let (lo, hi) = self.span(None, &day_cost, h, rng);
                 for e in weighted_sample(by_cost(&emp_cost), size, rng) {
                     for d in lo..hi {
-                        // Friday to Monday (day 0 is a Monday).
-                        free.cells[e][d] = matches!(d % 7, 4..=6 | 0);
+                        free.cells[e][d] = friday_to_monday(d);
                     }
                 }
             }
@@ -1502,6 +1501,12 @@ fn cover_helpers(
         .collect();
     out.extend(weighted_sample(rest, k.saturating_sub(out.len()), rng));
     (out, Some(c.day))
+}
+
+/// Whether day `d` is a Friday, Saturday, Sunday or Monday (day 0 is a Monday): a
+/// weekend and the days that link it to the weeks either side.
+fn friday_to_monday(d: usize) -> bool {
+    matches!(d % 7, 4..=6 | 0)
 }
 
 /// A window of `len` days that contains `centre`, placed at random around it.
@@ -1795,7 +1800,7 @@ mod tests {
                 let freed: Vec<usize> = (0..days).filter(|&d| rows[0][d]).collect();
                 assert!(rows.iter().all(|r| (0..days).all(|d| r[d] == rows[0][d])));
                 assert!(
-                    freed.iter().all(|d| matches!(d % 7, 4..=6 | 0)),
+                    freed.iter().all(|&d| friday_to_monday(d)),
                     "{days} days: a weekday freed: {freed:?}"
                 );
                 let (first, last) = (freed[0], freed[freed.len() - 1]);
@@ -1804,9 +1809,7 @@ mod tests {
                     "{days} days: {first}..={last} past the span"
                 );
                 // Every Friday to Monday between the first and last freed day.
-                let expected = (first..=last)
-                    .filter(|d| matches!(d % 7, 4..=6 | 0))
-                    .count();
+                let expected = (first..=last).filter(|&d| friday_to_monday(d)).count();
                 assert_eq!(freed.len(), expected, "{days} days: {freed:?}");
                 assert!(freed.len() >= 14, "{days} days: only {freed:?}");
             }
