@@ -26,8 +26,9 @@
 //! instances optimal), beside which, and after it while time remains, the other lanes
 //! re-optimise neighbourhoods of the best roster with everything else fixed: blocks of
 //! employees over the whole horizon, windows of days over all employees (one window, or
-//! two apart), blocks of employees within a window, and the employees who could fill one
-//! short shift (cover terms carry most of the cost). Fixed cells become constants, so a
+//! two apart), blocks of employees within a window, the employees who could fill one
+//! short shift (cover terms carry most of the cost), and some employees over every
+//! Friday to Monday (where weekends are what staff run short of). Fixed cells become constants, so a
 //! subproblem holds only its free cells. A neighbourhood grows when HiGHS closes it
 //! quickly and shrinks when it runs out of time. Between them, without HiGHS, a pass of
 //! swaps between pairs of employees ([`swap`]) serves the requests the cover leaves
@@ -1407,10 +1408,9 @@ impl Neighbourhoods {
             Kind::Swaps => return Free::all(inst),
             Kind::Weekends => {
                 let (lo, hi) = self.span(None, &day_cost, h, rng);
+                let days: Vec<usize> = (lo..hi).filter(|&d| friday_to_monday(d)).collect();
                 for e in weighted_sample(by_cost(&emp_cost), size, rng) {
-                    for d in lo..hi {
-                        free.cells[e][d] = friday_to_monday(d);
-                    }
+                    days.iter().for_each(|&d| free.cells[e][d] = true);
                 }
             }
             Kind::Block => {
