@@ -28,13 +28,13 @@
 //! employees over the whole horizon, windows of days over all employees (one window, or
 //! two apart), blocks of employees within a window, the employees who could fill one
 //! short shift (cover terms carry most of the cost), and some employees over every
-//! Friday to Monday (where weekends are what staff run short of). Fixed cells become constants, so a
-//! subproblem holds only its free cells. A neighbourhood grows when HiGHS closes it
-//! quickly and shrinks when it runs out of time. Between them, without HiGHS, a pass of
-//! swaps between pairs of employees ([`swap`]) serves the requests the cover leaves
-//! room for. Where the whole model runs, each lane follows a trajectory of its own (its
-//! own best roster; the best of them is the answer); on larger instances all lanes work
-//! one roster.
+//! Friday to Monday (where weekends are what staff run short of). Fixed cells become
+//! constants, so a subproblem holds only its free cells. A neighbourhood grows when
+//! HiGHS closes it quickly and shrinks when it runs out of time. Between them, without
+//! HiGHS, a pass of swaps between pairs of employees ([`swap`]) serves the requests the
+//! cover leaves room for. Where the whole model runs, each lane follows a trajectory of
+//! its own (its own best roster; the best of them is the answer); on larger instances
+//! all lanes work one roster.
 
 // The model is index arithmetic over (employee, day, shift); ranges read like the maths.
 #![allow(clippy::needless_range_loop)]
