@@ -28,7 +28,8 @@
 //! employees over the whole horizon, windows of days over all employees (one window, or
 //! two apart), blocks of employees within a window, the employees who could fill one
 //! short shift (cover terms carry most of the cost), and some employees over every
-//! Friday to Monday (where weekends are what staff run short of). Fixed cells become
+//! Friday to Monday (where weekends are what staff run short of); employees are drawn
+//! by the avoidable cost they carry inside the subproblem's days. Fixed cells become
 //! constants, so a subproblem holds only its free cells. A neighbourhood grows when
 //! HiGHS closes it quickly and shrinks when it runs out of time. Between them, without
 //! HiGHS, a pass of swaps between pairs of employees ([`swap`]) serves the requests the
@@ -43,6 +44,7 @@ use good_lp::{Expression, Variable};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::swap::CellRequests;
 use super::{bound, check, construct, planted, swap, Cover, Instance, NrpError, Roster};
 use crate::highs::{HighsSettings, Milp};
 use crate::solve::{Progress, SolveStatus};
@@ -1294,6 +1296,8 @@ struct Neighbourhoods {
     max: [usize; Kind::ALL.len()],
     /// Days a whole-row subproblem (`Employees`, `Cover`) frees on a long horizon.
     span: usize,
+    /// What the draws weigh requests by.
+    requests: CellRequests,
 }
 
 impl Neighbourhoods {
@@ -1316,7 +1320,17 @@ impl Neighbourhoods {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(LONG_SPAN),
+            requests: CellRequests::new(inst),
         }
+    }
+
+    /// Cost carried by each day in `r`: avoidable request cost and the cover penalty.
+    fn day_costs(&self, inst: &Instance, r: &Roster) -> Vec<u64> {
+        let mut day = self.requests.avoidable_by_day(r);
+        for c in &inst.cover {
+            day[c.day] += cover_penalty(r, c);
+        }
+        day
     }
 
     fn size(&self, kind: Kind) -> usize {
@@ -1352,28 +1366,39 @@ impl Neighbourhoods {
         (start, start + self.span)
     }
 
-    /// The cells of the next subproblem. Employees and days are drawn with weight 1 plus
-    /// the cost they carry now, so unmet requests and short cover get attention first,
-    /// while every choice keeps some chance.
+    /// The cells of the next subproblem. Days are drawn with weight 1 plus the cost they
+    /// carry now, employees with weight 1 plus the cost their requests carry inside the
+    /// subproblem's days, so unmet requests and short cover get attention first, while
+    /// every choice keeps some chance. Only avoidable request cost counts (above each
+    /// cell's floor, [`CellRequests`]): a conflict every roster pays says nothing about
+    /// where to look. And only inside the days: drawn by a whole year's cost, an
+    /// employee's unmet requests mostly lie outside a 28-day window, and the subproblem
+    /// frees rows it cannot improve.
     fn pick(&self, inst: &Instance, best: &Roster, kind: Kind, rng: &mut StdRng) -> Free {
         let e_count = inst.staff.len();
         let h = inst.horizon;
-        let (emp_cost, day_cost) = costs(inst, best);
+        let day_cost = self.day_costs(inst, best);
         let mut free = Free {
             cells: vec![vec![false; h]; e_count],
         };
         let size = self.size(kind);
         match kind {
             Kind::Cover => {
-                let (helpers, day) = cover_helpers(inst, best, &emp_cost, size, rng);
-                let (lo, hi) = self.span(day, &day_cost, h, rng);
+                let term = costly_cover(inst, best, rng);
+                let (lo, hi) = self.span(term.map(|c| c.day), &day_cost, h, rng);
+                let cost = self.requests.avoidable_in(best, lo, hi);
+                let helpers = match term {
+                    Some(c) => cover_helpers(inst, best, c, &cost, size, rng),
+                    None => colleagues(inst, &cost, size, rng),
+                };
                 for e in helpers {
                     free.cells[e][lo..hi].iter_mut().for_each(|c| *c = true);
                 }
             }
             Kind::Employees => {
                 let (lo, hi) = self.span(None, &day_cost, h, rng);
-                for e in colleagues(inst, &emp_cost, size, rng) {
+                let cost = self.requests.avoidable_in(best, lo, hi);
+                for e in colleagues(inst, &cost, size, rng) {
                     free.cells[e][lo..hi].iter_mut().for_each(|c| *c = true);
                 }
             }
@@ -1409,7 +1434,8 @@ impl Neighbourhoods {
             Kind::Weekends => {
                 let (lo, hi) = self.span(None, &day_cost, h, rng);
                 let days: Vec<usize> = (lo..hi).filter(|&d| friday_to_monday(d)).collect();
-                for e in weighted_sample(by_cost(&emp_cost), size, rng) {
+                let cost = self.requests.avoidable_in(best, lo, hi);
+                for e in weighted_sample(by_cost(&cost), size, rng) {
                     days.iter().for_each(|&d| free.cells[e][d] = true);
                 }
             }
@@ -1417,7 +1443,8 @@ impl Neighbourhoods {
                 let w = 14.min(h);
                 let centre = weighted_sample(by_cost(&day_cost), 1, rng)[0];
                 let start = window_start(centre, w, h, rng);
-                for e in weighted_sample(by_cost(&emp_cost), size, rng) {
+                let cost = self.requests.avoidable_in(best, start, start + w);
+                for e in weighted_sample(by_cost(&cost), size, rng) {
                     free.cells[e][start..start + w]
                         .iter_mut()
                         .for_each(|c| *c = true);
@@ -1455,39 +1482,37 @@ fn colleagues(inst: &Instance, emp_cost: &[u64], k: usize, rng: &mut StdRng) -> 
     out
 }
 
-/// `k` employees for a whole-horizon subproblem around one cover term: a (day, shift)
-/// drawn by the cover penalty it carries now, then employees drawn (cost-biased) among
-/// those who may work that shift that day and do not, so that one of them can take it
-/// over or the over-full shift can lose one; the rest at random, to make room.
-fn cover_helpers(
-    inst: &Instance,
-    best: &Roster,
-    emp_cost: &[u64],
-    k: usize,
-    rng: &mut StdRng,
-) -> (Vec<usize>, Option<usize>) {
+/// A cover term drawn by the penalty it carries now; `None` when none carries any.
+fn costly_cover<'i>(inst: &'i Instance, best: &Roster, rng: &mut StdRng) -> Option<&'i Cover> {
     let penalty: Vec<f64> = inst
         .cover
         .iter()
         .map(|c| cover_penalty(best, c) as f64)
         .collect();
-    if inst.cover.is_empty() || penalty.iter().all(|&p| p == 0.0) {
-        return (colleagues(inst, emp_cost, k, rng), None);
+    if penalty.iter().all(|&p| p == 0.0) {
+        return None;
     }
-    let c = &inst.cover[weighted_sample(penalty, 1, rng)[0]];
+    Some(&inst.cover[weighted_sample(penalty, 1, rng)[0]])
+}
+
+/// `k` employees for a whole-row subproblem around the cover term `c`: drawn (by `cost`)
+/// among those who may work that shift that day and do not, so that one of them can take
+/// it over or the over-full shift can lose one; the rest at random, to make room.
+fn cover_helpers(
+    inst: &Instance,
+    best: &Roster,
+    c: &Cover,
+    cost: &[u64],
+    k: usize,
+    rng: &mut StdRng,
+) -> Vec<usize> {
     let able = |e: usize| {
         inst.staff[e].max_shifts[c.shift] > 0
             && !inst.days_off[e].contains(&c.day)
             && best.cells[e][c.day] != Some(c.shift)
     };
     let first: Vec<f64> = (0..inst.staff.len())
-        .map(|e| {
-            if able(e) {
-                1.0 + emp_cost[e] as f64
-            } else {
-                0.0
-            }
-        })
+        .map(|e| if able(e) { 1.0 + cost[e] as f64 } else { 0.0 })
         .collect();
     let mut out = weighted_sample(first, k.div_ceil(2), rng);
     let rest: Vec<f64> = (0..inst.staff.len())
@@ -1495,12 +1520,12 @@ fn cover_helpers(
             if out.contains(&e) {
                 0.0
             } else {
-                1.0 + emp_cost[e] as f64
+                1.0 + cost[e] as f64
             }
         })
         .collect();
     out.extend(weighted_sample(rest, k.saturating_sub(out.len()), rng));
-    (out, Some(c.day))
+    out
 }
 
 /// Whether day `d` is a Friday, Saturday, Sunday or Monday (day 0 is a Monday): a
@@ -1551,29 +1576,6 @@ fn weighted_sample(mut weight: Vec<f64>, k: usize, rng: &mut StdRng) -> Vec<usiz
         out.push(chosen);
     }
     out
-}
-
-/// Cost carried by each employee (unmet requests) and each day (unmet requests and the
-/// cover penalty) in `r`.
-fn costs(inst: &Instance, r: &Roster) -> (Vec<u64>, Vec<u64>) {
-    let mut emp = vec![0u64; inst.staff.len()];
-    let mut day = vec![0u64; inst.horizon];
-    for q in &inst.on_requests {
-        if r.cells[q.employee][q.day] != Some(q.shift) {
-            emp[q.employee] += q.weight as u64;
-            day[q.day] += q.weight as u64;
-        }
-    }
-    for q in &inst.off_requests {
-        if r.cells[q.employee][q.day] == Some(q.shift) {
-            emp[q.employee] += q.weight as u64;
-            day[q.day] += q.weight as u64;
-        }
-    }
-    for c in &inst.cover {
-        day[c.day] += cover_penalty(r, c);
-    }
-    (emp, day)
 }
 
 /// The penalty one cover requirement carries in `r`.
