@@ -74,23 +74,27 @@ impl CellRequests {
     }
 
     /// Request cost of employee `e` working `c` on day `d`.
-    pub(super) fn cost(&self, e: usize, d: usize, c: Option<usize>) -> u32 {
+    fn cost(&self, e: usize, d: usize, c: Option<usize>) -> u32 {
         self.requests[e][d]
             .iter()
             .map(|&(s, w, on)| if (c == Some(s)) != on { w } else { 0 })
             .sum()
     }
 
+    /// What the requests of (e, d) cost in `r` beyond the cell's floor.
+    fn above_floor(&self, r: &Roster, e: usize, d: usize) -> u64 {
+        if self.any(e, d) {
+            u64::from(self.cost(e, d, r.cells[e][d]) - self.floor[e][d])
+        } else {
+            0
+        }
+    }
+
     /// What each employee's requests on days `lo..hi` cost in `r` beyond their floors:
     /// the part of their cost a subproblem over those days could remove.
     pub(super) fn avoidable_in(&self, r: &Roster, lo: usize, hi: usize) -> Vec<u64> {
         (0..self.requests.len())
-            .map(|e| {
-                (lo..hi)
-                    .filter(|&d| self.any(e, d))
-                    .map(|d| u64::from(self.cost(e, d, r.cells[e][d]) - self.floor[e][d]))
-                    .sum()
-            })
+            .map(|e| (lo..hi).map(|d| self.above_floor(r, e, d)).sum())
             .collect()
     }
 
@@ -100,8 +104,7 @@ impl CellRequests {
         (0..h)
             .map(|d| {
                 (0..self.requests.len())
-                    .filter(|&e| self.any(e, d))
-                    .map(|e| u64::from(self.cost(e, d, r.cells[e][d]) - self.floor[e][d]))
+                    .map(|e| self.above_floor(r, e, d))
                     .sum()
             })
             .collect()
