@@ -13,6 +13,7 @@ pub mod generate;
 mod model;
 pub mod parse;
 pub mod planted;
+mod requests;
 mod swap;
 
 use std::path::{Path, PathBuf};

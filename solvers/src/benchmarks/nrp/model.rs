@@ -44,7 +44,7 @@ use good_lp::{Expression, Variable};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::swap::CellRequests;
+use super::requests::CellRequests;
 use super::{bound, check, construct, planted, swap, Cover, Instance, NrpError, Roster};
 use crate::highs::{HighsSettings, Milp};
 use crate::solve::{Progress, SolveStatus};
@@ -1324,11 +1324,12 @@ impl Neighbourhoods {
         }
     }
 
-    /// Cost carried by each day in `r`: avoidable request cost and the cover penalty.
-    fn day_costs(&self, inst: &Instance, r: &Roster) -> Vec<u64> {
+    /// Cost carried by each day in `r`: avoidable request cost and the cover penalty
+    /// (`penalty`, by cover term).
+    fn day_costs(&self, inst: &Instance, r: &Roster, penalty: &[u64]) -> Vec<u64> {
         let mut day = self.requests.avoidable_by_day(r);
-        for c in &inst.cover {
-            day[c.day] += cover_penalty(r, c);
+        for (c, p) in inst.cover.iter().zip(penalty) {
+            day[c.day] += p;
         }
         day
     }
@@ -1377,14 +1378,15 @@ impl Neighbourhoods {
     fn pick(&self, inst: &Instance, best: &Roster, kind: Kind, rng: &mut StdRng) -> Free {
         let e_count = inst.staff.len();
         let h = inst.horizon;
-        let day_cost = self.day_costs(inst, best);
+        let penalty: Vec<u64> = inst.cover.iter().map(|c| cover_penalty(best, c)).collect();
+        let day_cost = self.day_costs(inst, best, &penalty);
         let mut free = Free {
             cells: vec![vec![false; h]; e_count],
         };
         let size = self.size(kind);
         match kind {
             Kind::Cover => {
-                let term = costly_cover(inst, best, rng);
+                let term = costly_cover(inst, &penalty, rng);
                 let (lo, hi) = self.span(term.map(|c| c.day), &day_cost, h, rng);
                 let cost = self.requests.avoidable_in(best, lo, hi);
                 let helpers = match term {
@@ -1482,17 +1484,14 @@ fn colleagues(inst: &Instance, emp_cost: &[u64], k: usize, rng: &mut StdRng) -> 
     out
 }
 
-/// A cover term drawn by the penalty it carries now; `None` when none carries any.
-fn costly_cover<'i>(inst: &'i Instance, best: &Roster, rng: &mut StdRng) -> Option<&'i Cover> {
-    let penalty: Vec<f64> = inst
-        .cover
-        .iter()
-        .map(|c| cover_penalty(best, c) as f64)
-        .collect();
-    if penalty.iter().all(|&p| p == 0.0) {
+/// A cover term drawn by the penalty it carries now (`penalty`, by term); `None` when
+/// none carries any.
+fn costly_cover<'i>(inst: &'i Instance, penalty: &[u64], rng: &mut StdRng) -> Option<&'i Cover> {
+    if penalty.iter().all(|&p| p == 0) {
         return None;
     }
-    Some(&inst.cover[weighted_sample(penalty, 1, rng)[0]])
+    let weight = penalty.iter().map(|&p| p as f64).collect();
+    Some(&inst.cover[weighted_sample(weight, 1, rng)[0]])
 }
 
 /// `k` employees for a whole-row subproblem around the cover term `c`: drawn (by `cost`)

@@ -63,6 +63,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::generate::GenParams;
+use super::requests::CellRequests;
 use super::{Cover, Instance, Request, Roster, Staff};
 
 /// A planted instance: the instance, a roster that meets every hard rule and its cost,
@@ -372,45 +373,8 @@ fn planted_row(
 pub fn lower_bound(inst: &Instance) -> u64 {
     let h = inst.horizon;
     let ns = inst.shifts.len();
-    let n = inst.staff.len();
-    // Per employee, request weight per (day, choice) (choice ns = off): an on-request
-    // charges every choice but its shift, an off-request only its shift.
-    let mut mine: Vec<Vec<(&super::Request, bool)>> = vec![Vec::new(); n];
-    for q in &inst.on_requests {
-        mine[q.employee].push((q, true));
-    }
-    for q in &inst.off_requests {
-        mine[q.employee].push((q, false));
-    }
-    let mut bound = 0u64;
-    let mut charge = vec![0u64; h * (ns + 1)];
-    let mut barred = vec![false; h];
-    for (e, st) in inst.staff.iter().enumerate() {
-        charge.iter_mut().for_each(|c| *c = 0);
-        barred.iter_mut().for_each(|b| *b = false);
-        for &d in inst.days_off[e].iter().filter(|&&d| d < h) {
-            barred[d] = true;
-        }
-        for &(q, on) in &mine[e] {
-            let cell = &mut charge[q.day * (ns + 1)..(q.day + 1) * (ns + 1)];
-            if on {
-                for (c, v) in cell.iter_mut().enumerate() {
-                    if c != q.shift {
-                        *v += q.weight as u64;
-                    }
-                }
-            } else {
-                cell[q.shift] += q.weight as u64;
-            }
-        }
-        for (d, &off_only) in barred.iter().enumerate() {
-            let cell = &charge[d * (ns + 1)..(d + 1) * (ns + 1)];
-            bound += (0..ns)
-                .filter(|&s| !off_only && st.max_shifts[s] > 0)
-                .map(|s| cell[s])
-                .fold(cell[ns], u64::min);
-        }
-    }
+    // Per cell, the least request cost over the choices it could take at all.
+    let mut bound = CellRequests::new(inst).floor_total();
     for s in 0..ns {
         let mut demand = 0u64;
         let mut wu = u64::MAX;
