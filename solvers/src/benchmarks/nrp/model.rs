@@ -646,9 +646,10 @@ pub(super) fn search(
     });
     // Short calls: many small steps beat a few large ones; the sizes adapt so that most
     // calls close well inside this limit. Where the whole model does not run, the search
-    // is throughput-bound and shorter calls still pay: on the year of 150 nurses (300 s)
-    // calls of budget / 100 (3 s) ended 7.3% above the optimum, of budget / 200 (1.5 s)
-    // 6.3-6.4%, and got within 10% by about 180 s instead of 225 s (solvers README).
+    // is throughput-bound and shorter calls still pay: on the year of 150 nurses (300 s,
+    // seeds 0-2) calls of budget / 100 (3 s) ended 7.3-9.0% above the optimum, of
+    // budget / 200 (1.5 s) 6.3-6.8%, and got within 10% at 162-196 s instead of
+    // 200-267 s (solvers README).
     let calls = if whole_runs {
         SUB_CALLS
     } else {
