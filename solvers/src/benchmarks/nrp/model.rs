@@ -1403,7 +1403,7 @@ impl Neighbourhoods {
     fn pick(&self, inst: &Instance, best: &Roster, kind: Kind, rng: &mut StdRng) -> Free {
         let e_count = inst.staff.len();
         let h = inst.horizon;
-        let penalty: Vec<u64> = inst.cover.iter().map(|c| cover_penalty(best, c)).collect();
+        let penalty = cover_penalties(inst, best);
         let day_cost = self.day_costs(inst, best, &penalty);
         let mut free = Free {
             cells: vec![vec![false; h]; e_count],
@@ -1602,16 +1602,27 @@ fn weighted_sample(mut weight: Vec<f64>, k: usize, rng: &mut StdRng) -> Vec<usiz
     out
 }
 
-/// The penalty one cover requirement carries in `r`.
-fn cover_penalty(r: &Roster, c: &Cover) -> u64 {
-    let have = r
-        .cells
+/// The penalty each cover term carries in `r` (by term, as `inst.cover`). The heads are
+/// counted in one pass over the roster, not per term: this runs at every draw.
+fn cover_penalties(inst: &Instance, r: &Roster) -> Vec<u64> {
+    let ns = inst.shifts.len();
+    let mut heads = vec![0u64; inst.horizon * ns];
+    for row in &r.cells {
+        for (d, c) in row.iter().enumerate() {
+            if let Some(s) = c {
+                heads[d * ns + s] += 1;
+            }
+        }
+    }
+    inst.cover
         .iter()
-        .filter(|row| row[c.day] == Some(c.shift))
-        .count() as u64;
-    let req = u64::from(c.requirement);
-    u64::from(c.under_weight) * req.saturating_sub(have)
-        + u64::from(c.over_weight) * have.saturating_sub(req)
+        .map(|c| {
+            let have = heads[c.day * ns + c.shift];
+            let req = u64::from(c.requirement);
+            u64::from(c.under_weight) * req.saturating_sub(have)
+                + u64::from(c.over_weight) * have.saturating_sub(req)
+        })
+        .collect()
 }
 
 /// Employee `e`'s row from the exact MILP of their rules (the others fixed as in
