@@ -32,8 +32,8 @@
 //! by the avoidable cost they carry inside the subproblem's days. Fixed cells become
 //! constants, so a subproblem holds only its free cells. A neighbourhood grows when
 //! HiGHS closes it quickly and shrinks when it runs out of time. Between them, without
-//! HiGHS, a pass of swaps between pairs of employees ([`swap`]) serves the requests the
-//! cover leaves room for. Where the whole model runs, each lane follows a trajectory of
+//! HiGHS, a pass of swaps between pairs of employees, and rotations among three where no
+//! swap serves ([`swap`]), serves the requests the cover leaves room for. Where the whole model runs, each lane follows a trajectory of
 //! its own (its own best roster; the best of them is the answer); on larger instances
 //! all lanes work one roster.
 
@@ -952,7 +952,8 @@ enum Kind {
     /// on weekends weeks apart, and no single window or handful of rows reaches them.
     Windows,
     /// No MILP: two employees exchange their shifts over a window of days, every pair and
-    /// window around each unmet request tried ([`swap`]). The cover stays as it is, so
+    /// window around each unmet request tried, or three rotate them where no pair serves
+    /// ([`swap`]). The cover stays as it is, so
     /// this serves the requests once the cover is settled, which the MILP kinds reach only
     /// when they happen to free the right pair. Its size is the days either side of the
     /// request a swap may reach.
