@@ -130,8 +130,11 @@ pub async fn run(client: impl Fn(&str) -> ApiClient) -> Result<()> {
     );
     let request = demo_ward();
     let roster_id = hana.create_roster(&request, None).await?.roster_id;
+    // The workflow shows the stage a moment before its approval task exists (the task is
+    // created by the step that follows), so both are waited for, as the theatre and
+    // scanner demos do.
     let s = until(&hana, &roster_id, "the roster's proposal", |s| {
-        s.stage == RosterStage::AwaitingApproval || s.stage.is_final()
+        (s.stage == RosterStage::AwaitingApproval && s.task_id.is_some()) || s.stage.is_final()
     })
     .await?;
     let task = s
@@ -171,7 +174,7 @@ pub async fn run(client: impl Fn(&str) -> ApiClient) -> Result<()> {
     };
     nia.report_roster_event(&roster_id, &change).await?;
     let s = until(&nia, &roster_id, "the re-roster's proposal", |s| {
-        s.revision == 1 && s.stage == RosterStage::AwaitingApproval
+        s.revision == 1 && s.stage == RosterStage::AwaitingApproval && s.task_id.is_some()
     })
     .await?;
     let r1 = s.proposal.context("re-roster proposal")?;
