@@ -33,9 +33,9 @@
 //! constants, so a subproblem holds only its free cells. A neighbourhood grows when
 //! HiGHS closes it quickly and shrinks when it runs out of time. Between them, without
 //! HiGHS, a pass of swaps between pairs of employees, and rotations among three where no
-//! swap serves ([`swap`]), serves the requests the cover leaves room for. Where the whole model runs, each lane follows a trajectory of
-//! its own (its own best roster; the best of them is the answer); on larger instances
-//! all lanes work one roster.
+//! swap serves ([`swap`]), serves the requests the cover leaves room for. Where the
+//! whole model runs, each lane follows a trajectory of its own (its own best roster; the
+//! best of them is the answer); on larger instances all lanes work one roster.
 
 // The model is index arithmetic over (employee, day, shift); ranges read like the maths.
 #![allow(clippy::needless_range_loop)]
@@ -953,10 +953,9 @@ enum Kind {
     Windows,
     /// No MILP: two employees exchange their shifts over a window of days, every pair and
     /// window around each unmet request tried, or three rotate them where no pair serves
-    /// ([`swap`]). The cover stays as it is, so
-    /// this serves the requests once the cover is settled, which the MILP kinds reach only
-    /// when they happen to free the right pair. Its size is the days either side of the
-    /// request a swap may reach.
+    /// ([`swap`]). The cover stays as it is, so this serves the requests once the cover
+    /// is settled, which the MILP kinds reach only when they happen to free the right
+    /// pair. Its size is the days either side of the request a swap may reach.
     Swaps,
     /// Some employees over every weekend of a span, each with the Friday before and the
     /// Monday after: where staff may work only so many weekends, the heads missing sit on

@@ -200,6 +200,9 @@ impl<'a> Swaps<'a> {
         span: usize,
         rng: &mut StdRng,
     ) -> Option<(u64, Move)> {
+        if others.is_empty() {
+            return None;
+        }
         let mut thirds: Vec<usize> = (0..self.inst.staff.len())
             .filter(|&e| e != e1 && free[e][d])
             .collect();
@@ -361,8 +364,7 @@ impl<'a> Swaps<'a> {
             .iter()
             .all(|&e| self.runs_valid(&roster.cells[e], e, a, b))
         {
-            let back: Vec<usize> = rows.iter().rev().copied().collect();
-            exchange_days(roster, &back, a, b);
+            undo_exchange(roster, rows, a, b);
             return false;
         }
         for &e in rows {
@@ -448,17 +450,28 @@ impl<'a> Swaps<'a> {
     }
 }
 
-/// Days a..=b of each of `rows` become the next row's, the last row's the first's (the
-/// same `rows` reversed undoes it).
+/// Days a..=b of each of `rows` become the next row's, the last row's the first's.
 fn exchange_days(roster: &mut Roster, rows: &[usize], a: usize, b: usize) {
     // Each step swaps the first row's window with another's, from the last row back:
     // the last row takes the first's days, each row before it the days the first row
     // took from the one after, and the first row ends with the second's.
     for &e in rows[1..].iter().rev() {
-        let (lo, hi) = (rows[0].min(e), rows[0].max(e));
-        let (left, right) = roster.cells.split_at_mut(hi);
-        left[lo][a..=b].swap_with_slice(&mut right[0][a..=b]);
+        swap_windows(roster, rows[0], e, a, b);
     }
+}
+
+/// Undoes [`exchange_days`]: the same swaps in the other order.
+fn undo_exchange(roster: &mut Roster, rows: &[usize], a: usize, b: usize) {
+    for &e in &rows[1..] {
+        swap_windows(roster, rows[0], e, a, b);
+    }
+}
+
+/// Exchanges days a..=b of two rows.
+fn swap_windows(roster: &mut Roster, e1: usize, e2: usize, a: usize, b: usize) {
+    let (lo, hi) = (e1.min(e2), e1.max(e2));
+    let (left, right) = roster.cells.split_at_mut(hi);
+    left[lo][a..=b].swap_with_slice(&mut right[0][a..=b]);
 }
 
 #[cfg(test)]
